@@ -1,0 +1,168 @@
+//! Commands: everything that can change the engine's state or any client's
+//! stream. Each is journaled before it is applied, so a replay of the
+//! journal reproduces every event byte for byte.
+//!
+//! Order fields arrive as they were on the wire (OUCH's price with four
+//! implied decimals, time in force, display, minimum quantity, cross type)
+//! so that the engine alone decides every reject, in the one check order
+//! PROTOCOL.md fixes. The gateway decides only what it must: throttle,
+//! entitlement and the side letter, sent as [`Command::Reject`].
+
+use crate::event::RejectReason;
+use crate::types::{AccountId, InstrumentId, Qty, Side, StockCode, Token, UserId};
+
+/// OUCH's price value for a market (price-protected) order.
+pub const MARKET_PRICE: u32 = 0x7FFF_FFFF;
+/// OUCH time in force: immediate or cancel.
+pub const TIF_IOC: u32 = 0;
+/// OUCH time in force values meaning "day" (market hours / system hours).
+pub const TIF_DAY: [u32; 2] = [99_998, 99_999];
+/// Wire price units per fen (four implied decimals, two of them past the tick).
+pub const WIRE_PER_FEN: u32 = 100;
+
+/// One input to [`crate::Engine::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Enter a listing order.
+    NewOrder(NewOrder),
+    /// Cancel an order in full or reduce it.
+    Cancel(Cancel),
+    /// Replace an order's price and/or quantity under a new token.
+    Replace(Replace),
+    /// Time passes: the engine applies any session boundary up to `now`.
+    /// The sequencer journals one at each boundary so that the close
+    /// happens at the same point of the stream in every replay.
+    Clock,
+    /// End of the trading day: closes the day if still open, makes each
+    /// close the next reference and starts the next day's counters.
+    Roll,
+    /// Operator: halt an instrument (new orders rejected `H`, cancels accepted).
+    Halt(InstrumentId),
+    /// Operator: lift a halt.
+    Resume(InstrumentId),
+    /// Operator kill switch: cancel every live order of an account (`S`).
+    CancelAccount(AccountId),
+    /// A reject the gateway decided (throttle, entitlement, side), journaled
+    /// so that the user's sequenced stream replays identically.
+    Reject(GatewayReject),
+}
+
+/// A new listing order, fields as the wire carried them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Who sent it: replies go to this user's stream.
+    pub user: UserId,
+    /// The client's token for it.
+    pub token: Token,
+    /// The trading account (already checked for entitlement).
+    pub account: AccountId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Tonnes.
+    pub qty: Qty,
+    /// Instrument code; an unknown one is rejected `S`.
+    pub stock: StockCode,
+    /// Price with four implied decimals, or [`MARKET_PRICE`].
+    pub price: u32,
+    /// Time in force: [`TIF_IOC`] or one of [`TIF_DAY`].
+    pub tif: u32,
+    /// `A`/`Y` visible, `P` post-only.
+    pub display: u8,
+    /// Capacity: accepted and echoed.
+    pub capacity: u8,
+    /// 0, or equal to `qty` with IOC for fill-or-kill.
+    pub min_qty: u32,
+    /// Must be `N`.
+    pub cross_type: u8,
+}
+
+impl NewOrder {
+    /// A visible day limit order at `fen` fen, the common case in tests and tools.
+    pub fn limit(
+        user: UserId,
+        token: Token,
+        account: AccountId,
+        side: Side,
+        qty: u32,
+        stock: StockCode,
+        fen: u32,
+    ) -> NewOrder {
+        NewOrder {
+            user,
+            token,
+            account,
+            side,
+            qty: Qty::new(qty),
+            stock,
+            price: fen.saturating_mul(WIRE_PER_FEN),
+            tif: TIF_DAY[1],
+            display: b'Y',
+            capacity: b'A',
+            min_qty: 0,
+            cross_type: b'N',
+        }
+    }
+}
+
+/// Cancel (to zero) or reduce an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cancel {
+    /// The order's user.
+    pub user: UserId,
+    /// The order's current token.
+    pub token: Token,
+    /// The open quantity the order keeps; 0 cancels it.
+    pub qty: Qty,
+}
+
+/// Replace an order, fields as the wire carried them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replace {
+    /// The order's user.
+    pub user: UserId,
+    /// The order's current token.
+    pub token: Token,
+    /// The token the order has after the replace.
+    pub new_token: Token,
+    /// The open quantity the order will have (0 is rejected `Z`).
+    pub qty: Qty,
+    /// New price, four implied decimals ([`MARKET_PRICE`] is rejected `X`).
+    pub price: u32,
+    /// Time in force, as in [`NewOrder::tif`].
+    pub tif: u32,
+    /// Display, as in [`NewOrder::display`].
+    pub display: u8,
+    /// Minimum quantity, as in [`NewOrder::min_qty`].
+    pub min_qty: u32,
+}
+
+/// A reject decided before the engine, replayed through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatewayReject {
+    /// The user whose stream receives it.
+    pub user: UserId,
+    /// The token of the rejected order or replace.
+    pub token: Token,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+/// What the engine should do with a token ([`NewOrder::tif`] etc. decoded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeInForce {
+    /// Rests until filled, cancelled or the close.
+    Day,
+    /// Fills what it can; the rest is cancelled (`I`).
+    Ioc,
+    /// Fills completely at once or is cancelled whole (`I`).
+    Fok,
+}
+
+/// Helpers shared by the engine and anyone building commands.
+impl StockCode {
+    /// Looks the code up in a directory; `None` is an unknown stock.
+    pub fn find_in(&self, codes: &[StockCode]) -> Option<InstrumentId> {
+        let pos = codes.iter().position(|c| c == self)?;
+        u8::try_from(pos).ok().map(InstrumentId::new)
+    }
+}

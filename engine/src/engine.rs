@@ -1,0 +1,582 @@
+//! [`Engine`]: the state and the one entry point, [`Engine::apply`], which
+//! dispatches each command to a small handler. Matching, validation, the
+//! trading day and inspection live in sibling modules as further `impl
+//! Engine` blocks, so that control flow stays in this one `match`.
+
+use crate::accounts::AccountTable;
+use crate::book::{Ladder, Order, Slab};
+use crate::calendar::{Calendar, Phase};
+use crate::command::{Cancel, Command, GatewayReject, NewOrder, Replace};
+use crate::config::{ConfigError, EngineConfig};
+use crate::event::{CancelReason, Event, OrderInfo, TradingState};
+use crate::index::{SlotIndex, mix};
+use crate::types::{InstrumentId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId};
+
+/// Pushes one event into the caller's sink.
+pub(crate) fn emit<O: Extend<Event>>(out: &mut O, event: Event) {
+    out.extend(Some(event));
+}
+
+/// The day's running statistics of one book's listing trades.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    /// First trade's price.
+    pub open: Option<Price>,
+    /// Highest trade.
+    pub high: Option<Price>,
+    /// Lowest trade.
+    pub low: Option<Price>,
+    /// Tonnes traded.
+    pub volume: u64,
+    /// Sum of price × tonnes, in fen.
+    pub turnover: u128,
+    /// Fills.
+    pub trades: u64,
+}
+
+/// One instrument's listing book and its day.
+pub(crate) struct Book {
+    /// Directory index.
+    pub instrument: InstrumentId,
+    /// The previous close: today's reference.
+    pub reference: Price,
+    /// Lowest listing price allowed today.
+    pub lower: Price,
+    /// Highest listing price allowed today.
+    pub upper: Price,
+    /// Resting buys.
+    pub bids: Ladder,
+    /// Resting sells.
+    pub asks: Ladder,
+    /// Halted by the operator.
+    pub halted: bool,
+    /// The trading state last announced, so that only changes are emitted.
+    pub announced: Option<TradingState>,
+    /// Today's listing statistics.
+    pub stats: Stats,
+}
+
+impl Book {
+    /// The ladder of `side`.
+    pub fn side(&self, side: Side) -> &Ladder {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    /// The ladder of `side`, mutably.
+    pub fn side_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+}
+
+/// Every resting order and the two indexes onto it.
+pub(crate) struct Orders {
+    /// The slab.
+    pub slab: Slab,
+    /// Live orders by (user, token): cancels and replaces name orders so.
+    pub by_token: SlotIndex,
+    /// Live orders by public reference: O(1) lookup by id.
+    pub by_id: SlotIndex,
+}
+
+fn token_hash(user: UserId, token: &Token) -> u64 {
+    let bytes = token.bytes();
+    let a = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let mut b = [0u8; 8];
+    b[..6].copy_from_slice(&bytes[8..]);
+    b[6..].copy_from_slice(&user.get().to_le_bytes());
+    mix(a, u64::from_le_bytes(b))
+}
+
+fn id_hash(id: OrderId) -> u64 {
+    mix(id.get(), 0)
+}
+
+impl Orders {
+    /// Room for `capacity` resting orders.
+    pub fn with_capacity(capacity: u32) -> Orders {
+        Orders {
+            slab: Slab::with_capacity(capacity),
+            by_token: SlotIndex::new(capacity),
+            by_id: SlotIndex::new(capacity),
+        }
+    }
+
+    /// Stores a new resting order and indexes it.
+    pub fn insert(&mut self, order: Order) -> u32 {
+        let slot = self
+            .slab
+            .insert(order)
+            .expect("capacity checked at validation");
+        let slab = &self.slab;
+        let by_token = |s: u32| token_hash(slab.get(s).user, &slab.get(s).token);
+        self.by_token
+            .insert(token_hash(order.user, &order.token), slot, by_token);
+        self.by_id
+            .insert(id_hash(order.id), slot, |s| id_hash(slab.get(s).id));
+        slot
+    }
+
+    /// Forgets the order in `slot` (already unlinked from its ladder).
+    pub fn remove(&mut self, slot: u32) -> Order {
+        let order = *self.slab.get(slot);
+        let slab = &self.slab;
+        let by_token = |s: u32| token_hash(slab.get(s).user, &slab.get(s).token);
+        self.by_token
+            .remove(token_hash(order.user, &order.token), slot, by_token);
+        self.by_id
+            .remove(id_hash(order.id), slot, |s| id_hash(slab.get(s).id));
+        self.slab.remove(slot);
+        order
+    }
+
+    /// Gives the order in `slot` a new token (a replace that keeps priority).
+    pub fn retoken(&mut self, slot: u32, token: Token) {
+        let order = *self.slab.get(slot);
+        let hash_of = |slab: &Slab, s: u32| token_hash(slab.get(s).user, &slab.get(s).token);
+        let slab = &self.slab;
+        self.by_token
+            .remove(token_hash(order.user, &order.token), slot, |s| {
+                hash_of(slab, s)
+            });
+        self.slab.get_mut(slot).token = token;
+        let slab = &self.slab;
+        self.by_token
+            .insert(token_hash(order.user, &token), slot, |s| hash_of(slab, s));
+    }
+
+    /// The slot of a live order named by token.
+    pub fn find(&self, user: UserId, token: Token) -> Option<u32> {
+        let is = |s: u32| {
+            let o = self.slab.get(s);
+            o.token == token && o.user == user
+        };
+        self.by_token.find(token_hash(user, &token), is)
+    }
+
+    /// The slot of a live order by public reference.
+    pub fn find_id(&self, id: OrderId) -> Option<u32> {
+        self.by_id.find(id_hash(id), |s| self.slab.get(s).id == id)
+    }
+}
+
+/// The matching engine of one market: every book, the day, the counters.
+///
+/// Sans-IO: time, input and output buffers come from the caller, and the
+/// engine never allocates in [`Engine::apply`] after [`Engine::new`].
+pub struct Engine {
+    /// The configuration it was built with.
+    pub(crate) config: EngineConfig,
+    /// Session calendar.
+    pub(crate) calendar: Calendar,
+    /// Instrument codes in directory order.
+    pub(crate) codes: Vec<StockCode>,
+    /// One book per instrument, in directory order.
+    pub(crate) books: Vec<Book>,
+    /// Resting orders.
+    pub(crate) orders: Orders,
+    /// The next public order reference (daily counter, from 1).
+    pub(crate) next_order_id: u64,
+    /// The next match number (daily counter, from 1).
+    pub(crate) next_match_id: u64,
+    /// The current trading day (days since the epoch), set by the first command.
+    pub(crate) session_day: Option<i64>,
+    /// The phase last announced.
+    pub(crate) phase: Option<Phase>,
+    /// True from the close until the roll.
+    pub(crate) day_closed: bool,
+    /// Accounts for pre-trade risk; `None` runs the book alone.
+    pub(crate) accounts: Option<AccountTable>,
+    /// Total cash and per-instrument holdings at load: trading conserves them.
+    pub(crate) initial_totals: Option<(i128, Vec<i128>)>,
+}
+
+impl Engine {
+    /// An engine for `config` with every book empty and all memory reserved.
+    ///
+    /// # Errors
+    /// The [`ConfigError`] of an invalid configuration.
+    pub fn new(config: EngineConfig) -> Result<Engine, ConfigError> {
+        config.validate()?;
+        let codes: Vec<StockCode> = config
+            .instruments
+            .iter()
+            .filter_map(|i| StockCode::from_text(&i.code))
+            .collect();
+        let mut engine = Engine {
+            calendar: Calendar::new(&config),
+            codes,
+            books: Vec::with_capacity(config.instruments.len()),
+            orders: Orders::with_capacity(config.orders_max),
+            next_order_id: 1,
+            next_match_id: 1,
+            session_day: None,
+            phase: None,
+            day_closed: false,
+            accounts: None,
+            initial_totals: None,
+            config,
+        };
+        for (index, inst) in engine.config.instruments.iter().enumerate() {
+            let instrument = InstrumentId::new(u8::try_from(index).expect("validated count"));
+            let (lower, upper) = engine.listing_band(inst.prev_close);
+            engine.books.push(Book {
+                instrument,
+                reference: inst.prev_close,
+                lower,
+                upper,
+                bids: Ladder::new(Side::Buy, lower, upper),
+                asks: Ladder::new(Side::Sell, lower, upper),
+                halted: false,
+                announced: None,
+                stats: Stats::default(),
+            });
+        }
+        Ok(engine)
+    }
+
+    /// An engine with pre-trade risk over `accounts` (see `risk.rs`).
+    ///
+    /// # Errors
+    /// The [`ConfigError`] of an invalid configuration, or accounts built
+    /// for a different number of instruments.
+    pub fn with_accounts(
+        config: EngineConfig,
+        accounts: AccountTable,
+    ) -> Result<Engine, ConfigError> {
+        let mut engine = Engine::new(config)?;
+        if accounts.instruments() != engine.books.len() {
+            return Err(ConfigError::AccountsMismatch(
+                accounts.instruments(),
+                engine.books.len(),
+            ));
+        }
+        let holdings = engine
+            .books
+            .iter()
+            .map(|b| accounts.total_holding(b.instrument))
+            .collect();
+        engine.initial_totals = Some((accounts.total_cash(), holdings));
+        engine.accounts = Some(accounts);
+        Ok(engine)
+    }
+
+    /// Applies one command at time `now`, appending its events to `out`.
+    ///
+    /// The only way to change the engine. Any session boundary up to `now`
+    /// takes effect first. Bad input becomes reject events; it never panics
+    /// (a panic is a broken invariant, that is, a bug).
+    pub fn apply(&mut self, cmd: &Command, now: Timestamp, out: &mut impl Extend<Event>) {
+        self.advance_clock(now, out);
+        match cmd {
+            Command::NewOrder(order) => self.new_order(order, out),
+            Command::Cancel(cancel) => self.cancel(cancel, out),
+            Command::Replace(replace) => self.replace(replace, out),
+            Command::Clock => {}
+            Command::Roll => self.roll(now, out),
+            Command::Halt(instrument) => self.set_halted(*instrument, true, out),
+            Command::Resume(instrument) => self.set_halted(*instrument, false, out),
+            Command::CancelAccount(account) => {
+                let account = *account;
+                self.drain_orders(|o| o.account == account, CancelReason::Supervisory, out);
+            }
+            Command::Reject(GatewayReject {
+                user,
+                token,
+                reason,
+            }) => {
+                emit(
+                    out,
+                    Event::Rejected {
+                        user: *user,
+                        token: *token,
+                        reason: *reason,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Takes the next public order reference.
+    pub(crate) fn take_order_id(&mut self) -> OrderId {
+        let id = OrderId::new(self.next_order_id);
+        self.next_order_id += 1;
+        id
+    }
+
+    fn new_order<O: Extend<Event>>(&mut self, cmd: &NewOrder, out: &mut O) {
+        if self.orders.find(cmd.user, cmd.token).is_some() {
+            return; // A live token resent: ignored without reply, as OUCH does.
+        }
+        let spec = match self.validate_new(cmd) {
+            Ok(spec) => spec,
+            Err(reason) => {
+                return emit(
+                    out,
+                    Event::Rejected {
+                        user: cmd.user,
+                        token: cmd.token,
+                        reason,
+                    },
+                );
+            }
+        };
+        let id = self.take_order_id();
+        let info = OrderInfo {
+            user: cmd.user,
+            token: cmd.token,
+            id,
+            account: cmd.account,
+            instrument: spec.instrument,
+            side: cmd.side,
+            qty: cmd.qty,
+            wire_price: cmd.price,
+            tif: cmd.tif,
+            display: cmd.display,
+            capacity: cmd.capacity,
+            min_qty: cmd.min_qty,
+        };
+        emit(out, Event::Accepted(info));
+        let limit = spec
+            .limit
+            .unwrap_or_else(|| self.band_edge(spec.instrument, cmd.side));
+        self.lock(&crate::risk::Exposure::of_new(&info, limit));
+        self.execute(info, limit, spec.tif, out);
+    }
+
+    fn cancel<O: Extend<Event>>(&mut self, cmd: &Cancel, out: &mut O) {
+        let Some(slot) = self.orders.find(cmd.user, cmd.token) else {
+            return emit(
+                out,
+                Event::CancelRejected {
+                    user: cmd.user,
+                    token: cmd.token,
+                },
+            );
+        };
+        let order = *self.orders.slab.get(slot);
+        if cmd.qty.is_zero() {
+            self.cancel_resting(slot, CancelReason::User, out);
+        } else if cmd.qty < order.open {
+            let decrement = order.open.minus(cmd.qty);
+            self.release(&crate::risk::Exposure::of_resting(&order).with_qty(decrement));
+            let book = &mut self.books[order.instrument.index()];
+            book.side_mut(order.side)
+                .reduce(&mut self.orders.slab, slot, decrement);
+            let (user, token, id, instrument) =
+                (order.user, order.token, order.id, order.instrument);
+            emit(
+                out,
+                Event::Cancelled {
+                    user,
+                    token,
+                    id,
+                    decrement,
+                    reason: CancelReason::User,
+                },
+            );
+            emit(
+                out,
+                Event::BookReduce {
+                    instrument,
+                    id,
+                    cancelled: decrement,
+                },
+            );
+        } else {
+            emit(
+                out,
+                Event::CancelRejected {
+                    user: cmd.user,
+                    token: cmd.token,
+                },
+            );
+        }
+    }
+
+    /// Removes a resting order from the book and reports it cancelled in full.
+    pub(crate) fn cancel_resting<O: Extend<Event>>(
+        &mut self,
+        slot: u32,
+        reason: CancelReason,
+        out: &mut O,
+    ) {
+        let order = *self.orders.slab.get(slot);
+        self.books[order.instrument.index()]
+            .side_mut(order.side)
+            .unlink(&mut self.orders.slab, slot);
+        self.orders.remove(slot);
+        self.release(&crate::risk::Exposure::of_resting(&order));
+        let (user, token, id, instrument) = (order.user, order.token, order.id, order.instrument);
+        emit(
+            out,
+            Event::Cancelled {
+                user,
+                token,
+                id,
+                decrement: order.open,
+                reason,
+            },
+        );
+        emit(out, Event::BookDelete { instrument, id });
+    }
+
+    fn replace<O: Extend<Event>>(&mut self, cmd: &Replace, out: &mut O) {
+        let Some(slot) = self.orders.find(cmd.user, cmd.token) else {
+            let reason = crate::event::RejectReason::NotLive;
+            return emit(
+                out,
+                Event::Rejected {
+                    user: cmd.user,
+                    token: cmd.new_token,
+                    reason,
+                },
+            );
+        };
+        if cmd.new_token != cmd.token && self.orders.find(cmd.user, cmd.new_token).is_some() {
+            return; // The replacement token is live already: a resend, ignored without reply.
+        }
+        let order = *self.orders.slab.get(slot);
+        let validated = self.validate_replace(cmd, &order).and_then(|spec| {
+            let old = crate::risk::Exposure::of_resting(&order);
+            let price = spec.limit.expect("replace has a limit price");
+            self.relock(&old, &old.with_qty(cmd.qty).with_price(price))?;
+            Ok(spec)
+        });
+        match validated {
+            Ok(spec) => self.replace_valid(slot, order, cmd, spec, out),
+            Err(reason) => emit(
+                out,
+                Event::Rejected {
+                    user: cmd.user,
+                    token: cmd.new_token,
+                    reason,
+                },
+            ),
+        }
+    }
+
+    fn replace_valid<O: Extend<Event>>(
+        &mut self,
+        slot: u32,
+        order: Order,
+        cmd: &Replace,
+        spec: crate::validate::Spec,
+        out: &mut O,
+    ) {
+        let price = spec.limit.expect("replace has a limit price");
+        let keeps_priority = spec.tif == crate::command::TimeInForce::Day
+            && price == order.price
+            && cmd.qty < order.open;
+        let id = if keeps_priority {
+            order.id
+        } else {
+            self.take_order_id()
+        };
+        let info = OrderInfo {
+            user: order.user,
+            token: cmd.new_token,
+            id,
+            account: order.account,
+            instrument: order.instrument,
+            side: order.side,
+            qty: cmd.qty,
+            wire_price: cmd.price,
+            tif: cmd.tif,
+            display: cmd.display,
+            capacity: order.capacity,
+            min_qty: cmd.min_qty,
+        };
+        emit(
+            out,
+            Event::Replaced {
+                order: info,
+                previous_token: order.token,
+            },
+        );
+        if keeps_priority {
+            return self.reduce_in_place(slot, &order, cmd.new_token, cmd.qty, out);
+        }
+        let instrument = order.instrument;
+        self.books[instrument.index()]
+            .side_mut(order.side)
+            .unlink(&mut self.orders.slab, slot);
+        self.orders.remove(slot);
+        let rests_quietly = spec.tif == crate::command::TimeInForce::Day
+            && !self.crosses(instrument, order.side, price);
+        if rests_quietly {
+            self.rest(info, price);
+            let qty = cmd.qty;
+            emit(
+                out,
+                Event::BookReplace {
+                    instrument,
+                    old: order.id,
+                    new: id,
+                    qty,
+                    price,
+                },
+            );
+        } else {
+            emit(
+                out,
+                Event::BookDelete {
+                    instrument,
+                    id: order.id,
+                },
+            );
+            self.execute(info, price, spec.tif, out);
+        }
+    }
+
+    fn reduce_in_place<O: Extend<Event>>(
+        &mut self,
+        slot: u32,
+        order: &Order,
+        token: Token,
+        qty: Qty,
+        out: &mut O,
+    ) {
+        let decrement = order.open.minus(qty);
+        let instrument = order.instrument;
+        self.books[instrument.index()].side_mut(order.side).reduce(
+            &mut self.orders.slab,
+            slot,
+            decrement,
+        );
+        self.orders.retoken(slot, token);
+        emit(
+            out,
+            Event::BookReduce {
+                instrument,
+                id: order.id,
+                cancelled: decrement,
+            },
+        );
+    }
+
+    /// Puts an accepted order (or its remainder) on the book as the newest at its price.
+    pub(crate) fn rest(&mut self, info: OrderInfo, price: Price) -> u32 {
+        let order = Order::new(
+            info.id,
+            info.token,
+            info.user,
+            info.account,
+            info.instrument,
+            info.side,
+            price,
+            info.qty,
+            info.capacity,
+        );
+        let slot = self.orders.insert(order);
+        self.books[info.instrument.index()]
+            .side_mut(info.side)
+            .push_back(&mut self.orders.slab, slot);
+        slot
+    }
+}

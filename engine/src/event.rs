@@ -1,0 +1,342 @@
+//! Events: everything the engine tells the outside world. The gateway turns
+//! the order events into each user's OUCH stream; the feed turns the book
+//! and market events into ITCH. Events carry tokens and users, so both
+//! translations are pure functions of the event stream.
+
+use crate::calendar::Phase;
+use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
+
+/// One output of [`crate::Engine::apply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new order passed validation (always before its fills).
+    Accepted(OrderInfo),
+    /// An order or replace failed validation; nothing changed.
+    Rejected {
+        /// Whose.
+        user: UserId,
+        /// The rejected order's (or replacement's) token.
+        token: Token,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A replace took effect; the order now has the token and reference in `order`.
+    Replaced {
+        /// The order after the replace.
+        order: OrderInfo,
+        /// The token it had before.
+        previous_token: Token,
+    },
+    /// A fill, reported to both sides under one match number.
+    Executed(Execution),
+    /// Some or all of an order's open quantity was cancelled.
+    Cancelled {
+        /// Whose.
+        user: UserId,
+        /// The order's token.
+        token: Token,
+        /// The order's reference.
+        id: OrderId,
+        /// Tonnes taken off.
+        decrement: Qty,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// A cancel or reduce that changed nothing (order not live, or a reduce
+    /// to at or above the open quantity).
+    CancelRejected {
+        /// Whose.
+        user: UserId,
+        /// The token named.
+        token: Token,
+    },
+    /// Feed: an order now rests visibly (ITCH `A`).
+    BookAdd {
+        /// Book.
+        instrument: InstrumentId,
+        /// Public reference.
+        id: OrderId,
+        /// Side.
+        side: Side,
+        /// Resting quantity.
+        qty: Qty,
+        /// Price.
+        price: Price,
+    },
+    /// Feed: a resting order lost `cancelled` tonnes but keeps its place (ITCH `X`).
+    BookReduce {
+        /// Book.
+        instrument: InstrumentId,
+        /// Public reference.
+        id: OrderId,
+        /// Tonnes removed.
+        cancelled: Qty,
+    },
+    /// Feed: a resting order left the book other than by a fill (ITCH `D`).
+    BookDelete {
+        /// Book.
+        instrument: InstrumentId,
+        /// Public reference.
+        id: OrderId,
+    },
+    /// Feed: a resting order moved to a new reference, price and quantity,
+    /// at the back of its queue, without trading (ITCH `U`).
+    BookReplace {
+        /// Book.
+        instrument: InstrumentId,
+        /// The reference it had.
+        old: OrderId,
+        /// The reference it has now.
+        new: OrderId,
+        /// Resting quantity.
+        qty: Qty,
+        /// Price.
+        price: Price,
+    },
+    /// The market moved to a new phase of its day.
+    Phase(Phase),
+    /// An instrument's trading state changed.
+    TradingState {
+        /// Book.
+        instrument: InstrumentId,
+        /// New state.
+        state: TradingState,
+    },
+    /// End-of-day statistics of one instrument's listing trading, emitted at the close.
+    DailyStats(DailyStats),
+    /// A new trading day starts for an instrument: its reference and bands.
+    Reference(Reference),
+}
+
+/// An order as OUCH Accepted and Replaced report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderInfo {
+    /// Whose.
+    pub user: UserId,
+    /// Current token.
+    pub token: Token,
+    /// Public reference number.
+    pub id: OrderId,
+    /// Account.
+    pub account: AccountId,
+    /// Book.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Open quantity.
+    pub qty: Qty,
+    /// Price as on the wire (four decimals, or the market sentinel).
+    pub wire_price: u32,
+    /// Time in force as on the wire.
+    pub tif: u32,
+    /// Display letter as sent.
+    pub display: u8,
+    /// Capacity letter as sent.
+    pub capacity: u8,
+    /// Minimum quantity as sent.
+    pub min_qty: u32,
+}
+
+/// One side of a fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Party {
+    /// Whose.
+    pub user: UserId,
+    /// The order's token.
+    pub token: Token,
+    /// The order's public reference.
+    pub id: OrderId,
+    /// The account.
+    pub account: AccountId,
+}
+
+/// A fill between a resting maker and an incoming taker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Execution {
+    /// Book.
+    pub instrument: InstrumentId,
+    /// Shared by both sides' reports and by the feed.
+    pub match_id: MatchId,
+    /// The maker's price.
+    pub price: Price,
+    /// Tonnes.
+    pub qty: Qty,
+    /// The taker's side (the maker is on the other).
+    pub taker_side: Side,
+    /// The resting order.
+    pub maker: Party,
+    /// The incoming order.
+    pub taker: Party,
+}
+
+/// Why an order or replace was rejected: the OUCH reject letters of PROTOCOL.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// `S` unknown stock.
+    UnknownStock,
+    /// `X` invalid price: zero, off the tick, out of range.
+    InvalidPrice,
+    /// `K` outside the price band.
+    OutsideBand,
+    /// `Z` invalid quantity.
+    InvalidQty,
+    /// `N` invalid minimum quantity.
+    InvalidMinQty,
+    /// `D` invalid display value.
+    InvalidDisplay,
+    /// `O` any other invalid field.
+    InvalidField,
+    /// `i` short sale or more than the sellable holding.
+    ShortSale,
+    /// `n` insufficient funds.
+    InsufficientFunds,
+    /// `m` holding cap exceeded.
+    HoldingCap,
+    /// `C` market closed for this method now.
+    Closed,
+    /// `H` instrument halted.
+    Halted,
+    /// `L` account not entitled.
+    NotEntitled,
+    /// `P` post-only order would trade.
+    PostOnlyWouldTrade,
+    /// `U` replace of an order that is not live.
+    NotLive,
+    /// `G` pick target not pickable.
+    NotPickable,
+    /// `F` engine capacity full.
+    CapacityFull,
+    /// `V` throttled.
+    Throttled,
+}
+
+impl RejectReason {
+    /// The OUCH reject letter.
+    pub const fn letter(self) -> u8 {
+        match self {
+            RejectReason::UnknownStock => b'S',
+            RejectReason::InvalidPrice => b'X',
+            RejectReason::OutsideBand => b'K',
+            RejectReason::InvalidQty => b'Z',
+            RejectReason::InvalidMinQty => b'N',
+            RejectReason::InvalidDisplay => b'D',
+            RejectReason::InvalidField => b'O',
+            RejectReason::ShortSale => b'i',
+            RejectReason::InsufficientFunds => b'n',
+            RejectReason::HoldingCap => b'm',
+            RejectReason::Closed => b'C',
+            RejectReason::Halted => b'H',
+            RejectReason::NotEntitled => b'L',
+            RejectReason::PostOnlyWouldTrade => b'P',
+            RejectReason::NotLive => b'U',
+            RejectReason::NotPickable => b'G',
+            RejectReason::CapacityFull => b'F',
+            RejectReason::Throttled => b'V',
+        }
+    }
+
+    /// Every reason, for tables and tests.
+    pub const ALL: [RejectReason; 18] = [
+        RejectReason::UnknownStock,
+        RejectReason::InvalidPrice,
+        RejectReason::OutsideBand,
+        RejectReason::InvalidQty,
+        RejectReason::InvalidMinQty,
+        RejectReason::InvalidDisplay,
+        RejectReason::InvalidField,
+        RejectReason::ShortSale,
+        RejectReason::InsufficientFunds,
+        RejectReason::HoldingCap,
+        RejectReason::Closed,
+        RejectReason::Halted,
+        RejectReason::NotEntitled,
+        RejectReason::PostOnlyWouldTrade,
+        RejectReason::NotLive,
+        RejectReason::NotPickable,
+        RejectReason::CapacityFull,
+        RejectReason::Throttled,
+    ];
+
+    /// The reason for an OUCH letter.
+    pub fn from_letter(letter: u8) -> Option<RejectReason> {
+        Self::ALL.into_iter().find(|r| r.letter() == letter)
+    }
+}
+
+/// Why open quantity was cancelled: the OUCH cancel letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CancelReason {
+    /// `U` the user asked.
+    User,
+    /// `I` IOC, FOK or market remainder.
+    ImmediateOrCancel,
+    /// `T` expired at the close.
+    Expired,
+    /// `Q` self-trade prevention.
+    SelfTrade,
+    /// `S` supervisory (kill switch).
+    Supervisory,
+    /// `Z` system.
+    System,
+}
+
+impl CancelReason {
+    /// The OUCH cancel letter.
+    pub const fn letter(self) -> u8 {
+        match self {
+            CancelReason::User => b'U',
+            CancelReason::ImmediateOrCancel => b'I',
+            CancelReason::Expired => b'T',
+            CancelReason::SelfTrade => b'Q',
+            CancelReason::Supervisory => b'S',
+            CancelReason::System => b'Z',
+        }
+    }
+}
+
+/// An instrument's trading state, as ITCH `H` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TradingState {
+    /// Open for trading (`T`).
+    Trading,
+    /// Paused: the lunch break or before the open (`P`).
+    Paused,
+    /// Halted by the operator (`H`).
+    Halted,
+    /// Closed for the day (ITCH shows this as System Event `M`).
+    Closed,
+}
+
+/// One instrument's statistics for the day's listing trading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DailyStats {
+    /// Book.
+    pub instrument: InstrumentId,
+    /// First trade's price, or the previous close without trades.
+    pub open: Price,
+    /// Highest trade, or the previous close.
+    pub high: Price,
+    /// Lowest trade, or the previous close.
+    pub low: Price,
+    /// The official close: VWAP rounded half-up to the tick, or the previous close.
+    pub close: Price,
+    /// Tonnes traded.
+    pub volume: u64,
+    /// Turnover in fen (price × tonnes summed).
+    pub turnover: u128,
+    /// Number of fills.
+    pub trades: u64,
+}
+
+/// An instrument's reference and bands for a trading day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// Book.
+    pub instrument: InstrumentId,
+    /// The previous close.
+    pub reference: Price,
+    /// Lowest listing price allowed.
+    pub lower: Price,
+    /// Highest listing price allowed.
+    pub upper: Price,
+}

@@ -1,0 +1,277 @@
+//! Looking at the engine without changing it: invariants, the state hash,
+//! and read-only queries for snapshots, tools and tests.
+
+use crate::book::NIL;
+use crate::calendar::Phase;
+use crate::engine::Engine;
+use crate::event::{DailyStats, Reference};
+use crate::types::{InstrumentId, OrderId, Price, Qty, Side, StockCode};
+use std::hash::Hasher;
+
+/// FNV-1a, 64 bits: a tiny, fixed, platform-independent hash so that a
+/// state hash means the same thing on every machine and in every version.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A resting order as the public sees it (no account, no token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestingOrder {
+    /// Public reference.
+    pub id: OrderId,
+    /// Side.
+    pub side: Side,
+    /// Open quantity.
+    pub qty: Qty,
+    /// Price.
+    pub price: Price,
+}
+
+/// One aggregated price level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelView {
+    /// Price.
+    pub price: Price,
+    /// Total open tonnes.
+    pub qty: u64,
+    /// Number of orders.
+    pub orders: u32,
+}
+
+impl Engine {
+    /// Checks every structural invariant; panics naming the first breach.
+    /// Tests call it after every command.
+    ///
+    /// # Panics
+    /// When a book is crossed, a level total or link is wrong, a
+    /// zero-quantity order rests, the best price is stale, or an index
+    /// disagrees with the books.
+    pub fn check_invariants(&self) {
+        let mut resting = 0usize;
+        for book in &self.books {
+            resting += book
+                .bids
+                .check_invariants(&self.orders.slab, book.instrument);
+            resting += book
+                .asks
+                .check_invariants(&self.orders.slab, book.instrument);
+            if let (Some(bid), Some(ask)) = (book.bids.best_price(), book.asks.best_price()) {
+                assert!(
+                    bid < ask,
+                    "book {:?} crossed: {bid} >= {ask}",
+                    book.instrument
+                );
+            }
+        }
+        assert_eq!(
+            resting,
+            self.orders.slab.len(),
+            "slab holds orders outside the books"
+        );
+        assert_eq!(resting, self.orders.by_token.len(), "token index size");
+        assert_eq!(resting, self.orders.by_id.len(), "id index size");
+        for slot in self.orders.by_token.slots() {
+            let o = self.orders.slab.get(slot);
+            let found = (self.orders.find(o.user, o.token), self.orders.find_id(o.id));
+            assert_eq!(
+                found,
+                (Some(slot), Some(slot)),
+                "indexes disagree for {:?}",
+                o.id
+            );
+        }
+        self.check_account_invariants();
+    }
+
+    /// Every resting order of one side in priority order, owners included.
+    pub(crate) fn resting_with_accounts(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+    ) -> impl Iterator<Item = crate::book::Order> + '_ {
+        let ladder = self.books[instrument.index()].side(side);
+        ladder.levels_best_first().flat_map(move |(_, level)| {
+            let mut slot = level.head();
+            std::iter::from_fn(move || {
+                if slot == NIL {
+                    return None;
+                }
+                let o = *self.orders.slab.get(slot);
+                slot = o.next();
+                Some(o)
+            })
+        })
+    }
+
+    /// A hash of the whole observable state: references, bands, halts,
+    /// statistics, counters, the day, and every resting order in priority
+    /// order with its owner. Equal hashes after a replay mean equal engines.
+    pub fn state_hash(&self) -> u64 {
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        h.write_u64(self.next_order_id);
+        h.write_u64(self.next_match_id);
+        h.write_i64(self.session_day.unwrap_or(i64::MIN));
+        h.write_u8(self.phase.map_or(255, |p| p as u8));
+        h.write_u8(u8::from(self.day_closed));
+        for book in &self.books {
+            for fen in [book.reference, book.lower, book.upper].map(Price::fen) {
+                h.write_u32(fen);
+            }
+            h.write_u8(u8::from(book.halted));
+            let s = &book.stats;
+            for price in [s.open, s.high, s.low] {
+                h.write_u32(price.map_or(0, Price::fen));
+            }
+            h.write_u64(s.volume);
+            h.write_u128(s.turnover);
+            h.write_u64(s.trades);
+            for side in [Side::Buy, Side::Sell] {
+                self.hash_side(&mut h, book.instrument, side);
+            }
+        }
+        h.finish()
+    }
+
+    fn hash_side(&self, h: &mut Fnv, instrument: InstrumentId, side: Side) {
+        let ladder = self.books[instrument.index()].side(side);
+        for (price, level) in ladder.levels_best_first() {
+            h.write_u32(price.fen());
+            let mut slot = level.head();
+            while slot != NIL {
+                let o = self.orders.slab.get(slot);
+                h.write_u64(o.id.get());
+                h.write(o.token.bytes());
+                h.write_u16(o.user.get());
+                h.write_u32(o.account.get());
+                h.write_u32(o.open.tonnes());
+                slot = o.next();
+            }
+        }
+    }
+
+    /// The instrument codes in directory order.
+    pub fn instruments(&self) -> &[StockCode] {
+        &self.codes
+    }
+
+    /// The current trading day as `YYYYMMDD` (`None` before the first command).
+    pub fn session_date(&self) -> Option<u32> {
+        self.session_day.map(crate::calendar::yyyymmdd_from_days)
+    }
+
+    /// The trading day (`YYYYMMDD`) the next command at `now` belongs to:
+    /// the current one, or before the first command the one it will start.
+    pub fn upcoming_session_date(&self, now: crate::types::Timestamp) -> u32 {
+        let day = self
+            .session_day
+            .unwrap_or_else(|| self.calendar.next_session_day(now));
+        crate::calendar::yyyymmdd_from_days(day)
+    }
+
+    /// True when a session boundary has passed by `now` that no command has
+    /// applied yet: the sequencer then journals a [`crate::Command::Clock`],
+    /// so that the boundary takes effect at a fixed point of the stream.
+    pub fn clock_due(&self, now: crate::types::Timestamp) -> bool {
+        self.session_day
+            .is_some_and(|day| self.pending_phase(day, now).is_some())
+    }
+
+    /// The current phase of the day (`None` before the first command).
+    pub fn phase(&self) -> Option<Phase> {
+        self.phase
+    }
+
+    /// An instrument's reference and listing band.
+    pub fn reference(&self, instrument: InstrumentId) -> Reference {
+        let b = &self.books[instrument.index()];
+        Reference {
+            instrument,
+            reference: b.reference,
+            lower: b.lower,
+            upper: b.upper,
+        }
+    }
+
+    /// An instrument's statistics so far today.
+    pub fn daily_stats(&self, instrument: InstrumentId) -> DailyStats {
+        let b = &self.books[instrument.index()];
+        crate::day::daily_stats(instrument, b.reference, &b.stats)
+    }
+
+    /// True when the operator halted the instrument.
+    pub fn is_halted(&self, instrument: InstrumentId) -> bool {
+        self.books[instrument.index()].halted
+    }
+
+    /// The best `n` levels of one side, best first.
+    pub fn depth(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+        n: usize,
+    ) -> impl Iterator<Item = LevelView> + '_ {
+        let ladder = self.books[instrument.index()].side(side);
+        ladder
+            .levels_best_first()
+            .take(n)
+            .map(|(price, l)| LevelView {
+                price,
+                qty: l.qty,
+                orders: l.count,
+            })
+    }
+
+    /// Every resting order of one side in priority order (for snapshots).
+    pub fn resting(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+    ) -> impl Iterator<Item = RestingOrder> + '_ {
+        self.resting_with_accounts(instrument, side)
+            .map(|o| RestingOrder {
+                id: o.id,
+                side: o.side,
+                qty: o.open,
+                price: o.price,
+            })
+    }
+
+    /// The accounts, when the engine runs with pre-trade risk.
+    pub fn accounts(&self) -> Option<&crate::accounts::AccountTable> {
+        self.accounts.as_ref()
+    }
+
+    /// Number of resting orders across all books.
+    pub fn resting_count(&self) -> usize {
+        self.orders.slab.len()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    /// A summary, not the whole state: the books can hold millions of orders.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("instruments", &self.codes)
+            .field("session_date", &self.session_date())
+            .field("phase", &self.phase)
+            .field("resting", &self.resting_count())
+            .field(
+                "accounts",
+                &self
+                    .accounts
+                    .as_ref()
+                    .map(crate::accounts::AccountTable::len),
+            )
+            .field("state_hash", &format_args!("{:#018x}", self.state_hash()))
+            .finish()
+    }
+}

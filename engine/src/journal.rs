@@ -1,0 +1,395 @@
+//! The journal record codec: how one sequenced command is laid out on disk.
+//!
+//! Sans-IO like the rest of the crate: this module turns a [`Record`] into
+//! bytes and back; the file writer (group commit, `fdatasync`) lives in the
+//! `carbonx` binary. Layout, all integers big-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | length of everything after this field, checksum included |
+//! | 8 | sequence number |
+//! | 8 | timestamp (ns since the epoch) |
+//! | 1 + n | command: a tag byte and the command's fixed-size fields |
+//! | 4 | CRC32C of sequence number, timestamp and command |
+//!
+//! Why a length first: a reader can tell a torn tail (the file ends inside
+//! a record: the crash happened mid-write, truncate it) from corruption in
+//! the middle (a full-length record whose checksum fails: stop and say
+//! where).
+
+use crate::command::{Cancel, Command, GatewayReject, NewOrder, Replace};
+use crate::event::RejectReason;
+use crate::types::{AccountId, InstrumentId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId};
+
+/// Largest encoded record: length field plus the largest command plus framing.
+pub const RECORD_LEN_MAX: usize = 4 + 8 + 8 + 1 + 64 + 4;
+const HEADER_LEN: usize = 4;
+const FIXED_LEN: usize = 8 + 8 + 4; // sequence, timestamp, checksum
+
+/// One journaled command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Position in the command stream, from 1 each day.
+    pub seq: Seq,
+    /// The time the sequencer gave the command.
+    pub timestamp: Timestamp,
+    /// The command.
+    pub command: Command,
+}
+
+/// A record that cannot be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JournalError {
+    /// The length field is below the smallest or above the largest record.
+    #[error("record length {0} out of range")]
+    BadLength(u32),
+    /// The checksum does not match the bytes: corruption.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    BadChecksum {
+        /// The checksum in the record.
+        stored: u32,
+        /// The checksum of the bytes.
+        computed: u32,
+    },
+    /// An unknown command tag.
+    #[error("unknown command tag {0}")]
+    UnknownTag(u8),
+    /// A command whose fields do not decode (wrong size, bad letter).
+    #[error("malformed {0} command")]
+    Malformed(&'static str),
+}
+
+/// Appends the encoding of `record` to `out` and returns its length.
+pub fn encode(record: &Record, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    out.extend_from_slice(&record.seq.get().to_be_bytes());
+    out.extend_from_slice(&record.timestamp.nanos().to_be_bytes());
+    encode_command(&record.command, out);
+    let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+    let len = u32::try_from(out.len() - start - HEADER_LEN).expect("record fits u32");
+    out[start..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    out.len() - start
+}
+
+/// Decodes the record at the start of `bytes`.
+///
+/// Returns `Ok(None)` when `bytes` ends before the record does (a torn
+/// tail, or more bytes needed), else the record and its encoded length.
+///
+/// # Errors
+/// [`JournalError`] when the bytes are there but wrong.
+pub fn decode(bytes: &[u8]) -> Result<Option<(Record, usize)>, JournalError> {
+    let Some(len_bytes) = bytes.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes(len_bytes.try_into().expect("4 bytes"));
+    let body_len = len as usize;
+    if body_len < FIXED_LEN + 1 || HEADER_LEN + body_len > RECORD_LEN_MAX {
+        return Err(JournalError::BadLength(len));
+    }
+    let Some(body) = bytes.get(HEADER_LEN..HEADER_LEN + body_len) else {
+        return Ok(None);
+    };
+    let (data, crc) = body.split_at(body_len - 4);
+    let stored = u32::from_be_bytes(crc.try_into().expect("4 bytes"));
+    let computed = crc32c::crc32c(data);
+    if stored != computed {
+        return Err(JournalError::BadChecksum { stored, computed });
+    }
+    let mut r = Reader(data);
+    let seq = Seq::new(r.u64());
+    let timestamp = Timestamp::from_nanos(r.u64());
+    let command = decode_command(r.0)?;
+    Ok(Some((
+        Record {
+            seq,
+            timestamp,
+            command,
+        },
+        HEADER_LEN + body_len,
+    )))
+}
+
+fn encode_command(command: &Command, out: &mut Vec<u8>) {
+    match command {
+        Command::NewOrder(o) => {
+            out.push(1);
+            put_new_order(o, out);
+        }
+        Command::Cancel(c) => {
+            out.push(2);
+            out.extend_from_slice(&c.user.get().to_be_bytes());
+            out.extend_from_slice(c.token.bytes());
+            out.extend_from_slice(&c.qty.tonnes().to_be_bytes());
+        }
+        Command::Replace(r) => {
+            out.push(3);
+            put_replace(r, out);
+        }
+        Command::Clock => out.push(4),
+        Command::Roll => out.push(5),
+        Command::Halt(i) => out.extend_from_slice(&[6, i.index() as u8]),
+        Command::Resume(i) => out.extend_from_slice(&[7, i.index() as u8]),
+        Command::CancelAccount(a) => {
+            out.push(8);
+            out.extend_from_slice(&a.get().to_be_bytes());
+        }
+        Command::Reject(g) => {
+            out.push(9);
+            out.extend_from_slice(&g.user.get().to_be_bytes());
+            out.extend_from_slice(g.token.bytes());
+            out.push(g.reason.letter());
+        }
+    }
+}
+
+fn put_new_order(o: &NewOrder, out: &mut Vec<u8>) {
+    out.extend_from_slice(&o.user.get().to_be_bytes());
+    out.extend_from_slice(o.token.bytes());
+    out.extend_from_slice(&o.account.get().to_be_bytes());
+    out.push(o.side.letter());
+    out.extend_from_slice(&o.qty.tonnes().to_be_bytes());
+    out.extend_from_slice(o.stock.bytes());
+    for value in [o.price, o.tif] {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+    out.extend_from_slice(&[o.display, o.capacity]);
+    out.extend_from_slice(&o.min_qty.to_be_bytes());
+    out.push(o.cross_type);
+}
+
+fn put_replace(r: &Replace, out: &mut Vec<u8>) {
+    out.extend_from_slice(&r.user.get().to_be_bytes());
+    out.extend_from_slice(r.token.bytes());
+    out.extend_from_slice(r.new_token.bytes());
+    for value in [r.qty.tonnes(), r.price, r.tif] {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+    out.push(r.display);
+    out.extend_from_slice(&r.min_qty.to_be_bytes());
+}
+
+/// A cursor over a slice whose length was checked beforehand.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let (head, rest) = self.0.split_at(N);
+        self.0 = rest;
+        head.try_into().expect("length checked")
+    }
+    fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes(self.take())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_be_bytes(self.take())
+    }
+    fn token(&mut self) -> Token {
+        Token::from_bytes(self.take())
+    }
+}
+
+fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
+    let (&tag, body) = bytes
+        .split_first()
+        .ok_or(JournalError::Malformed("empty"))?;
+    let expect = |name: &'static str, len: usize| {
+        if body.len() == len {
+            Ok(Reader(body))
+        } else {
+            Err(JournalError::Malformed(name))
+        }
+    };
+    Ok(match tag {
+        1 => Command::NewOrder(get_new_order(expect("new order", 48)?)?),
+        2 => {
+            let mut r = expect("cancel", 20)?;
+            Command::Cancel(Cancel {
+                user: UserId::new(r.u16()),
+                token: r.token(),
+                qty: Qty::new(r.u32()),
+            })
+        }
+        3 => Command::Replace(get_replace(expect("replace", 47)?)),
+        4 => expect("clock", 0).map(|_| Command::Clock)?,
+        5 => expect("roll", 0).map(|_| Command::Roll)?,
+        6 => Command::Halt(InstrumentId::new(expect("halt", 1)?.u8())),
+        7 => Command::Resume(InstrumentId::new(expect("resume", 1)?.u8())),
+        8 => Command::CancelAccount(AccountId::new(expect("cancel account", 4)?.u32())),
+        9 => {
+            let mut r = expect("reject", 17)?;
+            let (user, token) = (UserId::new(r.u16()), r.token());
+            let reason =
+                RejectReason::from_letter(r.u8()).ok_or(JournalError::Malformed("reject"))?;
+            Command::Reject(GatewayReject {
+                user,
+                token,
+                reason,
+            })
+        }
+        other => return Err(JournalError::UnknownTag(other)),
+    })
+}
+
+fn get_new_order(mut r: Reader<'_>) -> Result<NewOrder, JournalError> {
+    let (user, token, account) = (UserId::new(r.u16()), r.token(), AccountId::new(r.u32()));
+    let side = match r.u8() {
+        b'B' => Side::Buy,
+        b'S' => Side::Sell,
+        _ => return Err(JournalError::Malformed("new order")),
+    };
+    let qty = Qty::new(r.u32());
+    let stock = StockCode::from_bytes(r.take());
+    let (price, tif) = (r.u32(), r.u32());
+    let (display, capacity, min_qty, cross_type) = (r.u8(), r.u8(), r.u32(), r.u8());
+    Ok(NewOrder {
+        user,
+        token,
+        account,
+        side,
+        qty,
+        stock,
+        price,
+        tif,
+        display,
+        capacity,
+        min_qty,
+        cross_type,
+    })
+}
+
+fn get_replace(mut r: Reader<'_>) -> Replace {
+    let (user, token, new_token) = (UserId::new(r.u16()), r.token(), r.token());
+    let (qty, price, tif) = (Qty::new(r.u32()), r.u32(), r.u32());
+    let (display, min_qty) = (r.u8(), r.u32());
+    Replace {
+        user,
+        token,
+        new_token,
+        qty,
+        price,
+        tif,
+        display,
+        min_qty,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Command> {
+        let token = Token::from_text("tok-1").unwrap();
+        let stock = StockCode::from_text("CEA21").unwrap();
+        let mut ioc = NewOrder::limit(
+            UserId::new(3),
+            token,
+            AccountId::new(7),
+            Side::Sell,
+            5,
+            stock,
+            7_463,
+        );
+        ioc.tif = 0;
+        vec![
+            Command::NewOrder(NewOrder::limit(
+                UserId::new(1),
+                token,
+                AccountId::new(2),
+                Side::Buy,
+                100,
+                stock,
+                7_463,
+            )),
+            Command::NewOrder(ioc),
+            Command::Cancel(Cancel {
+                user: UserId::new(1),
+                token,
+                qty: Qty::new(4),
+            }),
+            Command::Replace(Replace {
+                user: UserId::new(1),
+                token,
+                new_token: Token::from_text("tok-2").unwrap(),
+                qty: Qty::new(9),
+                price: 746_400,
+                tif: 99_999,
+                display: b'Y',
+                min_qty: 0,
+            }),
+            Command::Clock,
+            Command::Roll,
+            Command::Halt(InstrumentId::new(6)),
+            Command::Resume(InstrumentId::new(6)),
+            Command::CancelAccount(AccountId::new(3_399)),
+            Command::Reject(GatewayReject {
+                user: UserId::new(9),
+                token,
+                reason: RejectReason::Throttled,
+            }),
+        ]
+    }
+
+    fn record(i: usize, command: Command) -> Record {
+        Record {
+            seq: Seq::new(i as u64 + 1),
+            timestamp: Timestamp::from_nanos(1_000 + i as u64),
+            command,
+        }
+    }
+
+    #[test]
+    fn every_command_round_trips() {
+        let mut bytes = Vec::new();
+        let records: Vec<Record> = samples()
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| record(i, c))
+            .collect();
+        for r in &records {
+            let len = encode(r, &mut bytes);
+            assert!(len <= RECORD_LEN_MAX);
+        }
+        let mut rest = &bytes[..];
+        for expected in &records {
+            let (decoded, used) = decode(rest).unwrap().unwrap();
+            assert_eq!(&decoded, expected);
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn a_torn_tail_is_incomplete_not_an_error() {
+        let mut bytes = Vec::new();
+        encode(&record(0, samples()[0].clone()), &mut bytes);
+        for cut in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..cut]), Ok(None), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_is_a_checksum_error() {
+        let mut bytes = Vec::new();
+        encode(&record(0, samples()[3].clone()), &mut bytes);
+        for i in HEADER_LEN..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            assert!(
+                matches!(decode(&bad), Err(JournalError::BadChecksum { .. })),
+                "byte {i}"
+            );
+        }
+        let mut bad = bytes.clone();
+        bad[0] = 0xFF;
+        assert!(matches!(decode(&bad), Err(JournalError::BadLength(_))));
+    }
+}

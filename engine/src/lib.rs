@@ -1,0 +1,59 @@
+//! carbonx-engine: the sans-IO matching engine of China's national carbon
+//! market (CEA allowances and CCER offsets).
+//!
+//! # Layout
+//! - [`types`]: integer newtypes for every unit and id (`Price` in fen,
+//!   `Qty` in tonnes, `OrderId`, `AccountId`, `Timestamp`, ...).
+//! - [`config`]: the market's numbers ([`EngineConfig`]), the demo market.
+//! - [`command`] and [`event`]: the engine's whole vocabulary.
+//! - [`Engine`] (`engine.rs`): the state and [`Engine::apply`], one `match`
+//!   dispatching each command to a small handler in a sibling module:
+//!   `validate.rs` (the check order of PROTOCOL.md), `matching.rs`
+//!   (price-time matching, self-trade prevention, FOK, drains), `day.rs`
+//!   (sessions, halts, close, roll), `risk.rs` (locks, checks and
+//!   settlement when the engine has accounts) and `inspect.rs` (invariants, state
+//!   hash, read-only queries).
+//! - `book.rs`: the data structures: a preallocated order slab with a free
+//!   list, and per side a price ladder over the band with an intrusive FIFO
+//!   per level and an occupancy bitmap for the best-price search.
+//! - `index.rs`: the compact hash index (token → slot, reference → slot)
+//!   that stays cache-sized while few orders rest and never allocates.
+//! - [`calendar`]: phases of the day from timestamps, dates, holidays.
+//! - [`accounts`]: cash and holdings for pre-trade risk, CSV and demo accounts.
+//! - [`journal`]: the journal record codec (the file writer is the binary's).
+//!
+//! Sans-IO: no threads, no clock, no files, no sockets. Time, input and
+//! output buffers come from the caller (the quinn-proto and raft-rs
+//! pattern), which makes every run a deterministic function of the
+//! command stream: the journal replays it exactly.
+
+pub mod accounts;
+pub mod calendar;
+pub mod command;
+pub mod config;
+pub mod event;
+pub mod journal;
+pub mod types;
+
+mod book;
+mod day;
+mod engine;
+mod index;
+mod inspect;
+mod matching;
+mod risk;
+mod validate;
+
+pub use calendar::Phase;
+pub use command::{Cancel, Command, GatewayReject, NewOrder, Replace, TimeInForce};
+pub use config::{EngineConfig, InstrumentConfig, SessionMode, StpMode};
+pub use engine::Engine;
+pub use event::{
+    CancelReason, DailyStats, Event, Execution, OrderInfo, Party, Reference, RejectReason,
+    TradingState,
+};
+pub use inspect::{LevelView, RestingOrder};
+pub use types::{
+    AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token,
+    UserId,
+};

@@ -1,0 +1,167 @@
+//! Proof that `Engine::apply` never allocates after start-up: a counting
+//! global allocator wraps the system one, and a long mixed stream (orders
+//! of every type, cancels, reduces, replaces, self-trades, halts, the kill
+//! switch, capacity-full rejects and daily rolls) runs with the counter
+//! watched.
+#![allow(unsafe_code)] // The counting allocator is the only unsafe code in the workspace.
+
+use carbonx_engine::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; it only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// splitmix64: a tiny seeded generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn token(n: u64) -> Token {
+    let mut bytes = [b' '; 14];
+    let digits = format!("{n:014}");
+    bytes.copy_from_slice(digits.as_bytes());
+    Token::from_bytes(bytes)
+}
+
+/// Builds the whole command stream up front, so that only `apply` runs while counting.
+fn stream(rng: &mut Rng, n: u64) -> Vec<Command> {
+    let stocks: Vec<StockCode> = ["CEA", "CCER"]
+        .iter()
+        .map(|s| StockCode::from_text(s).unwrap())
+        .collect();
+    let user = UserId::new(0);
+    let mut commands = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let live = token(rng.below(i + 1));
+        let command = match rng.below(100) {
+            0..=54 => {
+                let stock = stocks[rng.below(2) as usize];
+                let side = if rng.below(2) == 0 {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                // Buys mostly below sells, so that the book fills up as well as trades.
+                let base = if stock.as_str() == "CEA" {
+                    7_300
+                } else {
+                    7_850
+                };
+                let fen = base + if side == Side::Sell { 150 } else { 0 } + rng.below(180);
+                let account = AccountId::new(rng.below(20) as u32);
+                let mut order = NewOrder::limit(
+                    user,
+                    token(i),
+                    account,
+                    side,
+                    1 + rng.below(500) as u32,
+                    stock,
+                    fen as u32,
+                );
+                match rng.below(10) {
+                    0 => order.tif = 0,
+                    1 => (order.tif, order.min_qty) = (0, order.qty.tonnes()),
+                    2 => (order.tif, order.price) = (0, 0x7FFF_FFFF),
+                    3 => order.display = b'P',
+                    4 => order.price += 1,
+                    _ => {}
+                }
+                Command::NewOrder(order)
+            }
+            55..=64 => Command::Cancel(Cancel {
+                user,
+                token: live,
+                qty: Qty::new(rng.below(50) as u32),
+            }),
+            65..=94 => Command::Replace(Replace {
+                user,
+                token: live,
+                new_token: token(i),
+                qty: Qty::new(1 + rng.below(400) as u32),
+                price: (7_300 + rng.below(330) as u32) * 100,
+                tif: 99_999,
+                display: b'Y',
+                min_qty: 0,
+            }),
+            95 => Command::Halt(InstrumentId::new(rng.below(2) as u8)),
+            96 => Command::Resume(InstrumentId::new(rng.below(2) as u8)),
+            97 => Command::CancelAccount(AccountId::new(rng.below(20) as u32)),
+            98 if rng.below(50) == 0 => Command::Roll,
+            _ => Command::Clock,
+        };
+        commands.push(command);
+    }
+    commands
+}
+
+#[test]
+fn apply_never_allocates_after_start_up() {
+    let mut config = EngineConfig::demo();
+    config.orders_max = 300; // small, so that capacity-full rejects happen too
+    let mut engine = Engine::new(config).unwrap();
+    let mut rng = Rng(0x5EED_CA5B_0000_0001);
+    let commands = stream(&mut rng, 200_000);
+    let mut out: Vec<Event> = Vec::with_capacity(1 << 16);
+    let mut count = [0u64; 4];
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for (i, command) in commands.iter().enumerate() {
+        out.clear();
+        engine.apply(command, Timestamp::from_nanos(1_000 + i as u64), &mut out);
+        for event in &out {
+            match event {
+                Event::Executed(_) => count[0] += 1,
+                Event::Rejected {
+                    reason: RejectReason::CapacityFull,
+                    ..
+                } => count[1] += 1,
+                Event::BookReplace { .. } => count[2] += 1,
+                Event::DailyStats(_) => count[3] += 1,
+                _ => {}
+            }
+        }
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    engine.check_invariants();
+    assert_eq!(
+        after - before,
+        0,
+        "apply allocated {} times",
+        after - before
+    );
+    // The stream must really have exercised fills, full capacity, replaces and rolls.
+    assert!(count.iter().all(|&c| c > 0), "stream too tame: {count:?}");
+}

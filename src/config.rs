@@ -1,0 +1,222 @@
+//! The `carbonx` configuration file: TOML, one section per part of the
+//! exchange. Without a file, `carbonx` runs the embedded demo market of
+//! RULES.md ([`Config::demo`]).
+
+use carbonx_engine::accounts::{AccountTable, AccountsError};
+use carbonx_engine::{Engine, EngineConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The market's rules and the engine's capacities.
+    pub market: EngineConfig,
+    /// Where the accounts come from.
+    #[serde(default)]
+    pub accounts: AccountsConfig,
+}
+
+/// The accounts loaded on first start (later days carry balances forward).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// A CSV file `account,cash_yuan,<instrument codes>`; relative paths are
+    /// relative to the configuration file. Without it, demo accounts.
+    pub file: Option<PathBuf>,
+    /// How many demo accounts (`0001` ..) to generate when there is no file.
+    pub demo_count: u32,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            file: None,
+            demo_count: 3_400,
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the parser said (with line and column).
+        source: toml::de::Error,
+    },
+    /// The accounts file is wrong.
+    #[error("{path}: {source}")]
+    Accounts {
+        /// The file.
+        path: String,
+        /// Which line and why.
+        source: AccountsError,
+    },
+    /// The values break a rule of the market.
+    #[error("{path}: {source}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Which rule.
+        source: carbonx_engine::config::ConfigError,
+    },
+}
+
+impl Config {
+    /// The embedded demo market (always-open, seven instruments).
+    pub fn demo() -> Config {
+        Config {
+            market: EngineConfig::demo(),
+            accounts: AccountsConfig::default(),
+        }
+    }
+
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// A [`ConfigFileError`] naming the file and what is wrong with it.
+    pub fn load(path: &Path) -> Result<Config, ConfigFileError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        Config::parse(&text, &name)
+    }
+
+    /// Parses and validates configuration text; `name` is used in errors.
+    ///
+    /// # Errors
+    /// A [`ConfigFileError`] naming `name` and what is wrong.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigFileError> {
+        let config: Config = toml::from_str(text).map_err(|source| ConfigFileError::Parse {
+            path: name.to_string(),
+            source,
+        })?;
+        config
+            .market
+            .validate()
+            .map_err(|source| ConfigFileError::Invalid {
+                path: name.to_string(),
+                source,
+            })?;
+        Ok(config)
+    }
+
+    /// The engine this configuration describes, with its accounts loaded.
+    /// `base` resolves a relative accounts path (the config file's folder).
+    ///
+    /// # Errors
+    /// An unreadable or invalid accounts file, or an invalid market.
+    pub fn build_engine(&self, base: &Path) -> Result<Engine, ConfigFileError> {
+        let codes: Vec<&str> = self
+            .market
+            .instruments
+            .iter()
+            .map(|i| i.code.as_str())
+            .collect();
+        let table = match &self.accounts.file {
+            None => AccountTable::demo(codes.len(), self.accounts.demo_count),
+            Some(file) => {
+                let path = base.join(file);
+                let name = path.display().to_string();
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ConfigFileError::Read {
+                        path: name.clone(),
+                        source,
+                    })?;
+                AccountTable::from_csv(&text, &codes)
+                    .map_err(|source| ConfigFileError::Accounts { path: name, source })?
+            }
+        };
+        Engine::with_accounts(self.market.clone(), table).map_err(|source| {
+            ConfigFileError::Invalid {
+                path: "market".into(),
+                source,
+            }
+        })
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("configuration serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_round_trips_through_toml() {
+        let demo = Config::demo();
+        assert_eq!(Config::parse(&demo.to_toml(), "demo").unwrap(), demo);
+    }
+
+    #[test]
+    fn shipped_example_is_valid_and_uses_the_real_calendar() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("carbonx.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.market.session, carbonx_engine::SessionMode::Calendar);
+        assert_eq!(config.market.instruments.len(), 7);
+    }
+
+    #[test]
+    fn demo_engine_has_the_demo_accounts_and_a_csv_replaces_them() {
+        let engine = Config::demo().build_engine(Path::new(".")).unwrap();
+        assert_eq!(engine.accounts().unwrap().len(), 3_400);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let header = "account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER";
+        std::fs::write(
+            dir.join("a.csv"),
+            format!("{header}\nE001,5.5,1,2,3,4,5,6,7\n"),
+        )
+        .unwrap();
+        let mut config = Config::demo();
+        config.accounts.file = Some("a.csv".into());
+        assert_eq!(
+            config.build_engine(dir).unwrap().accounts().unwrap().len(),
+            1
+        );
+        std::fs::write(
+            dir.join("a.csv"),
+            format!("{header}\nE001,x,1,2,3,4,5,6,7\n"),
+        )
+        .unwrap();
+        let err = config.build_engine(dir).unwrap_err().to_string();
+        assert!(err.contains("a.csv") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let typo = Config::demo().to_toml().replace("stp", "stpp");
+        assert!(
+            Config::parse(&typo, "x.toml")
+                .unwrap_err()
+                .to_string()
+                .contains("x.toml")
+        );
+        let bad_price = Config::demo().to_toml().replace("\"74.63\"", "\"74.635\"");
+        let err = Config::parse(&bad_price, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("74.635"), "{err}");
+        let bad_band = Config::demo()
+            .to_toml()
+            .replace("listing_band_pct = 10", "listing_band_pct = 40");
+        let err = Config::parse(&bad_band, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("band"), "{err}");
+    }
+}

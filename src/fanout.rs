@@ -1,0 +1,140 @@
+//! The sequencer's publisher in a running server: each durable batch of
+//! events goes, as one message, to the gateway (order-entry replies) and to
+//! the feed (market data), over bounded channels.
+//!
+//! Why batches: one channel operation per batch rather than per event keeps
+//! the engine thread's cost per command small. Why bounded: a stalled
+//! stage pushes back on the sequencer instead of growing memory; external
+//! clients are cut off by those stages long before that happens.
+
+use crate::sequencer::Publisher;
+use carbonx_engine::{Event, Timestamp};
+use crossbeam::channel::Sender;
+
+/// A batch of events, each with the timestamp of its command.
+pub type EventBatch = Vec<(Timestamp, Event)>;
+
+/// Which events a stage wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Order-entry replies: accepted, rejected, executed, cancelled, replaced, day phases.
+    OrderEntry,
+    /// Market data: book changes, executions, trading states, statistics, phases.
+    MarketData,
+}
+
+/// True when `event` concerns `audience`.
+pub fn concerns(audience: Audience, event: &Event) -> bool {
+    match event {
+        Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => {
+            audience == Audience::OrderEntry
+        }
+        Event::Cancelled { .. } | Event::CancelRejected { .. } => audience == Audience::OrderEntry,
+        Event::BookAdd { .. }
+        | Event::BookReduce { .. }
+        | Event::BookDelete { .. }
+        | Event::BookReplace { .. } => audience == Audience::MarketData,
+        Event::TradingState { .. } | Event::DailyStats(_) | Event::Reference(_) => {
+            audience == Audience::MarketData
+        }
+        Event::Executed(_) | Event::Phase(_) => true,
+    }
+}
+
+/// One destination stage.
+struct Stage {
+    audience: Audience,
+    sender: Sender<EventBatch>,
+    pending: EventBatch,
+}
+
+/// Routes events to the stages that want them, one batch per sequencer batch.
+pub struct Fanout {
+    stages: Vec<Stage>,
+}
+
+impl Fanout {
+    /// A fan-out to no stage yet.
+    pub fn new() -> Fanout {
+        Fanout { stages: Vec::new() }
+    }
+
+    /// Adds a stage receiving the events of `audience`.
+    pub fn with(mut self, audience: Audience, sender: Sender<EventBatch>) -> Fanout {
+        self.stages.push(Stage {
+            audience,
+            sender,
+            pending: Vec::new(),
+        });
+        self
+    }
+}
+
+impl Default for Fanout {
+    fn default() -> Self {
+        Fanout::new()
+    }
+}
+
+impl Publisher for Fanout {
+    fn publish(&mut self, now: Timestamp, events: &[Event]) {
+        for stage in &mut self.stages {
+            let audience = stage.audience;
+            stage.pending.extend(
+                events
+                    .iter()
+                    .filter(|e| concerns(audience, e))
+                    .map(|e| (now, *e)),
+            );
+        }
+    }
+
+    fn flush(&mut self) {
+        for stage in &mut self.stages {
+            if stage.pending.is_empty() {
+                continue;
+            }
+            let batch = std::mem::take(&mut stage.pending);
+            if stage.sender.send(batch).is_err() {
+                tracing::error!(audience = ?stage.audience, "stage stopped; its events are dropped");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonx_engine::{Phase, Qty, Token, UserId};
+
+    #[test]
+    fn each_stage_gets_its_events_once_per_flush() {
+        let (orders_tx, orders_rx) = crossbeam::channel::bounded(4);
+        let (feed_tx, feed_rx) = crossbeam::channel::bounded(4);
+        let mut fanout = Fanout::new()
+            .with(Audience::OrderEntry, orders_tx)
+            .with(Audience::MarketData, feed_tx);
+        let token = Token::from_text("t").unwrap();
+        let cancel_reject = Event::CancelRejected {
+            user: UserId::new(1),
+            token,
+        };
+        let book = Event::BookReduce {
+            instrument: carbonx_engine::InstrumentId::new(0),
+            id: carbonx_engine::OrderId::new(1),
+            cancelled: Qty::new(1),
+        };
+        let ts = Timestamp::from_nanos(5);
+        fanout.publish(ts, &[cancel_reject, book, Event::Phase(Phase::AllDay)]);
+        fanout.flush();
+        fanout.flush(); // nothing pending: nothing sent
+        assert_eq!(
+            orders_rx.try_iter().collect::<Vec<_>>(),
+            vec![vec![(ts, cancel_reject), (ts, Event::Phase(Phase::AllDay))]]
+        );
+        assert_eq!(
+            feed_rx.try_iter().collect::<Vec<_>>(),
+            vec![vec![(ts, book), (ts, Event::Phase(Phase::AllDay))]]
+        );
+    }
+}

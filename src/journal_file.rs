@@ -1,0 +1,261 @@
+//! The journal on disk: one file per trading day in the data directory,
+//! records as `carbonx_engine::journal` encodes them, appended in batches
+//! with one `fdatasync` per batch (group commit).
+//!
+//! Recovery reads a file back: a torn tail (the process died mid-write) is
+//! cut off; a bad record in the middle stops start-up naming file and offset,
+//! because silently skipping it would replay a different history.
+
+use carbonx_engine::journal::{self, JournalError, Record};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// When the journal is flushed to stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncMode {
+    /// `fdatasync` after every command: safest, slowest.
+    Always,
+    /// `fdatasync` once per batch of commands (group commit): no reply leaves
+    /// before its batch is durable.
+    #[default]
+    Batch,
+    /// Never: for benchmarks and tests only; a power cut loses recent commands.
+    Never,
+}
+
+/// A journal file that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// Reading or truncating failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A complete record in the middle is bad: the file is corrupt.
+    #[error("{path}: corrupt journal record at byte offset {offset}: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong with it.
+        source: JournalError,
+    },
+}
+
+/// What recovery found in one file.
+#[derive(Debug)]
+pub struct Recovered {
+    /// Every good record, in order.
+    pub records: Vec<Record>,
+    /// Bytes cut off the end (a torn last record), 0 for a clean file.
+    pub truncated: u64,
+}
+
+/// The path of the journal of trading day `date` (`YYYYMMDD`).
+pub fn journal_path(dir: &Path, date: u32) -> PathBuf {
+    dir.join(format!("journal-{date}.cxj"))
+}
+
+/// Journal files in `dir`, oldest day first.
+///
+/// # Errors
+/// When the directory cannot be listed.
+pub fn journal_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    files.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.starts_with("journal-") && name.ends_with(".cxj")
+    });
+    files.sort();
+    Ok(files)
+}
+
+/// Reads a journal file, truncating a torn tail in place.
+///
+/// # Errors
+/// [`RecoveryError::Corrupt`] for a bad record before the end, with its offset.
+pub fn recover(path: &Path) -> Result<Recovered, RecoveryError> {
+    let io_err = |source| RecoveryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io_err)?;
+    let mut records = Vec::new();
+    let mut offset = 0usize;
+    loop {
+        match journal::decode(&bytes[offset..]) {
+            Ok(Some((record, used))) => {
+                records.push(record);
+                offset += used;
+            }
+            Ok(None) => break,
+            Err(source) if is_torn_tail(&bytes[offset..], &source) => break,
+            Err(source) => {
+                return Err(RecoveryError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: offset as u64,
+                    source,
+                });
+            }
+        }
+    }
+    let truncated = (bytes.len() - offset) as u64;
+    if truncated > 0 {
+        let file = OpenOptions::new().write(true).open(path).map_err(io_err)?;
+        file.set_len(offset as u64)
+            .and_then(|()| file.sync_all())
+            .map_err(io_err)?;
+    }
+    Ok(Recovered { records, truncated })
+}
+
+/// A checksum failure on the very last record of the file, whose bytes end
+/// exactly at the end of the file, can be a torn write whose length field
+/// made it to disk before the rest: treat it as torn, not corrupt. Anything
+/// followed by more bytes is corruption.
+fn is_torn_tail(rest: &[u8], error: &JournalError) -> bool {
+    let declared = rest
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 4);
+    matches!(error, JournalError::BadChecksum { .. }) && declared == Some(rest.len())
+}
+
+/// Appends records to today's journal file.
+pub struct JournalWriter {
+    file: File,
+    path: PathBuf,
+    buffer: Vec<u8>,
+    mode: FsyncMode,
+}
+
+impl JournalWriter {
+    /// Opens (creating if needed) the journal of `date` in `dir` for appending.
+    ///
+    /// # Errors
+    /// When the directory or file cannot be created or opened.
+    pub fn open(dir: &Path, date: u32, mode: FsyncMode) -> io::Result<JournalWriter> {
+        std::fs::create_dir_all(dir)?;
+        let path = journal_path(dir, date);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(JournalWriter {
+            file,
+            path,
+            buffer: Vec::with_capacity(1 << 20),
+            mode,
+        })
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Buffers one record; nothing is durable until [`JournalWriter::commit`].
+    pub fn append(&mut self, record: &Record) {
+        journal::encode(record, &mut self.buffer);
+    }
+
+    /// Writes the buffered records and, unless the mode is `never`, waits
+    /// until they are on stable storage.
+    ///
+    /// # Errors
+    /// The write or sync failure: the caller must not release any reply.
+    pub fn commit(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buffer)?;
+        self.buffer.clear();
+        if self.mode != FsyncMode::Never {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// The fsync mode.
+    pub fn mode(&self) -> FsyncMode {
+        self.mode
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonx_engine::{Command, Seq, Timestamp};
+
+    fn record(n: u64) -> Record {
+        Record {
+            seq: Seq::new(n),
+            timestamp: Timestamp::from_nanos(n * 10),
+            command: Command::Clock,
+        }
+    }
+
+    fn write(dir: &Path, n: u64) -> PathBuf {
+        let mut w = JournalWriter::open(dir, 20261124, FsyncMode::Batch).unwrap();
+        for i in 1..=n {
+            w.append(&record(i));
+        }
+        w.commit().unwrap();
+        w.path().to_path_buf()
+    }
+
+    #[test]
+    fn clean_file_reads_back_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let path = write(&dir, 5);
+        let got = recover(&path).unwrap();
+        assert_eq!(got.records, (1..=5).map(record).collect::<Vec<_>>());
+        assert_eq!(got.truncated, 0);
+        assert_eq!(journal_files(&dir).unwrap(), vec![path]);
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_and_appending_continues() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let path = write(&dir, 3);
+        let full = std::fs::metadata(&path).unwrap().len();
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(full - 3).unwrap();
+        let got = recover(&path).unwrap();
+        assert_eq!(got.records.len(), 2);
+        assert!(got.truncated > 0);
+        let mut w = JournalWriter::open(&dir, 20261124, FsyncMode::Never).unwrap();
+        w.append(&record(3));
+        w.commit().unwrap();
+        assert_eq!(
+            recover(&path).unwrap().records,
+            (1..=3).map(record).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn corruption_in_the_middle_names_file_and_offset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let path = write(&dir, 3);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let second = bytes.len() / 3; // every Clock record has the same length
+        bytes[second + 10] ^= 0xFF;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = recover(&path).unwrap_err().to_string();
+        assert!(err.contains("journal-20261124.cxj"), "{err}");
+        assert!(err.contains(&format!("offset {second}")), "{err}");
+    }
+}

@@ -1,0 +1,18 @@
+//! carbonx: the exchange core for China's national carbon market. This
+//! library is the wiring around the engine; the `carbonx` binary
+//! (`main.rs`) is a thin command line over it, and integration tests use
+//! it to run whole servers in-process.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration and the embedded demo market.
+//! - [`fanout`]: routes each durable batch of events to the gateway and the feed.
+//! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
+//! - [`journal_file`]: the journal files: group commit and recovery.
+//!
+//! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
+//! the feed are `carbonx-gateway` and `carbonx-feed`.
+
+pub mod config;
+pub mod fanout;
+pub mod journal_file;
+pub mod sequencer;

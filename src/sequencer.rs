@@ -1,0 +1,424 @@
+//! The sequencer: the one thread that owns the engine. It takes commands
+//! from the gateway's bounded queue in batches, numbers and timestamps
+//! them, journals the batch (group commit), applies it, and only then
+//! publishes the events: no reply and no market data leaves before its
+//! command is durable (DESIGN.md, "One sequenced stream").
+//!
+//! It also keeps the day's taken order tokens: an order or replace whose
+//! token was already accepted today is ignored without reply (PROTOCOL.md).
+//! The check runs at apply time, so a replay of the journal makes exactly
+//! the same decisions.
+
+use crate::journal_file::{self, FsyncMode, JournalWriter, RecoveryError};
+use carbonx_engine::journal::Record;
+use carbonx_engine::{Command, Engine, Event, Seq, Timestamp, Token, UserId};
+use crossbeam::channel::{Receiver, RecvTimeoutError};
+use rustc_hash::FxHashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Most commands journaled and applied as one batch.
+pub const BATCH_MAX: usize = 4_096;
+/// How long the sequencer waits for input before it checks the clock.
+const IDLE_TICK: Duration = Duration::from_millis(20);
+
+/// Where the sequencer's output goes: the gateway's sessions and the feed.
+pub trait Publisher {
+    /// The events of one command, applied at `now`, in order.
+    fn publish(&mut self, now: Timestamp, events: &[Event]);
+    /// The end of a batch: push what was published out.
+    fn flush(&mut self) {}
+}
+
+/// A source of wall-clock time for timestamps (the engine has none).
+pub trait Clock {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Timestamp::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+}
+
+/// A failure that stops the exchange: nothing can be acknowledged any more.
+#[derive(Debug, thiserror::Error)]
+pub enum SequencerError {
+    /// The journal could not be written or synced.
+    #[error("journal {path}: {source}")]
+    Journal {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Recovery found a bad journal.
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
+    /// A journal file's sequence numbers have a gap.
+    #[error("{path}: record {found} follows {expected_before}: the journal has a gap")]
+    Gap {
+        /// The file.
+        path: PathBuf,
+        /// The sequence number found.
+        found: u64,
+        /// The one it should have followed.
+        expected_before: u64,
+    },
+}
+
+/// The engine thread's state.
+pub struct Sequencer<P: Publisher> {
+    engine: Engine,
+    publisher: P,
+    data_dir: Option<PathBuf>,
+    fsync: FsyncMode,
+    journal: Option<JournalWriter>,
+    taken: FxHashSet<(UserId, Token)>,
+    next_seq: u64,
+    last_ts: u64,
+    events: Vec<Event>,
+}
+
+impl<P: Publisher> Sequencer<P> {
+    /// A sequencer over `engine`; with a data directory it journals there.
+    pub fn new(
+        engine: Engine,
+        publisher: P,
+        data_dir: Option<PathBuf>,
+        fsync: FsyncMode,
+    ) -> Sequencer<P> {
+        Sequencer {
+            engine,
+            publisher,
+            data_dir,
+            fsync,
+            journal: None,
+            taken: FxHashSet::default(),
+            next_seq: 1,
+            last_ts: 0,
+            events: Vec::with_capacity(1 << 16),
+        }
+    }
+
+    /// The engine (for queries after recovery and in tests).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    /// Replays every journal file in the data directory, oldest first,
+    /// publishing as live (so that the sessions' streams are rebuilt).
+    /// Returns the number of records replayed.
+    ///
+    /// # Errors
+    /// A corrupt journal or a sequence gap.
+    pub fn recover(&mut self) -> Result<u64, SequencerError> {
+        let Some(dir) = self.data_dir.clone() else {
+            return Ok(0);
+        };
+        let files =
+            journal_file::journal_files(&dir).map_err(|source| SequencerError::Journal {
+                path: dir.clone(),
+                source,
+            })?;
+        let mut count = 0;
+        for path in files {
+            let recovered = journal_file::recover(&path)?;
+            if recovered.truncated > 0 {
+                tracing::warn!(file = %path.display(), bytes = recovered.truncated, "truncated a torn journal tail");
+            }
+            for record in &recovered.records {
+                self.check_sequence(&path, record)?;
+                self.apply_one(&record.command, record.timestamp);
+                count += 1;
+            }
+            self.publisher.flush();
+        }
+        Ok(count)
+    }
+
+    fn check_sequence(&mut self, path: &Path, record: &Record) -> Result<(), SequencerError> {
+        if record.seq.get() != self.next_seq {
+            let (found, expected_before) = (record.seq.get(), self.next_seq - 1);
+            return Err(SequencerError::Gap {
+                path: path.to_path_buf(),
+                found,
+                expected_before,
+            });
+        }
+        self.next_seq += 1;
+        self.last_ts = self.last_ts.max(record.timestamp.nanos());
+        if record.command == Command::Roll {
+            self.next_seq = 1;
+        }
+        Ok(())
+    }
+
+    /// Runs until the input queue is closed: batches, journals, applies, publishes.
+    ///
+    /// # Errors
+    /// A journal failure: the exchange must stop rather than acknowledge.
+    pub fn run(
+        &mut self,
+        input: &Receiver<Command>,
+        clock: &impl Clock,
+    ) -> Result<(), SequencerError> {
+        let mut batch: Vec<Command> = Vec::with_capacity(BATCH_MAX);
+        loop {
+            match input.recv_timeout(IDLE_TICK) {
+                Ok(command) => {
+                    batch.push(command);
+                    batch.extend(input.try_iter().take(BATCH_MAX - 1));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.engine.clock_due(clock.now()) {
+                        batch.push(Command::Clock);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            self.process(&batch, clock)?;
+            batch.clear();
+        }
+    }
+
+    /// Journals, applies and publishes one batch. A roll ends a journal
+    /// file, so the batch is cut after each roll.
+    ///
+    /// # Errors
+    /// A journal failure.
+    pub fn process(&mut self, batch: &[Command], clock: &impl Clock) -> Result<(), SequencerError> {
+        for chunk in batch.split_inclusive(|c| *c == Command::Roll) {
+            let now = clock.now();
+            let stamped: Vec<(Timestamp, &Command)> =
+                chunk.iter().map(|c| (self.stamp(now), c)).collect();
+            self.journal_batch(&stamped, now)?;
+            for (ts, command) in stamped {
+                self.apply_one(command, ts);
+            }
+            self.publisher.flush();
+            if chunk.last() == Some(&Command::Roll) {
+                self.journal = None; // the next batch opens the new day's file
+            }
+        }
+        Ok(())
+    }
+
+    fn stamp(&mut self, now: Timestamp) -> Timestamp {
+        self.last_ts = now.nanos().max(self.last_ts + 1);
+        Timestamp::from_nanos(self.last_ts)
+    }
+
+    fn journal_batch(
+        &mut self,
+        stamped: &[(Timestamp, &Command)],
+        now: Timestamp,
+    ) -> Result<(), SequencerError> {
+        let Some(dir) = self.data_dir.clone() else {
+            return Ok(());
+        };
+        let date = self.engine.upcoming_session_date(now);
+        let io_err = |path: PathBuf| move |source| SequencerError::Journal { path, source };
+        if self.journal.is_none() {
+            self.journal =
+                Some(JournalWriter::open(&dir, date, self.fsync).map_err(io_err(dir.clone()))?);
+        }
+        let journal = self.journal.as_mut().expect("opened above");
+        for (ts, command) in stamped {
+            let seq = Seq::new(self.next_seq);
+            self.next_seq = if **command == Command::Roll {
+                1
+            } else {
+                self.next_seq + 1
+            };
+            journal.append(&Record {
+                seq,
+                timestamp: *ts,
+                command: (*command).clone(),
+            });
+            if journal.mode() == FsyncMode::Always {
+                journal
+                    .commit()
+                    .map_err(io_err(journal.path().to_path_buf()))?;
+            }
+        }
+        journal
+            .commit()
+            .map_err(io_err(journal.path().to_path_buf()))
+    }
+
+    /// Applies one command (unless it resends a taken token) and publishes its events.
+    fn apply_one(&mut self, command: &Command, ts: Timestamp) {
+        if self.resends_taken_token(command) {
+            return;
+        }
+        self.events.clear();
+        self.engine.apply(command, ts, &mut self.events);
+        for event in &self.events {
+            match event {
+                Event::Accepted(o) | Event::Replaced { order: o, .. } => {
+                    self.taken.insert((o.user, o.token));
+                }
+                _ => {}
+            }
+        }
+        if *command == Command::Roll {
+            self.taken.clear();
+        }
+        self.publisher.publish(ts, &self.events);
+    }
+
+    fn resends_taken_token(&self, command: &Command) -> bool {
+        match command {
+            Command::NewOrder(o) => self.taken.contains(&(o.user, o.token)),
+            Command::Replace(r) => self.taken.contains(&(r.user, r.new_token)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonx_engine::{AccountId, EngineConfig, NewOrder, Side, StockCode};
+    use std::cell::Cell;
+
+    /// Records every event it is given.
+    #[derive(Default)]
+    struct Recorder(Vec<Event>);
+
+    impl Publisher for Recorder {
+        fn publish(&mut self, _now: Timestamp, events: &[Event]) {
+            self.0.extend_from_slice(events);
+        }
+    }
+
+    /// A clock that starts at 2026-11-24 10:00 Shanghai and ticks a millisecond a reading.
+    struct TestClock(Cell<u64>);
+
+    impl Clock for TestClock {
+        fn now(&self) -> Timestamp {
+            self.0.set(self.0.get() + 1_000_000);
+            Timestamp::from_nanos(self.0.get())
+        }
+    }
+
+    fn clock() -> TestClock {
+        TestClock(Cell::new(1_795_485_600 * 1_000_000_000)) // 2026-11-24T02:00:00Z
+    }
+
+    fn order(token: &str, account: u32, side: Side, qty: u32) -> Command {
+        let (user, stock) = (UserId::new(0), StockCode::from_text("CEA").unwrap());
+        let token = Token::from_text(token).unwrap();
+        Command::NewOrder(NewOrder::limit(
+            user,
+            token,
+            AccountId::new(account),
+            side,
+            qty,
+            stock,
+            7_463,
+        ))
+    }
+
+    fn sequencer(dir: &Path) -> Sequencer<Recorder> {
+        let engine = Engine::new(EngineConfig::demo()).unwrap();
+        Sequencer::new(
+            engine,
+            Recorder::default(),
+            Some(dir.to_path_buf()),
+            FsyncMode::Batch,
+        )
+    }
+
+    #[test]
+    fn restart_replays_the_journal_to_the_same_state_and_events() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut live = sequencer(&dir);
+        let batch = [
+            order("s1", 1, Side::Sell, 10),
+            order("b1", 2, Side::Buy, 4),
+            order("b2", 3, Side::Buy, 3),
+        ];
+        live.process(&batch, &clock()).unwrap();
+        live.process(&[order("s2", 4, Side::Sell, 1)], &clock())
+            .unwrap();
+        let mut restarted = sequencer(&dir);
+        assert_eq!(restarted.recover().unwrap(), 4);
+        assert_eq!(restarted.engine().state_hash(), live.engine().state_hash());
+        assert_eq!(restarted.publisher().0, live.publisher().0);
+        assert!(
+            live.publisher()
+                .0
+                .iter()
+                .any(|e| matches!(e, Event::Executed(_)))
+        );
+    }
+
+    #[test]
+    fn a_taken_token_is_ignored_without_reply_even_after_the_order_is_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut seq = sequencer(&dir);
+        seq.process(
+            &[
+                order("s1", 1, Side::Sell, 10),
+                order("b1", 2, Side::Buy, 10),
+            ],
+            &clock(),
+        )
+        .unwrap();
+        let before = seq.publisher().0.len();
+        // b1 filled completely and is gone from the book; its resend must not trade again.
+        seq.process(&[order("b1", 2, Side::Buy, 10)], &clock())
+            .unwrap();
+        assert_eq!(seq.publisher().0.len(), before, "a resend produced events");
+        // A rejected order's token may be used again.
+        let mut bad = order("b9", 2, Side::Buy, 0);
+        seq.process(std::slice::from_ref(&bad), &clock()).unwrap();
+        if let Command::NewOrder(o) = &mut bad {
+            o.qty = carbonx_engine::Qty::new(5);
+        }
+        seq.process(&[bad], &clock()).unwrap();
+        assert!(matches!(
+            seq.publisher().0.last(),
+            Some(Event::Accepted(_)) | Some(Event::BookAdd { .. })
+        ));
+    }
+
+    #[test]
+    fn a_roll_starts_the_next_days_journal_and_replays_across_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut live = sequencer(&dir);
+        live.process(
+            &[
+                order("s1", 1, Side::Sell, 10),
+                order("b1", 2, Side::Buy, 4),
+                Command::Roll,
+            ],
+            &clock(),
+        )
+        .unwrap();
+        live.process(&[order("s1", 1, Side::Sell, 10)], &clock())
+            .unwrap();
+        let files = journal_file::journal_files(&dir).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let mut restarted = sequencer(&dir);
+        assert_eq!(restarted.recover().unwrap(), 4);
+        assert_eq!(restarted.engine().state_hash(), live.engine().state_hash());
+    }
+}
