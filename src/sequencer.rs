@@ -284,6 +284,8 @@ impl<P: Publisher> Sequencer<P> {
         match command {
             Command::NewOrder(o) => self.taken.contains(&(o.user, o.token)),
             Command::Replace(r) => self.taken.contains(&(r.user, r.new_token)),
+            Command::NewBlock(b) => self.taken.contains(&(b.user, b.token)),
+            Command::Pick(p) => self.taken.contains(&(p.user, p.token)),
             _ => false,
         }
     }

@@ -9,7 +9,7 @@
 //! entitlement and the side letter, sent as [`Command::Reject`].
 
 use crate::event::RejectReason;
-use crate::types::{AccountId, InstrumentId, Qty, Side, StockCode, Token, UserId};
+use crate::types::{AccountId, InstrumentId, OrderId, Qty, Side, StockCode, Token, UserId};
 
 /// OUCH's price value for a market (price-protected) order.
 pub const MARKET_PRICE: u32 = 0x7FFF_FFFF;
@@ -29,6 +29,10 @@ pub enum Command {
     Cancel(Cancel),
     /// Replace an order's price and/or quantity under a new token.
     Replace(Replace),
+    /// Enter a block agreement order.
+    NewBlock(NewBlock),
+    /// Pick one resting order within the opposite best 5 levels.
+    Pick(Pick),
     /// Time passes: the engine applies any session boundary up to `now`.
     /// The sequencer journals one at each boundary so that the close
     /// happens at the same point of the stream in every replay.
@@ -102,6 +106,48 @@ impl NewOrder {
             cross_type: b'N',
         }
     }
+}
+
+/// A block agreement order (OUCH extension `b`), fields as on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewBlock {
+    /// Who sent it.
+    pub user: UserId,
+    /// The client's token.
+    pub token: Token,
+    /// Its own account (checked for entitlement).
+    pub account: AccountId,
+    /// The account it agrees to trade with.
+    pub counterparty: AccountId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Tonnes, at least the block minimum.
+    pub qty: Qty,
+    /// Instrument code.
+    pub stock: StockCode,
+    /// Price, four implied decimals, inside the block band.
+    pub price: u32,
+    /// The deal both sides name.
+    pub deal_id: [u8; 8],
+}
+
+/// A pick order (OUCH extension `p`): trade against one named resting order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pick {
+    /// Who sent it.
+    pub user: UserId,
+    /// The client's token.
+    pub token: Token,
+    /// Its account.
+    pub account: AccountId,
+    /// Buy or sell (the target rests on the other side).
+    pub side: Side,
+    /// Tonnes wanted; what the target cannot fill is cancelled (`I`).
+    pub qty: Qty,
+    /// Instrument code.
+    pub stock: StockCode,
+    /// The public reference of the resting order to trade against.
+    pub target: OrderId,
 }
 
 /// Cancel (to zero) or reduce an order.

@@ -81,6 +81,13 @@ pub struct EngineConfig {
     /// buys (`m` reject beyond); `None` for no cap.
     #[serde(default)]
     pub holding_cap: Option<u32>,
+    /// How many unmatched block orders may wait at once (`F` beyond).
+    #[serde(default = "default_blocks_max")]
+    pub blocks_max: u32,
+}
+
+fn default_blocks_max() -> u32 {
+    10_000
 }
 
 /// A configuration the engine cannot run with.
@@ -143,6 +150,7 @@ impl EngineConfig {
             holidays: Vec::new(),
             orders_max: 1 << 20,
             holding_cap: None,
+            blocks_max: default_blocks_max(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::calendar::Phase;
 use crate::engine::{Engine, Stats, emit};
-use crate::event::{CancelReason, DailyStats, Event, Reference, TradingState};
+use crate::event::{CancelReason, DailyStats, Event, Method, Reference, TradingState};
 use crate::types::{InstrumentId, Price, Timestamp};
 
 /// Order of the phases within a day, so that time never runs backwards.
@@ -90,11 +90,17 @@ impl Engine {
     /// The close: every resting order expires (`T`), then each book's statistics.
     fn close_day<O: Extend<Event>>(&mut self, out: &mut O) {
         self.drain_orders(|_| true, CancelReason::Expired, out);
+        self.drain_blocks(|_| true, CancelReason::Expired, out);
         for book in &self.books {
-            emit(
-                out,
-                Event::DailyStats(daily_stats(book.instrument, book.reference, &book.stats)),
-            );
+            for (method, stats) in [
+                (Method::Listing, &book.stats),
+                (Method::Block, &book.block_stats),
+            ] {
+                emit(
+                    out,
+                    Event::DailyStats(daily_stats(method, book.instrument, book.reference, stats)),
+                );
+            }
         }
         self.day_closed = true;
     }
@@ -107,13 +113,20 @@ impl Engine {
         }
         let pct = self.config.listing_band_pct;
         for book in &mut self.books {
-            let close = daily_stats(book.instrument, book.reference, &book.stats).close;
+            let close = daily_stats(
+                Method::Listing,
+                book.instrument,
+                book.reference,
+                &book.stats,
+            )
+            .close;
             let (lower, upper) = crate::validate::band(close, pct);
             book.reference = close;
             (book.lower, book.upper) = (lower, upper);
             book.bids.reset(lower, upper);
             book.asks.reset(lower, upper);
             book.stats = Stats::default();
+            book.block_stats = Stats::default();
         }
         if let Some(accounts) = &mut self.accounts {
             accounts.settle_day();
@@ -164,8 +177,14 @@ impl Engine {
 }
 
 /// A book's statistics for the day; without trades every price is the reference.
-pub(crate) fn daily_stats(instrument: InstrumentId, reference: Price, stats: &Stats) -> DailyStats {
+pub(crate) fn daily_stats(
+    method: Method,
+    instrument: InstrumentId,
+    reference: Price,
+    stats: &Stats,
+) -> DailyStats {
     DailyStats {
+        method,
         instrument,
         open: stats.open.unwrap_or(reference),
         high: stats.high.unwrap_or(reference),

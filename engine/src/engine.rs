@@ -54,6 +54,8 @@ pub(crate) struct Book {
     pub announced: Option<TradingState>,
     /// Today's listing statistics.
     pub stats: Stats,
+    /// Today's block-trade statistics (never mixed into the listing ones).
+    pub block_stats: Stats,
 }
 
 impl Book {
@@ -194,6 +196,8 @@ pub struct Engine {
     pub(crate) accounts: Option<AccountTable>,
     /// Total cash and per-instrument holdings at load: trading conserves them.
     pub(crate) initial_totals: Option<(i128, Vec<i128>)>,
+    /// Unmatched block orders, oldest first (preallocated to `blocks_max`).
+    pub(crate) blocks: Vec<crate::block::BlockOrder>,
 }
 
 impl Engine {
@@ -220,6 +224,7 @@ impl Engine {
             day_closed: false,
             accounts: None,
             initial_totals: None,
+            blocks: Vec::with_capacity(config.blocks_max as usize),
             config,
         };
         for (index, inst) in engine.config.instruments.iter().enumerate() {
@@ -235,6 +240,7 @@ impl Engine {
                 halted: false,
                 announced: None,
                 stats: Stats::default(),
+                block_stats: Stats::default(),
             });
         }
         Ok(engine)
@@ -277,6 +283,8 @@ impl Engine {
             Command::NewOrder(order) => self.new_order(order, out),
             Command::Cancel(cancel) => self.cancel(cancel, out),
             Command::Replace(replace) => self.replace(replace, out),
+            Command::NewBlock(block) => self.new_block(block, out),
+            Command::Pick(pick) => self.pick(pick, out),
             Command::Clock => {}
             Command::Roll => self.roll(now, out),
             Command::Halt(instrument) => self.set_halted(*instrument, true, out),
@@ -284,6 +292,7 @@ impl Engine {
             Command::CancelAccount(account) => {
                 let account = *account;
                 self.drain_orders(|o| o.account == account, CancelReason::Supervisory, out);
+                self.drain_blocks(|b| b.account == account, CancelReason::Supervisory, out);
             }
             Command::Reject(GatewayReject {
                 user,
@@ -310,7 +319,7 @@ impl Engine {
     }
 
     fn new_order<O: Extend<Event>>(&mut self, cmd: &NewOrder, out: &mut O) {
-        if self.orders.find(cmd.user, cmd.token).is_some() {
+        if self.token_live(cmd.user, cmd.token) {
             return; // A live token resent: ignored without reply, as OUCH does.
         }
         let spec = match self.validate_new(cmd) {
@@ -328,6 +337,7 @@ impl Engine {
         };
         let id = self.take_order_id();
         let info = OrderInfo {
+            method: crate::event::Method::Listing,
             user: cmd.user,
             token: cmd.token,
             id,
@@ -351,13 +361,7 @@ impl Engine {
 
     fn cancel<O: Extend<Event>>(&mut self, cmd: &Cancel, out: &mut O) {
         let Some(slot) = self.orders.find(cmd.user, cmd.token) else {
-            return emit(
-                out,
-                Event::CancelRejected {
-                    user: cmd.user,
-                    token: cmd.token,
-                },
-            );
+            return self.cancel_block_or_reject(cmd, out);
         };
         let order = *self.orders.slab.get(slot);
         if cmd.qty.is_zero() {
@@ -426,9 +430,28 @@ impl Engine {
         emit(out, Event::BookDelete { instrument, id });
     }
 
+    /// A cancel naming no listing order: a waiting block order can be
+    /// cancelled in full (never reduced); anything else is a Cancel Reject.
+    fn cancel_block_or_reject<O: Extend<Event>>(&mut self, cmd: &Cancel, out: &mut O) {
+        match self.find_block(cmd.user, cmd.token) {
+            Some(index) if cmd.qty.is_zero() => self.cancel_block(index, CancelReason::User, out),
+            _ => emit(
+                out,
+                Event::CancelRejected {
+                    user: cmd.user,
+                    token: cmd.token,
+                },
+            ),
+        }
+    }
+
     fn replace<O: Extend<Event>>(&mut self, cmd: &Replace, out: &mut O) {
         let Some(slot) = self.orders.find(cmd.user, cmd.token) else {
-            let reason = crate::event::RejectReason::NotLive;
+            // Block orders cannot be replaced (`O`); anything else is not live (`U`).
+            let reason = match self.find_block(cmd.user, cmd.token) {
+                Some(_) => crate::event::RejectReason::InvalidField,
+                None => crate::event::RejectReason::NotLive,
+            };
             return emit(
                 out,
                 Event::Rejected {
@@ -438,7 +461,7 @@ impl Engine {
                 },
             );
         };
-        if cmd.new_token != cmd.token && self.orders.find(cmd.user, cmd.new_token).is_some() {
+        if cmd.new_token != cmd.token && self.token_live(cmd.user, cmd.new_token) {
             return; // The replacement token is live already: a resend, ignored without reply.
         }
         let order = *self.orders.slab.get(slot);
@@ -479,6 +502,7 @@ impl Engine {
             self.take_order_id()
         };
         let info = OrderInfo {
+            method: crate::event::Method::Listing,
             user: order.user,
             token: cmd.new_token,
             id,

@@ -108,9 +108,32 @@ pub enum Event {
     Reference(Reference),
 }
 
+/// The trading method an order, fill or statistic belongs to (RULES.md,
+/// "Trading methods"). Block and auction trades never move the listing
+/// open, high, low or close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// Listing trading: the continuous book (pick orders included).
+    Listing,
+    /// Block agreement between two named accounts.
+    Block,
+}
+
+impl Method {
+    /// OUCH's cross type for an Accepted of this method: `N` listing, `B` block.
+    pub const fn cross_type(self) -> u8 {
+        match self {
+            Method::Listing => b'N',
+            Method::Block => b'B',
+        }
+    }
+}
+
 /// An order as OUCH Accepted and Replaced report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderInfo {
+    /// The method: listing or block.
+    pub method: Method,
     /// Whose.
     pub user: UserId,
     /// Current token.
@@ -150,9 +173,12 @@ pub struct Party {
     pub account: AccountId,
 }
 
-/// A fill between a resting maker and an incoming taker.
+/// A fill between a resting maker and an incoming taker (for a block
+/// trade: the earlier block order and the one that matched it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Execution {
+    /// Listing (OUCH liquidity `A`/`R`, ITCH `E`) or block (`B`, ITCH `P`).
+    pub method: Method,
     /// Book.
     pub instrument: InstrumentId,
     /// Shared by both sides' reports and by the feed.
@@ -307,9 +333,11 @@ pub enum TradingState {
     Closed,
 }
 
-/// One instrument's statistics for the day's listing trading.
+/// One instrument's statistics for one method's trades of the day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DailyStats {
+    /// Which trades these are.
+    pub method: Method,
     /// Book.
     pub instrument: InstrumentId,
     /// First trade's price, or the previous close without trades.

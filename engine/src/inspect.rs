@@ -131,12 +131,24 @@ impl Engine {
             for price in [s.open, s.high, s.low] {
                 h.write_u32(price.map_or(0, Price::fen));
             }
-            h.write_u64(s.volume);
-            h.write_u128(s.turnover);
-            h.write_u64(s.trades);
+            for s in [s, &book.block_stats] {
+                h.write_u64(s.volume);
+                h.write_u128(s.turnover);
+                h.write_u64(s.trades);
+            }
             for side in [Side::Buy, Side::Sell] {
                 self.hash_side(&mut h, book.instrument, side);
             }
+        }
+        for b in &self.blocks {
+            h.write_u64(b.id.get());
+            h.write(b.token.bytes());
+            h.write_u16(b.user.get());
+            h.write_u32(b.account.get());
+            h.write_u32(b.counterparty.get());
+            h.write_u32(b.price.fen());
+            h.write_u32(b.qty.tonnes());
+            h.write(&b.deal_id);
         }
         h.finish()
     }
@@ -201,10 +213,23 @@ impl Engine {
         }
     }
 
-    /// An instrument's statistics so far today.
-    pub fn daily_stats(&self, instrument: InstrumentId) -> DailyStats {
+    /// An instrument's statistics so far today for one method.
+    pub fn daily_stats(
+        &self,
+        instrument: InstrumentId,
+        method: crate::event::Method,
+    ) -> DailyStats {
         let b = &self.books[instrument.index()];
-        crate::day::daily_stats(instrument, b.reference, &b.stats)
+        let stats = match method {
+            crate::event::Method::Listing => &b.stats,
+            crate::event::Method::Block => &b.block_stats,
+        };
+        crate::day::daily_stats(method, instrument, b.reference, stats)
+    }
+
+    /// Number of block orders waiting for their counterparty.
+    pub fn waiting_blocks(&self) -> usize {
+        self.blocks.len()
     }
 
     /// True when the operator halted the instrument.

@@ -17,9 +17,11 @@
 //! the middle (a full-length record whose checksum fails: stop and say
 //! where).
 
-use crate::command::{Cancel, Command, GatewayReject, NewOrder, Replace};
+use crate::command::{Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace};
 use crate::event::RejectReason;
-use crate::types::{AccountId, InstrumentId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId};
+use crate::types::{
+    AccountId, InstrumentId, OrderId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
+};
 
 /// Largest encoded record: length field plus the largest command plus framing.
 pub const RECORD_LEN_MAX: usize = 4 + 8 + 8 + 1 + 64 + 4;
@@ -128,6 +130,20 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             out.push(3);
             put_replace(r, out);
         }
+        Command::NewBlock(b) => {
+            out.push(10);
+            put_block(b, out);
+        }
+        Command::Pick(p) => {
+            out.push(11);
+            out.extend_from_slice(&p.user.get().to_be_bytes());
+            out.extend_from_slice(p.token.bytes());
+            out.extend_from_slice(&p.account.get().to_be_bytes());
+            out.push(p.side.letter());
+            out.extend_from_slice(&p.qty.tonnes().to_be_bytes());
+            out.extend_from_slice(p.stock.bytes());
+            out.extend_from_slice(&p.target.get().to_be_bytes());
+        }
         Command::Clock => out.push(4),
         Command::Roll => out.push(5),
         Command::Halt(i) => out.extend_from_slice(&[6, i.index() as u8]),
@@ -158,6 +174,18 @@ fn put_new_order(o: &NewOrder, out: &mut Vec<u8>) {
     out.extend_from_slice(&[o.display, o.capacity]);
     out.extend_from_slice(&o.min_qty.to_be_bytes());
     out.push(o.cross_type);
+}
+
+fn put_block(b: &NewBlock, out: &mut Vec<u8>) {
+    out.extend_from_slice(&b.user.get().to_be_bytes());
+    out.extend_from_slice(b.token.bytes());
+    out.extend_from_slice(&b.account.get().to_be_bytes());
+    out.extend_from_slice(&b.counterparty.get().to_be_bytes());
+    out.push(b.side.letter());
+    out.extend_from_slice(&b.qty.tonnes().to_be_bytes());
+    out.extend_from_slice(b.stock.bytes());
+    out.extend_from_slice(&b.price.to_be_bytes());
+    out.extend_from_slice(&b.deal_id);
 }
 
 fn put_replace(r: &Replace, out: &mut Vec<u8>) {
@@ -235,17 +263,15 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
                 reason,
             })
         }
+        10 => Command::NewBlock(get_block(expect("block", 49)?)?),
+        11 => Command::Pick(get_pick(expect("pick", 41)?)?),
         other => return Err(JournalError::UnknownTag(other)),
     })
 }
 
 fn get_new_order(mut r: Reader<'_>) -> Result<NewOrder, JournalError> {
     let (user, token, account) = (UserId::new(r.u16()), r.token(), AccountId::new(r.u32()));
-    let side = match r.u8() {
-        b'B' => Side::Buy,
-        b'S' => Side::Sell,
-        _ => return Err(JournalError::Malformed("new order")),
-    };
+    let side = side(r.u8(), "new order")?;
     let qty = Qty::new(r.u32());
     let stock = StockCode::from_bytes(r.take());
     let (price, tif) = (r.u32(), r.u32());
@@ -263,6 +289,47 @@ fn get_new_order(mut r: Reader<'_>) -> Result<NewOrder, JournalError> {
         capacity,
         min_qty,
         cross_type,
+    })
+}
+
+fn side(letter: u8, what: &'static str) -> Result<Side, JournalError> {
+    match letter {
+        b'B' => Ok(Side::Buy),
+        b'S' => Ok(Side::Sell),
+        _ => Err(JournalError::Malformed(what)),
+    }
+}
+
+fn get_block(mut r: Reader<'_>) -> Result<NewBlock, JournalError> {
+    let (user, token) = (UserId::new(r.u16()), r.token());
+    let (account, counterparty) = (AccountId::new(r.u32()), AccountId::new(r.u32()));
+    let side = side(r.u8(), "block")?;
+    let (qty, stock, price) = (Qty::new(r.u32()), StockCode::from_bytes(r.take()), r.u32());
+    Ok(NewBlock {
+        user,
+        token,
+        account,
+        counterparty,
+        side,
+        qty,
+        stock,
+        price,
+        deal_id: r.take(),
+    })
+}
+
+fn get_pick(mut r: Reader<'_>) -> Result<Pick, JournalError> {
+    let (user, token, account) = (UserId::new(r.u16()), r.token(), AccountId::new(r.u32()));
+    let side = side(r.u8(), "pick")?;
+    let (qty, stock) = (Qty::new(r.u32()), StockCode::from_bytes(r.take()));
+    Ok(Pick {
+        user,
+        token,
+        account,
+        side,
+        qty,
+        stock,
+        target: OrderId::new(r.u64()),
     })
 }
 
@@ -324,6 +391,26 @@ mod tests {
                 tif: 99_999,
                 display: b'Y',
                 min_qty: 0,
+            }),
+            Command::NewBlock(NewBlock {
+                user: UserId::new(2),
+                token,
+                account: AccountId::new(1),
+                counterparty: AccountId::new(2),
+                side: Side::Sell,
+                qty: Qty::new(150_000),
+                stock,
+                price: 800_000,
+                deal_id: *b"DEAL0001",
+            }),
+            Command::Pick(Pick {
+                user: UserId::new(4),
+                token,
+                account: AccountId::new(5),
+                side: Side::Buy,
+                qty: Qty::new(12),
+                stock,
+                target: OrderId::new(77),
             }),
             Command::Clock,
             Command::Roll,

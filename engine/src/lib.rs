@@ -16,6 +16,8 @@
 //! - `book.rs`: the data structures: a preallocated order slab with a free
 //!   list, and per side a price ladder over the band with an intrusive FIFO
 //!   per level and an occupancy bitmap for the best-price search.
+//! - `block.rs`: block agreement orders (matched by deal, never on the
+//!   public book) and pick orders (trade one named order in the best 5).
 //! - `index.rs`: the compact hash index (token → slot, reference → slot)
 //!   that stays cache-sized while few orders rest and never allocates.
 //! - [`calendar`]: phases of the day from timestamps, dates, holidays.
@@ -35,6 +37,7 @@ pub mod event;
 pub mod journal;
 pub mod types;
 
+mod block;
 mod book;
 mod day;
 mod engine;
@@ -45,11 +48,11 @@ mod risk;
 mod validate;
 
 pub use calendar::Phase;
-pub use command::{Cancel, Command, GatewayReject, NewOrder, Replace, TimeInForce};
+pub use command::{Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace, TimeInForce};
 pub use config::{EngineConfig, InstrumentConfig, SessionMode, StpMode};
 pub use engine::Engine;
 pub use event::{
-    CancelReason, DailyStats, Event, Execution, OrderInfo, Party, Reference, RejectReason,
+    CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party, Reference, RejectReason,
     TradingState,
 };
 pub use inspect::{LevelView, RestingOrder};

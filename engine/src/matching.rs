@@ -70,7 +70,7 @@ impl Engine {
         }
     }
 
-    fn cancel_incoming<O: Extend<Event>>(
+    pub(crate) fn cancel_incoming<O: Extend<Event>>(
         &mut self,
         info: &mut OrderInfo,
         limit: Price,
@@ -166,7 +166,7 @@ impl Engine {
     }
 
     /// One fill between the incoming order and the maker in `slot`.
-    fn fill<O: Extend<Event>>(
+    pub(crate) fn fill<O: Extend<Event>>(
         &mut self,
         info: &mut OrderInfo,
         slot: u32,
@@ -202,6 +202,7 @@ impl Engine {
         emit(
             out,
             Event::Executed(Execution {
+                method: crate::event::Method::Listing,
                 instrument: info.instrument,
                 match_id,
                 price: maker.price,

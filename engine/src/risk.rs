@@ -202,20 +202,23 @@ impl Engine {
         let mut expected: rustc_hash::FxHashMap<(AccountId, usize), (i64, i64, i64)> =
             Default::default();
         let mut cash: rustc_hash::FxHashMap<AccountId, i64> = Default::default();
-        for book in &self.books {
-            for side in [Side::Buy, Side::Sell] {
-                for o in self.resting_with_accounts(book.instrument, side) {
-                    let e = expected
-                        .entry((o.account, book.instrument.index()))
-                        .or_default();
-                    let t = i64::from(o.open.tonnes());
-                    if side == Side::Buy {
-                        e.1 += t;
-                        *cash.entry(o.account).or_default() += t * i64::from(o.price.fen());
-                    } else {
-                        e.0 += t;
-                    }
-                }
+        let resting = self.books.iter().flat_map(|book| {
+            [Side::Buy, Side::Sell]
+                .into_iter()
+                .flat_map(move |side| self.resting_with_accounts(book.instrument, side))
+        });
+        let exposures = resting
+            .map(|o| Exposure::of_resting(&o))
+            .chain(self.block_exposures());
+        for e in exposures {
+            let entry = expected
+                .entry((e.account, e.instrument.index()))
+                .or_default();
+            if e.side == Side::Buy {
+                entry.1 += e.tonnes();
+                *cash.entry(e.account).or_default() += e.cash().expect("locked amounts fit i64");
+            } else {
+                entry.0 += e.tonnes();
             }
         }
         for a in 0..table.len() {

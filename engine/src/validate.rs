@@ -27,7 +27,7 @@ pub(crate) struct Spec {
 
 type Check<T> = Result<T, RejectReason>;
 
-fn check_price(wire: u32, market_allowed: bool) -> Check<Option<Price>> {
+pub(crate) fn check_price(wire: u32, market_allowed: bool) -> Check<Option<Price>> {
     if wire == MARKET_PRICE && market_allowed {
         return Ok(None);
     }

@@ -1,0 +1,355 @@
+//! Block agreement trades (大宗协议) and pick orders (点选).
+//!
+//! A block order names its own account, the counterparty's account and a
+//! deal id. It waits silently (it is never on the public book) until the
+//! counterparty's mirror order arrives: same stock, price, quantity and
+//! deal id, opposite side, each naming the other. When several could match,
+//! the earliest live one does. Unmatched block orders expire at the close.
+//!
+//! A pick order names one resting listing order by its public reference and
+//! trades against it at its price when it sits within the opposite side's
+//! best five levels, ignoring time priority inside the level.
+
+use crate::command::{NewBlock, Pick, TIF_DAY, TIF_IOC, WIRE_PER_FEN};
+use crate::engine::{Engine, emit};
+use crate::event::{CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason};
+use crate::risk::Exposure;
+use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
+
+/// How many levels of the opposite side a pick order may reach.
+pub(crate) const PICK_LEVELS: usize = 5;
+
+/// An unmatched block order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockOrder {
+    /// Public reference (from the daily order counter).
+    pub id: OrderId,
+    /// Whose.
+    pub user: UserId,
+    /// Its token.
+    pub token: Token,
+    /// Its account.
+    pub account: AccountId,
+    /// The account it agreed to trade with.
+    pub counterparty: AccountId,
+    /// Book.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Tonnes.
+    pub qty: Qty,
+    /// Agreed price.
+    pub price: Price,
+    /// Agreed deal id.
+    pub deal_id: [u8; 8],
+}
+
+impl BlockOrder {
+    fn exposure(&self) -> Exposure {
+        let (account, instrument, side, qty, lock_price) = (
+            self.account,
+            self.instrument,
+            self.side,
+            self.qty,
+            self.price,
+        );
+        Exposure {
+            account,
+            instrument,
+            side,
+            qty,
+            lock_price,
+        }
+    }
+
+    fn party(&self) -> Party {
+        Party {
+            user: self.user,
+            token: self.token,
+            id: self.id,
+            account: self.account,
+        }
+    }
+
+    /// True when `other` is this order's mirror.
+    fn mirrors(&self, other: &BlockOrder) -> bool {
+        self.instrument == other.instrument
+            && self.price == other.price
+            && self.qty == other.qty
+            && self.deal_id == other.deal_id
+            && self.side == other.side.opposite()
+            && self.account == other.counterparty
+            && self.counterparty == other.account
+    }
+}
+
+impl Engine {
+    /// The index of a live block order named by token.
+    pub(crate) fn find_block(&self, user: UserId, token: Token) -> Option<usize> {
+        self.blocks
+            .iter()
+            .position(|b| b.user == user && b.token == token)
+    }
+
+    /// True when the token names any live order, listing or block.
+    pub(crate) fn token_live(&self, user: UserId, token: Token) -> bool {
+        self.orders.find(user, token).is_some() || self.find_block(user, token).is_some()
+    }
+
+    /// Enters a block order: validate, accept, lock, then match or wait.
+    pub(crate) fn new_block<O: Extend<Event>>(&mut self, cmd: &NewBlock, out: &mut O) {
+        if self.token_live(cmd.user, cmd.token) {
+            return; // A live token resent: ignored without reply.
+        }
+        let (instrument, price) = match self.validate_block(cmd) {
+            Ok(valid) => valid,
+            Err(reason) => {
+                return emit(
+                    out,
+                    Event::Rejected {
+                        user: cmd.user,
+                        token: cmd.token,
+                        reason,
+                    },
+                );
+            }
+        };
+        let id = self.take_order_id();
+        let (user, token, account, side, qty) =
+            (cmd.user, cmd.token, cmd.account, cmd.side, cmd.qty);
+        let info = OrderInfo {
+            method: Method::Block,
+            user,
+            token,
+            id,
+            account,
+            instrument,
+            side,
+            qty,
+            wire_price: cmd.price,
+            tif: TIF_DAY[1],
+            display: b'Y',
+            capacity: b'A',
+            min_qty: 0,
+        };
+        emit(out, Event::Accepted(info));
+        let counterparty = cmd.counterparty;
+        let order = BlockOrder {
+            id,
+            user,
+            token,
+            account,
+            counterparty,
+            instrument,
+            side,
+            qty,
+            price,
+            deal_id: cmd.deal_id,
+        };
+        self.lock(&order.exposure());
+        match self.blocks.iter().position(|b| b.mirrors(&order)) {
+            Some(index) => self.trade_blocks(index, &order, out),
+            None => self.blocks.push(order),
+        }
+    }
+
+    /// Fields in wire order, then the deal, session, halt, block band, risk, capacity.
+    fn validate_block(&self, cmd: &NewBlock) -> Result<(InstrumentId, Price), RejectReason> {
+        if !self.account_known(cmd.account) {
+            return Err(RejectReason::NotEntitled);
+        }
+        if cmd.qty < self.config.block_qty_min {
+            return Err(RejectReason::InvalidQty);
+        }
+        let instrument = cmd
+            .stock
+            .find_in(&self.codes)
+            .ok_or(RejectReason::UnknownStock)?;
+        let price =
+            crate::validate::check_price(cmd.price, false)?.ok_or(RejectReason::InvalidPrice)?;
+        let duplicate = self
+            .blocks
+            .iter()
+            .any(|b| b.account == cmd.account && b.deal_id == cmd.deal_id);
+        if cmd.counterparty == cmd.account || !self.account_known(cmd.counterparty) || duplicate {
+            return Err(RejectReason::InvalidField);
+        }
+        let book = &self.books[instrument.index()];
+        if !self.phase.is_some_and(|p| p.block_open()) || self.day_closed {
+            return Err(RejectReason::Closed);
+        }
+        if book.halted {
+            return Err(RejectReason::Halted);
+        }
+        let (lower, upper) = crate::validate::band(book.reference, self.config.block_band_pct);
+        if price < lower || price > upper {
+            return Err(RejectReason::OutsideBand);
+        }
+        let (account, side, qty) = (cmd.account, cmd.side, cmd.qty);
+        self.check_risk(&Exposure {
+            account,
+            instrument,
+            side,
+            qty,
+            lock_price: price,
+        })?;
+        if self.blocks.len() >= self.config.blocks_max as usize {
+            return Err(RejectReason::CapacityFull);
+        }
+        Ok((instrument, price))
+    }
+
+    /// The block trade between the waiting order at `index` and its mirror.
+    fn trade_blocks<O: Extend<Event>>(&mut self, index: usize, taker: &BlockOrder, out: &mut O) {
+        let maker = self.blocks.remove(index);
+        let match_id = MatchId::new(self.next_match_id);
+        self.next_match_id += 1;
+        self.settle(&maker.exposure(), &taker.exposure(), taker.qty, taker.price);
+        self.books[taker.instrument.index()]
+            .block_stats
+            .record(taker.price, taker.qty);
+        emit(
+            out,
+            Event::Executed(Execution {
+                method: Method::Block,
+                instrument: taker.instrument,
+                match_id,
+                price: taker.price,
+                qty: taker.qty,
+                taker_side: taker.side,
+                maker: maker.party(),
+                taker: taker.party(),
+            }),
+        );
+    }
+
+    /// Cancels the waiting block order at `index` in full.
+    pub(crate) fn cancel_block<O: Extend<Event>>(
+        &mut self,
+        index: usize,
+        reason: CancelReason,
+        out: &mut O,
+    ) {
+        let order = self.blocks.remove(index);
+        self.release(&order.exposure());
+        let (user, token, id, decrement) = (order.user, order.token, order.id, order.qty);
+        emit(
+            out,
+            Event::Cancelled {
+                user,
+                token,
+                id,
+                decrement,
+                reason,
+            },
+        );
+    }
+
+    /// Cancels every waiting block order that `pred` selects, oldest first.
+    pub(crate) fn drain_blocks<O: Extend<Event>>(
+        &mut self,
+        pred: impl Fn(&BlockOrder) -> bool,
+        reason: CancelReason,
+        out: &mut O,
+    ) {
+        let mut index = 0;
+        while index < self.blocks.len() {
+            if pred(&self.blocks[index]) {
+                self.cancel_block(index, reason, out);
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    /// A pick order: validate, accept, trade against the target, cancel the rest.
+    pub(crate) fn pick<O: Extend<Event>>(&mut self, cmd: &Pick, out: &mut O) {
+        if self.token_live(cmd.user, cmd.token) {
+            return;
+        }
+        let (instrument, slot, price) = match self.validate_pick(cmd) {
+            Ok(valid) => valid,
+            Err(reason) => {
+                return emit(
+                    out,
+                    Event::Rejected {
+                        user: cmd.user,
+                        token: cmd.token,
+                        reason,
+                    },
+                );
+            }
+        };
+        let mut info = OrderInfo {
+            method: Method::Listing,
+            user: cmd.user,
+            token: cmd.token,
+            id: self.take_order_id(),
+            account: cmd.account,
+            instrument,
+            side: cmd.side,
+            qty: cmd.qty,
+            wire_price: price.fen() * WIRE_PER_FEN,
+            tif: TIF_IOC,
+            display: b'Y',
+            capacity: b'A',
+            min_qty: 0,
+        };
+        emit(out, Event::Accepted(info));
+        self.lock(&Exposure::of_new(&info, price));
+        self.fill(&mut info, slot, price, out);
+        if !info.qty.is_zero() {
+            self.cancel_incoming(&mut info, price, CancelReason::ImmediateOrCancel, out);
+        }
+    }
+
+    /// Quantity, stock, session, halt, the target (`G`), then risk at the target's price.
+    fn validate_pick(&self, cmd: &Pick) -> Result<(InstrumentId, u32, Price), RejectReason> {
+        if !self.account_known(cmd.account) {
+            return Err(RejectReason::NotEntitled);
+        }
+        if cmd.qty.is_zero() || cmd.qty > self.config.listing_qty_max {
+            return Err(RejectReason::InvalidQty);
+        }
+        let instrument = cmd
+            .stock
+            .find_in(&self.codes)
+            .ok_or(RejectReason::UnknownStock)?;
+        if !self.phase.is_some_and(|p| p.listing_open()) || self.day_closed {
+            return Err(RejectReason::Closed);
+        }
+        if self.books[instrument.index()].halted {
+            return Err(RejectReason::Halted);
+        }
+        let slot = self
+            .orders
+            .find_id(cmd.target)
+            .ok_or(RejectReason::NotPickable)?;
+        let target = *self.orders.slab.get(slot);
+        let ladder = self.books[instrument.index()].side(cmd.side.opposite());
+        let within_best = ladder
+            .levels_best_first()
+            .take(PICK_LEVELS)
+            .any(|(p, _)| p == target.price);
+        let pickable = target.instrument == instrument
+            && target.side == cmd.side.opposite()
+            && target.account != cmd.account;
+        if !pickable || !within_best {
+            return Err(RejectReason::NotPickable);
+        }
+        let (account, side, qty) = (cmd.account, cmd.side, cmd.qty);
+        self.check_risk(&Exposure {
+            account,
+            instrument,
+            side,
+            qty,
+            lock_price: target.price,
+        })?;
+        Ok((instrument, slot, target.price))
+    }
+
+    /// Every waiting block order's exposure (for the account invariants).
+    pub(crate) fn block_exposures(&self) -> impl Iterator<Item = Exposure> + '_ {
+        self.blocks.iter().map(BlockOrder::exposure)
+    }
+}
