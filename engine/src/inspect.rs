@@ -21,6 +21,22 @@ impl Hasher for Fnv {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
+    // Integers little-endian on every platform (std's defaults are native-endian).
+    fn write_u16(&mut self, n: u16) {
+        self.write(&n.to_le_bytes());
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write(&n.to_le_bytes());
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.write(&n.to_le_bytes());
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.write(&n.to_le_bytes());
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.write(&n.to_le_bytes());
+    }
 }
 
 /// A resting order as the public sees it (no account, no token).
