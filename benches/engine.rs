@@ -1,2 +1,623 @@
-//! Engine benchmarks (filled in below).
-fn main() {}
+//! Engine benchmarks: carbonx side by side with `matchcore` 0.4.0 on the
+//! same logical command streams.
+//!
+//! Streams are built once from a seeded generator as neutral operations on
+//! order indexes, then translated for each engine (carbonx names orders by
+//! token, matchcore by the sequence number that entered them). Every order
+//! has its own account, so carbonx's self-trade prevention never fires and
+//! both engines do the same matching work. Setup (building and pre-filling
+//! a book) is outside the measured routine.
+//!
+//! - `per_op/*`: operations of one kind on a prepared book: 1,000 adds,
+//!   cancels or replaces (to a new price) on a book of 1,000 orders; 700
+//!   IOCs each sweeping 1 level, or 70 each sweeping 10 levels, of a ladder
+//!   of 700 one-order levels.
+//! - `mixed`: the exchange-core mix (9% limit, 3% IOC, 6% cancel, 82%
+//!   replace) over ~1,000 resting orders across ~750 ticks.
+//! - `deep`: ~20,000 resting orders on ~60 levels, then adds, cancels and
+//!   sweeps.
+//!
+//! Run: `cargo bench --bench engine` (add `-- --test` to run each once).
+
+use carbonx_engine as cx;
+use criterion::{BatchSize, Criterion, Throughput, criterion_main};
+use matchcore as mc;
+use std::collections::HashMap;
+use std::hint::black_box;
+
+/// CEA's previous close in fen: the band is 67.17 .. 82.09.
+const REFERENCE: u32 = 7_463;
+
+/// One engine-neutral operation on order index `k`.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Limit {
+        k: u32,
+        buy: bool,
+        price: u32,
+        qty: u32,
+    },
+    Ioc {
+        k: u32,
+        buy: bool,
+        price: u32,
+        qty: u32,
+    },
+    Cancel {
+        k: u32,
+    },
+    Replace {
+        k: u32,
+        price: u32,
+        qty: u32,
+    },
+}
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
+    }
+}
+
+fn token(k: u32, generation: u32) -> cx::Token {
+    let mut bytes = [b' '; 14];
+    bytes[..4].copy_from_slice(&k.to_be_bytes());
+    bytes[4..8].copy_from_slice(&generation.to_be_bytes());
+    cx::Token::from_bytes(bytes)
+}
+
+fn side(buy: bool) -> cx::Side {
+    if buy { cx::Side::Buy } else { cx::Side::Sell }
+}
+
+/// Translates operations into carbonx commands; a replace gives the order
+/// its next token, so the translator remembers each order's generation.
+#[derive(Default)]
+struct CarbonxTranslator {
+    generation: HashMap<u32, u32>,
+}
+
+impl CarbonxTranslator {
+    fn translate(&mut self, op: &Op) -> cx::Command {
+        let stock = cx::StockCode::from_text("CEA").expect("valid code");
+        let user = cx::UserId::new(0);
+        let limit = |k: u32, buy: bool, price: u32, qty: u32| {
+            cx::NewOrder::limit(
+                user,
+                token(k, 0),
+                cx::AccountId::new(k),
+                side(buy),
+                qty,
+                stock,
+                price,
+            )
+        };
+        match *op {
+            Op::Limit { k, buy, price, qty } => cx::Command::NewOrder(limit(k, buy, price, qty)),
+            Op::Ioc { k, buy, price, qty } => cx::Command::NewOrder(cx::NewOrder {
+                tif: 0,
+                ..limit(k, buy, price, qty)
+            }),
+            Op::Cancel { k } => {
+                let token = token(k, *self.generation.entry(k).or_default());
+                cx::Command::Cancel(cx::Cancel {
+                    user,
+                    token,
+                    qty: cx::Qty::ZERO,
+                })
+            }
+            Op::Replace { k, price, qty } => {
+                let g = self.generation.entry(k).or_default();
+                *g += 1;
+                cx::Command::Replace(cx::Replace {
+                    user,
+                    token: token(k, *g - 1),
+                    new_token: token(k, *g),
+                    qty: cx::Qty::new(qty),
+                    price: price * 100,
+                    tif: 99_999,
+                    display: b'Y',
+                    min_qty: 0,
+                })
+            }
+        }
+    }
+}
+
+fn to_carbonx(ops: &[Op]) -> Vec<cx::Command> {
+    let mut translator = CarbonxTranslator::default();
+    ops.iter().map(|op| translator.translate(op)).collect()
+}
+
+/// Translates operations into matchcore commands (an order's id is the
+/// sequence number that entered it; amends keep it).
+fn to_matchcore(ops: &[Op]) -> Vec<mc::Command> {
+    let mut ids: HashMap<u32, u64> = HashMap::new();
+    let limit = |buy: bool, price: u32, qty: u32, tif| {
+        let side = if buy { mc::Side::Buy } else { mc::Side::Sell };
+        let quantity = mc::QuantityPolicy::Standard {
+            quantity: mc::Quantity(u64::from(qty)),
+        };
+        let order = mc::LimitOrder::new(
+            mc::Price(u64::from(price)),
+            quantity,
+            mc::OrderFlags::new(side, false, tif),
+        );
+        mc::CommandKind::Submit(mc::SubmitCmd {
+            order: mc::NewOrder::Limit(order),
+        })
+    };
+    let mut commands = Vec::with_capacity(ops.len());
+    for (seq, op) in ops.iter().enumerate() {
+        let seq = seq as u64;
+        let kind = match *op {
+            Op::Limit { k, buy, price, qty } => {
+                ids.insert(k, seq);
+                limit(buy, price, qty, mc::TimeInForce::Gtc)
+            }
+            Op::Ioc {
+                buy, price, qty, ..
+            } => limit(buy, price, qty, mc::TimeInForce::Ioc),
+            Op::Cancel { k } => mc::CommandKind::Cancel(mc::CancelCmd {
+                order_id: mc::OrderId(ids[&k]),
+                order_kind: mc::OrderKind::Limit,
+            }),
+            Op::Replace { k, price, qty } => {
+                let quantity = mc::QuantityPolicy::Standard {
+                    quantity: mc::Quantity(u64::from(qty)),
+                };
+                let patch = mc::LimitOrderPatch::new()
+                    .with_price(mc::Price(u64::from(price)))
+                    .with_quantity_policy(quantity);
+                mc::CommandKind::Amend(mc::AmendCmd {
+                    order_id: mc::OrderId(ids[&k]),
+                    patch: mc::AmendPatch::Limit(patch),
+                })
+            }
+        };
+        let meta = mc::CommandMeta {
+            sequence_number: mc::SequenceNumber(seq),
+            timestamp: mc::Timestamp(seq),
+        };
+        commands.push(mc::Command { meta, kind });
+    }
+    commands
+}
+
+/// Which order indexes rest, learned from a scratch carbonx run's book events.
+#[derive(Default)]
+struct Liveness {
+    live: Vec<u32>,
+    position: HashMap<u32, usize>,
+    open: HashMap<u32, u32>,
+    k_of: HashMap<u64, u32>,
+    buy: HashMap<u32, bool>,
+}
+
+impl Liveness {
+    fn add(&mut self, k: u32, qty: u32) {
+        self.position.insert(k, self.live.len());
+        self.live.push(k);
+        self.open.insert(k, qty);
+    }
+
+    fn remove(&mut self, k: u32) {
+        if let Some(i) = self.position.remove(&k) {
+            self.live.swap_remove(i);
+            if let Some(&moved) = self.live.get(i) {
+                self.position.insert(moved, i);
+            }
+        }
+    }
+
+    fn observe(&mut self, op: &Op, events: &[cx::Event]) {
+        let k_of_op = match *op {
+            Op::Limit { k, .. } | Op::Ioc { k, .. } | Op::Cancel { k } | Op::Replace { k, .. } => k,
+        };
+        for event in events {
+            match *event {
+                cx::Event::Accepted(o) | cx::Event::Replaced { order: o, .. } => {
+                    self.k_of.insert(o.id.get(), k_of_op);
+                    self.buy.insert(k_of_op, o.side == cx::Side::Buy);
+                }
+                cx::Event::BookAdd { id, qty, .. } => self.add(self.k_of[&id.get()], qty.tonnes()),
+                cx::Event::BookReplace { new, qty, .. } => {
+                    let k = self.k_of[&new.get()];
+                    self.open.insert(k, qty.tonnes());
+                }
+                cx::Event::BookDelete { id, .. } => self.remove(self.k_of[&id.get()]),
+                cx::Event::BookReduce { id, cancelled, .. } => {
+                    *self.open.get_mut(&self.k_of[&id.get()]).expect("live") -= cancelled.tonnes()
+                }
+                cx::Event::Executed(x) => {
+                    let k = self.k_of[&x.maker.id.get()];
+                    let open = self.open.get_mut(&k).expect("maker is live");
+                    *open -= x.qty.tonnes();
+                    if *open == 0 {
+                        self.remove(k);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn bench_config() -> cx::EngineConfig {
+    cx::EngineConfig {
+        orders_max: 1 << 16,
+        ..cx::EngineConfig::demo()
+    }
+}
+
+/// Generates `prefill` then a stream of `n` operations, `pick` choosing each.
+fn generate(
+    prefill: Vec<Op>,
+    n: usize,
+    seed: u64,
+    mut pick: impl FnMut(&mut Rng, &Liveness, u32) -> Op,
+) -> (Vec<Op>, Vec<Op>) {
+    let mut engine = cx::Engine::new(bench_config()).expect("valid config");
+    let mut liveness = Liveness::default();
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    let mut translator = CarbonxTranslator::default();
+    let mut run = |op: Op, liveness: &mut Liveness| {
+        out.clear();
+        engine.apply(
+            &translator.translate(&op),
+            cx::Timestamp::from_nanos(1),
+            &mut out,
+        );
+        liveness.observe(&op, &out);
+    };
+    let mut next_k = 0;
+    for op in &prefill {
+        run(*op, &mut liveness);
+        next_k += 1;
+    }
+    let mut stream = Vec::with_capacity(n);
+    for _ in 0..n {
+        let op = pick(&mut rng, &liveness, next_k);
+        next_k += 1;
+        run(op, &mut liveness);
+        stream.push(op);
+    }
+    (prefill, stream)
+}
+
+/// A resting limit on its own side of the reference: never crossing.
+fn passive(rng: &mut Rng, k: u32, spread_ticks: u64) -> Op {
+    let buy = rng.below(2) == 0;
+    let offset = 1 + rng.below(spread_ticks) as u32;
+    let price = if buy {
+        REFERENCE - offset
+    } else {
+        REFERENCE + offset
+    };
+    Op::Limit {
+        k,
+        buy,
+        price,
+        qty: 1 + rng.below(100) as u32,
+    }
+}
+
+fn mixed_streams() -> (Vec<Op>, Vec<Op>) {
+    let mut rng = Rng(1);
+    let prefill = (0..1_000).map(|k| passive(&mut rng, k, 375)).collect();
+    generate(prefill, 100_000, 2, |rng, live, k| {
+        let roll = rng.below(100);
+        if roll < 9 || live.live.is_empty() {
+            return passive(rng, k, 375);
+        }
+        if roll < 12 {
+            let buy = rng.below(2) == 0;
+            let price = if buy { REFERENCE + 5 } else { REFERENCE - 5 };
+            return Op::Ioc {
+                k,
+                buy,
+                price,
+                qty: 1 + rng.below(50) as u32,
+            };
+        }
+        let target = live.live[rng.below(live.live.len() as u64) as usize];
+        if roll < 18 {
+            return Op::Cancel { k: target };
+        }
+        // A replace moves the order to another price on its own side.
+        let offset = 1 + rng.below(375) as u32;
+        let price = if live.buy[&target] {
+            REFERENCE - offset
+        } else {
+            REFERENCE + offset
+        };
+        Op::Replace {
+            k: target,
+            price,
+            qty: 1 + rng.below(100) as u32,
+        }
+    })
+}
+
+fn deep_streams() -> (Vec<Op>, Vec<Op>) {
+    let mut rng = Rng(3);
+    let prefill = (0..20_000).map(|k| passive(&mut rng, k, 30)).collect();
+    generate(prefill, 50_000, 4, |rng, live, k| match rng.below(10) {
+        0..=3 => passive(rng, k, 30),
+        4..=7 if !live.live.is_empty() => Op::Cancel {
+            k: live.live[rng.below(live.live.len() as u64) as usize],
+        },
+        _ => {
+            let buy = rng.below(2) == 0;
+            let price = if buy { REFERENCE + 3 } else { REFERENCE - 3 };
+            Op::Ioc {
+                k,
+                buy,
+                price,
+                qty: 50 + rng.below(500) as u32,
+            }
+        }
+    })
+}
+
+fn carbonx_book(prefill: &[cx::Command]) -> cx::Engine {
+    let mut engine = cx::Engine::new(bench_config()).expect("valid config");
+    let mut out = Vec::with_capacity(1 << 12);
+    for c in prefill {
+        out.clear();
+        engine.apply(c, cx::Timestamp::from_nanos(1), &mut out);
+    }
+    engine
+}
+
+fn matchcore_book(prefill: &[mc::Command]) -> mc::OrderBook {
+    let mut book = mc::OrderBook::new("CEA");
+    for c in prefill {
+        black_box(book.execute(c));
+    }
+    book
+}
+
+/// Fills, tonnes traded and rejects of one engine over a stream.
+#[derive(Debug, PartialEq, Eq)]
+struct Work {
+    fills: u64,
+    tonnes: u64,
+    rejects: u64,
+}
+
+fn carbonx_work(prefill: &[cx::Command], stream: &[cx::Command]) -> Work {
+    let mut engine = carbonx_book(prefill);
+    let (mut work, mut out) = (
+        Work {
+            fills: 0,
+            tonnes: 0,
+            rejects: 0,
+        },
+        Vec::new(),
+    );
+    for command in stream {
+        out.clear();
+        engine.apply(command, cx::Timestamp::from_nanos(2), &mut out);
+        for event in &out {
+            match event {
+                cx::Event::Executed(x) => {
+                    (work.fills, work.tonnes) =
+                        (work.fills + 1, work.tonnes + u64::from(x.qty.tonnes()))
+                }
+                cx::Event::Rejected { .. } | cx::Event::CancelRejected { .. } => work.rejects += 1,
+                _ => {}
+            }
+        }
+    }
+    work
+}
+
+fn matchcore_work(prefill: &[mc::Command], stream: &[mc::Command]) -> Work {
+    let mut book = matchcore_book(prefill);
+    let mut work = Work {
+        fills: 0,
+        tonnes: 0,
+        rejects: 0,
+    };
+    for command in stream {
+        match book.execute(command) {
+            mc::CommandOutcome::Applied(
+                mc::CommandReport::Submit(e) | mc::CommandReport::Amend(e),
+            ) => {
+                if let Some(m) = e.target_order().match_result() {
+                    work.fills += m.trades().len() as u64;
+                    work.tonnes += m.executed_quantity().0;
+                }
+            }
+            mc::CommandOutcome::Applied(mc::CommandReport::Cancel) => {}
+            mc::CommandOutcome::Rejected(_) => work.rejects += 1,
+        }
+    }
+    work
+}
+
+/// The first operation after which the two engines have traded different
+/// tonnes, if any: proof that they did the same matching work.
+fn first_divergence(
+    ops: &[Op],
+    cx_all: &[cx::Command],
+    mc_all: &[mc::Command],
+) -> Option<(usize, Op, u64, u64)> {
+    let mut engine = cx::Engine::new(bench_config()).expect("valid config");
+    let mut book = mc::OrderBook::new("CEA");
+    let mut out = Vec::new();
+    for (i, (c, m)) in cx_all.iter().zip(mc_all).enumerate() {
+        out.clear();
+        engine.apply(c, cx::Timestamp::from_nanos(1), &mut out);
+        let ours: u64 = out
+            .iter()
+            .map(|e| {
+                if let cx::Event::Executed(x) = e {
+                    u64::from(x.qty.tonnes())
+                } else {
+                    0
+                }
+            })
+            .sum();
+        let theirs = match book.execute(m) {
+            mc::CommandOutcome::Applied(
+                mc::CommandReport::Submit(e) | mc::CommandReport::Amend(e),
+            ) => e
+                .target_order()
+                .match_result()
+                .map_or(0, |r| r.executed_quantity().0),
+            _ => 0,
+        };
+        if ours != theirs {
+            return Some((i, ops[i], ours, theirs));
+        }
+    }
+    None
+}
+
+/// Benchmarks both engines on `prefill` then `stream` in one criterion group.
+fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &[Op]) {
+    let all: Vec<Op> = prefill.iter().chain(stream).copied().collect();
+    let (cx_all, mc_all) = (to_carbonx(&all), to_matchcore(&all));
+    let (cx_pre, cx_stream) = cx_all.split_at(prefill.len());
+    let (mc_pre, mc_stream) = mc_all.split_at(prefill.len());
+    let (ours, theirs) = (
+        carbonx_work(cx_pre, cx_stream),
+        matchcore_work(mc_pre, mc_stream),
+    );
+    eprintln!(
+        "{group}/{name}: {} ops; carbonx {ours:?}; matchcore {theirs:?}",
+        stream.len()
+    );
+    if let Some(d) = first_divergence(&all, &cx_all, &mc_all) {
+        eprintln!("  first divergence (index, op, carbonx t, matchcore t): {d:?}");
+    }
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(stream.len() as u64));
+    g.bench_function(format!("{name}/carbonx"), |b| {
+        let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 12);
+        b.iter_batched(
+            || carbonx_book(cx_pre),
+            |mut engine| {
+                for command in cx_stream {
+                    out.clear();
+                    engine.apply(black_box(command), cx::Timestamp::from_nanos(2), &mut out);
+                }
+                engine
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    g.bench_function(format!("{name}/matchcore"), |b| {
+        b.iter_batched(
+            || matchcore_book(mc_pre),
+            |mut book| {
+                for command in mc_stream {
+                    black_box(book.execute(black_box(command)));
+                }
+                book
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    g.finish();
+}
+
+/// One 10 t order per tick on each side (or only sells), moving away from the reference.
+fn ladder_prefill(levels: u32, sells_only: bool) -> Vec<Op> {
+    (0..levels)
+        .flat_map(|i| {
+            let sell = Op::Limit {
+                k: 2 * i,
+                buy: false,
+                price: REFERENCE + 1 + i,
+                qty: 10,
+            };
+            let buy = Op::Limit {
+                k: 2 * i + 1,
+                buy: true,
+                price: REFERENCE - 1 - i,
+                qty: 10,
+            };
+            if sells_only {
+                vec![sell]
+            } else {
+                vec![sell, buy]
+            }
+        })
+        .collect()
+}
+
+fn per_op(c: &mut Criterion) {
+    let book = ladder_prefill(500, false);
+    let adds: Vec<Op> = (0..1_000)
+        .map(|i| Op::Limit {
+            k: 10_000 + i,
+            buy: i % 2 == 0,
+            price: if i % 2 == 0 {
+                REFERENCE - 1 - i % 300
+            } else {
+                REFERENCE + 1 + i % 300
+            },
+            qty: 5,
+        })
+        .collect();
+    compare(c, "per_op", "add", &book, &adds);
+    let cancels: Vec<Op> = (0..1_000).map(|k| Op::Cancel { k }).collect();
+    compare(c, "per_op", "cancel", &book, &cancels);
+    let replaces: Vec<Op> = (0..1_000)
+        .map(|k| Op::Replace {
+            k,
+            price: if k % 2 == 0 {
+                REFERENCE + 501 + k % 50
+            } else {
+                REFERENCE - 501 - k % 50
+            },
+            qty: 10,
+        })
+        .collect();
+    compare(c, "per_op", "replace", &book, &replaces);
+    // 700 one-order levels above the reference: all inside the band (up to 82.09).
+    let sells = ladder_prefill(700, true);
+    let sweep1: Vec<Op> = (0..700)
+        .map(|i| Op::Ioc {
+            k: 10_000 + i,
+            buy: true,
+            price: REFERENCE + 1 + i,
+            qty: 10,
+        })
+        .collect();
+    compare(c, "per_op", "sweep_1_level", &sells, &sweep1);
+    let sweep10: Vec<Op> = (0..70)
+        .map(|i| Op::Ioc {
+            k: 10_000 + i,
+            buy: true,
+            price: REFERENCE + 10 * (i + 1),
+            qty: 100,
+        })
+        .collect();
+    compare(c, "per_op", "sweep_10_levels", &sells, &sweep10);
+}
+
+fn streams(c: &mut Criterion) {
+    let (prefill, stream) = mixed_streams();
+    compare(c, "mixed", "exchange_core_mix", &prefill, &stream);
+    let (prefill, stream) = deep_streams();
+    compare(c, "deep", "deep_book", &prefill, &stream);
+}
+
+// criterion's macro generates an undocumented `pub fn benches`.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::per_op, super::streams);
+}
+criterion_main!(group::benches);

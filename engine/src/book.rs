@@ -74,38 +74,45 @@ impl Order {
 }
 
 /// Fixed-capacity storage for every resting order of every book.
+///
+/// Every slot is written at construction, so that the memory is touched
+/// (page-faulted in) at start-up rather than on the hot path.
 pub(crate) struct Slab {
     orders: Vec<Order>,
+    /// Free slots, the lowest on top.
     free: Vec<u32>,
-    capacity: u32,
 }
 
 impl Slab {
-    /// A slab for `capacity` orders; memory is reserved now, touched on first use.
+    /// A slab for `capacity` orders, all memory touched now.
     pub fn with_capacity(capacity: u32) -> Slab {
+        let blank = Order::new(
+            OrderId::new(0),
+            Token::from_bytes([b' '; 14]),
+            UserId::new(0),
+            AccountId::new(0),
+            InstrumentId::new(0),
+            Side::Buy,
+            Price::MIN,
+            Qty::ZERO,
+            b' ',
+        );
         Slab {
-            orders: Vec::with_capacity(capacity as usize),
-            free: Vec::with_capacity(capacity as usize),
-            capacity,
+            orders: vec![blank; capacity as usize],
+            free: (0..capacity).rev().collect(),
         }
     }
 
     /// True when no slot is left.
     pub fn is_full(&self) -> bool {
-        self.free.is_empty() && self.orders.len() == self.capacity as usize
+        self.free.is_empty()
     }
 
     /// Stores `order`; `None` when full (the caller rejects `F` before this).
     pub fn insert(&mut self, order: Order) -> Option<u32> {
-        if let Some(slot) = self.free.pop() {
-            self.orders[slot as usize] = order;
-            return Some(slot);
-        }
-        if self.orders.len() == self.capacity as usize {
-            return None;
-        }
-        self.orders.push(order);
-        u32::try_from(self.orders.len() - 1).ok()
+        let slot = self.free.pop()?;
+        self.orders[slot as usize] = order;
+        Some(slot)
     }
 
     /// Returns `slot` to the free list.

@@ -115,24 +115,18 @@ impl Orders {
             .slab
             .insert(order)
             .expect("capacity checked at validation");
-        let slab = &self.slab;
-        let by_token = |s: u32| token_hash(slab.get(s).user, &slab.get(s).token);
         self.by_token
-            .insert(token_hash(order.user, &order.token), slot, by_token);
-        self.by_id
-            .insert(id_hash(order.id), slot, |s| id_hash(slab.get(s).id));
+            .insert(token_hash(order.user, &order.token), slot);
+        self.by_id.insert(id_hash(order.id), slot);
         slot
     }
 
     /// Forgets the order in `slot` (already unlinked from its ladder).
     pub fn remove(&mut self, slot: u32) -> Order {
         let order = *self.slab.get(slot);
-        let slab = &self.slab;
-        let by_token = |s: u32| token_hash(slab.get(s).user, &slab.get(s).token);
         self.by_token
-            .remove(token_hash(order.user, &order.token), slot, by_token);
-        self.by_id
-            .remove(id_hash(order.id), slot, |s| id_hash(slab.get(s).id));
+            .remove(token_hash(order.user, &order.token), slot);
+        self.by_id.remove(id_hash(order.id), slot);
         self.slab.remove(slot);
         order
     }
@@ -140,16 +134,10 @@ impl Orders {
     /// Gives the order in `slot` a new token (a replace that keeps priority).
     pub fn retoken(&mut self, slot: u32, token: Token) {
         let order = *self.slab.get(slot);
-        let hash_of = |slab: &Slab, s: u32| token_hash(slab.get(s).user, &slab.get(s).token);
-        let slab = &self.slab;
         self.by_token
-            .remove(token_hash(order.user, &order.token), slot, |s| {
-                hash_of(slab, s)
-            });
+            .remove(token_hash(order.user, &order.token), slot);
         self.slab.get_mut(slot).token = token;
-        let slab = &self.slab;
-        self.by_token
-            .insert(token_hash(order.user, &token), slot, |s| hash_of(slab, s));
+        self.by_token.insert(token_hash(order.user, &token), slot);
     }
 
     /// The slot of a live order named by token.

@@ -3,8 +3,8 @@
 //! Why not a `HashMap` sized for `orders_max`: with a million-order
 //! capacity and a few thousand live orders, every lookup lands on a random
 //! cache line of a 100 MB table, and the engine runs 3-4× slower than with
-//! a table that fits in cache. This index stores only `u32` slots (the key
-//! lives in the slab), keeps its load at most one half in a logical size
+//! a table that fits in cache. This index stores only a slot and 32 bits of
+//! its key's hash per entry (the key lives in the slab), keeps its load at most one half in a logical size
 //! that doubles as orders arrive, and rehashes inside memory reserved at
 //! start, so it never allocates after construction. Linear probing with
 //! backward-shift deletion leaves no tombstones, so probes stay short.
@@ -13,11 +13,23 @@ use crate::book::NIL;
 
 /// Smallest logical table size.
 const SIZE_MIN: usize = 1 << 10;
+/// An empty entry.
+const EMPTY: u64 = u64::MAX;
+
+/// One entry: the slot in the low half, the top 32 bits of its key's hash
+/// in the high half, so that probing and deletion never need the key.
+fn entry(hash: u64, slot: u32) -> u64 {
+    (hash & 0xFFFF_FFFF_0000_0000) | u64::from(slot)
+}
+
+fn slot_of(entry: u64) -> u32 {
+    entry as u32
+}
 
 /// Slots indexed by a caller-computed 64-bit hash of their key.
 pub(crate) struct SlotIndex {
-    table: Vec<u32>,
-    scratch: Vec<u32>,
+    table: Vec<u64>,
+    scratch: Vec<u64>,
     /// Logical size in use: a power of two, `table[..size]`.
     size: usize,
     /// `64 - log2(size)`: the hash's top bits pick the home position.
@@ -30,8 +42,9 @@ impl SlotIndex {
     pub fn new(items_max: u32) -> SlotIndex {
         let table_len = (2 * items_max as usize).next_power_of_two().max(SIZE_MIN);
         let size = SIZE_MIN.min(table_len);
+        const _: () = assert!(crate::config::ORDERS_MAX_LIMIT as u64 * 2 <= 1 << 32);
         SlotIndex {
-            table: vec![NIL; table_len],
+            table: vec![EMPTY; table_len],
             scratch: Vec::with_capacity(items_max as usize),
             size,
             shift: 64 - size.trailing_zeros(),
@@ -49,49 +62,49 @@ impl SlotIndex {
 
     /// The slot whose key hashes to `hash` and satisfies `is`.
     pub fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
+        let tag = hash & 0xFFFF_FFFF_0000_0000;
         let mut i = self.home(hash);
         loop {
             match self.table[i] {
-                NIL => return None,
-                slot if is(slot) => return Some(slot),
+                EMPTY => return None,
+                e if e & 0xFFFF_FFFF_0000_0000 == tag && is(slot_of(e)) => return Some(slot_of(e)),
                 _ => i = self.next(i),
             }
         }
     }
 
-    /// Adds `slot` under `hash`; `hash_of` recomputes any stored slot's hash
-    /// (needed when the table grows).
-    pub fn insert(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+    /// Adds `slot` under `hash` (the caller guarantees it is not there yet).
+    pub fn insert(&mut self, hash: u64, slot: u32) {
         if 2 * (self.items + 1) > self.size && self.size < self.table.len() {
-            self.grow(&hash_of);
+            self.grow();
         }
-        self.place(hash, slot);
+        self.place(entry(hash, slot));
         self.items += 1;
     }
 
-    fn place(&mut self, hash: u64, slot: u32) {
-        let mut i = self.home(hash);
-        while self.table[i] != NIL {
+    fn place(&mut self, e: u64) {
+        let mut i = self.home(e);
+        while self.table[i] != EMPTY {
             i = self.next(i);
         }
-        self.table[i] = slot;
+        self.table[i] = e;
     }
 
     /// Doubles the logical size, reinserting every entry (within reserved memory).
-    fn grow(&mut self, hash_of: &impl Fn(u32) -> u64) {
+    fn grow(&mut self) {
         self.scratch.clear();
         self.scratch.extend(
             self.table[..self.size]
                 .iter()
                 .copied()
-                .filter(|&s| s != NIL),
+                .filter(|&e| e != EMPTY),
         );
-        self.table[..self.size].fill(NIL);
+        self.table[..self.size].fill(EMPTY);
         self.size *= 2;
         self.shift -= 1;
         for k in 0..self.scratch.len() {
-            let slot = self.scratch[k];
-            self.place(hash_of(slot), slot);
+            let e = self.scratch[k];
+            self.place(e);
         }
     }
 
@@ -99,17 +112,18 @@ impl SlotIndex {
     ///
     /// # Panics
     /// When `slot` is not in the index (a bug in the caller).
-    pub fn remove(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+    pub fn remove(&mut self, hash: u64, slot: u32) {
+        let wanted = entry(hash, slot);
         let mut hole = self.home(hash);
-        while self.table[hole] != slot {
-            assert_ne!(self.table[hole], NIL, "slot {slot} not in the index");
+        while self.table[hole] != wanted {
+            assert_ne!(self.table[hole], EMPTY, "slot {slot} not in the index");
             hole = self.next(hole);
         }
-        self.table[hole] = NIL;
+        self.table[hole] = EMPTY;
         self.items -= 1;
         let mut j = self.next(hole);
-        while self.table[j] != NIL {
-            let home = self.home(hash_of(self.table[j]));
+        while self.table[j] != EMPTY {
+            let home = self.home(self.table[j]);
             let stays = if hole <= j {
                 hole < home && home <= j
             } else {
@@ -117,7 +131,7 @@ impl SlotIndex {
             };
             if !stays {
                 self.table[hole] = self.table[j];
-                self.table[j] = NIL;
+                self.table[j] = EMPTY;
                 hole = j;
             }
             j = self.next(j);
@@ -134,7 +148,8 @@ impl SlotIndex {
         self.table[..self.size]
             .iter()
             .copied()
-            .filter(|&s| s != NIL)
+            .filter(|&e| e != EMPTY)
+            .map(slot_of)
     }
 }
 
@@ -153,7 +168,7 @@ mod tests {
 
     /// Deliberately weak hashes, so that clusters and wrap-around happen.
     fn weak(slot: u32) -> u64 {
-        u64::from(slot % 7) << 60
+        u64::from(slot % 7) << 61
     }
 
     #[test]
@@ -165,10 +180,10 @@ mod tests {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
             let slot = ((x >> 33) % 5_000) as u32;
             if model.contains(&slot) {
-                index.remove(weak(slot), slot, weak);
+                index.remove(weak(slot), slot);
                 model.remove(&slot);
             } else {
-                index.insert(weak(slot), slot, weak);
+                index.insert(weak(slot), slot);
                 model.insert(slot);
             }
             assert_eq!(
@@ -195,7 +210,7 @@ mod tests {
     fn grows_to_its_reserved_maximum_and_no_further() {
         let mut index = SlotIndex::new(3_000);
         for slot in 0..3_000 {
-            index.insert(mix(u64::from(slot), 0), slot, |s| mix(u64::from(s), 0));
+            index.insert(mix(u64::from(slot), 0), slot);
         }
         assert_eq!(index.size, index.table.len());
         assert!(2 * index.len() <= index.size);
