@@ -9,8 +9,6 @@
 //! start, so it never allocates after construction. Linear probing with
 //! backward-shift deletion leaves no tombstones, so probes stay short.
 
-use crate::book::NIL;
-
 /// Smallest logical table size.
 const SIZE_MIN: usize = 1 << 10;
 /// An empty entry.
