@@ -1,0 +1,541 @@
+//! Golden rule tests: `tests/testdata/*.txt`, readable by a market-rules
+//! expert (the raft-rs data-driven style).
+//!
+//! A file is one trading session. Lines starting with `#` are comments;
+//! `config key=value ...` lines at the top set the market (`stp=`,
+//! `session=calendar`, `orders_max=`, `accounts=demo`, `show=day` to print
+//! the day's reference, phase and state events, which are hidden
+//! otherwise). Then cases, each: command lines, a `----` line, the events
+//! expected, and a blank line. Cases run in order on the same engine.
+//!
+//! Commands:
+//! - `at 2026-11-24 09:30:00` sets the local (Asia/Shanghai) time of the
+//!   following commands (each one a nanosecond later than the last);
+//! - `buy b1 CEA 100 @ 74.63 acct=1` and `sell ...`, with `@ market`, and
+//!   options `ioc`, `fok`, `post-only`, `user=N`, and raw wire fields for
+//!   reject cases: `price=746301`, `tif=7`, `display=X`, `minqty=5`, `cross=Y`;
+//! - `cancel b1`, `reduce b1 to 40`, `replace b1 -> b2 60 @ 74.60` (options
+//!   `ioc`, `post-only`);
+//! - `block b1 sell CEA 150000 @ 80.00 acct=1 cp=2 deal=D1`,
+//!   `pick p1 buy CEA 15 ref=2 acct=2`;
+//! - `clock`, `roll`, `halt CEA`, `resume CEA`, `kill acct=1`, `reject b9 V`.
+//!
+//! `GOLDEN_REWRITE=1 cargo test --test golden` rewrites the expectations
+//! from what the engine does; every rewritten file must then be read
+//! against RULES.md before it is committed.
+
+use carbonx_engine::accounts::AccountTable;
+use carbonx_engine::*;
+use std::path::Path;
+
+/// Local midnight of 2026-11-24 (a Tuesday) in Asia/Shanghai, as Unix seconds.
+const DAY0: i64 = 1_795_478_400 - 8 * 3600;
+
+struct Session {
+    engine: Engine,
+    codes: Vec<StockCode>,
+    now: u64,
+    show_day: bool,
+}
+
+fn parse_config(lines: &[&str]) -> Result<(Engine, bool), String> {
+    let mut config = EngineConfig::demo();
+    let (mut accounts, mut show_day) = (false, false);
+    for line in lines {
+        for setting in line.split_whitespace().skip(1) {
+            let (key, value) = setting
+                .split_once('=')
+                .ok_or(format!("bad setting {setting}"))?;
+            match key {
+                "stp" => config.stp = toml_enum(value)?,
+                "session" => config.session = toml_enum(value)?,
+                "orders_max" => config.orders_max = value.parse().map_err(|_| "orders_max")?,
+                "accounts" => accounts = value == "demo",
+                "show" => show_day = value == "day",
+                _ => return Err(format!("unknown setting {key}")),
+            }
+        }
+    }
+    let engine = if accounts {
+        Engine::with_accounts(config, AccountTable::demo(7, 20))
+    } else {
+        Engine::new(config)
+    };
+    Ok((engine.map_err(|e| e.to_string())?, show_day))
+}
+
+fn toml_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, String> {
+    #[derive(serde::Deserialize)]
+    struct Wrap<T> {
+        v: T,
+    }
+    toml::from_str::<Wrap<T>>(&format!("v = \"{value}\""))
+        .map(|w| w.v)
+        .map_err(|e| e.to_string())
+}
+
+fn yuan(text: &str) -> Result<u32, String> {
+    Price::parse_yuan(text)
+        .map(Price::fen)
+        .ok_or(format!("bad price {text}"))
+}
+
+fn token(text: &str) -> Token {
+    Token::from_text(text).expect("token of at most 14 characters")
+}
+
+/// `key=value` options and bare flags after the fixed words of a command.
+struct Options<'a>(Vec<&'a str>);
+
+impl<'a> Options<'a> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    }
+    fn num(&self, key: &str, default: u32) -> Result<u32, String> {
+        self.get(key)
+            .map_or(Ok(default), |v| v.parse().map_err(|_| format!("bad {key}")))
+    }
+    fn has(&self, flag: &str) -> bool {
+        self.0.contains(&flag)
+    }
+}
+
+impl Session {
+    fn parse_order(&self, w: &[&str]) -> Result<Command, String> {
+        // buy b1 CEA 100 @ 74.63 acct=1 ...
+        let side = if w[0] == "buy" { Side::Buy } else { Side::Sell };
+        let opts = Options(w[6..].to_vec());
+        let stock = StockCode::from_text(w[2]).ok_or("bad stock")?;
+        let qty: u32 = w[3].parse().map_err(|_| "bad qty")?;
+        let user = UserId::new(opts.num("user", 0)? as u16);
+        let mut o = NewOrder::limit(
+            user,
+            token(w[1]),
+            AccountId::new(opts.num("acct", 0)?),
+            side,
+            qty,
+            stock,
+            0,
+        );
+        o.price = if w[5] == "market" {
+            0x7FFF_FFFF
+        } else {
+            yuan(w[5])? * 100
+        };
+        if opts.has("ioc") || w[5] == "market" {
+            o.tif = 0;
+        }
+        if opts.has("fok") {
+            (o.tif, o.min_qty) = (0, qty);
+        }
+        if opts.has("post-only") {
+            o.display = b'P';
+        }
+        o.price = opts.num("price", o.price)?;
+        o.tif = opts.num("tif", o.tif)?;
+        o.min_qty = opts.num("minqty", o.min_qty)?;
+        o.display = opts.get("display").map_or(o.display, |d| d.as_bytes()[0]);
+        o.cross_type = opts.get("cross").map_or(o.cross_type, |d| d.as_bytes()[0]);
+        Ok(Command::NewOrder(o))
+    }
+
+    fn parse_replace(&self, w: &[&str]) -> Result<Command, String> {
+        // replace b1 -> b2 60 @ 74.60 [ioc] [post-only]
+        let opts = Options(w[7..].to_vec());
+        let user = UserId::new(opts.num("user", 0)? as u16);
+        let qty = Qty::new(w[4].parse().map_err(|_| "bad qty")?);
+        let tif = if opts.has("ioc") { 0 } else { 99_999 };
+        let display = if opts.has("post-only") { b'P' } else { b'Y' };
+        let price = opts.num("price", yuan(w[6])? * 100)?;
+        Ok(Command::Replace(Replace {
+            user,
+            token: token(w[1]),
+            new_token: token(w[3]),
+            qty,
+            price,
+            tif,
+            display,
+            min_qty: 0,
+        }))
+    }
+
+    fn parse_block(&self, w: &[&str]) -> Result<Command, String> {
+        // block b1 sell CEA 150000 @ 80.00 acct=1 cp=2 deal=D1
+        let opts = Options(w[7..].to_vec());
+        let mut deal_id = [b' '; 8];
+        let deal = opts.get("deal").unwrap_or("");
+        deal_id[..deal.len()].copy_from_slice(deal.as_bytes());
+        Ok(Command::NewBlock(NewBlock {
+            user: UserId::new(opts.num("user", 0)? as u16),
+            token: token(w[1]),
+            account: AccountId::new(opts.num("acct", 0)?),
+            counterparty: AccountId::new(opts.num("cp", 0)?),
+            side: if w[2] == "buy" { Side::Buy } else { Side::Sell },
+            qty: Qty::new(w[4].parse().map_err(|_| "bad qty")?),
+            stock: StockCode::from_text(w[3]).ok_or("bad stock")?,
+            price: yuan(w[6])? * 100,
+            deal_id,
+        }))
+    }
+
+    fn parse_pick(&self, w: &[&str]) -> Result<Command, String> {
+        // pick p1 buy CEA 15 ref=2 acct=2
+        let opts = Options(w[5..].to_vec());
+        Ok(Command::Pick(Pick {
+            user: UserId::new(opts.num("user", 0)? as u16),
+            token: token(w[1]),
+            account: AccountId::new(opts.num("acct", 0)?),
+            side: if w[2] == "buy" { Side::Buy } else { Side::Sell },
+            qty: Qty::new(w[4].parse().map_err(|_| "bad qty")?),
+            stock: StockCode::from_text(w[3]).ok_or("bad stock")?,
+            target: OrderId::new(u64::from(opts.num("ref", 0)?)),
+        }))
+    }
+
+    fn instrument(&self, code: &str) -> Result<InstrumentId, String> {
+        let code = StockCode::from_text(code).ok_or("bad stock")?;
+        let index = self
+            .codes
+            .iter()
+            .position(|c| *c == code)
+            .ok_or("unknown stock")?;
+        Ok(InstrumentId::new(index as u8))
+    }
+
+    fn parse(&mut self, line: &str) -> Result<Option<Command>, String> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let cmd = match w[0] {
+            "at" => {
+                let (date, time) = (w[1].replace('-', ""), w[2]);
+                let days = carbonx_engine::calendar::days_from_yyyymmdd(
+                    date.parse().map_err(|_| "bad date")?,
+                )
+                .ok_or("bad date")?;
+                let mut parts = time.split(':').map(|p| p.parse::<f64>().unwrap_or(0.0));
+                let (h, m, s) = (
+                    parts.next().unwrap_or(0.0),
+                    parts.next().unwrap_or(0.0),
+                    parts.next().unwrap_or(0.0),
+                );
+                let local = days * 86_400 + (h * 3600.0 + m * 60.0) as i64;
+                self.now = ((local - 8 * 3600) as u64) * 1_000_000_000 + (s * 1e9).round() as u64;
+                return Ok(None);
+            }
+            "buy" | "sell" => self.parse_order(&w)?,
+            "cancel" => Command::Cancel(Cancel {
+                user: UserId::new(0),
+                token: token(w[1]),
+                qty: Qty::ZERO,
+            }),
+            "reduce" => Command::Cancel(Cancel {
+                user: UserId::new(0),
+                token: token(w[1]),
+                qty: Qty::new(w[3].parse().map_err(|_| "bad qty")?),
+            }),
+            "replace" => self.parse_replace(&w)?,
+            "block" => self.parse_block(&w)?,
+            "pick" => self.parse_pick(&w)?,
+            "clock" => Command::Clock,
+            "roll" => Command::Roll,
+            "halt" => Command::Halt(self.instrument(w[1])?),
+            "resume" => Command::Resume(self.instrument(w[1])?),
+            "kill" => {
+                Command::CancelAccount(AccountId::new(Options(w[1..].to_vec()).num("acct", 0)?))
+            }
+            "reject" => {
+                let reason = RejectReason::from_letter(w[2].as_bytes()[0]).ok_or("bad reason")?;
+                Command::Reject(GatewayReject {
+                    user: UserId::new(0),
+                    token: token(w[1]),
+                    reason,
+                })
+            }
+            other => return Err(format!("unknown command {other}")),
+        };
+        Ok(Some(cmd))
+    }
+
+    fn run(&mut self, line: &str) -> Result<Vec<String>, String> {
+        let Some(cmd) = self.parse(line)? else {
+            return Ok(Vec::new());
+        };
+        self.now += 1;
+        let mut out = Vec::new();
+        self.engine
+            .apply(&cmd, Timestamp::from_nanos(self.now), &mut out);
+        self.engine.check_invariants();
+        Ok(out.iter().filter_map(|e| self.show(e)).collect())
+    }
+
+    fn code(&self, i: InstrumentId) -> String {
+        self.codes[i.index()].to_string()
+    }
+
+    fn show(&self, e: &Event) -> Option<String> {
+        match e {
+            Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => {
+                Some(self.show_order(e))
+            }
+            Event::Executed(_) | Event::Cancelled { .. } | Event::CancelRejected { .. } => {
+                Some(self.show_order(e))
+            }
+            Event::BookAdd { .. }
+            | Event::BookReduce { .. }
+            | Event::BookDelete { .. }
+            | Event::BookReplace { .. } => Some(self.show_book(e)),
+            _ => self.show_day(e),
+        }
+    }
+
+    fn price(wire: u32) -> String {
+        if wire == 0x7FFF_FFFF {
+            return "market".into();
+        }
+        Price::from_fen(wire / 100).map_or("?".into(), |p| p.to_string())
+    }
+
+    fn show_order(&self, e: &Event) -> String {
+        let t = |t: &Token| format!("{t:?}");
+        let side = |s: Side| if s == Side::Buy { "buy" } else { "sell" };
+        let block = |m: Method| if m == Method::Block { " block" } else { "" };
+        match e {
+            Event::Accepted(o) => {
+                let (token, id, qty, code) = (
+                    t(&o.token),
+                    o.id.get(),
+                    o.qty.tonnes(),
+                    self.code(o.instrument),
+                );
+                format!(
+                    "accepted {token} ref={id} {} {qty} {code} @ {}{}",
+                    side(o.side),
+                    Self::price(o.wire_price),
+                    block(o.method)
+                )
+            }
+            Event::Rejected { token, reason, .. } => {
+                format!("rejected {} {}", t(token), reason.letter() as char)
+            }
+            Event::Replaced {
+                order: o,
+                previous_token,
+            } => {
+                let (token, was, id, qty) =
+                    (t(&o.token), t(previous_token), o.id.get(), o.qty.tonnes());
+                format!(
+                    "replaced {token} (was {was}) ref={id} {qty} @ {}",
+                    Self::price(o.wire_price)
+                )
+            }
+            Event::Executed(x) => {
+                let (m, k, code) = (&x.maker, &x.taker, self.code(x.instrument));
+                let parties = format!(
+                    "maker={}(ref={}) taker={}(ref={})",
+                    t(&m.token),
+                    m.id.get(),
+                    t(&k.token),
+                    k.id.get()
+                );
+                format!(
+                    "executed #{} {code} {} @ {} {parties}{}",
+                    x.match_id.get(),
+                    x.qty.tonnes(),
+                    x.price,
+                    block(x.method)
+                )
+            }
+            Event::Cancelled {
+                token,
+                id,
+                decrement,
+                reason,
+                ..
+            } => {
+                format!(
+                    "cancelled {} ref={} -{} {}",
+                    t(token),
+                    id.get(),
+                    decrement.tonnes(),
+                    reason.letter() as char
+                )
+            }
+            Event::CancelRejected { token, .. } => format!("cancel-rejected {}", t(token)),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn show_book(&self, e: &Event) -> String {
+        let side = |s: Side| if s == Side::Buy { "buy" } else { "sell" };
+        match *e {
+            Event::BookAdd {
+                instrument,
+                id,
+                side: s,
+                qty,
+                price,
+            } => {
+                format!(
+                    "book add {} ref={} {} {} @ {price}",
+                    self.code(instrument),
+                    id.get(),
+                    side(s),
+                    qty.tonnes()
+                )
+            }
+            Event::BookReduce {
+                instrument,
+                id,
+                cancelled,
+            } => {
+                format!(
+                    "book reduce {} ref={} -{}",
+                    self.code(instrument),
+                    id.get(),
+                    cancelled.tonnes()
+                )
+            }
+            Event::BookDelete { instrument, id } => {
+                format!("book delete {} ref={}", self.code(instrument), id.get())
+            }
+            Event::BookReplace {
+                instrument,
+                old,
+                new,
+                qty,
+                price,
+            } => {
+                let (code, old, new) = (self.code(instrument), old.get(), new.get());
+                format!(
+                    "book replace {code} ref={old} -> ref={new} {} @ {price}",
+                    qty.tonnes()
+                )
+            }
+            ref other => format!("{other:?}"),
+        }
+    }
+
+    /// Statistics always (those without trades only with `show=day`);
+    /// phases, states and references only with `show=day`.
+    fn show_day(&self, e: &Event) -> Option<String> {
+        match e {
+            Event::DailyStats(s) if s.volume > 0 || self.show_day => {
+                let method = if s.method == Method::Block {
+                    "block"
+                } else {
+                    "listing"
+                };
+                let turnover = format!("{}.{:02}", s.turnover / 100, s.turnover % 100);
+                let prices = format!(
+                    "open={} high={} low={} close={}",
+                    s.open, s.high, s.low, s.close
+                );
+                Some(format!(
+                    "stats {} {method} {prices} volume={} turnover={turnover}",
+                    self.code(s.instrument),
+                    s.volume
+                ))
+            }
+            _ if !self.show_day => None,
+            Event::Phase(p) => Some(format!("phase {p:?}")),
+            Event::TradingState { instrument, state } => {
+                Some(format!("state {} {state:?}", self.code(*instrument)))
+            }
+            Event::Reference(r) => Some(format!(
+                "reference {} {} band {}..{}",
+                self.code(r.instrument),
+                r.reference,
+                r.lower,
+                r.upper
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Runs one file; returns the file as it should read (expectations from the engine).
+fn run_file(path: &Path) -> Result<(String, Vec<String>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let lines: Vec<&str> = text.lines().collect();
+    let config: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("config "))
+        .collect();
+    let (engine, show_day) = parse_config(&config)?;
+    let codes = engine.instruments().to_vec();
+    let mut session = Session {
+        engine,
+        codes,
+        now: (DAY0 as u64 + 10 * 3600) * 1_000_000_000,
+        show_day,
+    };
+    let (mut rewritten, mut failures, mut actual) = (Vec::new(), Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line == "----" {
+            rewritten.push(line.to_string());
+            let start = i + 1;
+            let mut end = start;
+            while end < lines.len() && !lines[end].trim().is_empty() {
+                end += 1;
+            }
+            let expected: Vec<&str> = lines[start..end].to_vec();
+            if expected != actual.iter().map(String::as_str).collect::<Vec<_>>() {
+                failures.push(format!(
+                    "{}:{}: expected\n  {}\ngot\n  {}",
+                    path.display(),
+                    i + 1,
+                    expected.join("\n  "),
+                    actual.join("\n  ")
+                ));
+            }
+            rewritten.append(&mut actual);
+            i = end;
+            continue;
+        }
+        rewritten.push(line.to_string());
+        if !line.trim().is_empty() && !line.starts_with('#') && !line.starts_with("config ") {
+            let events = session
+                .run(line)
+                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+            actual.extend(events);
+        }
+        i += 1;
+    }
+    Ok((rewritten.join("\n") + "\n", failures))
+}
+
+#[test]
+fn golden_rule_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 8,
+        "golden files missing in {}",
+        dir.display()
+    );
+    let rewrite = std::env::var("GOLDEN_REWRITE").is_ok();
+    let mut failures = Vec::new();
+    for path in &files {
+        let (rewritten, file_failures) = run_file(path).unwrap_or_else(|e| panic!("{e}"));
+        if rewrite {
+            std::fs::write(path, rewritten).unwrap();
+        } else {
+            failures.extend(file_failures);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) differ:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
