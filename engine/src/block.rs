@@ -104,14 +104,7 @@ impl Engine {
         let (instrument, price) = match self.validate_block(cmd) {
             Ok(valid) => valid,
             Err(reason) => {
-                return emit(
-                    out,
-                    Event::Rejected {
-                        user: cmd.user,
-                        token: cmd.token,
-                        reason,
-                    },
-                );
+                return emit(out, Event::rejected(cmd.user, cmd.token, reason));
             }
         };
         let id = self.take_order_id();
@@ -233,16 +226,7 @@ impl Engine {
         let order = self.blocks.remove(index);
         self.release(&order.exposure());
         let (user, token, id, decrement) = (order.user, order.token, order.id, order.qty);
-        emit(
-            out,
-            Event::Cancelled {
-                user,
-                token,
-                id,
-                decrement,
-                reason,
-            },
-        );
+        emit(out, Event::cancelled(user, token, id, decrement, reason));
     }
 
     /// Cancels every waiting block order that `pred` selects, oldest first.
@@ -270,14 +254,7 @@ impl Engine {
         let (instrument, slot, price) = match self.validate_pick(cmd) {
             Ok(valid) => valid,
             Err(reason) => {
-                return emit(
-                    out,
-                    Event::Rejected {
-                        user: cmd.user,
-                        token: cmd.token,
-                        reason,
-                    },
-                );
+                return emit(out, Event::rejected(cmd.user, cmd.token, reason));
             }
         };
         let mut info = OrderInfo {

@@ -287,14 +287,7 @@ impl Engine {
                 token,
                 reason,
             }) => {
-                emit(
-                    out,
-                    Event::Rejected {
-                        user: *user,
-                        token: *token,
-                        reason: *reason,
-                    },
-                );
+                emit(out, Event::rejected(*user, *token, *reason));
             }
         }
     }
@@ -313,14 +306,7 @@ impl Engine {
         let spec = match self.validate_new(cmd) {
             Ok(spec) => spec,
             Err(reason) => {
-                return emit(
-                    out,
-                    Event::Rejected {
-                        user: cmd.user,
-                        token: cmd.token,
-                        reason,
-                    },
-                );
+                return emit(out, Event::rejected(cmd.user, cmd.token, reason));
             }
         };
         let id = self.take_order_id();
@@ -364,13 +350,7 @@ impl Engine {
                 (order.user, order.token, order.id, order.instrument);
             emit(
                 out,
-                Event::Cancelled {
-                    user,
-                    token,
-                    id,
-                    decrement,
-                    reason: CancelReason::User,
-                },
+                Event::cancelled(user, token, id, decrement, CancelReason::User),
             );
             emit(
                 out,
@@ -405,16 +385,7 @@ impl Engine {
         self.orders.remove(slot);
         self.release(&crate::risk::Exposure::of_resting(&order));
         let (user, token, id, instrument) = (order.user, order.token, order.id, order.instrument);
-        emit(
-            out,
-            Event::Cancelled {
-                user,
-                token,
-                id,
-                decrement: order.open,
-                reason,
-            },
-        );
+        emit(out, Event::cancelled(user, token, id, order.open, reason));
         emit(out, Event::BookDelete { instrument, id });
     }
 
@@ -440,14 +411,7 @@ impl Engine {
                 Some(_) => crate::event::RejectReason::InvalidField,
                 None => crate::event::RejectReason::NotLive,
             };
-            return emit(
-                out,
-                Event::Rejected {
-                    user: cmd.user,
-                    token: cmd.new_token,
-                    reason,
-                },
-            );
+            return emit(out, Event::rejected(cmd.user, cmd.new_token, reason));
         };
         if cmd.new_token != cmd.token && self.token_live(cmd.user, cmd.new_token) {
             return; // The replacement token is live already: a resend, ignored without reply.
@@ -461,14 +425,7 @@ impl Engine {
         });
         match validated {
             Ok(spec) => self.replace_valid(slot, order, cmd, spec, out),
-            Err(reason) => emit(
-                out,
-                Event::Rejected {
-                    user: cmd.user,
-                    token: cmd.new_token,
-                    reason,
-                },
-            ),
+            Err(reason) => emit(out, Event::rejected(cmd.user, cmd.new_token, reason)),
         }
     }
 

@@ -108,6 +108,34 @@ pub enum Event {
     Reference(Reference),
 }
 
+impl Event {
+    /// A reject of the order or replace under `token`.
+    pub fn rejected(user: UserId, token: Token, reason: RejectReason) -> Event {
+        Event::Rejected {
+            user,
+            token,
+            reason,
+        }
+    }
+
+    /// `decrement` tonnes of an order cancelled for `reason`.
+    pub fn cancelled(
+        user: UserId,
+        token: Token,
+        id: OrderId,
+        decrement: Qty,
+        reason: CancelReason,
+    ) -> Event {
+        Event::Cancelled {
+            user,
+            token,
+            id,
+            decrement,
+            reason,
+        }
+    }
+}
+
 /// The trading method an order, fill or statistic belongs to (RULES.md,
 /// "Trading methods"). Block and auction trades never move the listing
 /// open, high, low or close.

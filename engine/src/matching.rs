@@ -80,16 +80,7 @@ impl Engine {
         let decrement = std::mem::replace(&mut info.qty, Qty::ZERO);
         self.release(&Exposure::of_new(info, limit).with_qty(decrement));
         let (user, token, id) = (info.user, info.token, info.id);
-        emit(
-            out,
-            Event::Cancelled {
-                user,
-                token,
-                id,
-                decrement,
-                reason,
-            },
-        );
+        emit(out, Event::cancelled(user, token, id, decrement, reason));
     }
 
     /// FOK: the quantity of other accounts' orders at acceptable prices,
