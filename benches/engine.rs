@@ -16,6 +16,8 @@
 //!   replace) over ~1,000 resting orders across ~750 ticks.
 //! - `deep`: ~20,000 resting orders on ~60 levels, then adds, cancels and
 //!   sweeps.
+//! - `risk`: the exchange-core mix through carbonx alone, without and with
+//!   pre-trade risk over the 3,400 demo accounts.
 //!
 //! Run: `cargo bench --bench engine` (add `-- --test` to run each once).
 
@@ -82,17 +84,21 @@ fn side(buy: bool) -> cx::Side {
 #[derive(Default)]
 struct CarbonxTranslator {
     generation: HashMap<u32, u32>,
+    /// With `Some(n)`, order `k` uses account `k % n` (the demo accounts);
+    /// otherwise every order has its own account.
+    accounts: Option<u32>,
 }
 
 impl CarbonxTranslator {
     fn translate(&mut self, op: &Op) -> cx::Command {
         let stock = cx::StockCode::from_text("CEA").expect("valid code");
         let user = cx::UserId::new(0);
+        let accounts = self.accounts;
         let limit = |k: u32, buy: bool, price: u32, qty: u32| {
             cx::NewOrder::limit(
                 user,
                 token(k, 0),
-                cx::AccountId::new(k),
+                cx::AccountId::new(accounts.map_or(k, |n| k % n)),
                 side(buy),
                 qty,
                 stock,
@@ -608,9 +614,63 @@ fn per_op(c: &mut Criterion) {
     compare(c, "per_op", "sweep_10_levels", &sells, &sweep10);
 }
 
+/// The cost of pre-trade risk: the exchange-core mix through the book
+/// alone and through the engine with the 3,400 demo accounts (order `k`
+/// trades for account `k % 3400` in both runs, so self-trade prevention is
+/// the same; the demo balances are large enough that risk never rejects).
+fn risk(c: &mut Criterion, prefill: &[Op], stream: &[Op]) {
+    let all: Vec<Op> = prefill.iter().chain(stream).copied().collect();
+    let mut translator = CarbonxTranslator {
+        accounts: Some(3_400),
+        ..CarbonxTranslator::default()
+    };
+    let commands: Vec<cx::Command> = all.iter().map(|op| translator.translate(op)).collect();
+    let (pre, rest) = commands.split_at(prefill.len());
+    let mut g = c.benchmark_group("risk");
+    g.throughput(Throughput::Elements(stream.len() as u64));
+    for with_accounts in [false, true] {
+        let name = if with_accounts {
+            "exchange_core_mix/with_risk"
+        } else {
+            "exchange_core_mix/book_alone"
+        };
+        g.bench_function(name, |b| {
+            let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 12);
+            b.iter_batched(
+                || {
+                    let engine = if with_accounts {
+                        cx::Engine::with_accounts(
+                            bench_config(),
+                            cx::accounts::AccountTable::demo(7, 3_400),
+                        )
+                    } else {
+                        cx::Engine::new(bench_config())
+                    };
+                    let (mut engine, mut warm) = (engine.expect("valid config"), Vec::new());
+                    for command in pre {
+                        warm.clear();
+                        engine.apply(command, cx::Timestamp::from_nanos(1), &mut warm);
+                    }
+                    engine
+                },
+                |mut engine| {
+                    for command in rest {
+                        out.clear();
+                        engine.apply(black_box(command), cx::Timestamp::from_nanos(2), &mut out);
+                    }
+                    engine
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    g.finish();
+}
+
 fn streams(c: &mut Criterion) {
     let (prefill, stream) = mixed_streams();
     compare(c, "mixed", "exchange_core_mix", &prefill, &stream);
+    risk(c, &prefill, &stream);
     let (prefill, stream) = deep_streams();
     compare(c, "deep", "deep_book", &prefill, &stream);
 }
