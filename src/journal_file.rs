@@ -86,6 +86,15 @@ pub fn journal_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 /// # Errors
 /// [`RecoveryError::Corrupt`] for a bad record before the end, with its offset.
 pub fn recover(path: &Path) -> Result<Recovered, RecoveryError> {
+    read(path, true)
+}
+
+/// Reads a journal file; with `truncate`, a torn tail is cut off the file,
+/// otherwise it is only reported (for offline tools that must not write).
+///
+/// # Errors
+/// [`RecoveryError::Corrupt`] for a bad record before the end, with its offset.
+pub fn read(path: &Path, truncate: bool) -> Result<Recovered, RecoveryError> {
     let io_err = |source| RecoveryError::Io {
         path: path.to_path_buf(),
         source,
@@ -114,7 +123,7 @@ pub fn recover(path: &Path) -> Result<Recovered, RecoveryError> {
         }
     }
     let truncated = (bytes.len() - offset) as u64;
-    if truncated > 0 {
+    if truncated > 0 && truncate {
         let file = OpenOptions::new().write(true).open(path).map_err(io_err)?;
         file.set_len(offset as u64)
             .and_then(|()| file.sync_all())

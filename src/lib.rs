@@ -7,6 +7,7 @@
 //! - [`config`]: the TOML configuration and the embedded demo market.
 //! - [`fanout`]: routes each durable batch of events to the gateway and the feed.
 //! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
+//! - [`replay`]: `carbonx replay`, the offline replay of a data directory.
 //! - [`journal_file`]: the journal files: group commit and recovery.
 //!
 //! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
@@ -15,4 +16,5 @@
 pub mod config;
 pub mod fanout;
 pub mod journal_file;
+pub mod replay;
 pub mod sequencer;

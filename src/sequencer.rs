@@ -125,6 +125,15 @@ impl<P: Publisher> Sequencer<P> {
     /// # Errors
     /// A corrupt journal or a sequence gap.
     pub fn recover(&mut self) -> Result<u64, SequencerError> {
+        self.replay_journal(true)
+    }
+
+    /// Replays the journal like [`Sequencer::recover`]; without `truncate`
+    /// the files are only read (a torn tail is reported, not cut).
+    ///
+    /// # Errors
+    /// A corrupt journal or a sequence gap.
+    pub fn replay_journal(&mut self, truncate: bool) -> Result<u64, SequencerError> {
         let Some(dir) = self.data_dir.clone() else {
             return Ok(0);
         };
@@ -135,9 +144,9 @@ impl<P: Publisher> Sequencer<P> {
             })?;
         let mut count = 0;
         for path in files {
-            let recovered = journal_file::recover(&path)?;
+            let recovered = journal_file::read(&path, truncate)?;
             if recovered.truncated > 0 {
-                tracing::warn!(file = %path.display(), bytes = recovered.truncated, "truncated a torn journal tail");
+                tracing::warn!(file = %path.display(), bytes = recovered.truncated, truncate, "torn journal tail");
             }
             for record in &recovered.records {
                 self.check_sequence(&path, record)?;
