@@ -33,26 +33,10 @@ const REFERENCE: u32 = 7_463;
 /// One engine-neutral operation on order index `k`.
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Limit {
-        k: u32,
-        buy: bool,
-        price: u32,
-        qty: u32,
-    },
-    Ioc {
-        k: u32,
-        buy: bool,
-        price: u32,
-        qty: u32,
-    },
-    Cancel {
-        k: u32,
-    },
-    Replace {
-        k: u32,
-        price: u32,
-        qty: u32,
-    },
+    Limit { k: u32, buy: bool, price: u32, qty: u32 },
+    Ioc { k: u32, buy: bool, price: u32, qty: u32 },
+    Cancel { k: u32 },
+    Replace { k: u32, price: u32, qty: u32 },
 }
 
 /// splitmix64.
@@ -107,17 +91,12 @@ impl CarbonxTranslator {
         };
         match *op {
             Op::Limit { k, buy, price, qty } => cx::Command::NewOrder(limit(k, buy, price, qty)),
-            Op::Ioc { k, buy, price, qty } => cx::Command::NewOrder(cx::NewOrder {
-                tif: 0,
-                ..limit(k, buy, price, qty)
-            }),
+            Op::Ioc { k, buy, price, qty } => {
+                cx::Command::NewOrder(cx::NewOrder { tif: 0, ..limit(k, buy, price, qty) })
+            }
             Op::Cancel { k } => {
                 let token = token(k, *self.generation.entry(k).or_default());
-                cx::Command::Cancel(cx::Cancel {
-                    user,
-                    token,
-                    qty: cx::Qty::ZERO,
-                })
+                cx::Command::Cancel(cx::Cancel { user, token, qty: cx::Qty::ZERO })
             }
             Op::Replace { k, price, qty } => {
                 let g = self.generation.entry(k).or_default();
@@ -148,17 +127,9 @@ fn to_matchcore(ops: &[Op]) -> Vec<mc::Command> {
     let mut ids: HashMap<u32, u64> = HashMap::new();
     let limit = |buy: bool, price: u32, qty: u32, tif| {
         let side = if buy { mc::Side::Buy } else { mc::Side::Sell };
-        let quantity = mc::QuantityPolicy::Standard {
-            quantity: mc::Quantity(u64::from(qty)),
-        };
-        let order = mc::LimitOrder::new(
-            mc::Price(u64::from(price)),
-            quantity,
-            mc::OrderFlags::new(side, false, tif),
-        );
-        mc::CommandKind::Submit(mc::SubmitCmd {
-            order: mc::NewOrder::Limit(order),
-        })
+        let quantity = mc::QuantityPolicy::Standard { quantity: mc::Quantity(u64::from(qty)) };
+        let order = mc::LimitOrder::new(mc::Price(u64::from(price)), quantity, mc::OrderFlags::new(side, false, tif));
+        mc::CommandKind::Submit(mc::SubmitCmd { order: mc::NewOrder::Limit(order) })
     };
     let mut commands = Vec::with_capacity(ops.len());
     for (seq, op) in ops.iter().enumerate() {
@@ -168,30 +139,22 @@ fn to_matchcore(ops: &[Op]) -> Vec<mc::Command> {
                 ids.insert(k, seq);
                 limit(buy, price, qty, mc::TimeInForce::Gtc)
             }
-            Op::Ioc {
-                buy, price, qty, ..
-            } => limit(buy, price, qty, mc::TimeInForce::Ioc),
+            Op::Ioc { buy, price, qty, .. } => limit(buy, price, qty, mc::TimeInForce::Ioc),
             Op::Cancel { k } => mc::CommandKind::Cancel(mc::CancelCmd {
                 order_id: mc::OrderId(ids[&k]),
                 order_kind: mc::OrderKind::Limit,
             }),
             Op::Replace { k, price, qty } => {
-                let quantity = mc::QuantityPolicy::Standard {
-                    quantity: mc::Quantity(u64::from(qty)),
-                };
-                let patch = mc::LimitOrderPatch::new()
-                    .with_price(mc::Price(u64::from(price)))
-                    .with_quantity_policy(quantity);
+                let quantity = mc::QuantityPolicy::Standard { quantity: mc::Quantity(u64::from(qty)) };
+                let patch =
+                    mc::LimitOrderPatch::new().with_price(mc::Price(u64::from(price))).with_quantity_policy(quantity);
                 mc::CommandKind::Amend(mc::AmendCmd {
                     order_id: mc::OrderId(ids[&k]),
                     patch: mc::AmendPatch::Limit(patch),
                 })
             }
         };
-        let meta = mc::CommandMeta {
-            sequence_number: mc::SequenceNumber(seq),
-            timestamp: mc::Timestamp(seq),
-        };
+        let meta = mc::CommandMeta { sequence_number: mc::SequenceNumber(seq), timestamp: mc::Timestamp(seq) };
         commands.push(mc::Command { meta, kind });
     }
     commands
@@ -257,10 +220,7 @@ impl Liveness {
 }
 
 fn bench_config() -> cx::EngineConfig {
-    cx::EngineConfig {
-        orders_max: 1 << 16,
-        ..cx::EngineConfig::demo()
-    }
+    cx::EngineConfig { orders_max: 1 << 16, ..cx::EngineConfig::demo() }
 }
 
 /// Generates `prefill` then a stream of `n` operations, `pick` choosing each.
@@ -277,11 +237,7 @@ fn generate(
     let mut translator = CarbonxTranslator::default();
     let mut run = |op: Op, liveness: &mut Liveness| {
         out.clear();
-        engine.apply(
-            &translator.translate(&op),
-            cx::Timestamp::from_nanos(1),
-            &mut out,
-        );
+        engine.apply(&translator.translate(&op), cx::Timestamp::from_nanos(1), &mut out);
         liveness.observe(&op, &out);
     };
     let mut next_k = 0;
@@ -303,17 +259,8 @@ fn generate(
 fn passive(rng: &mut Rng, k: u32, spread_ticks: u64) -> Op {
     let buy = rng.below(2) == 0;
     let offset = 1 + rng.below(spread_ticks) as u32;
-    let price = if buy {
-        REFERENCE - offset
-    } else {
-        REFERENCE + offset
-    };
-    Op::Limit {
-        k,
-        buy,
-        price,
-        qty: 1 + rng.below(100) as u32,
-    }
+    let price = if buy { REFERENCE - offset } else { REFERENCE + offset };
+    Op::Limit { k, buy, price, qty: 1 + rng.below(100) as u32 }
 }
 
 fn mixed_streams() -> (Vec<Op>, Vec<Op>) {
@@ -327,12 +274,7 @@ fn mixed_streams() -> (Vec<Op>, Vec<Op>) {
         if roll < 12 {
             let buy = rng.below(2) == 0;
             let price = if buy { REFERENCE + 5 } else { REFERENCE - 5 };
-            return Op::Ioc {
-                k,
-                buy,
-                price,
-                qty: 1 + rng.below(50) as u32,
-            };
+            return Op::Ioc { k, buy, price, qty: 1 + rng.below(50) as u32 };
         }
         let target = live.live[rng.below(live.live.len() as u64) as usize];
         if roll < 18 {
@@ -340,16 +282,8 @@ fn mixed_streams() -> (Vec<Op>, Vec<Op>) {
         }
         // A replace moves the order to another price on its own side.
         let offset = 1 + rng.below(375) as u32;
-        let price = if live.buy[&target] {
-            REFERENCE - offset
-        } else {
-            REFERENCE + offset
-        };
-        Op::Replace {
-            k: target,
-            price,
-            qty: 1 + rng.below(100) as u32,
-        }
+        let price = if live.buy[&target] { REFERENCE - offset } else { REFERENCE + offset };
+        Op::Replace { k: target, price, qty: 1 + rng.below(100) as u32 }
     })
 }
 
@@ -358,18 +292,11 @@ fn deep_streams() -> (Vec<Op>, Vec<Op>) {
     let prefill = (0..20_000).map(|k| passive(&mut rng, k, 30)).collect();
     generate(prefill, 50_000, 4, |rng, live, k| match rng.below(10) {
         0..=3 => passive(rng, k, 30),
-        4..=7 if !live.live.is_empty() => Op::Cancel {
-            k: live.live[rng.below(live.live.len() as u64) as usize],
-        },
+        4..=7 if !live.live.is_empty() => Op::Cancel { k: live.live[rng.below(live.live.len() as u64) as usize] },
         _ => {
             let buy = rng.below(2) == 0;
             let price = if buy { REFERENCE + 3 } else { REFERENCE - 3 };
-            Op::Ioc {
-                k,
-                buy,
-                price,
-                qty: 50 + rng.below(500) as u32,
-            }
+            Op::Ioc { k, buy, price, qty: 50 + rng.below(500) as u32 }
         }
     })
 }
@@ -402,22 +329,14 @@ struct Work {
 
 fn carbonx_work(prefill: &[cx::Command], stream: &[cx::Command]) -> Work {
     let mut engine = carbonx_book(prefill);
-    let (mut work, mut out) = (
-        Work {
-            fills: 0,
-            tonnes: 0,
-            rejects: 0,
-        },
-        Vec::new(),
-    );
+    let (mut work, mut out) = (Work { fills: 0, tonnes: 0, rejects: 0 }, Vec::new());
     for command in stream {
         out.clear();
         engine.apply(command, cx::Timestamp::from_nanos(2), &mut out);
         for event in &out {
             match event {
                 cx::Event::Executed(x) => {
-                    (work.fills, work.tonnes) =
-                        (work.fills + 1, work.tonnes + u64::from(x.qty.tonnes()))
+                    (work.fills, work.tonnes) = (work.fills + 1, work.tonnes + u64::from(x.qty.tonnes()))
                 }
                 cx::Event::Rejected { .. } | cx::Event::CancelRejected { .. } => work.rejects += 1,
                 _ => {}
@@ -429,16 +348,10 @@ fn carbonx_work(prefill: &[cx::Command], stream: &[cx::Command]) -> Work {
 
 fn matchcore_work(prefill: &[mc::Command], stream: &[mc::Command]) -> Work {
     let mut book = matchcore_book(prefill);
-    let mut work = Work {
-        fills: 0,
-        tonnes: 0,
-        rejects: 0,
-    };
+    let mut work = Work { fills: 0, tonnes: 0, rejects: 0 };
     for command in stream {
         match book.execute(command) {
-            mc::CommandOutcome::Applied(
-                mc::CommandReport::Submit(e) | mc::CommandReport::Amend(e),
-            ) => {
+            mc::CommandOutcome::Applied(mc::CommandReport::Submit(e) | mc::CommandReport::Amend(e)) => {
                 if let Some(m) = e.target_order().match_result() {
                     work.fills += m.trades().len() as u64;
                     work.tonnes += m.executed_quantity().0;
@@ -453,34 +366,19 @@ fn matchcore_work(prefill: &[mc::Command], stream: &[mc::Command]) -> Work {
 
 /// The first operation after which the two engines have traded different
 /// tonnes, if any: proof that they did the same matching work.
-fn first_divergence(
-    ops: &[Op],
-    cx_all: &[cx::Command],
-    mc_all: &[mc::Command],
-) -> Option<(usize, Op, u64, u64)> {
+fn first_divergence(ops: &[Op], cx_all: &[cx::Command], mc_all: &[mc::Command]) -> Option<(usize, Op, u64, u64)> {
     let mut engine = cx::Engine::new(bench_config()).expect("valid config");
     let mut book = mc::OrderBook::new("CEA");
     let mut out = Vec::new();
     for (i, (c, m)) in cx_all.iter().zip(mc_all).enumerate() {
         out.clear();
         engine.apply(c, cx::Timestamp::from_nanos(1), &mut out);
-        let ours: u64 = out
-            .iter()
-            .map(|e| {
-                if let cx::Event::Executed(x) = e {
-                    u64::from(x.qty.tonnes())
-                } else {
-                    0
-                }
-            })
-            .sum();
+        let ours: u64 =
+            out.iter().map(|e| if let cx::Event::Executed(x) = e { u64::from(x.qty.tonnes()) } else { 0 }).sum();
         let theirs = match book.execute(m) {
-            mc::CommandOutcome::Applied(
-                mc::CommandReport::Submit(e) | mc::CommandReport::Amend(e),
-            ) => e
-                .target_order()
-                .match_result()
-                .map_or(0, |r| r.executed_quantity().0),
+            mc::CommandOutcome::Applied(mc::CommandReport::Submit(e) | mc::CommandReport::Amend(e)) => {
+                e.target_order().match_result().map_or(0, |r| r.executed_quantity().0)
+            }
             _ => 0,
         };
         if ours != theirs {
@@ -496,14 +394,8 @@ fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &
     let (cx_all, mc_all) = (to_carbonx(&all), to_matchcore(&all));
     let (cx_pre, cx_stream) = cx_all.split_at(prefill.len());
     let (mc_pre, mc_stream) = mc_all.split_at(prefill.len());
-    let (ours, theirs) = (
-        carbonx_work(cx_pre, cx_stream),
-        matchcore_work(mc_pre, mc_stream),
-    );
-    eprintln!(
-        "{group}/{name}: {} ops; carbonx {ours:?}; matchcore {theirs:?}",
-        stream.len()
-    );
+    let (ours, theirs) = (carbonx_work(cx_pre, cx_stream), matchcore_work(mc_pre, mc_stream));
+    eprintln!("{group}/{name}: {} ops; carbonx {ours:?}; matchcore {theirs:?}", stream.len());
     if let Some(d) = first_divergence(&all, &cx_all, &mc_all) {
         eprintln!("  first divergence (index, op, carbonx t, matchcore t): {d:?}");
     }
@@ -542,23 +434,9 @@ fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &
 fn ladder_prefill(levels: u32, sells_only: bool) -> Vec<Op> {
     (0..levels)
         .flat_map(|i| {
-            let sell = Op::Limit {
-                k: 2 * i,
-                buy: false,
-                price: REFERENCE + 1 + i,
-                qty: 10,
-            };
-            let buy = Op::Limit {
-                k: 2 * i + 1,
-                buy: true,
-                price: REFERENCE - 1 - i,
-                qty: 10,
-            };
-            if sells_only {
-                vec![sell]
-            } else {
-                vec![sell, buy]
-            }
+            let sell = Op::Limit { k: 2 * i, buy: false, price: REFERENCE + 1 + i, qty: 10 };
+            let buy = Op::Limit { k: 2 * i + 1, buy: true, price: REFERENCE - 1 - i, qty: 10 };
+            if sells_only { vec![sell] } else { vec![sell, buy] }
         })
         .collect()
 }
@@ -569,11 +447,7 @@ fn per_op(c: &mut Criterion) {
         .map(|i| Op::Limit {
             k: 10_000 + i,
             buy: i % 2 == 0,
-            price: if i % 2 == 0 {
-                REFERENCE - 1 - i % 300
-            } else {
-                REFERENCE + 1 + i % 300
-            },
+            price: if i % 2 == 0 { REFERENCE - 1 - i % 300 } else { REFERENCE + 1 + i % 300 },
             qty: 5,
         })
         .collect();
@@ -583,34 +457,18 @@ fn per_op(c: &mut Criterion) {
     let replaces: Vec<Op> = (0..1_000)
         .map(|k| Op::Replace {
             k,
-            price: if k % 2 == 0 {
-                REFERENCE + 501 + k % 50
-            } else {
-                REFERENCE - 501 - k % 50
-            },
+            price: if k % 2 == 0 { REFERENCE + 501 + k % 50 } else { REFERENCE - 501 - k % 50 },
             qty: 10,
         })
         .collect();
     compare(c, "per_op", "replace", &book, &replaces);
     // 700 one-order levels above the reference: all inside the band (up to 82.09).
     let sells = ladder_prefill(700, true);
-    let sweep1: Vec<Op> = (0..700)
-        .map(|i| Op::Ioc {
-            k: 10_000 + i,
-            buy: true,
-            price: REFERENCE + 1 + i,
-            qty: 10,
-        })
-        .collect();
+    let sweep1: Vec<Op> =
+        (0..700).map(|i| Op::Ioc { k: 10_000 + i, buy: true, price: REFERENCE + 1 + i, qty: 10 }).collect();
     compare(c, "per_op", "sweep_1_level", &sells, &sweep1);
-    let sweep10: Vec<Op> = (0..70)
-        .map(|i| Op::Ioc {
-            k: 10_000 + i,
-            buy: true,
-            price: REFERENCE + 10 * (i + 1),
-            qty: 100,
-        })
-        .collect();
+    let sweep10: Vec<Op> =
+        (0..70).map(|i| Op::Ioc { k: 10_000 + i, buy: true, price: REFERENCE + 10 * (i + 1), qty: 100 }).collect();
     compare(c, "per_op", "sweep_10_levels", &sells, &sweep10);
 }
 
@@ -620,29 +478,19 @@ fn per_op(c: &mut Criterion) {
 /// the same; the demo balances are large enough that risk never rejects).
 fn risk(c: &mut Criterion, prefill: &[Op], stream: &[Op]) {
     let all: Vec<Op> = prefill.iter().chain(stream).copied().collect();
-    let mut translator = CarbonxTranslator {
-        accounts: Some(3_400),
-        ..CarbonxTranslator::default()
-    };
+    let mut translator = CarbonxTranslator { accounts: Some(3_400), ..CarbonxTranslator::default() };
     let commands: Vec<cx::Command> = all.iter().map(|op| translator.translate(op)).collect();
     let (pre, rest) = commands.split_at(prefill.len());
     let mut g = c.benchmark_group("risk");
     g.throughput(Throughput::Elements(stream.len() as u64));
     for with_accounts in [false, true] {
-        let name = if with_accounts {
-            "exchange_core_mix/with_risk"
-        } else {
-            "exchange_core_mix/book_alone"
-        };
+        let name = if with_accounts { "exchange_core_mix/with_risk" } else { "exchange_core_mix/book_alone" };
         g.bench_function(name, |b| {
             let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 12);
             b.iter_batched(
                 || {
                     let engine = if with_accounts {
-                        cx::Engine::with_accounts(
-                            bench_config(),
-                            cx::accounts::AccountTable::demo(7, 3_400),
-                        )
+                        cx::Engine::with_accounts(bench_config(), cx::accounts::AccountTable::demo(7, 3_400))
                     } else {
                         cx::Engine::new(bench_config())
                     };

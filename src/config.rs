@@ -31,10 +31,7 @@ pub struct AccountsConfig {
 
 impl Default for AccountsConfig {
     fn default() -> Self {
-        AccountsConfig {
-            file: None,
-            demo_count: 3_400,
-        }
+        AccountsConfig { file: None, demo_count: 3_400 }
     }
 }
 
@@ -78,10 +75,7 @@ pub enum ConfigFileError {
 impl Config {
     /// The embedded demo market (always-open, seven instruments).
     pub fn demo() -> Config {
-        Config {
-            market: EngineConfig::demo(),
-            accounts: AccountsConfig::default(),
-        }
+        Config { market: EngineConfig::demo(), accounts: AccountsConfig::default() }
     }
 
     /// Reads and validates a configuration file.
@@ -90,10 +84,8 @@ impl Config {
     /// A [`ConfigFileError`] naming the file and what is wrong with it.
     pub fn load(path: &Path) -> Result<Config, ConfigFileError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
-            path: name.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read { path: name.clone(), source })?;
         Config::parse(&text, &name)
     }
 
@@ -102,17 +94,9 @@ impl Config {
     /// # Errors
     /// A [`ConfigFileError`] naming `name` and what is wrong.
     pub fn parse(text: &str, name: &str) -> Result<Config, ConfigFileError> {
-        let config: Config = toml::from_str(text).map_err(|source| ConfigFileError::Parse {
-            path: name.to_string(),
-            source,
-        })?;
-        config
-            .market
-            .validate()
-            .map_err(|source| ConfigFileError::Invalid {
-                path: name.to_string(),
-                source,
-            })?;
+        let config: Config =
+            toml::from_str(text).map_err(|source| ConfigFileError::Parse { path: name.to_string(), source })?;
+        config.market.validate().map_err(|source| ConfigFileError::Invalid { path: name.to_string(), source })?;
         Ok(config)
     }
 
@@ -122,32 +106,20 @@ impl Config {
     /// # Errors
     /// An unreadable or invalid accounts file, or an invalid market.
     pub fn build_engine(&self, base: &Path) -> Result<Engine, ConfigFileError> {
-        let codes: Vec<&str> = self
-            .market
-            .instruments
-            .iter()
-            .map(|i| i.code.as_str())
-            .collect();
+        let codes: Vec<&str> = self.market.instruments.iter().map(|i| i.code.as_str()).collect();
         let table = match &self.accounts.file {
             None => AccountTable::demo(codes.len(), self.accounts.demo_count),
             Some(file) => {
                 let path = base.join(file);
                 let name = path.display().to_string();
-                let text =
-                    std::fs::read_to_string(&path).map_err(|source| ConfigFileError::Read {
-                        path: name.clone(),
-                        source,
-                    })?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigFileError::Read { path: name.clone(), source })?;
                 AccountTable::from_csv(&text, &codes)
                     .map_err(|source| ConfigFileError::Accounts { path: name, source })?
             }
         };
-        Engine::with_accounts(self.market.clone(), table).map_err(|source| {
-            ConfigFileError::Invalid {
-                path: "market".into(),
-                source,
-            }
-        })
+        Engine::with_accounts(self.market.clone(), table)
+            .map_err(|source| ConfigFileError::Invalid { path: "market".into(), source })
     }
 
     /// The configuration as TOML text.
@@ -181,22 +153,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let header = "account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER";
-        std::fs::write(
-            dir.join("a.csv"),
-            format!("{header}\nE001,5.5,1,2,3,4,5,6,7\n"),
-        )
-        .unwrap();
+        std::fs::write(dir.join("a.csv"), format!("{header}\nE001,5.5,1,2,3,4,5,6,7\n")).unwrap();
         let mut config = Config::demo();
         config.accounts.file = Some("a.csv".into());
-        assert_eq!(
-            config.build_engine(dir).unwrap().accounts().unwrap().len(),
-            1
-        );
-        std::fs::write(
-            dir.join("a.csv"),
-            format!("{header}\nE001,x,1,2,3,4,5,6,7\n"),
-        )
-        .unwrap();
+        assert_eq!(config.build_engine(dir).unwrap().accounts().unwrap().len(), 1);
+        std::fs::write(dir.join("a.csv"), format!("{header}\nE001,x,1,2,3,4,5,6,7\n")).unwrap();
         let err = config.build_engine(dir).unwrap_err().to_string();
         assert!(err.contains("a.csv") && err.contains("line 2"), "{err}");
     }
@@ -204,18 +165,11 @@ mod tests {
     #[test]
     fn bad_files_name_the_problem() {
         let typo = Config::demo().to_toml().replace("stp", "stpp");
-        assert!(
-            Config::parse(&typo, "x.toml")
-                .unwrap_err()
-                .to_string()
-                .contains("x.toml")
-        );
+        assert!(Config::parse(&typo, "x.toml").unwrap_err().to_string().contains("x.toml"));
         let bad_price = Config::demo().to_toml().replace("\"74.63\"", "\"74.635\"");
         let err = Config::parse(&bad_price, "x.toml").unwrap_err().to_string();
         assert!(err.contains("74.635"), "{err}");
-        let bad_band = Config::demo()
-            .to_toml()
-            .replace("listing_band_pct = 10", "listing_band_pct = 40");
+        let bad_band = Config::demo().to_toml().replace("listing_band_pct = 10", "listing_band_pct = 40");
         let err = Config::parse(&bad_band, "x.toml").unwrap_err().to_string();
         assert!(err.contains("band"), "{err}");
     }

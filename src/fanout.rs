@@ -26,17 +26,12 @@ pub enum Audience {
 /// True when `event` concerns `audience`.
 pub fn concerns(audience: Audience, event: &Event) -> bool {
     match event {
-        Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => {
-            audience == Audience::OrderEntry
-        }
+        Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => audience == Audience::OrderEntry,
         Event::Cancelled { .. } | Event::CancelRejected { .. } => audience == Audience::OrderEntry,
-        Event::BookAdd { .. }
-        | Event::BookReduce { .. }
-        | Event::BookDelete { .. }
-        | Event::BookReplace { .. } => audience == Audience::MarketData,
-        Event::TradingState { .. } | Event::DailyStats(_) | Event::Reference(_) => {
+        Event::BookAdd { .. } | Event::BookReduce { .. } | Event::BookDelete { .. } | Event::BookReplace { .. } => {
             audience == Audience::MarketData
         }
+        Event::TradingState { .. } | Event::DailyStats(_) | Event::Reference(_) => audience == Audience::MarketData,
         Event::Executed(_) | Event::Phase(_) => true,
     }
 }
@@ -61,11 +56,7 @@ impl Fanout {
 
     /// Adds a stage receiving the events of `audience`.
     pub fn with(mut self, audience: Audience, sender: Sender<EventBatch>) -> Fanout {
-        self.stages.push(Stage {
-            audience,
-            sender,
-            pending: Vec::new(),
-        });
+        self.stages.push(Stage { audience, sender, pending: Vec::new() });
         self
     }
 }
@@ -80,12 +71,7 @@ impl Publisher for Fanout {
     fn publish(&mut self, now: Timestamp, events: &[Event]) {
         for stage in &mut self.stages {
             let audience = stage.audience;
-            stage.pending.extend(
-                events
-                    .iter()
-                    .filter(|e| concerns(audience, e))
-                    .map(|e| (now, *e)),
-            );
+            stage.pending.extend(events.iter().filter(|e| concerns(audience, e)).map(|e| (now, *e)));
         }
     }
 
@@ -111,14 +97,9 @@ mod tests {
     fn each_stage_gets_its_events_once_per_flush() {
         let (orders_tx, orders_rx) = crossbeam::channel::bounded(4);
         let (feed_tx, feed_rx) = crossbeam::channel::bounded(4);
-        let mut fanout = Fanout::new()
-            .with(Audience::OrderEntry, orders_tx)
-            .with(Audience::MarketData, feed_tx);
+        let mut fanout = Fanout::new().with(Audience::OrderEntry, orders_tx).with(Audience::MarketData, feed_tx);
         let token = Token::from_text("t").unwrap();
-        let cancel_reject = Event::CancelRejected {
-            user: UserId::new(1),
-            token,
-        };
+        let cancel_reject = Event::CancelRejected { user: UserId::new(1), token };
         let book = Event::BookReduce {
             instrument: carbonx_engine::InstrumentId::new(0),
             id: carbonx_engine::OrderId::new(1),
@@ -132,9 +113,6 @@ mod tests {
             orders_rx.try_iter().collect::<Vec<_>>(),
             vec![vec![(ts, cancel_reject), (ts, Event::Phase(Phase::AllDay))]]
         );
-        assert_eq!(
-            feed_rx.try_iter().collect::<Vec<_>>(),
-            vec![vec![(ts, book), (ts, Event::Phase(Phase::AllDay))]]
-        );
+        assert_eq!(feed_rx.try_iter().collect::<Vec<_>>(), vec![vec![(ts, book), (ts, Event::Phase(Phase::AllDay))]]);
     }
 }

@@ -95,14 +95,9 @@ pub fn recover(path: &Path) -> Result<Recovered, RecoveryError> {
 /// # Errors
 /// [`RecoveryError::Corrupt`] for a bad record before the end, with its offset.
 pub fn read(path: &Path, truncate: bool) -> Result<Recovered, RecoveryError> {
-    let io_err = |source| RecoveryError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| RecoveryError::Io { path: path.to_path_buf(), source };
     let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io_err)?;
+    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err)?;
     let mut records = Vec::new();
     let mut offset = 0usize;
     loop {
@@ -114,20 +109,14 @@ pub fn read(path: &Path, truncate: bool) -> Result<Recovered, RecoveryError> {
             Ok(None) => break,
             Err(source) if is_torn_tail(&bytes[offset..], &source) => break,
             Err(source) => {
-                return Err(RecoveryError::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: offset as u64,
-                    source,
-                });
+                return Err(RecoveryError::Corrupt { path: path.to_path_buf(), offset: offset as u64, source });
             }
         }
     }
     let truncated = (bytes.len() - offset) as u64;
     if truncated > 0 && truncate {
         let file = OpenOptions::new().write(true).open(path).map_err(io_err)?;
-        file.set_len(offset as u64)
-            .and_then(|()| file.sync_all())
-            .map_err(io_err)?;
+        file.set_len(offset as u64).and_then(|()| file.sync_all()).map_err(io_err)?;
     }
     Ok(Recovered { records, truncated })
 }
@@ -137,9 +126,7 @@ pub fn read(path: &Path, truncate: bool) -> Result<Recovered, RecoveryError> {
 /// made it to disk before the rest: treat it as torn, not corrupt. Anything
 /// followed by more bytes is corruption.
 fn is_torn_tail(rest: &[u8], error: &JournalError) -> bool {
-    let declared = rest
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 4);
+    let declared = rest.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 4);
     matches!(error, JournalError::BadChecksum { .. }) && declared == Some(rest.len())
 }
 
@@ -160,12 +147,7 @@ impl JournalWriter {
         std::fs::create_dir_all(dir)?;
         let path = journal_path(dir, date);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(JournalWriter {
-            file,
-            path,
-            buffer: Vec::with_capacity(1 << 20),
-            mode,
-        })
+        Ok(JournalWriter { file, path, buffer: Vec::with_capacity(1 << 20), mode })
     }
 
     /// The file being written.
@@ -207,11 +189,7 @@ mod tests {
     use carbonx_engine::{Command, Seq, Timestamp};
 
     fn record(n: u64) -> Record {
-        Record {
-            seq: Seq::new(n),
-            timestamp: Timestamp::from_nanos(n * 10),
-            command: Command::Clock,
-        }
+        Record { seq: Seq::new(n), timestamp: Timestamp::from_nanos(n * 10), command: Command::Clock }
     }
 
     fn write(dir: &Path, n: u64) -> PathBuf {
@@ -248,10 +226,7 @@ mod tests {
         let mut w = JournalWriter::open(&dir, 20261124, FsyncMode::Never).unwrap();
         w.append(&record(3));
         w.commit().unwrap();
-        assert_eq!(
-            recover(&path).unwrap().records,
-            (1..=3).map(record).collect::<Vec<_>>()
-        );
+        assert_eq!(recover(&path).unwrap().records, (1..=3).map(record).collect::<Vec<_>>());
     }
 
     #[test]

@@ -38,11 +38,7 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Replay {
-            data_dir,
-            config,
-            verify,
-        } => replay(&data_dir, config.as_deref(), verify.as_deref()),
+        Cmd::Replay { data_dir, config, verify } => replay(&data_dir, config.as_deref(), verify.as_deref()),
         Cmd::Config { file } => {
             let config = match file {
                 None => Ok(Config::demo()),
@@ -62,16 +58,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn replay(
-    data_dir: &std::path::Path,
-    config: Option<&std::path::Path>,
-    verify: Option<&str>,
-) -> ExitCode {
+fn replay(data_dir: &std::path::Path, config: Option<&std::path::Path>, verify: Option<&str>) -> ExitCode {
     let loaded = match config {
         None => Ok((Config::demo(), PathBuf::from("."))),
-        Some(path) => {
-            Config::load(path).map(|c| (c, path.parent().map_or(PathBuf::from("."), PathBuf::from)))
-        }
+        Some(path) => Config::load(path).map(|c| (c, path.parent().map_or(PathBuf::from("."), PathBuf::from))),
     };
     let report = loaded
         .map_err(carbonx::replay::ReplayError::from)
@@ -93,10 +83,7 @@ fn replay(
             ExitCode::SUCCESS
         }
         Some(hash) => {
-            eprintln!(
-                "carbonx: MISMATCH: the journal gives {:#018x}, expected {hash:#018x}",
-                report.state_hash
-            );
+            eprintln!("carbonx: MISMATCH: the journal gives {:#018x}, expected {hash:#018x}", report.state_hash);
             ExitCode::FAILURE
         }
         None => {

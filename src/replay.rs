@@ -24,14 +24,10 @@ fn kind(event: &Event) -> &'static str {
         Event::Executed(_) => "executed (listing)",
         Event::Cancelled { .. } => "cancelled",
         Event::CancelRejected { .. } => "cancel rejected",
-        Event::BookAdd { .. }
-        | Event::BookReduce { .. }
-        | Event::BookDelete { .. }
-        | Event::BookReplace { .. } => "book changes",
-        Event::Phase(_)
-        | Event::TradingState { .. }
-        | Event::Reference(_)
-        | Event::DailyStats(_) => "market events",
+        Event::BookAdd { .. } | Event::BookReduce { .. } | Event::BookDelete { .. } | Event::BookReplace { .. } => {
+            "book changes"
+        }
+        Event::Phase(_) | Event::TradingState { .. } | Event::Reference(_) | Event::DailyStats(_) => "market events",
     }
 }
 
@@ -82,21 +78,13 @@ pub fn replay(config: &Config, base: &Path, data_dir: &Path) -> Result<ReplayRep
     }
     let engine = config.build_engine(base)?;
     let fsync = crate::journal_file::FsyncMode::Never;
-    let mut sequencer = Sequencer::new(
-        engine,
-        Counter::default(),
-        Some(data_dir.to_path_buf()),
-        fsync,
-    );
+    let mut sequencer = Sequencer::new(engine, Counter::default(), Some(data_dir.to_path_buf()), fsync);
     let records = sequencer.replay_journal(false)?;
     let engine = sequencer.engine();
     let mut stats = Vec::new();
     for (i, code) in engine.instruments().iter().enumerate() {
         for method in [Method::Listing, Method::Block] {
-            stats.push((
-                code.to_string(),
-                engine.daily_stats(InstrumentId::new(i as u8), method),
-            ));
+            stats.push((code.to_string(), engine.daily_stats(InstrumentId::new(i as u8), method)));
         }
     }
     Ok(ReplayReport {
@@ -122,11 +110,7 @@ impl fmt::Display for ReplayReport {
             "stock", "method", "open", "high", "low", "close", "volume t", "turnover yuan"
         )?;
         for (code, s) in &self.stats {
-            let method = if s.method == Method::Block {
-                "block"
-            } else {
-                "listing"
-            };
+            let method = if s.method == Method::Block { "block" } else { "listing" };
             let turnover = format!("{}.{:02}", s.turnover / 100, s.turnover % 100);
             writeln!(
                 f,

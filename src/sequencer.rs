@@ -41,9 +41,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Timestamp::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
     }
 }
@@ -89,12 +87,7 @@ pub struct Sequencer<P: Publisher> {
 
 impl<P: Publisher> Sequencer<P> {
     /// A sequencer over `engine`; with a data directory it journals there.
-    pub fn new(
-        engine: Engine,
-        publisher: P,
-        data_dir: Option<PathBuf>,
-        fsync: FsyncMode,
-    ) -> Sequencer<P> {
+    pub fn new(engine: Engine, publisher: P, data_dir: Option<PathBuf>, fsync: FsyncMode) -> Sequencer<P> {
         Sequencer {
             engine,
             publisher,
@@ -137,11 +130,8 @@ impl<P: Publisher> Sequencer<P> {
         let Some(dir) = self.data_dir.clone() else {
             return Ok(0);
         };
-        let files =
-            journal_file::journal_files(&dir).map_err(|source| SequencerError::Journal {
-                path: dir.clone(),
-                source,
-            })?;
+        let files = journal_file::journal_files(&dir)
+            .map_err(|source| SequencerError::Journal { path: dir.clone(), source })?;
         let mut count = 0;
         for path in files {
             let recovered = journal_file::read(&path, truncate)?;
@@ -161,11 +151,7 @@ impl<P: Publisher> Sequencer<P> {
     fn check_sequence(&mut self, path: &Path, record: &Record) -> Result<(), SequencerError> {
         if record.seq.get() != self.next_seq {
             let (found, expected_before) = (record.seq.get(), self.next_seq - 1);
-            return Err(SequencerError::Gap {
-                path: path.to_path_buf(),
-                found,
-                expected_before,
-            });
+            return Err(SequencerError::Gap { path: path.to_path_buf(), found, expected_before });
         }
         self.next_seq += 1;
         self.last_ts = self.last_ts.max(record.timestamp.nanos());
@@ -179,11 +165,7 @@ impl<P: Publisher> Sequencer<P> {
     ///
     /// # Errors
     /// A journal failure: the exchange must stop rather than acknowledge.
-    pub fn run(
-        &mut self,
-        input: &Receiver<Command>,
-        clock: &impl Clock,
-    ) -> Result<(), SequencerError> {
+    pub fn run(&mut self, input: &Receiver<Command>, clock: &impl Clock) -> Result<(), SequencerError> {
         let mut batch: Vec<Command> = Vec::with_capacity(BATCH_MAX);
         loop {
             match input.recv_timeout(IDLE_TICK) {
@@ -211,8 +193,7 @@ impl<P: Publisher> Sequencer<P> {
     pub fn process(&mut self, batch: &[Command], clock: &impl Clock) -> Result<(), SequencerError> {
         for chunk in batch.split_inclusive(|c| *c == Command::Roll) {
             let now = clock.now();
-            let stamped: Vec<(Timestamp, &Command)> =
-                chunk.iter().map(|c| (self.stamp(now), c)).collect();
+            let stamped: Vec<(Timestamp, &Command)> = chunk.iter().map(|c| (self.stamp(now), c)).collect();
             self.journal_batch(&stamped, now)?;
             for (ts, command) in stamped {
                 self.apply_one(command, ts);
@@ -230,42 +211,25 @@ impl<P: Publisher> Sequencer<P> {
         Timestamp::from_nanos(self.last_ts)
     }
 
-    fn journal_batch(
-        &mut self,
-        stamped: &[(Timestamp, &Command)],
-        now: Timestamp,
-    ) -> Result<(), SequencerError> {
+    fn journal_batch(&mut self, stamped: &[(Timestamp, &Command)], now: Timestamp) -> Result<(), SequencerError> {
         let Some(dir) = self.data_dir.clone() else {
             return Ok(());
         };
         let date = self.engine.upcoming_session_date(now);
         let io_err = |path: PathBuf| move |source| SequencerError::Journal { path, source };
         if self.journal.is_none() {
-            self.journal =
-                Some(JournalWriter::open(&dir, date, self.fsync).map_err(io_err(dir.clone()))?);
+            self.journal = Some(JournalWriter::open(&dir, date, self.fsync).map_err(io_err(dir.clone()))?);
         }
         let journal = self.journal.as_mut().expect("opened above");
         for (ts, command) in stamped {
             let seq = Seq::new(self.next_seq);
-            self.next_seq = if **command == Command::Roll {
-                1
-            } else {
-                self.next_seq + 1
-            };
-            journal.append(&Record {
-                seq,
-                timestamp: *ts,
-                command: (*command).clone(),
-            });
+            self.next_seq = if **command == Command::Roll { 1 } else { self.next_seq + 1 };
+            journal.append(&Record { seq, timestamp: *ts, command: (*command).clone() });
             if journal.mode() == FsyncMode::Always {
-                journal
-                    .commit()
-                    .map_err(io_err(journal.path().to_path_buf()))?;
+                journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
             }
         }
-        journal
-            .commit()
-            .map_err(io_err(journal.path().to_path_buf()))
+        journal.commit().map_err(io_err(journal.path().to_path_buf()))
     }
 
     /// Applies one command (unless it resends a taken token) and publishes its events.
@@ -333,25 +297,12 @@ mod tests {
     fn order(token: &str, account: u32, side: Side, qty: u32) -> Command {
         let (user, stock) = (UserId::new(0), StockCode::from_text("CEA").unwrap());
         let token = Token::from_text(token).unwrap();
-        Command::NewOrder(NewOrder::limit(
-            user,
-            token,
-            AccountId::new(account),
-            side,
-            qty,
-            stock,
-            7_463,
-        ))
+        Command::NewOrder(NewOrder::limit(user, token, AccountId::new(account), side, qty, stock, 7_463))
     }
 
     fn sequencer(dir: &Path) -> Sequencer<Recorder> {
         let engine = Engine::new(EngineConfig::demo()).unwrap();
-        Sequencer::new(
-            engine,
-            Recorder::default(),
-            Some(dir.to_path_buf()),
-            FsyncMode::Batch,
-        )
+        Sequencer::new(engine, Recorder::default(), Some(dir.to_path_buf()), FsyncMode::Batch)
     }
 
     #[test]
@@ -359,24 +310,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut live = sequencer(&dir);
-        let batch = [
-            order("s1", 1, Side::Sell, 10),
-            order("b1", 2, Side::Buy, 4),
-            order("b2", 3, Side::Buy, 3),
-        ];
+        let batch = [order("s1", 1, Side::Sell, 10), order("b1", 2, Side::Buy, 4), order("b2", 3, Side::Buy, 3)];
         live.process(&batch, &clock()).unwrap();
-        live.process(&[order("s2", 4, Side::Sell, 1)], &clock())
-            .unwrap();
+        live.process(&[order("s2", 4, Side::Sell, 1)], &clock()).unwrap();
         let mut restarted = sequencer(&dir);
         assert_eq!(restarted.recover().unwrap(), 4);
         assert_eq!(restarted.engine().state_hash(), live.engine().state_hash());
         assert_eq!(restarted.publisher().0, live.publisher().0);
-        assert!(
-            live.publisher()
-                .0
-                .iter()
-                .any(|e| matches!(e, Event::Executed(_)))
-        );
+        assert!(live.publisher().0.iter().any(|e| matches!(e, Event::Executed(_))));
     }
 
     #[test]
@@ -384,18 +325,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut seq = sequencer(&dir);
-        seq.process(
-            &[
-                order("s1", 1, Side::Sell, 10),
-                order("b1", 2, Side::Buy, 10),
-            ],
-            &clock(),
-        )
-        .unwrap();
+        seq.process(&[order("s1", 1, Side::Sell, 10), order("b1", 2, Side::Buy, 10)], &clock()).unwrap();
         let before = seq.publisher().0.len();
         // b1 filled completely and is gone from the book; its resend must not trade again.
-        seq.process(&[order("b1", 2, Side::Buy, 10)], &clock())
-            .unwrap();
+        seq.process(&[order("b1", 2, Side::Buy, 10)], &clock()).unwrap();
         assert_eq!(seq.publisher().0.len(), before, "a resend produced events");
         // A rejected order's token may be used again.
         let mut bad = order("b9", 2, Side::Buy, 0);
@@ -404,10 +337,7 @@ mod tests {
             o.qty = carbonx_engine::Qty::new(5);
         }
         seq.process(&[bad], &clock()).unwrap();
-        assert!(matches!(
-            seq.publisher().0.last(),
-            Some(Event::Accepted(_)) | Some(Event::BookAdd { .. })
-        ));
+        assert!(matches!(seq.publisher().0.last(), Some(Event::Accepted(_)) | Some(Event::BookAdd { .. })));
     }
 
     #[test]
@@ -415,17 +345,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut live = sequencer(&dir);
-        live.process(
-            &[
-                order("s1", 1, Side::Sell, 10),
-                order("b1", 2, Side::Buy, 4),
-                Command::Roll,
-            ],
-            &clock(),
-        )
-        .unwrap();
-        live.process(&[order("s1", 1, Side::Sell, 10)], &clock())
-            .unwrap();
+        live.process(&[order("s1", 1, Side::Sell, 10), order("b1", 2, Side::Buy, 4), Command::Roll], &clock()).unwrap();
+        live.process(&[order("s1", 1, Side::Sell, 10)], &clock()).unwrap();
         let files = journal_file::journal_files(&dir).unwrap();
         assert_eq!(files.len(), 2, "{files:?}");
         let mut restarted = sequencer(&dir);

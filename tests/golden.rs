@@ -43,9 +43,7 @@ fn parse_config(lines: &[&str]) -> Result<(Engine, bool), String> {
     let (mut accounts, mut show_day) = (false, false);
     for line in lines {
         for setting in line.split_whitespace().skip(1) {
-            let (key, value) = setting
-                .split_once('=')
-                .ok_or(format!("bad setting {setting}"))?;
+            let (key, value) = setting.split_once('=').ok_or(format!("bad setting {setting}"))?;
             match key {
                 "stp" => config.stp = toml_enum(value)?,
                 "session" => config.session = toml_enum(value)?,
@@ -56,11 +54,7 @@ fn parse_config(lines: &[&str]) -> Result<(Engine, bool), String> {
             }
         }
     }
-    let engine = if accounts {
-        Engine::with_accounts(config, AccountTable::demo(7, 20))
-    } else {
-        Engine::new(config)
-    };
+    let engine = if accounts { Engine::with_accounts(config, AccountTable::demo(7, 20)) } else { Engine::new(config) };
     Ok((engine.map_err(|e| e.to_string())?, show_day))
 }
 
@@ -69,15 +63,11 @@ fn toml_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, String> {
     struct Wrap<T> {
         v: T,
     }
-    toml::from_str::<Wrap<T>>(&format!("v = \"{value}\""))
-        .map(|w| w.v)
-        .map_err(|e| e.to_string())
+    toml::from_str::<Wrap<T>>(&format!("v = \"{value}\"")).map(|w| w.v).map_err(|e| e.to_string())
 }
 
 fn yuan(text: &str) -> Result<u32, String> {
-    Price::parse_yuan(text)
-        .map(Price::fen)
-        .ok_or(format!("bad price {text}"))
+    Price::parse_yuan(text).map(Price::fen).ok_or(format!("bad price {text}"))
 }
 
 fn token(text: &str) -> Token {
@@ -89,13 +79,10 @@ struct Options<'a>(Vec<&'a str>);
 
 impl<'a> Options<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
-        self.0
-            .iter()
-            .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        self.0.iter().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
     }
     fn num(&self, key: &str, default: u32) -> Result<u32, String> {
-        self.get(key)
-            .map_or(Ok(default), |v| v.parse().map_err(|_| format!("bad {key}")))
+        self.get(key).map_or(Ok(default), |v| v.parse().map_err(|_| format!("bad {key}")))
     }
     fn has(&self, flag: &str) -> bool {
         self.0.contains(&flag)
@@ -110,20 +97,8 @@ impl Session {
         let stock = StockCode::from_text(w[2]).ok_or("bad stock")?;
         let qty: u32 = w[3].parse().map_err(|_| "bad qty")?;
         let user = UserId::new(opts.num("user", 0)? as u16);
-        let mut o = NewOrder::limit(
-            user,
-            token(w[1]),
-            AccountId::new(opts.num("acct", 0)?),
-            side,
-            qty,
-            stock,
-            0,
-        );
-        o.price = if w[5] == "market" {
-            0x7FFF_FFFF
-        } else {
-            yuan(w[5])? * 100
-        };
+        let mut o = NewOrder::limit(user, token(w[1]), AccountId::new(opts.num("acct", 0)?), side, qty, stock, 0);
+        o.price = if w[5] == "market" { 0x7FFF_FFFF } else { yuan(w[5])? * 100 };
         if opts.has("ioc") || w[5] == "market" {
             o.tif = 0;
         }
@@ -196,11 +171,7 @@ impl Session {
 
     fn instrument(&self, code: &str) -> Result<InstrumentId, String> {
         let code = StockCode::from_text(code).ok_or("bad stock")?;
-        let index = self
-            .codes
-            .iter()
-            .position(|c| *c == code)
-            .ok_or("unknown stock")?;
+        let index = self.codes.iter().position(|c| *c == code).ok_or("unknown stock")?;
         Ok(InstrumentId::new(index as u8))
     }
 
@@ -209,26 +180,16 @@ impl Session {
         let cmd = match w[0] {
             "at" => {
                 let (date, time) = (w[1].replace('-', ""), w[2]);
-                let days = carbonx_engine::calendar::days_from_yyyymmdd(
-                    date.parse().map_err(|_| "bad date")?,
-                )
-                .ok_or("bad date")?;
+                let days = carbonx_engine::calendar::days_from_yyyymmdd(date.parse().map_err(|_| "bad date")?)
+                    .ok_or("bad date")?;
                 let mut parts = time.split(':').map(|p| p.parse::<f64>().unwrap_or(0.0));
-                let (h, m, s) = (
-                    parts.next().unwrap_or(0.0),
-                    parts.next().unwrap_or(0.0),
-                    parts.next().unwrap_or(0.0),
-                );
+                let (h, m, s) = (parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0));
                 let local = days * 86_400 + (h * 3600.0 + m * 60.0) as i64;
                 self.now = ((local - 8 * 3600) as u64) * 1_000_000_000 + (s * 1e9).round() as u64;
                 return Ok(None);
             }
             "buy" | "sell" => self.parse_order(&w)?,
-            "cancel" => Command::Cancel(Cancel {
-                user: UserId::new(0),
-                token: token(w[1]),
-                qty: Qty::ZERO,
-            }),
+            "cancel" => Command::Cancel(Cancel { user: UserId::new(0), token: token(w[1]), qty: Qty::ZERO }),
             "reduce" => Command::Cancel(Cancel {
                 user: UserId::new(0),
                 token: token(w[1]),
@@ -241,16 +202,10 @@ impl Session {
             "roll" => Command::Roll,
             "halt" => Command::Halt(self.instrument(w[1])?),
             "resume" => Command::Resume(self.instrument(w[1])?),
-            "kill" => {
-                Command::CancelAccount(AccountId::new(Options(w[1..].to_vec()).num("acct", 0)?))
-            }
+            "kill" => Command::CancelAccount(AccountId::new(Options(w[1..].to_vec()).num("acct", 0)?)),
             "reject" => {
                 let reason = RejectReason::from_letter(w[2].as_bytes()[0]).ok_or("bad reason")?;
-                Command::Reject(GatewayReject {
-                    user: UserId::new(0),
-                    token: token(w[1]),
-                    reason,
-                })
+                Command::Reject(GatewayReject { user: UserId::new(0), token: token(w[1]), reason })
             }
             other => return Err(format!("unknown command {other}")),
         };
@@ -263,8 +218,7 @@ impl Session {
         };
         self.now += 1;
         let mut out = Vec::new();
-        self.engine
-            .apply(&cmd, Timestamp::from_nanos(self.now), &mut out);
+        self.engine.apply(&cmd, Timestamp::from_nanos(self.now), &mut out);
         self.engine.check_invariants();
         Ok(out.iter().filter_map(|e| self.show(e)).collect())
     }
@@ -275,16 +229,11 @@ impl Session {
 
     fn show(&self, e: &Event) -> Option<String> {
         match e {
-            Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => {
-                Some(self.show_order(e))
+            Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => Some(self.show_order(e)),
+            Event::Executed(_) | Event::Cancelled { .. } | Event::CancelRejected { .. } => Some(self.show_order(e)),
+            Event::BookAdd { .. } | Event::BookReduce { .. } | Event::BookDelete { .. } | Event::BookReplace { .. } => {
+                Some(self.show_book(e))
             }
-            Event::Executed(_) | Event::Cancelled { .. } | Event::CancelRejected { .. } => {
-                Some(self.show_order(e))
-            }
-            Event::BookAdd { .. }
-            | Event::BookReduce { .. }
-            | Event::BookDelete { .. }
-            | Event::BookReplace { .. } => Some(self.show_book(e)),
             _ => self.show_day(e),
         }
     }
@@ -302,12 +251,7 @@ impl Session {
         let block = |m: Method| if m == Method::Block { " block" } else { "" };
         match e {
             Event::Accepted(o) => {
-                let (token, id, qty, code) = (
-                    t(&o.token),
-                    o.id.get(),
-                    o.qty.tonnes(),
-                    self.code(o.instrument),
-                );
+                let (token, id, qty, code) = (t(&o.token), o.id.get(), o.qty.tonnes(), self.code(o.instrument));
                 format!(
                     "accepted {token} ref={id} {} {qty} {code} @ {}{}",
                     side(o.side),
@@ -318,26 +262,14 @@ impl Session {
             Event::Rejected { token, reason, .. } => {
                 format!("rejected {} {}", t(token), reason.letter() as char)
             }
-            Event::Replaced {
-                order: o,
-                previous_token,
-            } => {
-                let (token, was, id, qty) =
-                    (t(&o.token), t(previous_token), o.id.get(), o.qty.tonnes());
-                format!(
-                    "replaced {token} (was {was}) ref={id} {qty} @ {}",
-                    Self::price(o.wire_price)
-                )
+            Event::Replaced { order: o, previous_token } => {
+                let (token, was, id, qty) = (t(&o.token), t(previous_token), o.id.get(), o.qty.tonnes());
+                format!("replaced {token} (was {was}) ref={id} {qty} @ {}", Self::price(o.wire_price))
             }
             Event::Executed(x) => {
                 let (m, k, code) = (&x.maker, &x.taker, self.code(x.instrument));
-                let parties = format!(
-                    "maker={}(ref={}) taker={}(ref={})",
-                    t(&m.token),
-                    m.id.get(),
-                    t(&k.token),
-                    k.id.get()
-                );
+                let parties =
+                    format!("maker={}(ref={}) taker={}(ref={})", t(&m.token), m.id.get(), t(&k.token), k.id.get());
                 format!(
                     "executed #{} {code} {} @ {} {parties}{}",
                     x.match_id.get(),
@@ -346,20 +278,8 @@ impl Session {
                     block(x.method)
                 )
             }
-            Event::Cancelled {
-                token,
-                id,
-                decrement,
-                reason,
-                ..
-            } => {
-                format!(
-                    "cancelled {} ref={} -{} {}",
-                    t(token),
-                    id.get(),
-                    decrement.tonnes(),
-                    reason.letter() as char
-                )
+            Event::Cancelled { token, id, decrement, reason, .. } => {
+                format!("cancelled {} ref={} -{} {}", t(token), id.get(), decrement.tonnes(), reason.letter() as char)
             }
             Event::CancelRejected { token, .. } => format!("cancel-rejected {}", t(token)),
             other => format!("{other:?}"),
@@ -369,48 +289,18 @@ impl Session {
     fn show_book(&self, e: &Event) -> String {
         let side = |s: Side| if s == Side::Buy { "buy" } else { "sell" };
         match *e {
-            Event::BookAdd {
-                instrument,
-                id,
-                side: s,
-                qty,
-                price,
-            } => {
-                format!(
-                    "book add {} ref={} {} {} @ {price}",
-                    self.code(instrument),
-                    id.get(),
-                    side(s),
-                    qty.tonnes()
-                )
+            Event::BookAdd { instrument, id, side: s, qty, price } => {
+                format!("book add {} ref={} {} {} @ {price}", self.code(instrument), id.get(), side(s), qty.tonnes())
             }
-            Event::BookReduce {
-                instrument,
-                id,
-                cancelled,
-            } => {
-                format!(
-                    "book reduce {} ref={} -{}",
-                    self.code(instrument),
-                    id.get(),
-                    cancelled.tonnes()
-                )
+            Event::BookReduce { instrument, id, cancelled } => {
+                format!("book reduce {} ref={} -{}", self.code(instrument), id.get(), cancelled.tonnes())
             }
             Event::BookDelete { instrument, id } => {
                 format!("book delete {} ref={}", self.code(instrument), id.get())
             }
-            Event::BookReplace {
-                instrument,
-                old,
-                new,
-                qty,
-                price,
-            } => {
+            Event::BookReplace { instrument, old, new, qty, price } => {
                 let (code, old, new) = (self.code(instrument), old.get(), new.get());
-                format!(
-                    "book replace {code} ref={old} -> ref={new} {} @ {price}",
-                    qty.tonnes()
-                )
+                format!("book replace {code} ref={old} -> ref={new} {} @ {price}", qty.tonnes())
             }
             ref other => format!("{other:?}"),
         }
@@ -421,16 +311,9 @@ impl Session {
     fn show_day(&self, e: &Event) -> Option<String> {
         match e {
             Event::DailyStats(s) if s.volume > 0 || self.show_day => {
-                let method = if s.method == Method::Block {
-                    "block"
-                } else {
-                    "listing"
-                };
+                let method = if s.method == Method::Block { "block" } else { "listing" };
                 let turnover = format!("{}.{:02}", s.turnover / 100, s.turnover % 100);
-                let prices = format!(
-                    "open={} high={} low={} close={}",
-                    s.open, s.high, s.low, s.close
-                );
+                let prices = format!("open={} high={} low={} close={}", s.open, s.high, s.low, s.close);
                 Some(format!(
                     "stats {} {method} {prices} volume={} turnover={turnover}",
                     self.code(s.instrument),
@@ -439,16 +322,10 @@ impl Session {
             }
             _ if !self.show_day => None,
             Event::Phase(p) => Some(format!("phase {p:?}")),
-            Event::TradingState { instrument, state } => {
-                Some(format!("state {} {state:?}", self.code(*instrument)))
+            Event::TradingState { instrument, state } => Some(format!("state {} {state:?}", self.code(*instrument))),
+            Event::Reference(r) => {
+                Some(format!("reference {} {} band {}..{}", self.code(r.instrument), r.reference, r.lower, r.upper))
             }
-            Event::Reference(r) => Some(format!(
-                "reference {} {} band {}..{}",
-                self.code(r.instrument),
-                r.reference,
-                r.lower,
-                r.upper
-            )),
             _ => None,
         }
     }
@@ -458,19 +335,10 @@ impl Session {
 fn run_file(path: &Path) -> Result<(String, Vec<String>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let lines: Vec<&str> = text.lines().collect();
-    let config: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("config "))
-        .collect();
+    let config: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("config ")).collect();
     let (engine, show_day) = parse_config(&config)?;
     let codes = engine.instruments().to_vec();
-    let mut session = Session {
-        engine,
-        codes,
-        now: (DAY0 as u64 + 10 * 3600) * 1_000_000_000,
-        show_day,
-    };
+    let mut session = Session { engine, codes, now: (DAY0 as u64 + 10 * 3600) * 1_000_000_000, show_day };
     let (mut rewritten, mut failures, mut actual) = (Vec::new(), Vec::new(), Vec::new());
     let mut i = 0;
     while i < lines.len() {
@@ -498,9 +366,7 @@ fn run_file(path: &Path) -> Result<(String, Vec<String>), String> {
         }
         rewritten.push(line.to_string());
         if !line.trim().is_empty() && !line.starts_with('#') && !line.starts_with("config ") {
-            let events = session
-                .run(line)
-                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+            let events = session.run(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
             actual.extend(events);
         }
         i += 1;
@@ -517,11 +383,7 @@ fn golden_rule_files() {
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 8,
-        "golden files missing in {}",
-        dir.display()
-    );
+    assert!(files.len() >= 8, "golden files missing in {}", dir.display());
     let rewrite = std::env::var("GOLDEN_REWRITE").is_ok();
     let mut failures = Vec::new();
     for path in &files {
@@ -532,10 +394,5 @@ fn golden_rule_files() {
             failures.extend(file_failures);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} golden case(s) differ:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} golden case(s) differ:\n\n{}", failures.len(), failures.join("\n\n"));
 }

@@ -30,9 +30,7 @@ fn order(token: &str, account: u32, side: Side, qty: u32, fen: u32) -> Command {
 
 /// Writes a small day to `dir` and returns the live engine's state hash.
 fn write_day(dir: &Path) -> u64 {
-    let engine = carbonx::config::Config::demo()
-        .build_engine(Path::new("."))
-        .unwrap();
+    let engine = carbonx::config::Config::demo().build_engine(Path::new(".")).unwrap();
     let mut sequencer = Sequencer::new(engine, Nothing, Some(dir.to_path_buf()), FsyncMode::Batch);
     let batch = [
         order("s1", 1, Side::Sell, 10, 7_500),
@@ -40,9 +38,7 @@ fn write_day(dir: &Path) -> u64 {
         order("s2", 3, Side::Sell, 5, 7_700),
     ];
     sequencer.process(&batch, &SystemClock).unwrap();
-    sequencer
-        .process(&[order("b2", 4, Side::Buy, 6, 7_500)], &SystemClock)
-        .unwrap();
+    sequencer.process(&[order("b2", 4, Side::Buy, 6, 7_500)], &SystemClock).unwrap();
     sequencer.engine().state_hash()
 }
 
@@ -53,21 +49,11 @@ fn replay(dir: &Path, verify: Option<String>) -> (bool, String) {
         cmd.args(["--verify", &hash]);
     }
     let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 fn journal(dir: &Path) -> std::path::PathBuf {
-    carbonx::journal_file::journal_files(dir)
-        .unwrap()
-        .pop()
-        .unwrap()
+    carbonx::journal_file::journal_files(dir).unwrap().pop().unwrap()
 }
 
 #[test]
@@ -76,10 +62,7 @@ fn replay_reproduces_the_live_state_hash_and_verify_catches_a_wrong_one() {
     let hash = write_day(tmp.path());
     let (ok, text) = replay(tmp.path(), Some(format!("{hash:#018x}")));
     assert!(ok, "{text}");
-    assert!(
-        text.contains("records replayed: 4") && text.contains("verified"),
-        "{text}"
-    );
+    assert!(text.contains("records replayed: 4") && text.contains("verified"), "{text}");
     assert!(text.contains("executed (listing)"), "{text}");
     let (ok, text) = replay(tmp.path(), Some(format!("{:x}", hash ^ 1)));
     assert!(!ok && text.contains("MISMATCH"), "{text}");
@@ -91,19 +74,10 @@ fn a_torn_tail_is_reported_but_left_in_place() {
     write_day(tmp.path());
     let path = journal(tmp.path());
     let len = std::fs::metadata(&path).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(len - 5)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 5).unwrap();
     let (ok, text) = replay(tmp.path(), None);
     assert!(ok && text.contains("records replayed: 3"), "{text}");
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().len(),
-        len - 5,
-        "replay must not write"
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len - 5, "replay must not write");
 }
 
 #[test]
@@ -115,10 +89,7 @@ fn corruption_in_the_middle_fails_naming_file_and_offset() {
     bytes[10] ^= 0xFF; // inside the first record
     std::fs::write(&path, bytes).unwrap();
     let (ok, text) = replay(tmp.path(), None);
-    assert!(
-        !ok && text.contains("corrupt journal record at byte offset 0") && text.contains(".cxj"),
-        "{text}"
-    );
+    assert!(!ok && text.contains("corrupt journal record at byte offset 0") && text.contains(".cxj"), "{text}");
 }
 
 #[test]

@@ -105,12 +105,7 @@ pub enum AccountsError {
 impl AccountTable {
     /// An empty table for a market of `instruments` instruments.
     pub fn new(instruments: usize) -> AccountTable {
-        AccountTable {
-            codes: Vec::new(),
-            cash: Vec::new(),
-            holdings: Vec::new(),
-            instruments,
-        }
+        AccountTable { codes: Vec::new(), cash: Vec::new(), holdings: Vec::new(), instruments }
     }
 
     /// The demo accounts of RULES.md: `0001` .. `count` (4 digits), each with
@@ -119,11 +114,7 @@ impl AccountTable {
         let mut table = AccountTable::new(instruments);
         for n in 1..=count.min(9_999) {
             let code: [u8; 4] = format!("{n:04}").as_bytes().try_into().expect("4 digits");
-            table.push(
-                code,
-                100_000_000 * FEN_PER_YUAN,
-                &vec![2_000_000; instruments],
-            );
+            table.push(code, 100_000_000 * FEN_PER_YUAN, &vec![2_000_000; instruments]);
         }
         table
     }
@@ -134,10 +125,7 @@ impl AccountTable {
     /// An [`AccountsError`] naming the line and field.
     pub fn from_csv(text: &str, instruments: &[&str]) -> Result<AccountTable, AccountsError> {
         let expected = format!("account,cash_yuan,{}", instruments.join(","));
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
         match lines.next() {
             Some((_, header)) if header.trim().replace(' ', "") == expected => {}
             _ => return Err(AccountsError::Header { expected }),
@@ -149,32 +137,16 @@ impl AccountTable {
         Ok(table)
     }
 
-    fn parse_row(
-        &mut self,
-        line: usize,
-        row: &str,
-        instruments: &[&str],
-    ) -> Result<(), AccountsError> {
+    fn parse_row(&mut self, line: usize, row: &str, instruments: &[&str]) -> Result<(), AccountsError> {
         let fields: Vec<&str> = row.split(',').map(str::trim).collect();
         if fields.len() != 2 + instruments.len() {
-            return Err(AccountsError::FieldCount {
-                line,
-                expected: 2 + instruments.len(),
-                found: fields.len(),
-            });
+            return Err(AccountsError::FieldCount { line, expected: 2 + instruments.len(), found: fields.len() });
         }
         let code = <[u8; 4]>::try_from(fields[0].as_bytes())
             .ok()
             .filter(|c| c.iter().all(u8::is_ascii_alphanumeric) && self.find(c).is_none())
-            .ok_or_else(|| AccountsError::Code {
-                line,
-                code: fields[0].to_string(),
-            })?;
-        let bad = |field: &str, value: &str| AccountsError::Value {
-            line,
-            field: field.into(),
-            value: value.into(),
-        };
+            .ok_or_else(|| AccountsError::Code { line, code: fields[0].to_string() })?;
+        let bad = |field: &str, value: &str| AccountsError::Value { line, field: field.into(), value: value.into() };
         let cash = parse_yuan_to_fen(fields[1]).ok_or_else(|| bad("cash_yuan", fields[1]))?;
         let mut holdings = Vec::with_capacity(instruments.len());
         for (name, value) in instruments.iter().zip(&fields[2..]) {
@@ -186,14 +158,8 @@ impl AccountTable {
 
     fn push(&mut self, code: [u8; 4], cash: i64, holdings: &[i64]) {
         self.codes.push(code);
-        self.cash.push(Cash {
-            available: cash,
-            locked: 0,
-        });
-        self.holdings.extend(holdings.iter().map(|&t| Holding {
-            available: t,
-            ..Holding::default()
-        }));
+        self.cash.push(Cash { available: cash, locked: 0 });
+        self.holdings.extend(holdings.iter().map(|&t| Holding { available: t, ..Holding::default() }));
     }
 
     /// Number of instruments each account holds.
@@ -243,10 +209,7 @@ impl AccountTable {
     /// # Errors
     /// [`RiskError::Funds`] when it is not available (the account is unchanged).
     pub fn lock_cash(&mut self, account: AccountId, amount: i64) -> Result<(), RiskError> {
-        let cash = self
-            .cash
-            .get_mut(account.get() as usize)
-            .ok_or(RiskError::Funds)?;
+        let cash = self.cash.get_mut(account.get() as usize).ok_or(RiskError::Funds)?;
         if amount < 0 || cash.available < amount {
             return Err(RiskError::Funds);
         }
@@ -258,11 +221,7 @@ impl AccountTable {
     /// Releases `amount` fen of locked cash back to available.
     pub fn release_cash(&mut self, account: AccountId, amount: i64) {
         let cash = &mut self.cash[account.get() as usize];
-        assert!(
-            0 <= amount && amount <= cash.locked,
-            "releasing {amount} of {} locked",
-            cash.locked
-        );
+        assert!(0 <= amount && amount <= cash.locked, "releasing {amount} of {} locked", cash.locked);
         cash.locked -= amount;
         cash.available += amount;
     }
@@ -280,11 +239,7 @@ impl AccountTable {
     ) -> Result<(), RiskError> {
         let slot = self.slot(account, instrument).ok_or(RiskError::Funds)?;
         let h = &mut self.holdings[slot];
-        let after = h
-            .owned()
-            .checked_add(h.open_buy)
-            .and_then(|t| t.checked_add(qty))
-            .ok_or(RiskError::Cap)?;
+        let after = h.owned().checked_add(h.open_buy).and_then(|t| t.checked_add(qty)).ok_or(RiskError::Cap)?;
         if cap.is_some_and(|cap| after > cap) {
             return Err(RiskError::Cap);
         }
@@ -296,11 +251,7 @@ impl AccountTable {
     pub fn close_buy(&mut self, account: AccountId, instrument: InstrumentId, qty: i64) {
         let slot = self.slot(account, instrument).expect("known account");
         let h = &mut self.holdings[slot];
-        assert!(
-            qty <= h.open_buy,
-            "closing {qty} t of {} t open buys",
-            h.open_buy
-        );
+        assert!(qty <= h.open_buy, "closing {qty} t of {} t open buys", h.open_buy);
         h.open_buy -= qty;
     }
 
@@ -308,12 +259,7 @@ impl AccountTable {
     ///
     /// # Errors
     /// [`RiskError::Holdings`] when not that many are sellable (bought-today ones are not).
-    pub fn lock_holding(
-        &mut self,
-        account: AccountId,
-        instrument: InstrumentId,
-        qty: i64,
-    ) -> Result<(), RiskError> {
+    pub fn lock_holding(&mut self, account: AccountId, instrument: InstrumentId, qty: i64) -> Result<(), RiskError> {
         let slot = self.slot(account, instrument).ok_or(RiskError::Holdings)?;
         let h = &mut self.holdings[slot];
         if qty < 0 || h.available < qty {
@@ -328,11 +274,7 @@ impl AccountTable {
     pub fn release_holding(&mut self, account: AccountId, instrument: InstrumentId, qty: i64) {
         let slot = self.slot(account, instrument).expect("known account");
         let h = &mut self.holdings[slot];
-        assert!(
-            0 <= qty && qty <= h.locked,
-            "releasing {qty} t of {} t locked",
-            h.locked
-        );
+        assert!(0 <= qty && qty <= h.locked, "releasing {qty} t of {} t locked", h.locked);
         h.locked -= qty;
         h.available += qty;
     }
@@ -342,21 +284,11 @@ impl AccountTable {
     /// available) and receives bought-today holdings; the seller delivers
     /// locked holdings and receives available cash.
     pub fn settle(&mut self, fill: Settlement) {
-        let Settlement {
-            buyer,
-            seller,
-            instrument,
-            qty,
-            price_fen,
-            buyer_lock_price,
-        } = fill;
+        let Settlement { buyer, seller, instrument, qty, price_fen, buyer_lock_price } = fill;
         let paid = price_fen * qty;
         let locked = buyer_lock_price * qty;
         let buyer_cash = &mut self.cash[buyer.get() as usize];
-        assert!(
-            locked <= buyer_cash.locked && paid <= locked,
-            "buyer lock too small for a fill"
-        );
+        assert!(locked <= buyer_cash.locked && paid <= locked, "buyer lock too small for a fill");
         buyer_cash.locked -= locked;
         buyer_cash.available += locked - paid;
         self.cash[seller.get() as usize].available += paid;
@@ -364,10 +296,7 @@ impl AccountTable {
         let slot = self.slot(buyer, instrument).expect("known account");
         self.holdings[slot].bought_today += qty;
         let slot = self.slot(seller, instrument).expect("known account");
-        assert!(
-            qty <= self.holdings[slot].locked,
-            "seller lock too small for a fill"
-        );
+        assert!(qty <= self.holdings[slot].locked, "seller lock too small for a fill");
         self.holdings[slot].locked -= qty;
     }
 
@@ -380,10 +309,7 @@ impl AccountTable {
 
     /// Total cash (available + locked) over all accounts.
     pub fn total_cash(&self) -> i128 {
-        self.cash
-            .iter()
-            .map(|c| i128::from(c.available) + i128::from(c.locked))
-            .sum()
+        self.cash.iter().map(|c| i128::from(c.available) + i128::from(c.locked)).sum()
     }
 
     /// Total tonnes owned of one instrument over all accounts.
@@ -402,19 +328,11 @@ impl AccountTable {
     /// Naming the account when a balance went negative (a bug).
     pub fn check_invariants(&self) {
         for (i, c) in self.cash.iter().enumerate() {
-            assert!(
-                c.available >= 0 && c.locked >= 0,
-                "account {i} cash negative: {c:?}"
-            );
+            assert!(c.available >= 0 && c.locked >= 0, "account {i} cash negative: {c:?}");
         }
         for (i, h) in self.holdings.iter().enumerate() {
             let ok = h.available >= 0 && h.locked >= 0 && h.bought_today >= 0 && h.open_buy >= 0;
-            assert!(
-                ok,
-                "account {} holding {} negative: {h:?}",
-                i / self.instruments,
-                i % self.instruments
-            );
+            assert!(ok, "account {} holding {} negative: {h:?}", i / self.instruments, i % self.instruments);
         }
     }
 }
@@ -446,16 +364,8 @@ fn parse_yuan_to_fen(text: &str) -> Option<i64> {
     if whole.is_empty() || !digits(whole) || frac.len() > 2 || !digits(frac) {
         return None;
     }
-    let cents: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<2}").parse().ok()?
-    };
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(FEN_PER_YUAN)?
-        .checked_add(cents)
+    let cents: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
+    whole.parse::<i64>().ok()?.checked_mul(FEN_PER_YUAN)?.checked_add(cents)
 }
 
 #[cfg(test)]
@@ -474,30 +384,12 @@ mod tests {
         assert_eq!(t.holding(a, InstrumentId::new(0)).unwrap().available, 10);
         let bad_header = AccountTable::from_csv("account,cash,CEA,CCER\n", &CODES).unwrap_err();
         assert!(matches!(bad_header, AccountsError::Header { .. }));
-        let dup = AccountTable::from_csv(
-            "account,cash_yuan,CEA,CCER\n0001,1,1,1\n0001,1,1,1\n",
-            &CODES,
-        );
-        assert_eq!(
-            dup.unwrap_err(),
-            AccountsError::Code {
-                line: 3,
-                code: "0001".into()
-            }
-        );
-        let neg = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,-1,1,1\n", &CODES)
-            .unwrap_err();
+        let dup = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,1,1,1\n0001,1,1,1\n", &CODES);
+        assert_eq!(dup.unwrap_err(), AccountsError::Code { line: 3, code: "0001".into() });
+        let neg = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,-1,1,1\n", &CODES).unwrap_err();
         assert!(neg.to_string().contains("line 2"), "{neg}");
-        let short =
-            AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,1,1\n", &CODES).unwrap_err();
-        assert!(matches!(
-            short,
-            AccountsError::FieldCount {
-                line: 2,
-                expected: 4,
-                found: 3
-            }
-        ));
+        let short = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,1,1\n", &CODES).unwrap_err();
+        assert!(matches!(short, AccountsError::FieldCount { line: 2, expected: 4, found: 3 }));
     }
 
     #[test]
@@ -506,20 +398,13 @@ mod tests {
         assert_eq!(t.len(), 3_400);
         let last = t.find(b"3400").unwrap();
         assert_eq!(t.cash(last).unwrap().available, 10_000_000_000);
-        assert_eq!(
-            t.holding(last, InstrumentId::new(6)).unwrap().available,
-            2_000_000
-        );
+        assert_eq!(t.holding(last, InstrumentId::new(6)).unwrap().available, 2_000_000);
         assert_eq!(t.code(AccountId::new(0)), Some(b"0001"));
     }
 
     #[test]
     fn a_fill_moves_cash_and_holdings_and_conserves_totals() {
-        let mut t = AccountTable::from_csv(
-            "account,cash_yuan,CEA,CCER\n0001,1000,0,0\n0002,0,50,0\n",
-            &CODES,
-        )
-        .unwrap();
+        let mut t = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,1000,0,0\n0002,0,50,0\n", &CODES).unwrap();
         let (buyer, seller, cea) = (AccountId::new(0), AccountId::new(1), InstrumentId::new(0));
         let (cash0, cea0) = (t.total_cash(), t.total_holding(cea));
         t.lock_cash(buyer, 10 * 8_000).unwrap();
@@ -527,28 +412,11 @@ mod tests {
         assert_eq!(t.open_buy(buyer, cea, 1, Some(10)), Err(RiskError::Cap));
         t.lock_holding(seller, cea, 10).unwrap();
         assert_eq!(t.lock_holding(seller, cea, 41), Err(RiskError::Holdings));
-        t.settle(Settlement {
-            buyer,
-            seller,
-            instrument: cea,
-            qty: 10,
-            price_fen: 7_500,
-            buyer_lock_price: 8_000,
-        });
-        assert_eq!(
-            *t.cash(buyer).unwrap(),
-            Cash {
-                available: 100_000 - 75_000,
-                locked: 0
-            }
-        );
+        t.settle(Settlement { buyer, seller, instrument: cea, qty: 10, price_fen: 7_500, buyer_lock_price: 8_000 });
+        assert_eq!(*t.cash(buyer).unwrap(), Cash { available: 100_000 - 75_000, locked: 0 });
         assert_eq!(t.cash(seller).unwrap().available, 75_000);
         assert_eq!(t.holding(buyer, cea).unwrap().bought_today, 10);
-        assert_eq!(
-            t.lock_holding(buyer, cea, 1),
-            Err(RiskError::Holdings),
-            "T+1: not sellable today"
-        );
+        assert_eq!(t.lock_holding(buyer, cea, 1), Err(RiskError::Holdings), "T+1: not sellable today");
         assert_eq!((t.total_cash(), t.total_holding(cea)), (cash0, cea0));
         t.settle_day();
         assert_eq!(t.holding(buyer, cea).unwrap().available, 10);

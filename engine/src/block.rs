@@ -46,29 +46,13 @@ pub(crate) struct BlockOrder {
 
 impl BlockOrder {
     fn exposure(&self) -> Exposure {
-        let (account, instrument, side, qty, lock_price) = (
-            self.account,
-            self.instrument,
-            self.side,
-            self.qty,
-            self.price,
-        );
-        Exposure {
-            account,
-            instrument,
-            side,
-            qty,
-            lock_price,
-        }
+        let (account, instrument, side, qty, lock_price) =
+            (self.account, self.instrument, self.side, self.qty, self.price);
+        Exposure { account, instrument, side, qty, lock_price }
     }
 
     fn party(&self) -> Party {
-        Party {
-            user: self.user,
-            token: self.token,
-            id: self.id,
-            account: self.account,
-        }
+        Party { user: self.user, token: self.token, id: self.id, account: self.account }
     }
 
     /// True when `other` is this order's mirror.
@@ -86,9 +70,7 @@ impl BlockOrder {
 impl Engine {
     /// The index of a live block order named by token.
     pub(crate) fn find_block(&self, user: UserId, token: Token) -> Option<usize> {
-        self.blocks
-            .iter()
-            .position(|b| b.user == user && b.token == token)
+        self.blocks.iter().position(|b| b.user == user && b.token == token)
     }
 
     /// True when the token names any live order, listing or block.
@@ -108,8 +90,7 @@ impl Engine {
             }
         };
         let id = self.take_order_id();
-        let (user, token, account, side, qty) =
-            (cmd.user, cmd.token, cmd.account, cmd.side, cmd.qty);
+        let (user, token, account, side, qty) = (cmd.user, cmd.token, cmd.account, cmd.side, cmd.qty);
         let info = OrderInfo {
             method: Method::Block,
             user,
@@ -127,18 +108,8 @@ impl Engine {
         };
         emit(out, Event::Accepted(info));
         let counterparty = cmd.counterparty;
-        let order = BlockOrder {
-            id,
-            user,
-            token,
-            account,
-            counterparty,
-            instrument,
-            side,
-            qty,
-            price,
-            deal_id: cmd.deal_id,
-        };
+        let order =
+            BlockOrder { id, user, token, account, counterparty, instrument, side, qty, price, deal_id: cmd.deal_id };
         self.lock(&order.exposure());
         match self.blocks.iter().position(|b| b.mirrors(&order)) {
             Some(index) => self.trade_blocks(index, &order, out),
@@ -154,16 +125,9 @@ impl Engine {
         if cmd.qty < self.config.block_qty_min {
             return Err(RejectReason::InvalidQty);
         }
-        let instrument = cmd
-            .stock
-            .find_in(&self.codes)
-            .ok_or(RejectReason::UnknownStock)?;
-        let price =
-            crate::validate::check_price(cmd.price, false)?.ok_or(RejectReason::InvalidPrice)?;
-        let duplicate = self
-            .blocks
-            .iter()
-            .any(|b| b.account == cmd.account && b.deal_id == cmd.deal_id);
+        let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
+        let price = crate::validate::check_price(cmd.price, false)?.ok_or(RejectReason::InvalidPrice)?;
+        let duplicate = self.blocks.iter().any(|b| b.account == cmd.account && b.deal_id == cmd.deal_id);
         if cmd.counterparty == cmd.account || !self.account_known(cmd.counterparty) || duplicate {
             return Err(RejectReason::InvalidField);
         }
@@ -179,13 +143,7 @@ impl Engine {
             return Err(RejectReason::OutsideBand);
         }
         let (account, side, qty) = (cmd.account, cmd.side, cmd.qty);
-        self.check_risk(&Exposure {
-            account,
-            instrument,
-            side,
-            qty,
-            lock_price: price,
-        })?;
+        self.check_risk(&Exposure { account, instrument, side, qty, lock_price: price })?;
         if self.blocks.len() >= self.config.blocks_max as usize {
             return Err(RejectReason::CapacityFull);
         }
@@ -198,9 +156,7 @@ impl Engine {
         let match_id = MatchId::new(self.next_match_id);
         self.next_match_id += 1;
         self.settle(&maker.exposure(), &taker.exposure(), taker.qty, taker.price);
-        self.books[taker.instrument.index()]
-            .block_stats
-            .record(taker.price, taker.qty);
+        self.books[taker.instrument.index()].block_stats.record(taker.price, taker.qty);
         emit(
             out,
             Event::Executed(Execution {
@@ -217,12 +173,7 @@ impl Engine {
     }
 
     /// Cancels the waiting block order at `index` in full.
-    pub(crate) fn cancel_block<O: Extend<Event>>(
-        &mut self,
-        index: usize,
-        reason: CancelReason,
-        out: &mut O,
-    ) {
+    pub(crate) fn cancel_block<O: Extend<Event>>(&mut self, index: usize, reason: CancelReason, out: &mut O) {
         let order = self.blocks.remove(index);
         self.release(&order.exposure());
         let (user, token, id, decrement) = (order.user, order.token, order.id, order.qty);
@@ -288,40 +239,24 @@ impl Engine {
         if cmd.qty.is_zero() || cmd.qty > self.config.listing_qty_max {
             return Err(RejectReason::InvalidQty);
         }
-        let instrument = cmd
-            .stock
-            .find_in(&self.codes)
-            .ok_or(RejectReason::UnknownStock)?;
+        let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
         if !self.phase.is_some_and(|p| p.listing_open()) || self.day_closed {
             return Err(RejectReason::Closed);
         }
         if self.books[instrument.index()].halted {
             return Err(RejectReason::Halted);
         }
-        let slot = self
-            .orders
-            .find_id(cmd.target)
-            .ok_or(RejectReason::NotPickable)?;
+        let slot = self.orders.find_id(cmd.target).ok_or(RejectReason::NotPickable)?;
         let target = *self.orders.slab.get(slot);
         let ladder = self.books[instrument.index()].side(cmd.side.opposite());
-        let within_best = ladder
-            .levels_best_first()
-            .take(PICK_LEVELS)
-            .any(|(p, _)| p == target.price);
-        let pickable = target.instrument == instrument
-            && target.side == cmd.side.opposite()
-            && target.account != cmd.account;
+        let within_best = ladder.levels_best_first().take(PICK_LEVELS).any(|(p, _)| p == target.price);
+        let pickable =
+            target.instrument == instrument && target.side == cmd.side.opposite() && target.account != cmd.account;
         if !pickable || !within_best {
             return Err(RejectReason::NotPickable);
         }
         let (account, side, qty) = (cmd.account, cmd.side, cmd.qty);
-        self.check_risk(&Exposure {
-            account,
-            instrument,
-            side,
-            qty,
-            lock_price: target.price,
-        })?;
+        self.check_risk(&Exposure { account, instrument, side, qty, lock_price: target.price })?;
         Ok((instrument, slot, target.price))
     }
 

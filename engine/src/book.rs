@@ -52,19 +52,7 @@ impl Order {
         open: Qty,
         capacity: u8,
     ) -> Order {
-        Order {
-            id,
-            token,
-            user,
-            account,
-            instrument,
-            side,
-            price,
-            open,
-            capacity,
-            prev: NIL,
-            next: NIL,
-        }
+        Order { id, token, user, account, instrument, side, price, open, capacity, prev: NIL, next: NIL }
     }
 
     /// The next order in the same level, or [`NIL`].
@@ -97,10 +85,7 @@ impl Slab {
             Qty::ZERO,
             b' ',
         );
-        Slab {
-            orders: vec![blank; capacity as usize],
-            free: (0..capacity).rev().collect(),
-        }
+        Slab { orders: vec![blank; capacity as usize], free: (0..capacity).rev().collect() }
     }
 
     /// True when no slot is left.
@@ -148,12 +133,7 @@ pub(crate) struct Level {
     pub count: u32,
 }
 
-const EMPTY_LEVEL: Level = Level {
-    head: NIL,
-    tail: NIL,
-    qty: 0,
-    count: 0,
-};
+const EMPTY_LEVEL: Level = Level { head: NIL, tail: NIL, qty: 0, count: 0 };
 
 impl Level {
     /// The oldest order, or [`NIL`].
@@ -179,13 +159,7 @@ impl Ladder {
         let room = 2 * (upper.fen() - lower.fen() + 1) as usize;
         let levels = Vec::with_capacity(room);
         let occupied = Vec::with_capacity(room.div_ceil(64));
-        let mut ladder = Ladder {
-            side,
-            lower: 0,
-            levels,
-            occupied,
-            best: None,
-        };
+        let mut ladder = Ladder { side, lower: 0, levels, occupied, best: None };
         ladder.reset(lower, upper);
         ladder
     }
@@ -324,11 +298,7 @@ impl Ladder {
     fn occupied_above(&self, index: u32) -> Option<u32> {
         let mut word = (index / 64) as usize;
         let shift = index % 64 + 1;
-        let mut bits = if shift == 64 {
-            0
-        } else {
-            self.occupied[word] & (u64::MAX << shift)
-        };
+        let mut bits = if shift == 64 { 0 } else { self.occupied[word] & (u64::MAX << shift) };
         loop {
             if bits != 0 {
                 return Some(word as u32 * 64 + bits.trailing_zeros());
@@ -374,11 +344,7 @@ impl Ladder {
         let mut seen = 0usize;
         for (index, level) in self.levels.iter().enumerate() {
             let bit = self.occupied[index / 64] >> (index % 64) & 1 == 1;
-            assert_eq!(
-                bit,
-                level.count > 0,
-                "occupancy bit disagrees at level {index}"
-            );
+            assert_eq!(bit, level.count > 0, "occupancy bit disagrees at level {index}");
             if level.count > 0 {
                 seen += self.check_level(slab, instrument, index, level);
             }
@@ -387,34 +353,18 @@ impl Ladder {
             Side::Buy => self.levels.iter().rposition(|l| l.count > 0),
             Side::Sell => self.levels.iter().position(|l| l.count > 0),
         };
-        assert_eq!(
-            self.best.map(|b| b as usize),
-            actual_best,
-            "stale best {:?}",
-            self.side
-        );
+        assert_eq!(self.best.map(|b| b as usize), actual_best, "stale best {:?}", self.side);
         seen
     }
 
-    fn check_level(
-        &self,
-        slab: &Slab,
-        instrument: InstrumentId,
-        index: usize,
-        level: &Level,
-    ) -> usize {
+    fn check_level(&self, slab: &Slab, instrument: InstrumentId, index: usize, level: &Level) -> usize {
         let price = self.price_at(index as u32);
         let (mut slot, mut prev, mut qty, mut count) = (level.head, NIL, 0u64, 0u32);
         while slot != NIL {
             let o = slab.get(slot);
             assert_eq!(o.prev, prev, "broken back link at {price}");
             assert!(!o.open.is_zero(), "zero-quantity order {:?} rests", o.id);
-            assert_eq!(
-                (o.price, o.side, o.instrument),
-                (price, self.side, instrument),
-                "misfiled {:?}",
-                o.id
-            );
+            assert_eq!((o.price, o.side, o.instrument), (price, self.side, instrument), "misfiled {:?}", o.id);
             qty += u64::from(o.open.tonnes());
             count += 1;
             prev = slot;
@@ -422,11 +372,7 @@ impl Ladder {
             assert!(count <= level.count, "cycle in level {price}");
         }
         assert_eq!(level.tail, prev, "tail disagrees at {price}");
-        assert_eq!(
-            (level.qty, level.count),
-            (qty, count),
-            "level total disagrees at {price}"
-        );
+        assert_eq!((level.qty, level.count), (qty, count), "level total disagrees at {price}");
         count as usize
     }
 }

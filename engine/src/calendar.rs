@@ -45,11 +45,7 @@ impl Phase {
 
 /// Days since 1970-01-01 for a `YYYYMMDD` date, `None` when it is not a date.
 pub fn days_from_yyyymmdd(date: u32) -> Option<i64> {
-    let (y, m, d) = (
-        i64::from(date / 10_000),
-        i64::from(date / 100 % 100),
-        i64::from(date % 100),
-    );
+    let (y, m, d) = (i64::from(date / 10_000), i64::from(date / 100 % 100), i64::from(date % 100));
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
         return None;
     }
@@ -102,27 +98,16 @@ pub struct Calendar {
 impl Calendar {
     /// The calendar a configuration describes (holidays must be validated).
     pub fn new(config: &EngineConfig) -> Calendar {
-        let mut holidays: Vec<i64> = config
-            .holidays
-            .iter()
-            .filter_map(|&d| days_from_yyyymmdd(d))
-            .collect();
+        let mut holidays: Vec<i64> = config.holidays.iter().filter_map(|&d| days_from_yyyymmdd(d)).collect();
         holidays.sort_unstable();
-        Calendar {
-            mode: config.session,
-            utc_offset_secs: config.utc_offset_secs,
-            holidays,
-        }
+        Calendar { mode: config.session, utc_offset_secs: config.utc_offset_secs, holidays }
     }
 
     /// Local date (days since the epoch) and seconds since local midnight.
     pub fn local(&self, now: Timestamp) -> (i64, i64) {
         let secs = i64::try_from(now.nanos() / 1_000_000_000).unwrap_or(i64::MAX / 2);
         let local = secs + self.utc_offset_secs;
-        (
-            local.div_euclid(SECS_PER_DAY),
-            local.rem_euclid(SECS_PER_DAY),
-        )
+        (local.div_euclid(SECS_PER_DAY), local.rem_euclid(SECS_PER_DAY))
     }
 
     /// Nanoseconds since local midnight: the timestamp OUCH and ITCH carry.
@@ -140,9 +125,7 @@ impl Calendar {
 
     /// The first trading day on or after `day`.
     pub fn trading_day_on_or_after(&self, day: i64) -> i64 {
-        (day..day + 366)
-            .find(|&d| self.is_trading_day(d))
-            .unwrap_or(day)
+        (day..day + 366).find(|&d| self.is_trading_day(d)).unwrap_or(day)
     }
 
     /// The trading day a market starting (or rolling) at `now` trades next:

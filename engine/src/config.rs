@@ -171,11 +171,7 @@ impl EngineConfig {
         if self.orders_max == 0 || self.orders_max > ORDERS_MAX_LIMIT {
             return Err(ConfigError::BadOrdersMax(self.orders_max));
         }
-        match self
-            .holidays
-            .iter()
-            .find(|&&d| crate::calendar::days_from_yyyymmdd(d).is_none())
-        {
+        match self.holidays.iter().find(|&&d| crate::calendar::days_from_yyyymmdd(d).is_none()) {
             Some(&bad) => Err(ConfigError::BadHoliday(bad)),
             None => Ok(()),
         }
@@ -192,10 +188,7 @@ impl EngineConfig {
             if StockCode::from_text(&inst.code).is_none() {
                 return Err(ConfigError::BadCode(inst.code.clone()));
             }
-            if self.instruments[..i]
-                .iter()
-                .any(|other| other.code == inst.code)
-            {
+            if self.instruments[..i].iter().any(|other| other.code == inst.code) {
                 return Err(ConfigError::DuplicateCode(inst.code.clone()));
             }
         }

@@ -56,24 +56,13 @@ impl Engine {
     fn start_day<O: Extend<Event>>(&mut self, now: Timestamp, out: &mut O) -> i64 {
         let next = self.calendar.next_session_day(now);
         let day = match self.session_day {
-            Some(previous) => self
-                .calendar
-                .trading_day_on_or_after(next.max(previous + 1)),
+            Some(previous) => self.calendar.trading_day_on_or_after(next.max(previous + 1)),
             None => next,
         };
         self.session_day = Some(day);
         for book in &self.books {
-            let (instrument, reference, lower, upper) =
-                (book.instrument, book.reference, book.lower, book.upper);
-            emit(
-                out,
-                Event::Reference(Reference {
-                    instrument,
-                    reference,
-                    lower,
-                    upper,
-                }),
-            );
+            let (instrument, reference, lower, upper) = (book.instrument, book.reference, book.lower, book.upper);
+            emit(out, Event::Reference(Reference { instrument, reference, lower, upper }));
         }
         day
     }
@@ -92,14 +81,8 @@ impl Engine {
         self.drain_orders(|_| true, CancelReason::Expired, out);
         self.drain_blocks(|_| true, CancelReason::Expired, out);
         for book in &self.books {
-            for (method, stats) in [
-                (Method::Listing, &book.stats),
-                (Method::Block, &book.block_stats),
-            ] {
-                emit(
-                    out,
-                    Event::DailyStats(daily_stats(method, book.instrument, book.reference, stats)),
-                );
+            for (method, stats) in [(Method::Listing, &book.stats), (Method::Block, &book.block_stats)] {
+                emit(out, Event::DailyStats(daily_stats(method, book.instrument, book.reference, stats)));
             }
         }
         self.day_closed = true;
@@ -113,13 +96,7 @@ impl Engine {
         }
         let pct = self.config.listing_band_pct;
         for book in &mut self.books {
-            let close = daily_stats(
-                Method::Listing,
-                book.instrument,
-                book.reference,
-                &book.stats,
-            )
-            .close;
+            let close = daily_stats(Method::Listing, book.instrument, book.reference, &book.stats).close;
             let (lower, upper) = crate::validate::band(close, pct);
             book.reference = close;
             (book.lower, book.upper) = (lower, upper);
@@ -140,12 +117,7 @@ impl Engine {
     }
 
     /// Operator halt or resume; a no-op when already in that state.
-    pub(crate) fn set_halted<O: Extend<Event>>(
-        &mut self,
-        instrument: InstrumentId,
-        halted: bool,
-        out: &mut O,
-    ) {
+    pub(crate) fn set_halted<O: Extend<Event>>(&mut self, instrument: InstrumentId, halted: bool, out: &mut O) {
         if let Some(book) = self.books.get_mut(instrument.index()) {
             book.halted = halted;
             self.announce_states(out);
@@ -164,25 +136,14 @@ impl Engine {
             };
             if book.announced != Some(state) {
                 book.announced = Some(state);
-                emit(
-                    out,
-                    Event::TradingState {
-                        instrument: book.instrument,
-                        state,
-                    },
-                );
+                emit(out, Event::TradingState { instrument: book.instrument, state });
             }
         }
     }
 }
 
 /// A book's statistics for the day; without trades every price is the reference.
-pub(crate) fn daily_stats(
-    method: Method,
-    instrument: InstrumentId,
-    reference: Price,
-    stats: &Stats,
-) -> DailyStats {
+pub(crate) fn daily_stats(method: Method, instrument: InstrumentId, reference: Price, stats: &Stats) -> DailyStats {
     DailyStats {
         method,
         instrument,

@@ -111,12 +111,8 @@ impl Orders {
 
     /// Stores a new resting order and indexes it.
     pub fn insert(&mut self, order: Order) -> u32 {
-        let slot = self
-            .slab
-            .insert(order)
-            .expect("capacity checked at validation");
-        self.by_token
-            .insert(token_hash(order.user, &order.token), slot);
+        let slot = self.slab.insert(order).expect("capacity checked at validation");
+        self.by_token.insert(token_hash(order.user, &order.token), slot);
         self.by_id.insert(id_hash(order.id), slot);
         slot
     }
@@ -124,8 +120,7 @@ impl Orders {
     /// Forgets the order in `slot` (already unlinked from its ladder).
     pub fn remove(&mut self, slot: u32) -> Order {
         let order = *self.slab.get(slot);
-        self.by_token
-            .remove(token_hash(order.user, &order.token), slot);
+        self.by_token.remove(token_hash(order.user, &order.token), slot);
         self.by_id.remove(id_hash(order.id), slot);
         self.slab.remove(slot);
         order
@@ -134,8 +129,7 @@ impl Orders {
     /// Gives the order in `slot` a new token (a replace that keeps priority).
     pub fn retoken(&mut self, slot: u32, token: Token) {
         let order = *self.slab.get(slot);
-        self.by_token
-            .remove(token_hash(order.user, &order.token), slot);
+        self.by_token.remove(token_hash(order.user, &order.token), slot);
         self.slab.get_mut(slot).token = token;
         self.by_token.insert(token_hash(order.user, &token), slot);
     }
@@ -195,11 +189,7 @@ impl Engine {
     /// The [`ConfigError`] of an invalid configuration.
     pub fn new(config: EngineConfig) -> Result<Engine, ConfigError> {
         config.validate()?;
-        let codes: Vec<StockCode> = config
-            .instruments
-            .iter()
-            .filter_map(|i| StockCode::from_text(&i.code))
-            .collect();
+        let codes: Vec<StockCode> = config.instruments.iter().filter_map(|i| StockCode::from_text(&i.code)).collect();
         let mut engine = Engine {
             calendar: Calendar::new(&config),
             codes,
@@ -239,22 +229,12 @@ impl Engine {
     /// # Errors
     /// The [`ConfigError`] of an invalid configuration, or accounts built
     /// for a different number of instruments.
-    pub fn with_accounts(
-        config: EngineConfig,
-        accounts: AccountTable,
-    ) -> Result<Engine, ConfigError> {
+    pub fn with_accounts(config: EngineConfig, accounts: AccountTable) -> Result<Engine, ConfigError> {
         let mut engine = Engine::new(config)?;
         if accounts.instruments() != engine.books.len() {
-            return Err(ConfigError::AccountsMismatch(
-                accounts.instruments(),
-                engine.books.len(),
-            ));
+            return Err(ConfigError::AccountsMismatch(accounts.instruments(), engine.books.len()));
         }
-        let holdings = engine
-            .books
-            .iter()
-            .map(|b| accounts.total_holding(b.instrument))
-            .collect();
+        let holdings = engine.books.iter().map(|b| accounts.total_holding(b.instrument)).collect();
         engine.initial_totals = Some((accounts.total_cash(), holdings));
         engine.accounts = Some(accounts);
         Ok(engine)
@@ -282,11 +262,7 @@ impl Engine {
                 self.drain_orders(|o| o.account == account, CancelReason::Supervisory, out);
                 self.drain_blocks(|b| b.account == account, CancelReason::Supervisory, out);
             }
-            Command::Reject(GatewayReject {
-                user,
-                token,
-                reason,
-            }) => {
+            Command::Reject(GatewayReject { user, token, reason }) => {
                 emit(out, Event::rejected(*user, *token, *reason));
             }
         }
@@ -326,9 +302,7 @@ impl Engine {
             min_qty: cmd.min_qty,
         };
         emit(out, Event::Accepted(info));
-        let limit = spec
-            .limit
-            .unwrap_or_else(|| self.band_edge(spec.instrument, cmd.side));
+        let limit = spec.limit.unwrap_or_else(|| self.band_edge(spec.instrument, cmd.side));
         self.lock(&crate::risk::Exposure::of_new(&info, limit));
         self.execute(info, limit, spec.tif, out);
     }
@@ -344,44 +318,19 @@ impl Engine {
             let decrement = order.open.minus(cmd.qty);
             self.release(&crate::risk::Exposure::of_resting(&order).with_qty(decrement));
             let book = &mut self.books[order.instrument.index()];
-            book.side_mut(order.side)
-                .reduce(&mut self.orders.slab, slot, decrement);
-            let (user, token, id, instrument) =
-                (order.user, order.token, order.id, order.instrument);
-            emit(
-                out,
-                Event::cancelled(user, token, id, decrement, CancelReason::User),
-            );
-            emit(
-                out,
-                Event::BookReduce {
-                    instrument,
-                    id,
-                    cancelled: decrement,
-                },
-            );
+            book.side_mut(order.side).reduce(&mut self.orders.slab, slot, decrement);
+            let (user, token, id, instrument) = (order.user, order.token, order.id, order.instrument);
+            emit(out, Event::cancelled(user, token, id, decrement, CancelReason::User));
+            emit(out, Event::BookReduce { instrument, id, cancelled: decrement });
         } else {
-            emit(
-                out,
-                Event::CancelRejected {
-                    user: cmd.user,
-                    token: cmd.token,
-                },
-            );
+            emit(out, Event::CancelRejected { user: cmd.user, token: cmd.token });
         }
     }
 
     /// Removes a resting order from the book and reports it cancelled in full.
-    pub(crate) fn cancel_resting<O: Extend<Event>>(
-        &mut self,
-        slot: u32,
-        reason: CancelReason,
-        out: &mut O,
-    ) {
+    pub(crate) fn cancel_resting<O: Extend<Event>>(&mut self, slot: u32, reason: CancelReason, out: &mut O) {
         let order = *self.orders.slab.get(slot);
-        self.books[order.instrument.index()]
-            .side_mut(order.side)
-            .unlink(&mut self.orders.slab, slot);
+        self.books[order.instrument.index()].side_mut(order.side).unlink(&mut self.orders.slab, slot);
         self.orders.remove(slot);
         self.release(&crate::risk::Exposure::of_resting(&order));
         let (user, token, id, instrument) = (order.user, order.token, order.id, order.instrument);
@@ -394,13 +343,7 @@ impl Engine {
     fn cancel_block_or_reject<O: Extend<Event>>(&mut self, cmd: &Cancel, out: &mut O) {
         match self.find_block(cmd.user, cmd.token) {
             Some(index) if cmd.qty.is_zero() => self.cancel_block(index, CancelReason::User, out),
-            _ => emit(
-                out,
-                Event::CancelRejected {
-                    user: cmd.user,
-                    token: cmd.token,
-                },
-            ),
+            _ => emit(out, Event::CancelRejected { user: cmd.user, token: cmd.token }),
         }
     }
 
@@ -438,14 +381,9 @@ impl Engine {
         out: &mut O,
     ) {
         let price = spec.limit.expect("replace has a limit price");
-        let keeps_priority = spec.tif == crate::command::TimeInForce::Day
-            && price == order.price
-            && cmd.qty < order.open;
-        let id = if keeps_priority {
-            order.id
-        } else {
-            self.take_order_id()
-        };
+        let keeps_priority =
+            spec.tif == crate::command::TimeInForce::Day && price == order.price && cmd.qty < order.open;
+        let id = if keeps_priority { order.id } else { self.take_order_id() };
         let info = OrderInfo {
             method: crate::event::Method::Listing,
             user: order.user,
@@ -461,72 +399,31 @@ impl Engine {
             capacity: order.capacity,
             min_qty: cmd.min_qty,
         };
-        emit(
-            out,
-            Event::Replaced {
-                order: info,
-                previous_token: order.token,
-            },
-        );
+        emit(out, Event::Replaced { order: info, previous_token: order.token });
         if keeps_priority {
             return self.reduce_in_place(slot, &order, cmd.new_token, cmd.qty, out);
         }
         let instrument = order.instrument;
-        self.books[instrument.index()]
-            .side_mut(order.side)
-            .unlink(&mut self.orders.slab, slot);
+        self.books[instrument.index()].side_mut(order.side).unlink(&mut self.orders.slab, slot);
         self.orders.remove(slot);
-        let rests_quietly = spec.tif == crate::command::TimeInForce::Day
-            && !self.crosses(instrument, order.side, price);
+        let rests_quietly =
+            spec.tif == crate::command::TimeInForce::Day && !self.crosses(instrument, order.side, price);
         if rests_quietly {
             self.rest(info, price);
             let qty = cmd.qty;
-            emit(
-                out,
-                Event::BookReplace {
-                    instrument,
-                    old: order.id,
-                    new: id,
-                    qty,
-                    price,
-                },
-            );
+            emit(out, Event::BookReplace { instrument, old: order.id, new: id, qty, price });
         } else {
-            emit(
-                out,
-                Event::BookDelete {
-                    instrument,
-                    id: order.id,
-                },
-            );
+            emit(out, Event::BookDelete { instrument, id: order.id });
             self.execute(info, price, spec.tif, out);
         }
     }
 
-    fn reduce_in_place<O: Extend<Event>>(
-        &mut self,
-        slot: u32,
-        order: &Order,
-        token: Token,
-        qty: Qty,
-        out: &mut O,
-    ) {
+    fn reduce_in_place<O: Extend<Event>>(&mut self, slot: u32, order: &Order, token: Token, qty: Qty, out: &mut O) {
         let decrement = order.open.minus(qty);
         let instrument = order.instrument;
-        self.books[instrument.index()].side_mut(order.side).reduce(
-            &mut self.orders.slab,
-            slot,
-            decrement,
-        );
+        self.books[instrument.index()].side_mut(order.side).reduce(&mut self.orders.slab, slot, decrement);
         self.orders.retoken(slot, token);
-        emit(
-            out,
-            Event::BookReduce {
-                instrument,
-                id: order.id,
-                cancelled: decrement,
-            },
-        );
+        emit(out, Event::BookReduce { instrument, id: order.id, cancelled: decrement });
     }
 
     /// Puts an accepted order (or its remainder) on the book as the newest at its price.
@@ -543,9 +440,7 @@ impl Engine {
             info.capacity,
         );
         let slot = self.orders.insert(order);
-        self.books[info.instrument.index()]
-            .side_mut(info.side)
-            .push_back(&mut self.orders.slab, slot);
+        self.books[info.instrument.index()].side_mut(info.side).push_back(&mut self.orders.slab, slot);
         slot
     }
 }

@@ -111,28 +111,12 @@ pub enum Event {
 impl Event {
     /// A reject of the order or replace under `token`.
     pub fn rejected(user: UserId, token: Token, reason: RejectReason) -> Event {
-        Event::Rejected {
-            user,
-            token,
-            reason,
-        }
+        Event::Rejected { user, token, reason }
     }
 
     /// `decrement` tonnes of an order cancelled for `reason`.
-    pub fn cancelled(
-        user: UserId,
-        token: Token,
-        id: OrderId,
-        decrement: Qty,
-        reason: CancelReason,
-    ) -> Event {
-        Event::Cancelled {
-            user,
-            token,
-            id,
-            decrement,
-            reason,
-        }
+    pub fn cancelled(user: UserId, token: Token, id: OrderId, decrement: Qty, reason: CancelReason) -> Event {
+        Event::Cancelled { user, token, id, decrement, reason }
     }
 }
 
@@ -348,7 +332,8 @@ impl CancelReason {
     }
 }
 
-/// An instrument's trading state, as ITCH `H` reports it.
+/// An instrument's trading state, as ITCH `H` reports it. The close is not
+/// a state: it is the market's [`crate::Phase::Closed`] (ITCH System Event `M`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TradingState {
     /// Open for trading (`T`).
@@ -357,8 +342,6 @@ pub enum TradingState {
     Paused,
     /// Halted by the operator (`H`).
     Halted,
-    /// Closed for the day (ITCH shows this as System Event `M`).
-    Closed,
 }
 
 /// One instrument's statistics for one method's trades of the day.

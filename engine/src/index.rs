@@ -91,12 +91,7 @@ impl SlotIndex {
     /// Doubles the logical size, reinserting every entry (within reserved memory).
     fn grow(&mut self) {
         self.scratch.clear();
-        self.scratch.extend(
-            self.table[..self.size]
-                .iter()
-                .copied()
-                .filter(|&e| e != EMPTY),
-        );
+        self.scratch.extend(self.table[..self.size].iter().copied().filter(|&e| e != EMPTY));
         self.table[..self.size].fill(EMPTY);
         self.size *= 2;
         self.shift -= 1;
@@ -122,11 +117,7 @@ impl SlotIndex {
         let mut j = self.next(hole);
         while self.table[j] != EMPTY {
             let home = self.home(self.table[j]);
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
+            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
             if !stays {
                 self.table[hole] = self.table[j];
                 self.table[j] = EMPTY;
@@ -143,11 +134,7 @@ impl SlotIndex {
 
     /// Every stored slot, in table order.
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.table[..self.size]
-            .iter()
-            .copied()
-            .filter(|&e| e != EMPTY)
-            .map(slot_of)
+        self.table[..self.size].iter().copied().filter(|&e| e != EMPTY).map(slot_of)
     }
 }
 
@@ -184,18 +171,11 @@ mod tests {
                 index.insert(weak(slot), slot);
                 model.insert(slot);
             }
-            assert_eq!(
-                index.find(weak(slot), |s| s == slot).is_some(),
-                model.contains(&slot)
-            );
+            assert_eq!(index.find(weak(slot), |s| s == slot).is_some(), model.contains(&slot));
         }
         assert_eq!(index.len(), model.len());
         for slot in 0..5_000 {
-            assert_eq!(
-                index.find(weak(slot), |s| s == slot).is_some(),
-                model.contains(&slot),
-                "slot {slot}"
-            );
+            assert_eq!(index.find(weak(slot), |s| s == slot).is_some(), model.contains(&slot), "slot {slot}");
         }
         let mut stored: Vec<u32> = index.slots().collect();
         stored.sort_unstable();

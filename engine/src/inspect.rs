@@ -74,36 +74,19 @@ impl Engine {
     pub fn check_invariants(&self) {
         let mut resting = 0usize;
         for book in &self.books {
-            resting += book
-                .bids
-                .check_invariants(&self.orders.slab, book.instrument);
-            resting += book
-                .asks
-                .check_invariants(&self.orders.slab, book.instrument);
+            resting += book.bids.check_invariants(&self.orders.slab, book.instrument);
+            resting += book.asks.check_invariants(&self.orders.slab, book.instrument);
             if let (Some(bid), Some(ask)) = (book.bids.best_price(), book.asks.best_price()) {
-                assert!(
-                    bid < ask,
-                    "book {:?} crossed: {bid} >= {ask}",
-                    book.instrument
-                );
+                assert!(bid < ask, "book {:?} crossed: {bid} >= {ask}", book.instrument);
             }
         }
-        assert_eq!(
-            resting,
-            self.orders.slab.len(),
-            "slab holds orders outside the books"
-        );
+        assert_eq!(resting, self.orders.slab.len(), "slab holds orders outside the books");
         assert_eq!(resting, self.orders.by_token.len(), "token index size");
         assert_eq!(resting, self.orders.by_id.len(), "id index size");
         for slot in self.orders.by_token.slots() {
             let o = self.orders.slab.get(slot);
             let found = (self.orders.find(o.user, o.token), self.orders.find_id(o.id));
-            assert_eq!(
-                found,
-                (Some(slot), Some(slot)),
-                "indexes disagree for {:?}",
-                o.id
-            );
+            assert_eq!(found, (Some(slot), Some(slot)), "indexes disagree for {:?}", o.id);
         }
         self.check_account_invariants();
     }
@@ -199,9 +182,7 @@ impl Engine {
     /// The trading day (`YYYYMMDD`) the next command at `now` belongs to:
     /// the current one, or before the first command the one it will start.
     pub fn upcoming_session_date(&self, now: crate::types::Timestamp) -> u32 {
-        let day = self
-            .session_day
-            .unwrap_or_else(|| self.calendar.next_session_day(now));
+        let day = self.session_day.unwrap_or_else(|| self.calendar.next_session_day(now));
         crate::calendar::yyyymmdd_from_days(day)
     }
 
@@ -209,8 +190,7 @@ impl Engine {
     /// applied yet: the sequencer then journals a [`crate::Command::Clock`],
     /// so that the boundary takes effect at a fixed point of the stream.
     pub fn clock_due(&self, now: crate::types::Timestamp) -> bool {
-        self.session_day
-            .is_some_and(|day| self.pending_phase(day, now).is_some())
+        self.session_day.is_some_and(|day| self.pending_phase(day, now).is_some())
     }
 
     /// The current phase of the day (`None` before the first command).
@@ -221,20 +201,11 @@ impl Engine {
     /// An instrument's reference and listing band.
     pub fn reference(&self, instrument: InstrumentId) -> Reference {
         let b = &self.books[instrument.index()];
-        Reference {
-            instrument,
-            reference: b.reference,
-            lower: b.lower,
-            upper: b.upper,
-        }
+        Reference { instrument, reference: b.reference, lower: b.lower, upper: b.upper }
     }
 
     /// An instrument's statistics so far today for one method.
-    pub fn daily_stats(
-        &self,
-        instrument: InstrumentId,
-        method: crate::event::Method,
-    ) -> DailyStats {
+    pub fn daily_stats(&self, instrument: InstrumentId, method: crate::event::Method) -> DailyStats {
         let b = &self.books[instrument.index()];
         let stats = match method {
             crate::event::Method::Listing => &b.stats,
@@ -254,36 +225,19 @@ impl Engine {
     }
 
     /// The best `n` levels of one side, best first.
-    pub fn depth(
-        &self,
-        instrument: InstrumentId,
-        side: Side,
-        n: usize,
-    ) -> impl Iterator<Item = LevelView> + '_ {
+    pub fn depth(&self, instrument: InstrumentId, side: Side, n: usize) -> impl Iterator<Item = LevelView> + '_ {
         let ladder = self.books[instrument.index()].side(side);
-        ladder
-            .levels_best_first()
-            .take(n)
-            .map(|(price, l)| LevelView {
-                price,
-                qty: l.qty,
-                orders: l.count,
-            })
+        ladder.levels_best_first().take(n).map(|(price, l)| LevelView { price, qty: l.qty, orders: l.count })
     }
 
     /// Every resting order of one side in priority order (for snapshots).
-    pub fn resting(
-        &self,
-        instrument: InstrumentId,
-        side: Side,
-    ) -> impl Iterator<Item = RestingOrder> + '_ {
-        self.resting_with_accounts(instrument, side)
-            .map(|o| RestingOrder {
-                id: o.id,
-                side: o.side,
-                qty: o.open,
-                price: o.price,
-            })
+    pub fn resting(&self, instrument: InstrumentId, side: Side) -> impl Iterator<Item = RestingOrder> + '_ {
+        self.resting_with_accounts(instrument, side).map(|o| RestingOrder {
+            id: o.id,
+            side: o.side,
+            qty: o.open,
+            price: o.price,
+        })
     }
 
     /// The accounts, when the engine runs with pre-trade risk.
@@ -305,13 +259,7 @@ impl std::fmt::Debug for Engine {
             .field("session_date", &self.session_date())
             .field("phase", &self.phase)
             .field("resting", &self.resting_count())
-            .field(
-                "accounts",
-                &self
-                    .accounts
-                    .as_ref()
-                    .map(crate::accounts::AccountTable::len),
-            )
+            .field("accounts", &self.accounts.as_ref().map(crate::accounts::AccountTable::len))
             .field("state_hash", &format_args!("{:#018x}", self.state_hash()))
             .finish()
     }

@@ -19,9 +19,7 @@
 
 use crate::command::{Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace};
 use crate::event::RejectReason;
-use crate::types::{
-    AccountId, InstrumentId, OrderId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
-};
+use crate::types::{AccountId, InstrumentId, OrderId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId};
 
 /// Largest encoded record: length field plus the largest command plus framing.
 pub const RECORD_LEN_MAX: usize = 4 + 8 + 8 + 1 + 64 + 4;
@@ -104,14 +102,7 @@ pub fn decode(bytes: &[u8]) -> Result<Option<(Record, usize)>, JournalError> {
     let seq = Seq::new(r.u64());
     let timestamp = Timestamp::from_nanos(r.u64());
     let command = decode_command(r.0)?;
-    Ok(Some((
-        Record {
-            seq,
-            timestamp,
-            command,
-        },
-        HEADER_LEN + body_len,
-    )))
+    Ok(Some((Record { seq, timestamp, command }, HEADER_LEN + body_len)))
 }
 
 fn encode_command(command: &Command, out: &mut Vec<u8>) {
@@ -226,25 +217,15 @@ impl<'a> Reader<'a> {
 }
 
 fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
-    let (&tag, body) = bytes
-        .split_first()
-        .ok_or(JournalError::Malformed("empty"))?;
+    let (&tag, body) = bytes.split_first().ok_or(JournalError::Malformed("empty"))?;
     let expect = |name: &'static str, len: usize| {
-        if body.len() == len {
-            Ok(Reader(body))
-        } else {
-            Err(JournalError::Malformed(name))
-        }
+        if body.len() == len { Ok(Reader(body)) } else { Err(JournalError::Malformed(name)) }
     };
     Ok(match tag {
         1 => Command::NewOrder(get_new_order(expect("new order", 48)?)?),
         2 => {
             let mut r = expect("cancel", 20)?;
-            Command::Cancel(Cancel {
-                user: UserId::new(r.u16()),
-                token: r.token(),
-                qty: Qty::new(r.u32()),
-            })
+            Command::Cancel(Cancel { user: UserId::new(r.u16()), token: r.token(), qty: Qty::new(r.u32()) })
         }
         3 => Command::Replace(get_replace(expect("replace", 47)?)),
         4 => expect("clock", 0).map(|_| Command::Clock)?,
@@ -255,13 +236,8 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
         9 => {
             let mut r = expect("reject", 17)?;
             let (user, token) = (UserId::new(r.u16()), r.token());
-            let reason =
-                RejectReason::from_letter(r.u8()).ok_or(JournalError::Malformed("reject"))?;
-            Command::Reject(GatewayReject {
-                user,
-                token,
-                reason,
-            })
+            let reason = RejectReason::from_letter(r.u8()).ok_or(JournalError::Malformed("reject"))?;
+            Command::Reject(GatewayReject { user, token, reason })
         }
         10 => Command::NewBlock(get_block(expect("block", 49)?)?),
         11 => Command::Pick(get_pick(expect("pick", 41)?)?),
@@ -276,20 +252,7 @@ fn get_new_order(mut r: Reader<'_>) -> Result<NewOrder, JournalError> {
     let stock = StockCode::from_bytes(r.take());
     let (price, tif) = (r.u32(), r.u32());
     let (display, capacity, min_qty, cross_type) = (r.u8(), r.u8(), r.u32(), r.u8());
-    Ok(NewOrder {
-        user,
-        token,
-        account,
-        side,
-        qty,
-        stock,
-        price,
-        tif,
-        display,
-        capacity,
-        min_qty,
-        cross_type,
-    })
+    Ok(NewOrder { user, token, account, side, qty, stock, price, tif, display, capacity, min_qty, cross_type })
 }
 
 fn side(letter: u8, what: &'static str) -> Result<Side, JournalError> {
@@ -305,48 +268,21 @@ fn get_block(mut r: Reader<'_>) -> Result<NewBlock, JournalError> {
     let (account, counterparty) = (AccountId::new(r.u32()), AccountId::new(r.u32()));
     let side = side(r.u8(), "block")?;
     let (qty, stock, price) = (Qty::new(r.u32()), StockCode::from_bytes(r.take()), r.u32());
-    Ok(NewBlock {
-        user,
-        token,
-        account,
-        counterparty,
-        side,
-        qty,
-        stock,
-        price,
-        deal_id: r.take(),
-    })
+    Ok(NewBlock { user, token, account, counterparty, side, qty, stock, price, deal_id: r.take() })
 }
 
 fn get_pick(mut r: Reader<'_>) -> Result<Pick, JournalError> {
     let (user, token, account) = (UserId::new(r.u16()), r.token(), AccountId::new(r.u32()));
     let side = side(r.u8(), "pick")?;
     let (qty, stock) = (Qty::new(r.u32()), StockCode::from_bytes(r.take()));
-    Ok(Pick {
-        user,
-        token,
-        account,
-        side,
-        qty,
-        stock,
-        target: OrderId::new(r.u64()),
-    })
+    Ok(Pick { user, token, account, side, qty, stock, target: OrderId::new(r.u64()) })
 }
 
 fn get_replace(mut r: Reader<'_>) -> Replace {
     let (user, token, new_token) = (UserId::new(r.u16()), r.token(), r.token());
     let (qty, price, tif) = (Qty::new(r.u32()), r.u32(), r.u32());
     let (display, min_qty) = (r.u8(), r.u32());
-    Replace {
-        user,
-        token,
-        new_token,
-        qty,
-        price,
-        tif,
-        display,
-        min_qty,
-    }
+    Replace { user, token, new_token, qty, price, tif, display, min_qty }
 }
 
 #[cfg(test)]
@@ -356,32 +292,12 @@ mod tests {
     fn samples() -> Vec<Command> {
         let token = Token::from_text("tok-1").unwrap();
         let stock = StockCode::from_text("CEA21").unwrap();
-        let mut ioc = NewOrder::limit(
-            UserId::new(3),
-            token,
-            AccountId::new(7),
-            Side::Sell,
-            5,
-            stock,
-            7_463,
-        );
+        let mut ioc = NewOrder::limit(UserId::new(3), token, AccountId::new(7), Side::Sell, 5, stock, 7_463);
         ioc.tif = 0;
         vec![
-            Command::NewOrder(NewOrder::limit(
-                UserId::new(1),
-                token,
-                AccountId::new(2),
-                Side::Buy,
-                100,
-                stock,
-                7_463,
-            )),
+            Command::NewOrder(NewOrder::limit(UserId::new(1), token, AccountId::new(2), Side::Buy, 100, stock, 7_463)),
             Command::NewOrder(ioc),
-            Command::Cancel(Cancel {
-                user: UserId::new(1),
-                token,
-                qty: Qty::new(4),
-            }),
+            Command::Cancel(Cancel { user: UserId::new(1), token, qty: Qty::new(4) }),
             Command::Replace(Replace {
                 user: UserId::new(1),
                 token,
@@ -417,30 +333,18 @@ mod tests {
             Command::Halt(InstrumentId::new(6)),
             Command::Resume(InstrumentId::new(6)),
             Command::CancelAccount(AccountId::new(3_399)),
-            Command::Reject(GatewayReject {
-                user: UserId::new(9),
-                token,
-                reason: RejectReason::Throttled,
-            }),
+            Command::Reject(GatewayReject { user: UserId::new(9), token, reason: RejectReason::Throttled }),
         ]
     }
 
     fn record(i: usize, command: Command) -> Record {
-        Record {
-            seq: Seq::new(i as u64 + 1),
-            timestamp: Timestamp::from_nanos(1_000 + i as u64),
-            command,
-        }
+        Record { seq: Seq::new(i as u64 + 1), timestamp: Timestamp::from_nanos(1_000 + i as u64), command }
     }
 
     #[test]
     fn every_command_round_trips() {
         let mut bytes = Vec::new();
-        let records: Vec<Record> = samples()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| record(i, c))
-            .collect();
+        let records: Vec<Record> = samples().into_iter().enumerate().map(|(i, c)| record(i, c)).collect();
         for r in &records {
             let len = encode(r, &mut bytes);
             assert!(len <= RECORD_LEN_MAX);
@@ -470,10 +374,7 @@ mod tests {
         for i in HEADER_LEN..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x10;
-            assert!(
-                matches!(decode(&bad), Err(JournalError::BadChecksum { .. })),
-                "byte {i}"
-            );
+            assert!(matches!(decode(&bad), Err(JournalError::BadChecksum { .. })), "byte {i}");
         }
         let mut bad = bytes.clone();
         bad[0] = 0xFF;

@@ -52,11 +52,9 @@ pub use command::{Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Repl
 pub use config::{EngineConfig, InstrumentConfig, SessionMode, StpMode};
 pub use engine::Engine;
 pub use event::{
-    CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party, Reference, RejectReason,
-    TradingState,
+    CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party, Reference, RejectReason, TradingState,
 };
 pub use inspect::{LevelView, RestingOrder};
 pub use types::{
-    AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token,
-    UserId,
+    AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
 };

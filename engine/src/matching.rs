@@ -28,12 +28,7 @@ fn acceptable(side: Side, limit: Price, price: Price) -> bool {
 }
 
 fn party(o: &Order) -> Party {
-    Party {
-        user: o.user,
-        token: o.token,
-        id: o.id,
-        account: o.account,
-    }
+    Party { user: o.user, token: o.token, id: o.id, account: o.account }
 }
 
 impl Engine {
@@ -55,16 +50,7 @@ impl Engine {
         if tif == TimeInForce::Day {
             self.rest(info, limit);
             let (instrument, id, side, qty) = (info.instrument, info.id, info.side, info.qty);
-            emit(
-                out,
-                Event::BookAdd {
-                    instrument,
-                    id,
-                    side,
-                    qty,
-                    price: limit,
-                },
-            );
+            emit(out, Event::BookAdd { instrument, id, side, qty, price: limit });
         } else {
             self.cancel_incoming(&mut info, limit, CancelReason::ImmediateOrCancel, out);
         }
@@ -157,21 +143,10 @@ impl Engine {
     }
 
     /// One fill between the incoming order and the maker in `slot`.
-    pub(crate) fn fill<O: Extend<Event>>(
-        &mut self,
-        info: &mut OrderInfo,
-        slot: u32,
-        limit: Price,
-        out: &mut O,
-    ) {
+    pub(crate) fn fill<O: Extend<Event>>(&mut self, info: &mut OrderInfo, slot: u32, limit: Price, out: &mut O) {
         let maker = *self.orders.slab.get(slot);
         let qty = info.qty.min(maker.open);
-        self.settle(
-            &Exposure::of_resting(&maker),
-            &Exposure::of_new(info, limit),
-            qty,
-            maker.price,
-        );
+        self.settle(&Exposure::of_resting(&maker), &Exposure::of_new(info, limit), qty, maker.price);
         let match_id = MatchId::new(self.next_match_id);
         self.next_match_id += 1;
         let book = &mut self.books[info.instrument.index()];
@@ -184,12 +159,7 @@ impl Engine {
         }
         book.stats.record(maker.price, qty);
         info.qty = info.qty.minus(qty);
-        let taker = Party {
-            user: info.user,
-            token: info.token,
-            id: info.id,
-            account: info.account,
-        };
+        let taker = Party { user: info.user, token: info.token, id: info.id, account: info.account };
         emit(
             out,
             Event::Executed(Execution {

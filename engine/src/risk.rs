@@ -31,25 +31,13 @@ pub(crate) struct Exposure {
 impl Exposure {
     /// What a just-accepted order locks: its quantity at `lock_price`.
     pub fn of_new(info: &crate::event::OrderInfo, lock_price: Price) -> Exposure {
-        Exposure {
-            account: info.account,
-            instrument: info.instrument,
-            side: info.side,
-            qty: info.qty,
-            lock_price,
-        }
+        Exposure { account: info.account, instrument: info.instrument, side: info.side, qty: info.qty, lock_price }
     }
 
     /// What a resting order holds locked: its open quantity at its price.
     pub fn of_resting(order: &crate::book::Order) -> Exposure {
         let (account, instrument, side) = (order.account, order.instrument, order.side);
-        Exposure {
-            account,
-            instrument,
-            side,
-            qty: order.open,
-            lock_price: order.price,
-        }
+        Exposure { account, instrument, side, qty: order.open, lock_price: order.price }
     }
 
     /// The same exposure for another quantity.
@@ -81,9 +69,7 @@ fn reason(error: RiskError) -> RejectReason {
 impl Engine {
     /// True when `account` may be used at all (always, without accounts).
     pub(crate) fn account_known(&self, account: AccountId) -> bool {
-        self.accounts
-            .as_ref()
-            .is_none_or(|t| t.cash(account).is_some())
+        self.accounts.as_ref().is_none_or(|t| t.cash(account).is_some())
     }
 
     /// Checks, without changing anything, that the account can carry `e`.
@@ -91,18 +77,13 @@ impl Engine {
         let Some(table) = &self.accounts else {
             return Ok(());
         };
-        let holding = table
-            .holding(e.account, e.instrument)
-            .ok_or(RejectReason::NotEntitled)?;
+        let holding = table.holding(e.account, e.instrument).ok_or(RejectReason::NotEntitled)?;
         match e.side {
             Side::Sell if holding.available < e.tonnes() => Err(RejectReason::ShortSale),
             Side::Sell => Ok(()),
             Side::Buy => {
                 let cap = self.config.holding_cap.map(i64::from);
-                let after = holding
-                    .owned()
-                    .checked_add(holding.open_buy)
-                    .and_then(|t| t.checked_add(e.tonnes()));
+                let after = holding.owned().checked_add(holding.open_buy).and_then(|t| t.checked_add(e.tonnes()));
                 if after.is_none_or(|after| cap.is_some_and(|cap| after > cap)) {
                     return Err(RejectReason::HoldingCap);
                 }
@@ -152,11 +133,7 @@ impl Engine {
         let Some(table) = &mut self.accounts else {
             return;
         };
-        let (buyer, seller) = if taker.side == Side::Buy {
-            (taker, maker)
-        } else {
-            (maker, taker)
-        };
+        let (buyer, seller) = if taker.side == Side::Buy { (taker, maker) } else { (maker, taker) };
         table.settle(Settlement {
             buyer: buyer.account,
             seller: seller.account,
@@ -192,28 +169,16 @@ impl Engine {
         assert_eq!(table.total_cash(), *cash0, "total cash not conserved");
         for book in &self.books {
             let total = table.total_holding(book.instrument);
-            assert_eq!(
-                total,
-                holdings0[book.instrument.index()],
-                "holdings of {:?} not conserved",
-                book.instrument
-            );
+            assert_eq!(total, holdings0[book.instrument.index()], "holdings of {:?} not conserved", book.instrument);
         }
-        let mut expected: rustc_hash::FxHashMap<(AccountId, usize), (i64, i64, i64)> =
-            Default::default();
+        let mut expected: rustc_hash::FxHashMap<(AccountId, usize), (i64, i64, i64)> = Default::default();
         let mut cash: rustc_hash::FxHashMap<AccountId, i64> = Default::default();
         let resting = self.books.iter().flat_map(|book| {
-            [Side::Buy, Side::Sell]
-                .into_iter()
-                .flat_map(move |side| self.resting_with_accounts(book.instrument, side))
+            [Side::Buy, Side::Sell].into_iter().flat_map(move |side| self.resting_with_accounts(book.instrument, side))
         });
-        let exposures = resting
-            .map(|o| Exposure::of_resting(&o))
-            .chain(self.block_exposures());
+        let exposures = resting.map(|o| Exposure::of_resting(&o)).chain(self.block_exposures());
         for e in exposures {
-            let entry = expected
-                .entry((e.account, e.instrument.index()))
-                .or_default();
+            let entry = expected.entry((e.account, e.instrument.index())).or_default();
             if e.side == Side::Buy {
                 entry.1 += e.tonnes();
                 *cash.entry(e.account).or_default() += e.cash().expect("locked amounts fit i64");
@@ -224,17 +189,10 @@ impl Engine {
         for a in 0..table.len() {
             let account = AccountId::new(u32::try_from(a).expect("account count fits u32"));
             let locked = table.cash(account).expect("in range").locked;
-            assert_eq!(
-                locked,
-                cash.get(&account).copied().unwrap_or(0),
-                "account {a}: locked cash"
-            );
+            assert_eq!(locked, cash.get(&account).copied().unwrap_or(0), "account {a}: locked cash");
             for book in &self.books {
                 let h = table.holding(account, book.instrument).expect("in range");
-                let (sells, buys, _) = expected
-                    .get(&(account, book.instrument.index()))
-                    .copied()
-                    .unwrap_or_default();
+                let (sells, buys, _) = expected.get(&(account, book.instrument.index())).copied().unwrap_or_default();
                 assert_eq!(
                     (h.locked, h.open_buy),
                     (sells, buys),

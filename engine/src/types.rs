@@ -37,11 +37,7 @@ impl Price {
 
     /// A price of `fen` fen, or `None` when outside [`Price::MIN`]..=[`Price::MAX`].
     pub const fn from_fen(fen: u32) -> Option<Price> {
-        if fen >= Self::MIN.0 && fen <= Self::MAX.0 {
-            Some(Price(fen))
-        } else {
-            None
-        }
+        if fen >= Self::MIN.0 && fen <= Self::MAX.0 { Some(Price(fen)) } else { None }
     }
 
     /// Parses yuan with at most two decimals (`"74.63"`, `"80"`, `"0.5"`).
@@ -51,8 +47,7 @@ impl Price {
             Some((whole, frac)) => (whole, Some(frac)),
             None => (text, None),
         };
-        let digits =
-            |s: &str| !s.is_empty() && s.len() <= 7 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits = |s: &str| !s.is_empty() && s.len() <= 7 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || frac.is_some_and(|f| f.len() > 2 || !digits(f)) {
             return None;
         }
@@ -62,13 +57,7 @@ impl Price {
             1 => frac.parse::<u32>().ok()? * 10,
             _ => frac.parse::<u32>().ok()?,
         };
-        Price::from_fen(
-            whole
-                .parse::<u32>()
-                .ok()?
-                .checked_mul(100)?
-                .checked_add(cents)?,
-        )
+        Price::from_fen(whole.parse::<u32>().ok()?.checked_mul(100)?.checked_add(cents)?)
     }
 
     /// The price in fen.
@@ -89,9 +78,7 @@ impl fmt::Display for Price {
 }
 
 /// A quantity in tonnes of CO2e (the lot is 1 t).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Qty(u32);
 
@@ -238,9 +225,7 @@ impl Seq {
 
 /// Nanoseconds since the Unix epoch (UTC), given by the caller with every
 /// command: the engine never reads a clock, so a replay sees the same time.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(u64);
 
@@ -350,9 +335,7 @@ mod tests {
         assert_eq!(Price::parse_yuan("80"), Price::from_fen(8_000));
         assert_eq!(Price::parse_yuan("0.5"), Price::from_fen(50));
         assert_eq!(Price::parse_yuan("9999.99"), Some(Price::MAX));
-        for bad in [
-            "", "0", "0.00", "10000", "1.234", "-1", "1.", ".5", "abc", "1e3",
-        ] {
+        for bad in ["", "0", "0.00", "10000", "1.234", "-1", "1.", ".5", "abc", "1e3"] {
             assert_eq!(Price::parse_yuan(bad), None, "{bad:?}");
         }
         assert_eq!(Price::from_fen(7_405).unwrap().to_string(), "74.05");

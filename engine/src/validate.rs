@@ -4,9 +4,7 @@
 //! post-only, and last capacity. The first failing check decides.
 
 use crate::book::Order;
-use crate::command::{
-    MARKET_PRICE, NewOrder, Replace, TIF_DAY, TIF_IOC, TimeInForce, WIRE_PER_FEN,
-};
+use crate::command::{MARKET_PRICE, NewOrder, Replace, TIF_DAY, TIF_IOC, TimeInForce, WIRE_PER_FEN};
 use crate::engine::Engine;
 use crate::event::RejectReason;
 use crate::risk::Exposure;
@@ -34,9 +32,7 @@ pub(crate) fn check_price(wire: u32, market_allowed: bool) -> Check<Option<Price
     if wire % WIRE_PER_FEN != 0 {
         return Err(RejectReason::InvalidPrice);
     }
-    Price::from_fen(wire / WIRE_PER_FEN)
-        .map(Some)
-        .ok_or(RejectReason::InvalidPrice)
+    Price::from_fen(wire / WIRE_PER_FEN).map(Some).ok_or(RejectReason::InvalidPrice)
 }
 
 fn check_tif(tif: u32, is_market: bool) -> Check<bool> {
@@ -71,9 +67,7 @@ pub(crate) fn band(reference: Price, pct: u32) -> (Price, Price) {
     let upper = r * u64::from(100 + pct) / 100;
     let lower = (r * u64::from(100 - pct)).div_ceil(100);
     let clamp = |fen: u64| {
-        let fen = u32::try_from(fen)
-            .unwrap_or(u32::MAX)
-            .clamp(Price::MIN.fen(), Price::MAX.fen());
+        let fen = u32::try_from(fen).unwrap_or(u32::MAX).clamp(Price::MIN.fen(), Price::MAX.fen());
         Price::from_fen(fen).expect("clamped into range")
     };
     (clamp(lower), clamp(upper))
@@ -136,10 +130,7 @@ impl Engine {
             return Err(RejectReason::NotEntitled);
         }
         self.check_qty(cmd.qty)?;
-        let instrument = cmd
-            .stock
-            .find_in(&self.codes)
-            .ok_or(RejectReason::UnknownStock)?;
+        let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
         let limit = check_price(cmd.price, true)?;
         let day = check_tif(cmd.tif, limit.is_none())?;
         let post_only = check_display(cmd.display, day)?;
@@ -147,21 +138,10 @@ impl Engine {
         if cmd.cross_type != b'N' {
             return Err(RejectReason::InvalidField);
         }
-        let spec = Spec {
-            instrument,
-            limit,
-            tif,
-            post_only,
-        };
+        let spec = Spec { instrument, limit, tif, post_only };
         self.check_market(&spec, cmd.side)?;
         let lock_price = limit.unwrap_or_else(|| self.band_edge(instrument, cmd.side));
-        self.check_risk(&Exposure {
-            account: cmd.account,
-            instrument,
-            side: cmd.side,
-            qty: cmd.qty,
-            lock_price,
-        })?;
+        self.check_risk(&Exposure { account: cmd.account, instrument, side: cmd.side, qty: cmd.qty, lock_price })?;
         if tif == TimeInForce::Day && self.orders.slab.is_full() {
             return Err(RejectReason::CapacityFull);
         }
@@ -176,12 +156,7 @@ impl Engine {
         let day = check_tif(cmd.tif, false)?;
         let post_only = check_display(cmd.display, day)?;
         let tif = check_min_qty(cmd.min_qty, cmd.qty, day)?;
-        let spec = Spec {
-            instrument: order.instrument,
-            limit,
-            tif,
-            post_only,
-        };
+        let spec = Spec { instrument: order.instrument, limit, tif, post_only };
         self.check_market(&spec, order.side)?;
         Ok(spec)
     }
@@ -211,25 +186,13 @@ mod tests {
         assert_eq!(check_price(746_301, true), Err(RejectReason::InvalidPrice));
         assert_eq!(check_price(0, true), Err(RejectReason::InvalidPrice));
         assert_eq!(check_price(MARKET_PRICE, true), Ok(None));
-        assert_eq!(
-            check_price(MARKET_PRICE, false),
-            Err(RejectReason::InvalidPrice)
-        );
+        assert_eq!(check_price(MARKET_PRICE, false), Err(RejectReason::InvalidPrice));
         assert_eq!(check_tif(0, true), Ok(false));
         assert_eq!(check_tif(99_999, true), Err(RejectReason::InvalidField));
         assert_eq!(check_tif(5, false), Err(RejectReason::InvalidField));
-        assert_eq!(
-            check_display(b'P', false),
-            Err(RejectReason::InvalidDisplay)
-        );
+        assert_eq!(check_display(b'P', false), Err(RejectReason::InvalidDisplay));
         assert_eq!(check_min_qty(10, Qty::new(10), false), Ok(TimeInForce::Fok));
-        assert_eq!(
-            check_min_qty(10, Qty::new(10), true),
-            Err(RejectReason::InvalidMinQty)
-        );
-        assert_eq!(
-            check_min_qty(5, Qty::new(10), false),
-            Err(RejectReason::InvalidMinQty)
-        );
+        assert_eq!(check_min_qty(10, Qty::new(10), true), Err(RejectReason::InvalidMinQty));
+        assert_eq!(check_min_qty(5, Qty::new(10), false), Err(RejectReason::InvalidMinQty));
     }
 }

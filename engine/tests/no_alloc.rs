@@ -59,10 +59,7 @@ fn token(n: u64) -> Token {
 
 /// Builds the whole command stream up front, so that only `apply` runs while counting.
 fn stream(rng: &mut Rng, n: u64) -> Vec<Command> {
-    let stocks: Vec<StockCode> = ["CEA", "CCER"]
-        .iter()
-        .map(|s| StockCode::from_text(s).unwrap())
-        .collect();
+    let stocks: Vec<StockCode> = ["CEA", "CCER"].iter().map(|s| StockCode::from_text(s).unwrap()).collect();
     let user = UserId::new(0);
     let mut commands = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -70,28 +67,13 @@ fn stream(rng: &mut Rng, n: u64) -> Vec<Command> {
         let command = match rng.below(100) {
             0..=54 => {
                 let stock = stocks[rng.below(2) as usize];
-                let side = if rng.below(2) == 0 {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                };
+                let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
                 // Buys mostly below sells, so that the book fills up as well as trades.
-                let base = if stock.as_str() == "CEA" {
-                    7_300
-                } else {
-                    7_850
-                };
+                let base = if stock.as_str() == "CEA" { 7_300 } else { 7_850 };
                 let fen = base + if side == Side::Sell { 150 } else { 0 } + rng.below(180);
                 let account = AccountId::new(rng.below(20) as u32);
-                let mut order = NewOrder::limit(
-                    user,
-                    token(i),
-                    account,
-                    side,
-                    1 + rng.below(500) as u32,
-                    stock,
-                    fen as u32,
-                );
+                let mut order =
+                    NewOrder::limit(user, token(i), account, side, 1 + rng.below(500) as u32, stock, fen as u32);
                 match rng.below(10) {
                     0 => order.tif = 0,
                     1 => (order.tif, order.min_qty) = (0, order.qty.tonnes()),
@@ -102,11 +84,7 @@ fn stream(rng: &mut Rng, n: u64) -> Vec<Command> {
                 }
                 Command::NewOrder(order)
             }
-            55..=64 => Command::Cancel(Cancel {
-                user,
-                token: live,
-                qty: Qty::new(rng.below(50) as u32),
-            }),
+            55..=64 => Command::Cancel(Cancel { user, token: live, qty: Qty::new(rng.below(50) as u32) }),
             65..=94 => Command::Replace(Replace {
                 user,
                 token: live,
@@ -144,10 +122,7 @@ fn apply_never_allocates_after_start_up() {
         for event in &out {
             match event {
                 Event::Executed(_) => count[0] += 1,
-                Event::Rejected {
-                    reason: RejectReason::CapacityFull,
-                    ..
-                } => count[1] += 1,
+                Event::Rejected { reason: RejectReason::CapacityFull, .. } => count[1] += 1,
                 Event::BookReplace { .. } => count[2] += 1,
                 Event::DailyStats(_) => count[3] += 1,
                 _ => {}
@@ -156,12 +131,7 @@ fn apply_never_allocates_after_start_up() {
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     engine.check_invariants();
-    assert_eq!(
-        after - before,
-        0,
-        "apply allocated {} times",
-        after - before
-    );
+    assert_eq!(after - before, 0, "apply allocated {} times", after - before);
     // The stream must really have exercised fills, full capacity, replaces and rolls.
     assert!(count.iter().all(|&c| c > 0), "stream too tame: {count:?}");
 }

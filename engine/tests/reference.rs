@@ -84,10 +84,7 @@ fn band(reference: u32, pct: u32) -> (u32, u32) {
     let r = u64::from(reference);
     let upper = r * u64::from(100 + pct) / 100; // floor
     let lower = (r * u64::from(100 - pct) + 99) / 100; // ceil
-    (
-        lower.clamp(1, 999_999) as u32,
-        upper.clamp(1, 999_999) as u32,
-    )
+    (lower.clamp(1, 999_999) as u32, upper.clamp(1, 999_999) as u32)
 }
 
 fn price(fen: u32) -> Price {
@@ -165,11 +162,7 @@ impl Model {
                 let a = a.get();
                 self.drain(|o| o.account == a, CancelReason::Supervisory, &mut out);
             }
-            Command::Reject(g) => out.push(Event::Rejected {
-                user: g.user,
-                token: g.token,
-                reason: g.reason,
-            }),
+            Command::Reject(g) => out.push(Event::Rejected { user: g.user, token: g.token, reason: g.reason }),
             Command::NewBlock(_) | Command::Pick(_) => {
                 panic!("the listing model does not generate these")
             }
@@ -196,17 +189,10 @@ impl Model {
 
     fn announce_states(&mut self, out: &mut Vec<Event>) {
         for (i, b) in self.books.iter_mut().enumerate() {
-            let state = if b.halted {
-                TradingState::Halted
-            } else {
-                TradingState::Trading
-            };
+            let state = if b.halted { TradingState::Halted } else { TradingState::Trading };
             if b.announced != Some(state) {
                 b.announced = Some(state);
-                out.push(Event::TradingState {
-                    instrument: InstrumentId::new(i as u8),
-                    state,
-                });
+                out.push(Event::TradingState { instrument: InstrumentId::new(i as u8), state });
             }
         }
     }
@@ -220,32 +206,16 @@ impl Model {
 
     /// One side of a book in priority order: best price first, then oldest.
     fn priority(&self, book: usize, side: Side) -> Vec<Resting> {
-        let mut v: Vec<Resting> = self.books[book]
-            .orders
-            .iter()
-            .filter(|o| o.side == side)
-            .copied()
-            .collect();
-        v.sort_by_key(|o| {
-            (
-                if side == Side::Buy {
-                    u32::MAX - o.price
-                } else {
-                    o.price
-                },
-                o.seq,
-            )
-        });
+        let mut v: Vec<Resting> = self.books[book].orders.iter().filter(|o| o.side == side).copied().collect();
+        v.sort_by_key(|o| (if side == Side::Buy { u32::MAX - o.price } else { o.price }, o.seq));
         v
     }
 
     fn find(&self, user: u16, token: [u8; 14]) -> Option<(usize, usize)> {
-        self.books.iter().enumerate().find_map(|(b, book)| {
-            book.orders
-                .iter()
-                .position(|o| o.user == user && o.token == token)
-                .map(|i| (b, i))
-        })
+        self.books
+            .iter()
+            .enumerate()
+            .find_map(|(b, book)| book.orders.iter().position(|o| o.user == user && o.token == token).map(|i| (b, i)))
     }
 
     fn live_count(&self) -> usize {
@@ -290,12 +260,10 @@ impl Model {
     }
 
     fn crosses(&self, book: usize, side: Side, limit: u32) -> bool {
-        self.priority(book, side.opposite())
-            .first()
-            .is_some_and(|best| match side {
-                Side::Buy => limit >= best.price,
-                Side::Sell => limit <= best.price,
-            })
+        self.priority(book, side.opposite()).first().is_some_and(|best| match side {
+            Side::Buy => limit >= best.price,
+            Side::Sell => limit <= best.price,
+        })
     }
 
     fn validate_market(
@@ -329,11 +297,7 @@ impl Model {
         let (book, limit, tif) = match checked {
             Ok(v) => v,
             Err(reason) => {
-                return out.push(Event::Rejected {
-                    user: o.user,
-                    token: o.token,
-                    reason,
-                });
+                return out.push(Event::Rejected { user: o.user, token: o.token, reason });
             }
         };
         let id = self.take_id();
@@ -353,28 +317,9 @@ impl Model {
             min_qty: o.min_qty,
         }));
         let b = &self.books[book];
-        let limit = limit.unwrap_or(if o.side == Side::Buy {
-            b.upper
-        } else {
-            b.lower
-        });
-        let (user, account, side, qty, capacity) = (
-            o.user.get(),
-            o.account.get(),
-            o.side,
-            o.qty.tonnes(),
-            o.capacity,
-        );
-        let taker = Taker {
-            user,
-            token,
-            id,
-            account,
-            side,
-            limit,
-            qty,
-            capacity,
-        };
+        let limit = limit.unwrap_or(if o.side == Side::Buy { b.upper } else { b.lower });
+        let (user, account, side, qty, capacity) = (o.user.get(), o.account.get(), o.side, o.qty.tonnes(), o.capacity);
+        let taker = Taker { user, token, id, account, side, limit, qty, capacity };
         self.execute(book, taker, tif, out);
     }
 
@@ -383,13 +328,8 @@ impl Model {
         if qty == 0 || qty > self.qty_max {
             return Err(RejectReason::InvalidQty);
         }
-        let book = self
-            .books
-            .iter()
-            .position(|b| b.code == o.stock)
-            .ok_or(RejectReason::UnknownStock)?;
-        let (limit, tif, post_only) =
-            self.validate_fields(qty, o.price, o.tif, o.display, o.min_qty, true)?;
+        let book = self.books.iter().position(|b| b.code == o.stock).ok_or(RejectReason::UnknownStock)?;
+        let (limit, tif, post_only) = self.validate_fields(qty, o.price, o.tif, o.display, o.min_qty, true)?;
         if o.cross_type != b'N' {
             return Err(RejectReason::InvalidField);
         }
@@ -408,11 +348,7 @@ impl Model {
     fn fok_fillable(&self, book: usize, t: &Taker) -> bool {
         let mut needed = u64::from(t.qty);
         for m in self.priority(book, t.side.opposite()) {
-            let ok = if t.side == Side::Buy {
-                m.price <= t.limit
-            } else {
-                m.price >= t.limit
-            };
+            let ok = if t.side == Side::Buy { m.price <= t.limit } else { m.price >= t.limit };
             if !ok || m.account == t.account {
                 return false;
             }
@@ -436,11 +372,7 @@ impl Model {
     }
 
     fn remove_resting(&mut self, book: usize, id: u64, reason: CancelReason, out: &mut Vec<Event>) {
-        let i = self.books[book]
-            .orders
-            .iter()
-            .position(|o| o.id == id)
-            .unwrap();
+        let i = self.books[book].orders.iter().position(|o| o.id == id).unwrap();
         let o = self.books[book].orders.remove(i);
         let decrement = Qty::new(o.open);
         out.push(Event::Cancelled {
@@ -450,10 +382,7 @@ impl Model {
             decrement,
             reason,
         });
-        out.push(Event::BookDelete {
-            instrument: InstrumentId::new(book as u8),
-            id: OrderId::new(o.id),
-        });
+        out.push(Event::BookDelete { instrument: InstrumentId::new(book as u8), id: OrderId::new(o.id) });
     }
 
     fn execute(&mut self, book: usize, mut t: Taker, tif: TimeInForce, out: &mut Vec<Event>) {
@@ -464,11 +393,7 @@ impl Model {
             let Some(m) = self.priority(book, t.side.opposite()).first().copied() else {
                 break;
             };
-            let ok = if t.side == Side::Buy {
-                m.price <= t.limit
-            } else {
-                m.price >= t.limit
-            };
+            let ok = if t.side == Side::Buy { m.price <= t.limit } else { m.price >= t.limit };
             if !ok {
                 break;
             }
@@ -495,13 +420,7 @@ impl Model {
         if tif == TimeInForce::Day {
             self.rest(book, &t);
             let (instrument, id) = (InstrumentId::new(book as u8), OrderId::new(t.id));
-            out.push(Event::BookAdd {
-                instrument,
-                id,
-                side: t.side,
-                qty: Qty::new(t.qty),
-                price: price(t.limit),
-            });
+            out.push(Event::BookAdd { instrument, id, side: t.side, qty: Qty::new(t.qty), price: price(t.limit) });
         } else {
             Self::cancel_taker(&mut t, CancelReason::ImmediateOrCancel, out);
         }
@@ -509,9 +428,8 @@ impl Model {
 
     fn rest(&mut self, book: usize, t: &Taker) {
         self.next_seq += 1;
-        let (id, user, token, account, side, price, open, capacity) = (
-            t.id, t.user, t.token, t.account, t.side, t.limit, t.qty, t.capacity,
-        );
+        let (id, user, token, account, side, price, open, capacity) =
+            (t.id, t.user, t.token, t.account, t.side, t.limit, t.qty, t.capacity);
         self.books[book].orders.push(Resting {
             id,
             user,
@@ -569,10 +487,7 @@ impl Model {
     }
 
     fn cancel(&mut self, c: &Cancel, out: &mut Vec<Event>) {
-        let reject = Event::CancelRejected {
-            user: c.user,
-            token: c.token,
-        };
+        let reject = Event::CancelRejected { user: c.user, token: c.token };
         let Some((book, i)) = self.find(c.user.get(), *c.token.bytes()) else {
             return out.push(reject);
         };
@@ -587,46 +502,28 @@ impl Model {
         self.books[book].orders[i].open = keep;
         let decrement = Qty::new(o.open - keep);
         let id = OrderId::new(o.id);
-        out.push(Event::Cancelled {
-            user: c.user,
-            token: c.token,
-            id,
-            decrement,
-            reason: CancelReason::User,
-        });
-        out.push(Event::BookReduce {
-            instrument: InstrumentId::new(book as u8),
-            id,
-            cancelled: decrement,
-        });
+        out.push(Event::Cancelled { user: c.user, token: c.token, id, decrement, reason: CancelReason::User });
+        out.push(Event::BookReduce { instrument: InstrumentId::new(book as u8), id, cancelled: decrement });
     }
 
     fn replace(&mut self, r: &Replace, out: &mut Vec<Event>) {
         let Some((book, i)) = self.find(r.user.get(), *r.token.bytes()) else {
-            return out.push(Event::Rejected {
-                user: r.user,
-                token: r.new_token,
-                reason: RejectReason::NotLive,
-            });
+            return out.push(Event::Rejected { user: r.user, token: r.new_token, reason: RejectReason::NotLive });
         };
         if r.new_token != r.token && self.find(r.user.get(), *r.new_token.bytes()).is_some() {
             return;
         }
         let old = self.books[book].orders[i];
-        let checked = self
-            .validate_fields(r.qty.tonnes(), r.price, r.tif, r.display, r.min_qty, false)
-            .and_then(|(limit, tif, post)| {
+        let checked = self.validate_fields(r.qty.tonnes(), r.price, r.tif, r.display, r.min_qty, false).and_then(
+            |(limit, tif, post)| {
                 self.validate_market(book, old.side, limit, post)?;
                 Ok((limit.unwrap(), tif))
-            });
+            },
+        );
         let (limit, tif) = match checked {
             Ok(v) => v,
             Err(reason) => {
-                return out.push(Event::Rejected {
-                    user: r.user,
-                    token: r.new_token,
-                    reason,
-                });
+                return out.push(Event::Rejected { user: r.user, token: r.new_token, reason });
             }
         };
         self.replace_valid(book, old, r, limit, tif, out);
@@ -646,55 +543,23 @@ impl Model {
         let id = if keeps { old.id } else { self.take_id() };
         out.push(Self::replaced(book, &old, r, id));
         let instrument = InstrumentId::new(book as u8);
-        let i = self.books[book]
-            .orders
-            .iter()
-            .position(|o| o.id == old.id)
-            .unwrap();
+        let i = self.books[book].orders.iter().position(|o| o.id == old.id).unwrap();
         if keeps {
             let o = &mut self.books[book].orders[i];
             (o.open, o.token) = (qty, *r.new_token.bytes());
             let cancelled = Qty::new(old.open - qty);
-            return out.push(Event::BookReduce {
-                instrument,
-                id: OrderId::new(old.id),
-                cancelled,
-            });
+            return out.push(Event::BookReduce { instrument, id: OrderId::new(old.id), cancelled });
         }
         self.books[book].orders.remove(i);
-        let (user, token, account, side, capacity) = (
-            old.user,
-            *r.new_token.bytes(),
-            old.account,
-            old.side,
-            old.capacity,
-        );
-        let taker = Taker {
-            user,
-            token,
-            id,
-            account,
-            side,
-            limit,
-            qty,
-            capacity,
-        };
+        let (user, token, account, side, capacity) =
+            (old.user, *r.new_token.bytes(), old.account, old.side, old.capacity);
+        let taker = Taker { user, token, id, account, side, limit, qty, capacity };
         if tif == TimeInForce::Day && !self.crosses(book, side, limit) {
             self.rest(book, &taker);
-            let (old, new, qty, price) =
-                (OrderId::new(old.id), OrderId::new(id), r.qty, price(limit));
-            return out.push(Event::BookReplace {
-                instrument,
-                old,
-                new,
-                qty,
-                price,
-            });
+            let (old, new, qty, price) = (OrderId::new(old.id), OrderId::new(id), r.qty, price(limit));
+            return out.push(Event::BookReplace { instrument, old, new, qty, price });
         }
-        out.push(Event::BookDelete {
-            instrument,
-            id: OrderId::new(old.id),
-        });
+        out.push(Event::BookDelete { instrument, id: OrderId::new(old.id) });
         self.execute(book, taker, tif, out);
     }
 
@@ -715,19 +580,11 @@ impl Model {
             capacity: old.capacity,
             min_qty: r.min_qty,
         };
-        Event::Replaced {
-            order,
-            previous_token: tok(old.token),
-        }
+        Event::Replaced { order, previous_token: tok(old.token) }
     }
 
     /// Cancels matching resting orders: books in order, bids best first, then asks, oldest first.
-    fn drain(
-        &mut self,
-        pred: impl Fn(&Resting) -> bool,
-        reason: CancelReason,
-        out: &mut Vec<Event>,
-    ) {
+    fn drain(&mut self, pred: impl Fn(&Resting) -> bool, reason: CancelReason, out: &mut Vec<Event>) {
         for book in 0..self.books.len() {
             for side in [Side::Buy, Side::Sell] {
                 for o in self.priority(book, side) {
@@ -754,12 +611,7 @@ impl Model {
             let instrument = InstrumentId::new(i as u8);
             let t = &b.tally;
             let or_ref = |p: Option<u32>| price(p.unwrap_or(b.reference));
-            let (open, high, low, close) = (
-                or_ref(t.open),
-                or_ref(t.high),
-                or_ref(t.low),
-                price(Self::close_of(b)),
-            );
+            let (open, high, low, close) = (or_ref(t.open), or_ref(t.high), or_ref(t.low), price(Self::close_of(b)));
             let (volume, turnover, trades) = (t.volume, t.turnover, t.trades);
             out.push(Event::DailyStats(DailyStats {
                 method: Method::Listing,
@@ -793,9 +645,7 @@ impl Model {
         }
         (self.next_id, self.next_match) = (1, 1);
         let previous = self.session_day.unwrap();
-        self.session_day = Some(first_trading_day(
-            first_trading_day(local_day(now)).max(previous + 1),
-        ));
+        self.session_day = Some(first_trading_day(first_trading_day(local_day(now)).max(previous + 1)));
         self.announce_references(out);
         self.open_day(out);
     }
@@ -920,11 +770,7 @@ impl Generator {
             2 => 0,
             _ => r - 15 + self.rng.below(31) as u32,
         };
-        if self.rng.chance(1) {
-            fen * 100 + 37
-        } else {
-            fen * 100
-        }
+        if self.rng.chance(1) { fen * 100 + 37 } else { fen * 100 }
     }
 
     fn new_order(&mut self) -> Command {
@@ -932,11 +778,7 @@ impl Generator {
         let user = self.rng.below(3) as u16;
         let token = self.token();
         self.sent.push((user, token));
-        let side = if self.rng.chance(50) {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
+        let side = if self.rng.chance(50) { Side::Buy } else { Side::Sell };
         let qty = match self.rng.below(200) {
             0 => 0,
             1 => 100_000,
@@ -954,11 +796,7 @@ impl Generator {
         );
         o.price = self.wire_price(book);
         self.order_type(&mut o);
-        o.stock = if self.rng.chance(1) {
-            StockCode::from_text("XYZ").unwrap()
-        } else {
-            o.stock
-        };
+        o.stock = if self.rng.chance(1) { StockCode::from_text("XYZ").unwrap() } else { o.stock };
         Command::NewOrder(o)
     }
 
@@ -989,16 +827,7 @@ impl Generator {
         let display = if self.rng.chance(5) { b'P' } else { b'Y' };
         let qty = Qty::new(self.rng.below(60) as u32);
         let price = self.wire_price(book);
-        Command::Replace(Replace {
-            user: UserId::new(user),
-            token,
-            new_token,
-            qty,
-            price,
-            tif,
-            display,
-            min_qty,
-        })
+        Command::Replace(Replace { user: UserId::new(user), token, new_token, qty, price, tif, display, min_qty })
     }
 
     fn next(&mut self) -> Command {
@@ -1006,16 +835,8 @@ impl Generator {
             0..=449 => self.new_order(),
             450..=599 => {
                 let (user, token, _) = self.old_token();
-                let qty = if self.rng.chance(60) {
-                    0
-                } else {
-                    self.rng.below(40) as u32
-                };
-                Command::Cancel(Cancel {
-                    user: UserId::new(user),
-                    token,
-                    qty: Qty::new(qty),
-                })
+                let qty = if self.rng.chance(60) { 0 } else { self.rng.below(40) as u32 };
+                Command::Cancel(Cancel { user: UserId::new(user), token, qty: Qty::new(qty) })
             }
             600..=979 => self.replace(),
             980..=981 => Command::Halt(InstrumentId::new(self.rng.below(3) as u8)),
@@ -1024,11 +845,7 @@ impl Generator {
             996 => Command::Roll,
             997 => {
                 let (user, token, _) = self.old_token();
-                Command::Reject(GatewayReject {
-                    user: UserId::new(user),
-                    token,
-                    reason: RejectReason::Throttled,
-                })
+                Command::Reject(GatewayReject { user: UserId::new(user), token, reason: RejectReason::Throttled })
             }
             _ => Command::Clock,
         }
@@ -1038,14 +855,8 @@ impl Generator {
 fn config(stp: StpMode, orders_max: u32) -> EngineConfig {
     let mut config = EngineConfig::demo();
     config.instruments = vec![
-        InstrumentConfig {
-            code: "AA".into(),
-            prev_close: price(1_000),
-        },
-        InstrumentConfig {
-            code: "BB".into(),
-            prev_close: price(2_000),
-        },
+        InstrumentConfig { code: "AA".into(), prev_close: price(1_000) },
+        InstrumentConfig { code: "BB".into(), prev_close: price(2_000) },
     ];
     config.stp = stp;
     config.orders_max = orders_max;
@@ -1053,23 +864,13 @@ fn config(stp: StpMode, orders_max: u32) -> EngineConfig {
 }
 
 /// Runs `count` commands through engine and model; returns event counts by kind.
-fn differential(
-    seed: u64,
-    config: EngineConfig,
-    count: u64,
-) -> std::collections::BTreeMap<String, u64> {
+fn differential(seed: u64, config: EngineConfig, count: u64) -> std::collections::BTreeMap<String, u64> {
     let mut engine = Engine::new(config.clone()).unwrap();
     let mut model = Model::new(&config);
     let stocks = model.books.iter().map(|b| b.code).collect();
     let references = model.books.iter().map(|b| b.reference).collect();
-    let mut generator = Generator {
-        rng: Rng(seed),
-        sent: Vec::new(),
-        live: Vec::new(),
-        counter: 0,
-        stocks,
-        references,
-    };
+    let mut generator =
+        Generator { rng: Rng(seed), sent: Vec::new(), live: Vec::new(), counter: 0, stocks, references };
     let mut kinds = std::collections::BTreeMap::new();
     let mut got = Vec::new();
     for i in 0..count {
@@ -1090,37 +891,22 @@ fn differential(
         engine.check_invariants();
         if i % 1_000 == 0 {
             model.check_uncrossed();
-            assert_eq!(
-                engine.state_hash(),
-                model.state_hash(),
-                "seed {seed}: state hash after command {i}"
-            );
+            assert_eq!(engine.state_hash(), model.state_hash(), "seed {seed}: state hash after command {i}");
         }
         for e in &got {
             let kind = format!("{e:?}");
-            *kinds
-                .entry(kind[..kind.find(['(', ' ', '{']).unwrap_or(kind.len())].to_string())
-                .or_insert(0) += 1;
+            *kinds.entry(kind[..kind.find(['(', ' ', '{']).unwrap_or(kind.len())].to_string()).or_insert(0) += 1;
             if let Event::Rejected { reason, .. } = e {
-                *kinds
-                    .entry(format!("Rejected {}", reason.letter() as char))
-                    .or_insert(0) += 1;
+                *kinds.entry(format!("Rejected {}", reason.letter() as char)).or_insert(0) += 1;
             }
         }
     }
-    assert_eq!(
-        engine.state_hash(),
-        model.state_hash(),
-        "seed {seed}: final state hash"
-    );
+    assert_eq!(engine.state_hash(), model.state_hash(), "seed {seed}: final state hash");
     kinds
 }
 
 fn seed() -> u64 {
-    std::env::var("CARBONX_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xCA4B_0001)
+    std::env::var("CARBONX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xCA4B_0001)
 }
 
 #[test]
@@ -1128,14 +914,7 @@ fn a_million_commands_agree_with_the_reference_book() {
     let seed = seed();
     println!("seed {seed}");
     let mut totals = std::collections::BTreeMap::new();
-    for (k, stp) in [
-        StpMode::CancelNewest,
-        StpMode::CancelOldest,
-        StpMode::CancelBoth,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (k, stp) in [StpMode::CancelNewest, StpMode::CancelOldest, StpMode::CancelBoth].into_iter().enumerate() {
         for (kind, n) in differential(seed + k as u64, config(stp, 1 << 16), 300_000) {
             *totals.entry(kind).or_insert(0) += n;
         }
@@ -1145,27 +924,10 @@ fn a_million_commands_agree_with_the_reference_book() {
     }
     println!("{totals:#?}");
     // The stream must reach every rule, or agreeing proves little.
-    for kind in [
-        "Executed",
-        "BookReplace",
-        "BookReduce",
-        "CancelRejected",
-        "DailyStats",
-        "TradingState",
-    ] {
-        assert!(
-            totals.get(kind).copied().unwrap_or(0) > 100,
-            "too few {kind}: {totals:?}"
-        );
+    for kind in ["Executed", "BookReplace", "BookReduce", "CancelRejected", "DailyStats", "TradingState"] {
+        assert!(totals.get(kind).copied().unwrap_or(0) > 100, "too few {kind}: {totals:?}");
     }
     for letter in "ZSXKDNOHPFUV".chars() {
-        assert!(
-            totals
-                .get(&format!("Rejected {letter}"))
-                .copied()
-                .unwrap_or(0)
-                > 0,
-            "no {letter} rejects: {totals:?}"
-        );
+        assert!(totals.get(&format!("Rejected {letter}")).copied().unwrap_or(0) > 0, "no {letter} rejects: {totals:?}");
     }
 }

@@ -59,13 +59,7 @@ fn cash(e: &Engine, account: u32) -> (i64, i64) {
 fn a_fill_below_the_limit_releases_the_improvement() {
     let mut e = engine(None);
     // 0002 sells 10 at 74.00; 0001 buys 10 at 80.00 and pays 74.00.
-    run(
-        &mut e,
-        &[
-            order("s", 1, Side::Sell, 10, 7_400),
-            order("b", 0, Side::Buy, 10, 8_000),
-        ],
-    );
+    run(&mut e, &[order("s", 1, Side::Sell, 10, 7_400), order("b", 0, Side::Buy, 10, 8_000)]);
     assert_eq!(cash(&e, 0), (100_000 - 74_000, 0));
     assert_eq!(cash(&e, 1), (74_000, 0));
 }
@@ -82,10 +76,7 @@ fn bought_today_is_not_sellable_until_the_roll() {
         ],
     );
     assert_eq!(rejects(&out), b"i");
-    let out = run(
-        &mut e,
-        &[Command::Roll, order("y", 0, Side::Sell, 10, 7_500)],
-    );
+    let out = run(&mut e, &[Command::Roll, order("y", 0, Side::Sell, 10, 7_500)]);
     assert_eq!(rejects(&out), b"");
 }
 
@@ -95,10 +86,10 @@ fn funds_holdings_and_cap_rejects_in_protocol_order() {
     let out = run(
         &mut e,
         &[
-            order("n", 0, Side::Buy, 14, 7_463), // 14 × 74.63 = 1,044.82 > 1,000 yuan
+            order("n", 0, Side::Buy, 14, 7_463),   // 14 × 74.63 = 1,044.82 > 1,000 yuan
             order("i", 1, Side::Sell, 101, 7_463), // only 100 t
-            order("m", 2, Side::Buy, 51, 7_463), // 100 owned + 51 > cap 150
-            order("k", 0, Side::Buy, 14, 9_000), // band first: K before n
+            order("m", 2, Side::Buy, 51, 7_463),   // 100 owned + 51 > cap 150
+            order("k", 0, Side::Buy, 14, 9_000),   // band first: K before n
         ],
     );
     assert_eq!(rejects(&out), b"nimK");
@@ -139,10 +130,7 @@ impl Rng {
 
 #[test]
 fn random_stream_conserves_cash_and_holdings() {
-    let seed = std::env::var("CARBONX_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+    let seed = std::env::var("CARBONX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
     let mut e = engine(Some(400));
     let mut rng = Rng(seed);
     let mut out = Vec::new();
@@ -151,18 +139,9 @@ fn random_stream_conserves_cash_and_holdings() {
         let token = format!("t{i}");
         let command = match rng.below(10) {
             0..=5 => {
-                let side = if rng.below(2) == 0 {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                };
-                let mut c = order(
-                    &token,
-                    rng.below(3) as u32,
-                    side,
-                    1 + rng.below(60) as u32,
-                    7_300 + rng.below(300) as u32,
-                );
+                let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
+                let mut c =
+                    order(&token, rng.below(3) as u32, side, 1 + rng.below(60) as u32, 7_300 + rng.below(300) as u32);
                 if let Command::NewOrder(o) = &mut c {
                     if rng.below(4) == 0 {
                         o.tif = 0;
@@ -200,9 +179,6 @@ fn random_stream_conserves_cash_and_holdings() {
     }
     // The stream must have reached the risk rejects, or it proved little.
     for letter in ['n', 'i', 'm'] {
-        assert!(
-            letters.get(&letter).copied().unwrap_or(0) > 0,
-            "seed {seed}: no {letter} rejects in {letters:?}"
-        );
+        assert!(letters.get(&letter).copied().unwrap_or(0) > 0, "seed {seed}: no {letter} rejects in {letters:?}");
     }
 }

@@ -21,16 +21,7 @@ fn a_cross_trades_at_the_resting_price() {
     engine.apply(&order("s1", 1, Side::Sell, 10, 7_500), now, &mut out);
     engine.apply(&order("b1", 2, Side::Buy, 4, 7_600), now, &mut out);
     engine.check_invariants();
-    let fills: Vec<_> = out
-        .iter()
-        .filter_map(|e| {
-            if let Event::Executed(x) = e {
-                Some(*x)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let fills: Vec<_> = out.iter().filter_map(|e| if let Event::Executed(x) = e { Some(*x) } else { None }).collect();
     assert_eq!(fills.len(), 1);
     assert_eq!((fills[0].price.fen(), fills[0].qty.tonnes()), (7_500, 4));
     let asks: Vec<_> = engine.depth(InstrumentId::new(0), Side::Sell, 5).collect();

@@ -27,12 +27,7 @@ fn encode(c: &mut Criterion) {
     c.bench_function("itch encode Add Order", |b| {
         b.iter(|| black_box(black_box(&add).encode(black_box(&mut buf))));
     });
-    let executed = OrderExecuted {
-        header: Header::new(6, T_OPEN),
-        order_ref: 1234,
-        shares: 400,
-        match_number: 7,
-    };
+    let executed = OrderExecuted { header: Header::new(6, T_OPEN), order_ref: 1234, shares: 400, match_number: 7 };
     c.bench_function("itch encode Order Executed", |b| {
         b.iter(|| black_box(black_box(&executed).encode(black_box(&mut buf))));
     });

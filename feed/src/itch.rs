@@ -99,11 +99,7 @@ impl Header {
     /// A header with tracking number 0.
     #[must_use]
     pub const fn new(locate: u16, timestamp: u64) -> Self {
-        Self {
-            locate,
-            tracking: 0,
-            timestamp,
-        }
+        Self { locate, tracking: 0, timestamp }
     }
 }
 
@@ -129,16 +125,9 @@ fn check<const N: usize>(bytes: &[u8], kind: u8) -> Result<&[u8; N], DecodeError
         return Err(DecodeError::Empty);
     };
     if actual != kind {
-        return Err(DecodeError::WrongType {
-            expected: kind,
-            actual,
-        });
+        return Err(DecodeError::WrongType { expected: kind, actual });
     }
-    bytes.try_into().map_err(|_| DecodeError::WrongLength {
-        kind,
-        expected: N,
-        actual: bytes.len(),
-    })
+    bytes.try_into().map_err(|_| DecodeError::WrongLength { kind, expected: N, actual: bytes.len() })
 }
 
 #[inline]
@@ -170,11 +159,7 @@ fn get_u64<const N: usize>(b: &[u8; N], at: usize) -> u64 {
 
 #[inline]
 fn put_header<const N: usize>(o: &mut [u8; N], kind: u8, h: &Header) {
-    assert!(
-        h.timestamp <= TIMESTAMP_MAX,
-        "ITCH timestamp {} does not fit 48 bits",
-        h.timestamp
-    );
+    assert!(h.timestamp <= TIMESTAMP_MAX, "ITCH timestamp {} does not fit 48 bits", h.timestamp);
     o[0] = kind;
     put(o, 1, &h.locate.to_be_bytes());
     put(o, 3, &h.tracking.to_be_bytes());
@@ -185,11 +170,7 @@ fn put_header<const N: usize>(o: &mut [u8; N], kind: u8, h: &Header) {
 fn get_header<const N: usize>(b: &[u8; N]) -> Header {
     let mut ts = [0; 8];
     ts[2..].copy_from_slice(&b[5..11]);
-    Header {
-        locate: get_u16(b, 1),
-        tracking: get_u16(b, 3),
-        timestamp: u64::from_be_bytes(ts),
-    }
+    Header { locate: get_u16(b, 1), tracking: get_u16(b, 3), timestamp: u64::from_be_bytes(ts) }
 }
 
 /// Generates `TYPE`, `LEN`, `encode` and `decode` from the type's private
@@ -258,10 +239,7 @@ impl SystemEvent {
     }
 
     fn read(b: &[u8; 12]) -> Self {
-        Self {
-            header: get_header(b),
-            event_code: b[11],
-        }
+        Self { header: get_header(b), event_code: b[11] }
     }
 }
 fixed_codec!(SystemEvent, b'S', 12);
@@ -418,13 +396,7 @@ impl StockTradingAction {
     }
 
     fn read(b: &[u8; 25]) -> Self {
-        Self {
-            header: get_header(b),
-            stock: get(b, 11),
-            trading_state: b[19],
-            reserved: b[20],
-            reason: get(b, 21),
-        }
+        Self { header: get_header(b), stock: get(b, 11), trading_state: b[19], reserved: b[20], reason: get(b, 21) }
     }
 }
 fixed_codec!(StockTradingAction, b'H', 25);
@@ -543,12 +515,7 @@ impl OrderExecuted {
     }
 
     fn read(b: &[u8; 31]) -> Self {
-        Self {
-            header: get_header(b),
-            order_ref: get_u64(b, 11),
-            shares: get_u32(b, 19),
-            match_number: get_u64(b, 23),
-        }
+        Self { header: get_header(b), order_ref: get_u64(b, 11), shares: get_u32(b, 19), match_number: get_u64(b, 23) }
     }
 }
 fixed_codec!(OrderExecuted, b'E', 31);
@@ -574,11 +541,7 @@ impl OrderCancel {
     }
 
     fn read(b: &[u8; 23]) -> Self {
-        Self {
-            header: get_header(b),
-            order_ref: get_u64(b, 11),
-            shares: get_u32(b, 19),
-        }
+        Self { header: get_header(b), order_ref: get_u64(b, 11), shares: get_u32(b, 19) }
     }
 }
 fixed_codec!(OrderCancel, b'X', 23);
@@ -601,10 +564,7 @@ impl OrderDelete {
     }
 
     fn read(b: &[u8; 19]) -> Self {
-        Self {
-            header: get_header(b),
-            order_ref: get_u64(b, 11),
-        }
+        Self { header: get_header(b), order_ref: get_u64(b, 11) }
     }
 }
 fixed_codec!(OrderDelete, b'D', 19);

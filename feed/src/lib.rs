@@ -8,15 +8,17 @@
 //! - [`moldudp`]: MoldUDP64 framing: packet header, the [`moldudp::Packer`]
 //!   that fills one datagram in a buffer it owns, the checked datagram
 //!   decoder, heartbeat, end of session and re-request packets.
+//! - [`translate`]: engine events to ITCH messages, as PROTOCOL.md maps
+//!   them (pure as well; the one module that knows the engine's types).
 //!
 //! Both modules are pure: functions over byte slices, no sockets, no clock,
 //! no threads, no allocation. That keeps them byte-exact testable against
 //! hand-written vectors and independent decoders (`itchy`, `moldudp`),
 //! cheap on the publishing hot path, and shared unchanged by every side that
 //! speaks the feed: the publishers (UDP, TCP, snapshot) that wrap them in I/O
-//! and the client book builder that reads them. These codecs know nothing of
-//! the engine's types; the engine's events are mapped to wire fields by the
-//! publisher.
+//! and the client book builder that reads them. The codecs know nothing of
+//! the engine's types; [`translate`] maps the engine's events to them.
 
 pub mod itch;
 pub mod moldudp;
+pub mod translate;

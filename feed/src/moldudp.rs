@@ -33,8 +33,7 @@ pub const END_OF_SESSION_COUNT: u16 = 0xFFFF;
 // Any ITCH message fits, and a full datagram can never reach the count
 // reserved for end of session (even with empty messages).
 const _: () = assert!(itch::MESSAGE_LEN_MAX <= MESSAGE_LEN_MAX);
-const _: () =
-    assert!((DATAGRAM_MAX - HEADER_LEN) / BLOCK_HEADER_LEN < END_OF_SESSION_COUNT as usize);
+const _: () = assert!((DATAGRAM_MAX - HEADER_LEN) / BLOCK_HEADER_LEN < END_OF_SESSION_COUNT as usize);
 
 /// Why a received packet is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -128,11 +127,7 @@ impl Header {
         session.copy_from_slice(&b[..10]);
         let mut sequence = [0; 8];
         sequence.copy_from_slice(&b[10..18]);
-        Self {
-            session,
-            sequence: u64::from_be_bytes(sequence),
-            count: u16::from_be_bytes([b[18], b[19]]),
-        }
+        Self { session, sequence: u64::from_be_bytes(sequence), count: u16::from_be_bytes([b[18], b[19]]) }
     }
 
     /// Heartbeat, end of session, or a packet with messages.
@@ -172,12 +167,7 @@ impl ReRequest {
     /// The request's 20 bytes (the same layout as a packet header).
     #[must_use]
     pub fn encode(&self) -> [u8; HEADER_LEN] {
-        Header {
-            session: self.session,
-            sequence: self.sequence,
-            count: self.count,
-        }
-        .encode()
+        Header { session: self.session, sequence: self.sequence, count: self.count }.encode()
     }
 
     /// Decodes a re-request datagram.
@@ -186,15 +176,9 @@ impl ReRequest {
     /// [`MoldError::WrongReRequestLength`] unless `bytes` is exactly
     /// [`HEADER_LEN`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, MoldError> {
-        let b: &[u8; HEADER_LEN] = bytes
-            .try_into()
-            .map_err(|_| MoldError::WrongReRequestLength(bytes.len()))?;
+        let b: &[u8; HEADER_LEN] = bytes.try_into().map_err(|_| MoldError::WrongReRequestLength(bytes.len()))?;
         let h = Header::read(b);
-        Ok(Self {
-            session: h.session,
-            sequence: h.sequence,
-            count: h.count,
-        })
+        Ok(Self { session: h.session, sequence: h.sequence, count: h.count })
     }
 }
 
@@ -204,11 +188,7 @@ fn split_block(rest: &[u8], index: u16) -> Result<(&[u8], &[u8]), MoldError> {
         return Err(MoldError::TruncatedBlockLength { index });
     };
     let len = usize::from(u16::from_be_bytes(*len));
-    rest.split_at_checked(len).ok_or(MoldError::BlockOverrun {
-        index,
-        len,
-        remaining: rest.len(),
-    })
+    rest.split_at_checked(len).ok_or(MoldError::BlockOverrun { index, len, remaining: rest.len() })
 }
 
 /// A received downstream packet whose blocks have all been checked.
@@ -248,10 +228,7 @@ impl<'a> Datagram<'a> {
     /// `header().sequence`).
     #[must_use]
     pub const fn messages(&self) -> Messages<'a> {
-        Messages {
-            rest: self.blocks,
-            remaining: self.header.message_count(),
-        }
+        Messages { rest: self.blocks, remaining: self.header.message_count() }
     }
 }
 
@@ -304,12 +281,7 @@ impl Packer {
     /// (1 at the start of the day).
     #[must_use]
     pub fn new(session: [u8; SESSION_LEN], next_sequence: u64) -> Self {
-        let mut packer = Self {
-            buf: [0; DATAGRAM_MAX],
-            len: HEADER_LEN,
-            count: 0,
-            next_sequence,
-        };
+        let mut packer = Self { buf: [0; DATAGRAM_MAX], len: HEADER_LEN, count: 0, next_sequence };
         packer.buf[..SESSION_LEN].copy_from_slice(&session);
         packer.clear();
         packer
@@ -444,11 +416,6 @@ impl Packer {
     }
 
     fn special(&self, count: u16) -> [u8; HEADER_LEN] {
-        Header {
-            session: self.session(),
-            sequence: self.next_sequence,
-            count,
-        }
-        .encode()
+        Header { session: self.session(), sequence: self.next_sequence, count }.encode()
     }
 }

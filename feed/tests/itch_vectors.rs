@@ -5,9 +5,8 @@
 mod common;
 
 use carbonx_feed::itch::{
-    AddOrder, CrossTrade, DecodeError, EndOfSnapshot, Header, LuldAuctionCollar, Message,
-    OrderCancel, OrderDelete, OrderExecuted, OrderReplace, StockDirectory, StockTradingAction,
-    SystemEvent, TIMESTAMP_MAX, Trade,
+    AddOrder, CrossTrade, DecodeError, EndOfSnapshot, Header, LuldAuctionCollar, Message, OrderCancel, OrderDelete,
+    OrderExecuted, OrderReplace, StockDirectory, StockTradingAction, SystemEvent, TIMESTAMP_MAX, Trade,
 };
 use common::{CEA25, T_OPEN, hex};
 
@@ -18,10 +17,7 @@ fn round_trip(wire: &[u8], expected: Message) {
     let mut buf = [0xAAu8; 64];
     let len = expected.encode(&mut buf);
     assert_eq!(&buf[..len], wire);
-    assert!(
-        buf[len..].iter().all(|&b| b == 0xAA),
-        "wrote past the message"
-    );
+    assert!(buf[len..].iter().all(|&b| b == 0xAA), "wrote past the message");
 }
 
 /// Header of the vectors: locate 6 (CEA25), tracking 0, 09:30:00.000000123.
@@ -36,10 +32,7 @@ fn system_event_s() {
         "1a3185c50000", // timestamp 28_800_000_000_000 ns = 08:00:00
         "4f",           // event code O: start of messages
     ));
-    let m = SystemEvent {
-        header: Header::new(0, 28_800_000_000_000),
-        event_code: b'O',
-    };
+    let m = SystemEvent { header: Header::new(0, 28_800_000_000_000), event_code: b'O' };
     assert_eq!(SystemEvent::decode(&wire), Ok(m));
     round_trip(&wire, m.into());
 }
@@ -142,12 +135,7 @@ fn order_executed_e() {
         "00000190",         // 400 executed
         "0000000000000007", // match number 7
     ));
-    let m = OrderExecuted {
-        header: Header::new(6, T_OPEN),
-        order_ref: 1234,
-        shares: 400,
-        match_number: 7,
-    };
+    let m = OrderExecuted { header: Header::new(6, T_OPEN), order_ref: 1234, shares: 400, match_number: 7 };
     assert_eq!(OrderExecuted::decode(&wire), Ok(m));
     round_trip(&wire, m.into());
 }
@@ -159,11 +147,7 @@ fn order_cancel_x() {
         "00000000000004d2", // order reference 1234
         "00000064",         // 100 cancelled
     ));
-    let m = OrderCancel {
-        header: Header::new(6, T_OPEN),
-        order_ref: 1234,
-        shares: 100,
-    };
+    let m = OrderCancel { header: Header::new(6, T_OPEN), order_ref: 1234, shares: 100 };
     assert_eq!(OrderCancel::decode(&wire), Ok(m));
     round_trip(&wire, m.into());
 }
@@ -171,10 +155,7 @@ fn order_cancel_x() {
 #[test]
 fn order_delete_d() {
     let wire = hex(&format!("44 {HEADER_HEX} 00000000000004d2"));
-    let m = OrderDelete {
-        header: Header::new(6, T_OPEN),
-        order_ref: 1234,
-    };
+    let m = OrderDelete { header: Header::new(6, T_OPEN), order_ref: 1234 };
     assert_eq!(OrderDelete::decode(&wire), Ok(m));
     round_trip(&wire, m.into());
 }
@@ -188,13 +169,8 @@ fn order_replace_u() {
         "00000258",         // 600 shares
         "000b5f54",         // price 74.5300
     ));
-    let m = OrderReplace {
-        header: Header::new(6, T_OPEN),
-        original_ref: 1234,
-        new_ref: 1235,
-        shares: 600,
-        price: 745_300,
-    };
+    let m =
+        OrderReplace { header: Header::new(6, T_OPEN), original_ref: 1234, new_ref: 1235, shares: 600, price: 745_300 };
     assert_eq!(OrderReplace::decode(&wire), Ok(m));
     round_trip(&wire, m.into());
 }
@@ -304,44 +280,14 @@ fn decode_errors_are_typed() {
     assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
     assert_eq!(Message::decode(b"Z"), Err(DecodeError::UnknownType(b'Z')));
     // `F` (add order with MPID) is ITCH but not on our feed.
-    assert_eq!(
-        Message::decode(&[b'F'; 40]),
-        Err(DecodeError::UnknownType(b'F'))
-    );
+    assert_eq!(Message::decode(&[b'F'; 40]), Err(DecodeError::UnknownType(b'F')));
     let add = common::encoded(&common::samples()[4]);
-    assert_eq!(
-        Message::decode(&add[..35]),
-        Err(DecodeError::WrongLength {
-            kind: b'A',
-            expected: 36,
-            actual: 35
-        })
-    );
+    assert_eq!(Message::decode(&add[..35]), Err(DecodeError::WrongLength { kind: b'A', expected: 36, actual: 35 }));
     let mut long = add.clone();
     long.push(0);
-    assert_eq!(
-        AddOrder::decode(&long),
-        Err(DecodeError::WrongLength {
-            kind: b'A',
-            expected: 36,
-            actual: 37
-        })
-    );
-    assert_eq!(
-        OrderDelete::decode(&add),
-        Err(DecodeError::WrongType {
-            expected: b'D',
-            actual: b'A'
-        })
-    );
-    assert_eq!(
-        Message::decode(b"G42"),
-        Err(DecodeError::WrongLength {
-            kind: b'G',
-            expected: 21,
-            actual: 3
-        })
-    );
+    assert_eq!(AddOrder::decode(&long), Err(DecodeError::WrongLength { kind: b'A', expected: 36, actual: 37 }));
+    assert_eq!(OrderDelete::decode(&add), Err(DecodeError::WrongType { expected: b'D', actual: b'A' }));
+    assert_eq!(Message::decode(b"G42"), Err(DecodeError::WrongLength { kind: b'G', expected: 21, actual: 3 }));
 }
 
 #[test]
@@ -356,10 +302,7 @@ fn every_sample_round_trips_through_the_enum() {
 
 #[test]
 fn largest_timestamp_goes_on_the_wire_as_48_bits() {
-    let m = OrderDelete {
-        header: Header::new(1, TIMESTAMP_MAX),
-        order_ref: 1,
-    };
+    let m = OrderDelete { header: Header::new(1, TIMESTAMP_MAX), order_ref: 1 };
     let mut buf = [0u8; OrderDelete::LEN];
     m.encode(&mut buf);
     assert_eq!(&buf[5..11], &[0xff; 6]);
@@ -369,10 +312,7 @@ fn largest_timestamp_goes_on_the_wire_as_48_bits() {
 #[test]
 #[should_panic(expected = "does not fit 48 bits")]
 fn encoding_a_timestamp_above_48_bits_is_a_bug() {
-    let m = OrderDelete {
-        header: Header::new(1, TIMESTAMP_MAX + 1),
-        order_ref: 1,
-    };
+    let m = OrderDelete { header: Header::new(1, TIMESTAMP_MAX + 1), order_ref: 1 };
     m.encode(&mut [0u8; 64]);
 }
 

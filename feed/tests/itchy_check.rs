@@ -16,8 +16,8 @@ mod common;
 
 use carbonx_feed::itch::{self, AddOrder, CrossTrade, Header, OrderReplace, TIMESTAMP_MAX, Trade};
 use itchy::{
-    ArrayString, Body, CrossType, EventCode, FinancialStatus, IssueClassification, IssueSubType,
-    LuldRefPriceTier, MarketCategory, Side, StockDirectory, TradingState,
+    ArrayString, Body, CrossType, EventCode, FinancialStatus, IssueClassification, IssueSubType, LuldRefPriceTier,
+    MarketCategory, Side, StockDirectory, TradingState,
 };
 use proptest::prelude::*;
 
@@ -33,9 +33,7 @@ fn parse_with_itchy(messages: &[itch::Message]) -> Vec<itchy::Message> {
         stream.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
         stream.extend_from_slice(&bytes);
     }
-    itchy::MessageStream::from_reader(&stream[..])
-        .map(|r| r.expect("itchy rejected our bytes"))
-        .collect()
+    itchy::MessageStream::from_reader(&stream[..]).map(|r| r.expect("itchy rejected our bytes")).collect()
 }
 
 /// What itchy should read from the first eleven samples.
@@ -46,9 +44,7 @@ fn expected_bodies() -> Vec<Body> {
 fn reference_bodies() -> Vec<Body> {
     let cea25 = stock("CEA25   ");
     vec![
-        Body::SystemEvent {
-            event: EventCode::StartOfMessages,
-        },
+        Body::SystemEvent { event: EventCode::StartOfMessages },
         Body::StockDirectory(StockDirectory {
             stock: cea25,
             market_category: MarketCategory::Unavailable,
@@ -91,15 +87,8 @@ fn order_bodies() -> Vec<Body> {
             price: 746_300.into(),
             mpid: None,
         }),
-        Body::OrderExecuted {
-            reference: 1234,
-            executed: 400,
-            match_number: 7,
-        },
-        Body::OrderCancelled {
-            reference: 1234,
-            cancelled: 100,
-        },
+        Body::OrderExecuted { reference: 1234, executed: 400, match_number: 7 },
+        Body::OrderCancelled { reference: 1234, cancelled: 100 },
         Body::DeleteOrder { reference: 1234 },
         Body::ReplaceOrder(itchy::ReplaceOrder {
             old_reference: 1234,
@@ -148,11 +137,7 @@ fn itchy_decodes_every_standard_type_we_send() {
     let samples = common::samples();
     let standard = &samples[..11];
     let parsed = parse_with_itchy(standard);
-    assert_eq!(
-        parsed.len(),
-        standard.len(),
-        "itchy saw another number of messages"
-    );
+    assert_eq!(parsed.len(), standard.len(), "itchy saw another number of messages");
     for ((ours, theirs), body) in standard.iter().zip(&parsed).zip(expected_bodies()) {
         let h = header_of(ours);
         let expected = itchy::Message {
@@ -168,28 +153,18 @@ fn itchy_decodes_every_standard_type_we_send() {
 
 #[test]
 fn itchy_reads_a_48_bit_timestamp_like_we_do() {
-    let m = itch::OrderDelete {
-        header: Header::new(7, TIMESTAMP_MAX),
-        order_ref: u64::MAX,
-    };
+    let m = itch::OrderDelete { header: Header::new(7, TIMESTAMP_MAX), order_ref: u64::MAX };
     let parsed = parse_with_itchy(&[m.into()]);
     assert_eq!(parsed[0].timestamp, TIMESTAMP_MAX);
     assert_eq!(parsed[0].stock_locate, 7);
-    assert_eq!(
-        parsed[0].body,
-        Body::DeleteOrder {
-            reference: u64::MAX
-        }
-    );
+    assert_eq!(parsed[0].body, Body::DeleteOrder { reference: u64::MAX });
 }
 
 fn header() -> impl Strategy<Value = Header> {
-    (any::<u16>(), any::<u16>(), 0..=TIMESTAMP_MAX).prop_map(|(locate, tracking, timestamp)| {
-        Header {
-            locate,
-            tracking,
-            timestamp,
-        }
+    (any::<u16>(), any::<u16>(), 0..=TIMESTAMP_MAX).prop_map(|(locate, tracking, timestamp)| Header {
+        locate,
+        tracking,
+        timestamp,
     })
 }
 
@@ -208,12 +183,7 @@ fn itchy_one(m: itch::Message) -> itchy::Message {
     let theirs = parsed.remove(0);
     let h = header_of(&m);
     assert_eq!(
-        (
-            theirs.tag,
-            theirs.stock_locate,
-            theirs.tracking_number,
-            theirs.timestamp
-        ),
+        (theirs.tag, theirs.stock_locate, theirs.tracking_number, theirs.timestamp),
         (m.message_type(), h.locate, h.tracking, h.timestamp)
     );
     theirs

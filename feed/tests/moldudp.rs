@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use carbonx_feed::itch::{AddOrder, Header as ItchHeader, Message};
 use carbonx_feed::moldudp::{
-    DATAGRAM_MAX, Datagram, HEADER_LEN, Header, MESSAGE_LEN_MAX, MoldError, PackError, Packer,
-    PacketKind, ReRequest,
+    DATAGRAM_MAX, Datagram, HEADER_LEN, Header, MESSAGE_LEN_MAX, MoldError, PackError, Packer, PacketKind, ReRequest,
 };
 use common::{encoded, hex, samples};
 
@@ -42,10 +41,7 @@ fn packer_datagram_decodes_with_the_moldudp_crate() {
     assert_eq!(packet.session_ident(), "CX20250102");
     assert_eq!(packet.seq_num(), 1);
     assert_eq!(usize::from(packet.msg_count()), samples.len());
-    assert!(matches!(
-        packet.packet_kind(),
-        moldudp::PacketKind::Standard
-    ));
+    assert!(matches!(packet.packet_kind(), moldudp::PacketKind::Standard));
     let theirs: Vec<&[u8]> = packet.iter().map(|block| block.data()).collect();
     assert_eq!(theirs.len(), samples.len());
     for (block, m) in theirs.iter().zip(&samples) {
@@ -64,19 +60,9 @@ fn our_decoder_reads_the_packer_datagram() {
         packer.push_itch(&m).unwrap();
     }
     let datagram = Datagram::decode(packer.datagram()).unwrap();
-    assert_eq!(
-        datagram.header(),
-        Header {
-            session: SESSION,
-            sequence: 100,
-            count: 12
-        }
-    );
+    assert_eq!(datagram.header(), Header { session: SESSION, sequence: 100, count: 12 });
     assert_eq!(datagram.header().kind(), PacketKind::Messages);
-    let decoded: Vec<Message> = datagram
-        .messages()
-        .map(|b| Message::decode(b).unwrap())
-        .collect();
+    let decoded: Vec<Message> = datagram.messages().map(|b| Message::decode(b).unwrap()).collect();
     assert_eq!(decoded, samples());
     assert_eq!(datagram.messages().len(), 12);
 }
@@ -128,10 +114,7 @@ fn largest_message_fills_an_empty_datagram() {
     assert_eq!(packer.datagram().len(), DATAGRAM_MAX);
     let too_big = vec![7u8; MESSAGE_LEN_MAX + 1];
     packer.clear();
-    assert_eq!(
-        packer.push(&too_big),
-        Err(PackError::TooLarge(MESSAGE_LEN_MAX + 1))
-    );
+    assert_eq!(packer.push(&too_big), Err(PackError::TooLarge(MESSAGE_LEN_MAX + 1)));
     assert!(packer.is_empty());
 }
 
@@ -181,16 +164,10 @@ fn heartbeat_and_end_of_session_bytes() {
     assert_eq!(eos.messages().count(), 0);
 
     let theirs = moldudp::Packet::new(&heartbeat);
-    assert!(matches!(
-        theirs.packet_kind(),
-        moldudp::PacketKind::Heartbeat
-    ));
+    assert!(matches!(theirs.packet_kind(), moldudp::PacketKind::Heartbeat));
     assert_eq!(theirs.seq_num(), 4);
     let theirs = moldudp::Packet::new(&end);
-    assert!(matches!(
-        theirs.packet_kind(),
-        moldudp::PacketKind::EndOfSession
-    ));
+    assert!(matches!(theirs.packet_kind(), moldudp::PacketKind::EndOfSession));
     assert_eq!(theirs.seq_num(), 4);
 }
 
@@ -201,18 +178,11 @@ fn malformed_datagrams_are_errors() {
     let with = |count: &str, tail: &[u8]| [header(count), tail.to_vec()].concat();
     let block = [&[0, 19][..], &d].concat();
 
-    assert_eq!(
-        Datagram::decode(&header("0001")[..19]),
-        Err(MoldError::TooShort(19))
-    );
+    assert_eq!(Datagram::decode(&header("0001")[..19]), Err(MoldError::TooShort(19)));
     assert_eq!(Datagram::decode(&[]), Err(MoldError::TooShort(0)));
     assert_eq!(
         Datagram::decode(&with("0001", &block[..20])),
-        Err(MoldError::BlockOverrun {
-            index: 0,
-            len: 19,
-            remaining: 18
-        })
+        Err(MoldError::BlockOverrun { index: 0, len: 19, remaining: 18 })
     );
     assert_eq!(
         Datagram::decode(&with("0002", &[&block[..], &[0]].concat())),
@@ -222,26 +192,13 @@ fn malformed_datagrams_are_errors() {
         Datagram::decode(&with("0003", &[&block[..], &block].concat())),
         Err(MoldError::TruncatedBlockLength { index: 2 })
     );
-    assert_eq!(
-        Datagram::decode(&with("0001", &[&block[..], &[9]].concat())),
-        Err(MoldError::TrailingBytes(1))
-    );
-    assert_eq!(
-        Datagram::decode(&with("0000", &block)),
-        Err(MoldError::TrailingBytes(21))
-    );
-    assert_eq!(
-        Datagram::decode(&with("ffff", &[1])),
-        Err(MoldError::TrailingBytes(1))
-    );
+    assert_eq!(Datagram::decode(&with("0001", &[&block[..], &[9]].concat())), Err(MoldError::TrailingBytes(1)));
+    assert_eq!(Datagram::decode(&with("0000", &block)), Err(MoldError::TrailingBytes(21)));
+    assert_eq!(Datagram::decode(&with("ffff", &[1])), Err(MoldError::TrailingBytes(1)));
     // A block length of 0xFFFF runs past any datagram.
     assert_eq!(
         Datagram::decode(&with("0001", &[0xff, 0xff, 1, 2])),
-        Err(MoldError::BlockOverrun {
-            index: 0,
-            len: 0xffff,
-            remaining: 2
-        })
+        Err(MoldError::BlockOverrun { index: 0, len: 0xffff, remaining: 2 })
     );
     assert!(Datagram::decode(&with("0001", &block)).is_ok());
 }
@@ -249,22 +206,12 @@ fn malformed_datagrams_are_errors() {
 #[test]
 fn re_request_bytes() {
     let wire = hex(&format!("{SESSION_HEX} 0000000000000005 0004"));
-    let request = ReRequest {
-        session: SESSION,
-        sequence: 5,
-        count: 4,
-    };
+    let request = ReRequest { session: SESSION, sequence: 5, count: 4 };
     assert_eq!(request.encode().as_slice(), wire.as_slice());
     assert_eq!(ReRequest::decode(&wire), Ok(request));
-    assert_eq!(
-        ReRequest::decode(&wire[..19]),
-        Err(MoldError::WrongReRequestLength(19))
-    );
+    assert_eq!(ReRequest::decode(&wire[..19]), Err(MoldError::WrongReRequestLength(19)));
     let long = [&wire[..], &[0]].concat();
-    assert_eq!(
-        ReRequest::decode(&long),
-        Err(MoldError::WrongReRequestLength(21))
-    );
+    assert_eq!(ReRequest::decode(&long), Err(MoldError::WrongReRequestLength(21)));
 }
 
 fn loopback() -> UdpSocket {
@@ -296,45 +243,29 @@ fn moldudp_client_re_requests_a_gap_in_our_feed() {
         .expected_session_ident("CX20250102".to_string())
         .expected_seq_num(1)
         .build();
-    let (rx, _requests) = client
-        .start_with_sockets(client_down, loopback(), &[SocketAddr::V4(v4(&our_rereq))])
-        .unwrap();
+    let (rx, _requests) =
+        client.start_with_sockets(client_down, loopback(), &[SocketAddr::V4(v4(&our_rereq))]).unwrap();
 
     let samples = samples();
     let mut live = Packer::new(SESSION, 5);
     live.push_itch(&samples[4]).unwrap();
     live.push_itch(&samples[5]).unwrap();
-    publisher
-        .send_to(live.datagram(), client_down_addr)
-        .unwrap();
+    publisher.send_to(live.datagram(), client_down_addr).unwrap();
 
-    let received = rx
-        .recv_timeout(WAIT)
-        .expect("client forwarded our datagram");
+    let received = rx.recv_timeout(WAIT).expect("client forwarded our datagram");
     assert_eq!(received.bytes(), live.datagram());
 
     let mut buf = [0u8; 64];
-    let (n, peer) = our_rereq
-        .recv_from(&mut buf)
-        .expect("client re-requested the gap");
+    let (n, peer) = our_rereq.recv_from(&mut buf).expect("client re-requested the gap");
     let request = ReRequest::decode(&buf[..n]).unwrap();
-    assert_eq!(
-        request,
-        ReRequest {
-            session: SESSION,
-            sequence: 1,
-            count: 4
-        }
-    );
+    assert_eq!(request, ReRequest { session: SESSION, sequence: 1, count: 4 });
 
     let mut answer = Packer::new(SESSION, request.sequence);
     for m in &samples[..usize::from(request.count)] {
         answer.push_itch(m).unwrap();
     }
     our_rereq.send_to(answer.datagram(), peer).unwrap();
-    let retransmitted = rx
-        .recv_timeout(WAIT)
-        .expect("client forwarded the retransmission");
+    let retransmitted = rx.recv_timeout(WAIT).expect("client forwarded the retransmission");
     assert_eq!(retransmitted.bytes(), answer.datagram());
     let packet = moldudp::Packet::new(retransmitted.bytes());
     assert_eq!((packet.seq_num(), packet.msg_count()), (1, 4));
@@ -373,46 +304,20 @@ fn moldudp_server_packets_decode_and_it_answers_our_re_request() {
 
     let live = receive_until(&listener, |d| d.header().kind() == PacketKind::Messages);
     let live = Datagram::decode(&live).unwrap();
-    assert_eq!(
-        live.header(),
-        Header {
-            session: SESSION,
-            sequence: 1,
-            count: 11
-        }
-    );
-    let decoded: Vec<Message> = live
-        .messages()
-        .map(|b| Message::decode(b).unwrap())
-        .collect();
+    assert_eq!(live.header(), Header { session: SESSION, sequence: 1, count: 11 });
+    let decoded: Vec<Message> = live.messages().map(|b| Message::decode(b).unwrap()).collect();
     assert_eq!(decoded, samples);
 
     let heartbeat = receive_until(&listener, |d| d.header().kind() == PacketKind::Heartbeat);
     assert_eq!(Datagram::decode(&heartbeat).unwrap().header().sequence, 12);
 
     let requester = loopback();
-    let request = ReRequest {
-        session: SESSION,
-        sequence: 3,
-        count: 2,
-    };
-    requester
-        .send_to(&request.encode(), server_rereq_addr)
-        .unwrap();
+    let request = ReRequest { session: SESSION, sequence: 3, count: 2 };
+    requester.send_to(&request.encode(), server_rereq_addr).unwrap();
     let answer = receive_until(&requester, |_| true);
     let answer = Datagram::decode(&answer).unwrap();
-    assert_eq!(
-        answer.header(),
-        Header {
-            session: SESSION,
-            sequence: 3,
-            count: 2
-        }
-    );
-    let resent: Vec<Message> = answer
-        .messages()
-        .map(|b| Message::decode(b).unwrap())
-        .collect();
+    assert_eq!(answer.header(), Header { session: SESSION, sequence: 3, count: 2 });
+    let resent: Vec<Message> = answer.messages().map(|b| Message::decode(b).unwrap()).collect();
     assert_eq!(resent, &samples[2..4]);
 
     handle.shutdown();

@@ -2,9 +2,8 @@
 #![allow(dead_code)]
 
 use carbonx_feed::itch::{
-    AddOrder, CrossTrade, EndOfSnapshot, Header, LuldAuctionCollar, Message, OrderCancel,
-    OrderDelete, OrderExecuted, OrderReplace, StockDirectory, StockTradingAction, SystemEvent,
-    Trade,
+    AddOrder, CrossTrade, EndOfSnapshot, Header, LuldAuctionCollar, Message, OrderCancel, OrderDelete, OrderExecuted,
+    OrderReplace, StockDirectory, StockTradingAction, SystemEvent, Trade,
 };
 
 /// Bytes from a hex string; whitespace is ignored.
@@ -37,20 +36,9 @@ pub fn samples() -> Vec<Message> {
 fn reference_data() -> Vec<Message> {
     let h = Header::new(6, T_OPEN);
     vec![
-        SystemEvent {
-            header: Header::new(0, 28_800_000_000_000),
-            event_code: b'O',
-        }
-        .into(),
+        SystemEvent { header: Header::new(0, 28_800_000_000_000), event_code: b'O' }.into(),
         StockDirectory::carbon(Header::new(6, 28_800_000_000_000), CEA25).into(),
-        StockTradingAction {
-            header: h,
-            stock: CEA25,
-            trading_state: b'H',
-            reserved: b' ',
-            reason: *b"OPER",
-        }
-        .into(),
+        StockTradingAction { header: h, stock: CEA25, trading_state: b'H', reserved: b' ', reason: *b"OPER" }.into(),
         LuldAuctionCollar {
             header: h,
             stock: CEA25,
@@ -67,51 +55,13 @@ fn reference_data() -> Vec<Message> {
 fn order_flow() -> Vec<Message> {
     let h = Header::new(6, T_OPEN);
     vec![
-        AddOrder {
-            header: h,
-            order_ref: 1234,
-            side: b'S',
-            shares: 1000,
-            stock: CEA25,
-            price: 746_300,
-        }
-        .into(),
-        OrderExecuted {
-            header: h,
-            order_ref: 1234,
-            shares: 400,
-            match_number: 7,
-        }
-        .into(),
-        OrderCancel {
-            header: h,
-            order_ref: 1234,
-            shares: 100,
-        }
-        .into(),
-        OrderDelete {
-            header: h,
-            order_ref: 1234,
-        }
-        .into(),
-        OrderReplace {
-            header: h,
-            original_ref: 1234,
-            new_ref: 1235,
-            shares: 600,
-            price: 745_300,
-        }
-        .into(),
-        Trade {
-            header: h,
-            order_ref: 0,
-            side: b'B',
-            shares: 100_000,
-            stock: CEA25,
-            price: 746_300,
-            match_number: 8,
-        }
-        .into(),
+        AddOrder { header: h, order_ref: 1234, side: b'S', shares: 1000, stock: CEA25, price: 746_300 }.into(),
+        OrderExecuted { header: h, order_ref: 1234, shares: 400, match_number: 7 }.into(),
+        OrderCancel { header: h, order_ref: 1234, shares: 100 }.into(),
+        OrderDelete { header: h, order_ref: 1234 }.into(),
+        OrderReplace { header: h, original_ref: 1234, new_ref: 1235, shares: 600, price: 745_300 }.into(),
+        Trade { header: h, order_ref: 0, side: b'B', shares: 100_000, stock: CEA25, price: 746_300, match_number: 8 }
+            .into(),
         CrossTrade {
             header: Header::new(6, 54_000_000_000_000),
             shares: 0,
