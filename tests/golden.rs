@@ -18,7 +18,9 @@
 //!   `ioc`, `post-only`);
 //! - `block b1 sell CEA 150000 @ 80.00 acct=1 cp=2 deal=D1`,
 //!   `pick p1 buy CEA 15 ref=2 acct=2`;
-//! - `clock`, `roll`, `halt CEA`, `resume CEA`, `kill acct=1`, `reject b9 V`.
+//! - `clock`, `roll`, `halt CEA`, `resume CEA`, `kill acct=1`, `reject b9 V`;
+//! - `show acct=N` prints an account's cash and CEA holding (with
+//!   `accounts=demo` or `accounts=small`; `cap=N` sets a holding cap).
 //!
 //! `GOLDEN_REWRITE=1 cargo test --test golden` rewrites the expectations
 //! from what the engine does; every rewritten file must then be read
@@ -38,9 +40,16 @@ struct Session {
     show_day: bool,
 }
 
+/// `accounts=small`: three accounts to reach every risk rule.
+const SMALL_ACCOUNTS: &str = "account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER
+0001,1000,0,0,0,0,0,0,0
+0002,0,100,0,0,0,0,0,0
+0003,100000,100,0,0,0,0,0,0
+";
+
 fn parse_config(lines: &[&str]) -> Result<(Engine, bool), String> {
     let mut config = EngineConfig::demo();
-    let (mut accounts, mut show_day) = (false, false);
+    let (mut accounts, mut show_day) = (None, false);
     for line in lines {
         for setting in line.split_whitespace().skip(1) {
             let (key, value) = setting.split_once('=').ok_or(format!("bad setting {setting}"))?;
@@ -48,13 +57,24 @@ fn parse_config(lines: &[&str]) -> Result<(Engine, bool), String> {
                 "stp" => config.stp = toml_enum(value)?,
                 "session" => config.session = toml_enum(value)?,
                 "orders_max" => config.orders_max = value.parse().map_err(|_| "orders_max")?,
-                "accounts" => accounts = value == "demo",
+                "accounts" => accounts = Some(value.to_string()),
+                "cap" => config.holding_cap = Some(value.parse().map_err(|_| "cap")?),
                 "show" => show_day = value == "day",
                 _ => return Err(format!("unknown setting {key}")),
             }
         }
     }
-    let engine = if accounts { Engine::with_accounts(config, AccountTable::demo(7, 20)) } else { Engine::new(config) };
+    let codes: Vec<String> = config.instruments.iter().map(|i| i.code.clone()).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let engine = match accounts.as_deref() {
+        None => Engine::new(config),
+        Some("demo") => Engine::with_accounts(config, AccountTable::demo(7, 20)),
+        Some("small") => {
+            let table = AccountTable::from_csv(SMALL_ACCOUNTS, &codes).map_err(|e| e.to_string())?;
+            Engine::with_accounts(config, table)
+        }
+        Some(other) => return Err(format!("unknown accounts {other}")),
+    };
     Ok((engine.map_err(|e| e.to_string())?, show_day))
 }
 
@@ -212,7 +232,22 @@ impl Session {
         Ok(Some(cmd))
     }
 
+    /// `show acct=N`: the account's cash and CEA holding, in yuan and tonnes.
+    fn show_account(&self, line: &str) -> Result<Vec<String>, String> {
+        let account = AccountId::new(Options(line.split_whitespace().skip(1).collect()).num("acct", 0)?);
+        let table = self.engine.accounts().ok_or("no accounts configured")?;
+        let cash = table.cash(account).ok_or("unknown account")?;
+        let h = table.holding(account, InstrumentId::new(0)).ok_or("unknown account")?;
+        let yuan = |fen: i64| format!("{}.{:02}", fen / 100, fen % 100);
+        let (available, locked) = (yuan(cash.available), yuan(cash.locked));
+        let cea = format!("CEA available={} locked={} bought-today={}", h.available, h.locked, h.bought_today);
+        Ok(vec![format!("account {} cash available={available} locked={locked}; {cea}", account.get())])
+    }
+
     fn run(&mut self, line: &str) -> Result<Vec<String>, String> {
+        if line.starts_with("show ") {
+            return self.show_account(line);
+        }
         let Some(cmd) = self.parse(line)? else {
             return Ok(Vec::new());
         };
