@@ -4,6 +4,7 @@
 
 use carbonx_engine::accounts::{AccountTable, AccountsError};
 use carbonx_engine::{Engine, EngineConfig};
+use carbonx_gateway::config::GatewayConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,9 @@ pub struct Config {
     /// Where the accounts come from.
     #[serde(default)]
     pub accounts: AccountsConfig,
+    /// Order entry: listen address, limits, users (default: the demo users).
+    #[serde(default)]
+    pub gateway: GatewayConfig,
 }
 
 /// The accounts loaded on first start (later days carry balances forward).
@@ -75,7 +79,7 @@ pub enum ConfigFileError {
 impl Config {
     /// The embedded demo market (always-open, seven instruments).
     pub fn demo() -> Config {
-        Config { market: EngineConfig::demo(), accounts: AccountsConfig::default() }
+        Config { market: EngineConfig::demo(), accounts: AccountsConfig::default(), gateway: GatewayConfig::demo() }
     }
 
     /// Reads and validates a configuration file.

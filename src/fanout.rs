@@ -1,6 +1,7 @@
 //! The sequencer's publisher in a running server: each durable batch of
 //! events goes, as one message, to the gateway (order-entry replies) and to
-//! the feed (market data), over bounded channels.
+//! the feed (market data), over bounded channels; the start of each trading
+//! day goes to both as its own message, in stream order.
 //!
 //! Why batches: one channel operation per batch rather than per event keeps
 //! the engine thread's cost per command small. Why bounded: a stalled
@@ -9,6 +10,7 @@
 
 use crate::sequencer::Publisher;
 use carbonx_engine::{Event, Timestamp};
+use carbonx_gateway::hub::StageInput;
 use crossbeam::channel::Sender;
 
 /// A batch of events, each with the timestamp of its command.
@@ -36,10 +38,27 @@ pub fn concerns(audience: Audience, event: &Event) -> bool {
     }
 }
 
+/// A stage's input channel.
+pub trait Sink: Send {
+    /// Sends a batch; false when the stage has stopped.
+    fn events(&self, batch: EventBatch) -> bool;
+    /// Announces a new trading day; false when the stage has stopped.
+    fn day(&self, date: u32) -> bool;
+}
+
+impl Sink for Sender<StageInput> {
+    fn events(&self, batch: EventBatch) -> bool {
+        self.send(StageInput::Events(batch)).is_ok()
+    }
+    fn day(&self, date: u32) -> bool {
+        self.send(StageInput::Day(date)).is_ok()
+    }
+}
+
 /// One destination stage.
 struct Stage {
     audience: Audience,
-    sender: Sender<EventBatch>,
+    sink: Box<dyn Sink>,
     pending: EventBatch,
 }
 
@@ -55,8 +74,8 @@ impl Fanout {
     }
 
     /// Adds a stage receiving the events of `audience`.
-    pub fn with(mut self, audience: Audience, sender: Sender<EventBatch>) -> Fanout {
-        self.stages.push(Stage { audience, sender, pending: Vec::new() });
+    pub fn with(mut self, audience: Audience, sink: impl Sink + 'static) -> Fanout {
+        self.stages.push(Stage { audience, sink: Box::new(sink), pending: Vec::new() });
         self
     }
 }
@@ -81,8 +100,17 @@ impl Publisher for Fanout {
                 continue;
             }
             let batch = std::mem::take(&mut stage.pending);
-            if stage.sender.send(batch).is_err() {
+            if !stage.sink.events(batch) {
                 tracing::error!(audience = ?stage.audience, "stage stopped; its events are dropped");
+            }
+        }
+    }
+
+    fn new_day(&mut self, date: u32) {
+        self.flush();
+        for stage in &self.stages {
+            if !stage.sink.day(date) {
+                tracing::error!(audience = ?stage.audience, "stage stopped; the day start is dropped");
             }
         }
     }
@@ -94,9 +122,9 @@ mod tests {
     use carbonx_engine::{Phase, Qty, Token, UserId};
 
     #[test]
-    fn each_stage_gets_its_events_once_per_flush() {
-        let (orders_tx, orders_rx) = crossbeam::channel::bounded(4);
-        let (feed_tx, feed_rx) = crossbeam::channel::bounded(4);
+    fn each_stage_gets_its_events_once_per_flush_and_days_in_order() {
+        let (orders_tx, orders_rx) = crossbeam::channel::bounded::<StageInput>(8);
+        let (feed_tx, feed_rx) = crossbeam::channel::bounded::<StageInput>(8);
         let mut fanout = Fanout::new().with(Audience::OrderEntry, orders_tx).with(Audience::MarketData, feed_tx);
         let token = Token::from_text("t").unwrap();
         let cancel_reject = Event::CancelRejected { user: UserId::new(1), token };
@@ -106,13 +134,20 @@ mod tests {
             cancelled: Qty::new(1),
         };
         let ts = Timestamp::from_nanos(5);
-        fanout.publish(ts, &[cancel_reject, book, Event::Phase(Phase::AllDay)]);
+        fanout.publish(ts, &[cancel_reject, book]);
+        fanout.new_day(20_261_125);
+        fanout.publish(ts, &[Event::Phase(Phase::AllDay)]);
         fanout.flush();
         fanout.flush(); // nothing pending: nothing sent
-        assert_eq!(
-            orders_rx.try_iter().collect::<Vec<_>>(),
-            vec![vec![(ts, cancel_reject), (ts, Event::Phase(Phase::AllDay))]]
-        );
-        assert_eq!(feed_rx.try_iter().collect::<Vec<_>>(), vec![vec![(ts, book), (ts, Event::Phase(Phase::AllDay))]]);
+        let orders: Vec<String> = orders_rx.try_iter().map(|m| format!("{m:?}")).collect();
+        let expected_orders = [
+            format!("{:?}", StageInput::Events(vec![(ts, cancel_reject)])),
+            format!("{:?}", StageInput::Day(20_261_125)),
+            format!("{:?}", StageInput::Events(vec![(ts, Event::Phase(Phase::AllDay))])),
+        ];
+        assert_eq!(orders, expected_orders);
+        let feed: Vec<String> = feed_rx.try_iter().map(|m| format!("{m:?}")).collect();
+        assert_eq!(feed.len(), 3, "{feed:?}");
+        assert!(feed[0].contains("BookReduce") && !feed[0].contains("CancelRejected"), "{feed:?}");
     }
 }

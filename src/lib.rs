@@ -8,6 +8,7 @@
 //! - [`fanout`]: routes each durable batch of events to the gateway and the feed.
 //! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
 //! - [`replay`]: `carbonx replay`, the offline replay of a data directory.
+//! - [`server`]: `carbonx serve`: recovery, the threads, the listeners, shutdown.
 //! - [`journal_file`]: the journal files: group commit and recovery.
 //!
 //! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
@@ -18,3 +19,4 @@ pub mod fanout;
 pub mod journal_file;
 pub mod replay;
 pub mod sequencer;
+pub mod server;

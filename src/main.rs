@@ -2,6 +2,8 @@
 //! `# Layout` in `lib.rs` for the parts).
 
 use carbonx::config::Config;
+use carbonx::journal_file::FsyncMode;
+use carbonx::server::{ServeOptions, Server};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +18,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Runs the exchange: order entry, engine, journal (default: the embedded demo market).
+    Serve {
+        /// A configuration file (default: the embedded demo market of RULES.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where the journal and the session day logs live.
+        #[arg(long, default_value = "./carbonx-data")]
+        data_dir: PathBuf,
+        /// Journal durability: `always` (fdatasync per command), `batch` (per group commit), `never`.
+        #[arg(long, default_value = "batch", value_parser = parse_fsync)]
+        fsync: FsyncMode,
+    },
     /// Prints a configuration as TOML: the embedded demo market, or FILE after validating it.
     Config {
         /// A configuration file to check and print instead of the demo market.
@@ -38,6 +52,7 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Serve { config, data_dir, fsync } => serve(config.as_deref(), data_dir, fsync),
         Cmd::Replay { data_dir, config, verify } => replay(&data_dir, config.as_deref(), verify.as_deref()),
         Cmd::Config { file } => {
             let config = match file {
@@ -91,4 +106,78 @@ fn replay(data_dir: &std::path::Path, config: Option<&std::path::Path>, verify: 
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_fsync(text: &str) -> Result<FsyncMode, String> {
+    match text {
+        "always" => Ok(FsyncMode::Always),
+        "batch" => Ok(FsyncMode::Batch),
+        "never" => Ok(FsyncMode::Never),
+        other => Err(format!("{other:?} is not one of always, batch, never")),
+    }
+}
+
+fn load(config: Option<&std::path::Path>) -> Result<(Config, PathBuf), carbonx::config::ConfigFileError> {
+    match config {
+        None => Ok((Config::demo(), PathBuf::from("."))),
+        Some(path) => Config::load(path).map(|c| (c, path.parent().map_or(PathBuf::from("."), PathBuf::from))),
+    }
+}
+
+fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: FsyncMode) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let (config, config_dir) = match load(config) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("carbonx: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = ServeOptions { data_dir: data_dir.clone(), fsync, config_dir };
+    let server = match Server::start(&config, &options) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("carbonx: cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", carbonx::server::banner(&config, server.order_entry_addr(), &data_dir));
+    let reason = wait_for_stop(&server);
+    tracing::info!(reason, "shutting down");
+    match server.shutdown() {
+        Ok(engine) => {
+            println!("stopped; state hash {:#018x}", engine.state_hash());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("carbonx: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Blocks until SIGINT, SIGTERM, or the engine thread stopping on its own.
+fn wait_for_stop(server: &Server) -> &'static str {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return "no signal runtime";
+    };
+    runtime.block_on(async {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return "no SIGTERM handler";
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return "SIGINT",
+                _ = term.recv() => return "SIGTERM",
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                    if server.has_failed() {
+                        return "the engine thread stopped";
+                    }
+                }
+            }
+        }
+    })
 }

@@ -28,6 +28,8 @@ pub trait Publisher {
     fn publish(&mut self, now: Timestamp, events: &[Event]);
     /// The end of a batch: push what was published out.
     fn flush(&mut self) {}
+    /// A trading day (`YYYYMMDD`) starts: what follows belongs to it.
+    fn new_day(&mut self, _date: u32) {}
 }
 
 /// A source of wall-clock time for timestamps (the engine has none).
@@ -106,6 +108,11 @@ impl<P: Publisher> Sequencer<P> {
         &self.engine
     }
 
+    /// The engine, dropping the publisher (which closes the stages' input).
+    pub fn into_engine(self) -> Engine {
+        self.engine
+    }
+
     /// The publisher.
     pub fn publisher(&self) -> &P {
         &self.publisher
@@ -165,23 +172,29 @@ impl<P: Publisher> Sequencer<P> {
     ///
     /// # Errors
     /// A journal failure: the exchange must stop rather than acknowledge.
-    pub fn run(&mut self, input: &Receiver<Command>, clock: &impl Clock) -> Result<(), SequencerError> {
+    pub fn run(&mut self, input: &Receiver<Vec<Command>>, clock: &impl Clock) -> Result<(), SequencerError> {
         let mut batch: Vec<Command> = Vec::with_capacity(BATCH_MAX);
         loop {
             match input.recv_timeout(IDLE_TICK) {
-                Ok(command) => {
-                    batch.push(command);
-                    batch.extend(input.try_iter().take(BATCH_MAX - 1));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.engine.clock_due(clock.now()) {
-                        batch.push(Command::Clock);
+                Ok(mut commands) => {
+                    batch.append(&mut commands);
+                    while batch.len() < BATCH_MAX {
+                        let Ok(mut more) = input.try_recv() else { break };
+                        batch.append(&mut more);
                     }
                 }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
-            self.process(&batch, clock)?;
-            batch.clear();
+            // A session boundary takes effect before the batch that follows it,
+            // even when the queue never runs dry.
+            if self.engine.clock_due(clock.now()) {
+                batch.insert(0, Command::Clock);
+            }
+            if !batch.is_empty() {
+                self.process(&batch, clock)?;
+                batch.clear();
+            }
         }
     }
 
@@ -238,6 +251,7 @@ impl<P: Publisher> Sequencer<P> {
             return;
         }
         self.events.clear();
+        let day_before = self.engine.session_date();
         self.engine.apply(command, ts, &mut self.events);
         for event in &self.events {
             match event {
@@ -250,7 +264,29 @@ impl<P: Publisher> Sequencer<P> {
         if *command == Command::Roll {
             self.taken.clear();
         }
-        self.publisher.publish(ts, &self.events);
+        match self.engine.session_date() {
+            Some(date) if Some(date) != day_before => {
+                // A new day starts with its instruments' references: what
+                // comes before them (the old day's close) belongs to the old day.
+                let split = self.events.iter().position(|e| matches!(e, Event::Reference(_))).unwrap_or(0);
+                self.publisher.publish(ts, &self.events[..split]);
+                self.publisher.new_day(date);
+                self.publisher.publish(ts, &self.events[split..]);
+            }
+            _ => self.publisher.publish(ts, &self.events),
+        }
+    }
+
+    /// Starts the trading day if no command has yet: the day's references
+    /// and phase are journaled and published before any client connects.
+    ///
+    /// # Errors
+    /// A journal failure.
+    pub fn start_day(&mut self, clock: &impl Clock) -> Result<(), SequencerError> {
+        if self.engine.session_date().is_none() {
+            self.process(&[Command::Clock], clock)?;
+        }
+        Ok(())
     }
 
     fn resends_taken_token(&self, command: &Command) -> bool {

@@ -1,0 +1,204 @@
+//! A small SoupBinTCP + OUCH client: what the end-to-end tests, the load
+//! generator and brokers' tools use to talk to the gateway. Every wait is
+//! bounded by a timeout, so a test can never hang on a silent server.
+
+use crate::ouch::{Inbound, Outbound};
+use crate::soup::{self, LoginRequest, Packet, SESSION_LEN};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What the server sent, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Login Accepted.
+    LoginAccepted {
+        /// Session name.
+        session: [u8; SESSION_LEN],
+        /// Next sequence number.
+        sequence: u64,
+    },
+    /// Login Rejected with its reason.
+    LoginRejected(u8),
+    /// A sequenced OUCH message with its sequence number.
+    Sequenced(u64, Outbound),
+    /// A sequenced message that did not decode (bytes kept).
+    Undecodable(u64, Vec<u8>),
+    /// Server Heartbeat.
+    Heartbeat,
+    /// End of Session.
+    EndOfSession,
+    /// Debug text.
+    Debug(Vec<u8>),
+}
+
+/// Why the client stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Socket error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The server broke the protocol.
+    #[error("protocol: {0}")]
+    Protocol(#[from] soup::SoupError),
+    /// Nothing within the timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The server closed the connection.
+    #[error("connection closed by the server")]
+    Closed,
+}
+
+/// One connection.
+pub struct Client {
+    socket: TcpStream,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    next_seq: u64,
+}
+
+impl Client {
+    /// Connects.
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
+        let socket = TcpStream::connect(addr).await?;
+        socket.set_nodelay(true)?;
+        Ok(Client { socket, buf: Vec::with_capacity(1 << 16), out: Vec::with_capacity(1 << 16), next_seq: 0 })
+    }
+
+    /// Sends a Login Request and waits for the answer.
+    ///
+    /// # Errors
+    /// Socket error, timeout, or a closed connection.
+    pub async fn login(
+        &mut self,
+        user: &str,
+        password: &str,
+        session: &str,
+        sequence: u64,
+    ) -> Result<Received, ClientError> {
+        let login = LoginRequest {
+            username: soup::alpha(user).unwrap_or([b'?'; 6]),
+            password: soup::alpha(password).unwrap_or([b'?'; 10]),
+            session: soup::alpha(session).unwrap_or([b'?'; SESSION_LEN]),
+            sequence,
+        };
+        self.send_packet(Packet::LoginRequest(login)).await?;
+        let answer = self.recv(Duration::from_secs(5)).await?;
+        if let Received::LoginAccepted { sequence, .. } = answer {
+            self.next_seq = sequence;
+        }
+        Ok(answer)
+    }
+
+    /// Sends one OUCH message in Unsequenced Data.
+    ///
+    /// # Errors
+    /// Socket error.
+    pub async fn send(&mut self, message: &Inbound) -> Result<(), ClientError> {
+        self.queue(message);
+        self.flush().await
+    }
+
+    /// Queues one OUCH message; [`Client::flush`] sends everything queued in one write.
+    pub fn queue(&mut self, message: &Inbound) {
+        let mut bytes = Vec::with_capacity(64);
+        message.encode_into(&mut bytes);
+        Packet::Unsequenced(&bytes).encode(&mut self.out);
+    }
+
+    /// Sends raw bytes (tests of bad input).
+    ///
+    /// # Errors
+    /// Socket error.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.socket.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Sends any packet.
+    ///
+    /// # Errors
+    /// Socket error.
+    pub async fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError> {
+        packet.encode(&mut self.out);
+        self.flush().await
+    }
+
+    /// Writes everything queued.
+    ///
+    /// # Errors
+    /// Socket error.
+    pub async fn flush(&mut self) -> Result<(), ClientError> {
+        self.socket.write_all(&self.out).await?;
+        self.out.clear();
+        Ok(())
+    }
+
+    /// The next packet from the server, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// Timeout, closed connection, protocol or socket error.
+    pub async fn recv(&mut self, timeout: Duration) -> Result<Received, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some((packet, used)) = soup::next_packet(&self.buf)? {
+                let received = decode(packet, &mut self.next_seq);
+                self.buf.drain(..used);
+                return Ok(received);
+            }
+            let start = self.buf.len();
+            self.buf.resize(start + 16 * 1024, 0);
+            let read = tokio::time::timeout_at(deadline, self.socket.read(&mut self.buf[start..])).await;
+            let n = match read {
+                Ok(n) => n?,
+                Err(_) => {
+                    self.buf.truncate(start);
+                    return Err(ClientError::Timeout);
+                }
+            };
+            self.buf.truncate(start + n);
+            if n == 0 {
+                return Err(ClientError::Closed);
+            }
+        }
+    }
+
+    /// The next sequenced message, skipping heartbeats, waiting at most `timeout` in all.
+    ///
+    /// # Errors
+    /// As [`Client::recv`]; End of Session is [`ClientError::Closed`].
+    pub async fn next_message(&mut self, timeout: Duration) -> Result<(u64, Outbound), ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await? {
+                Received::Sequenced(seq, message) => return Ok((seq, message)),
+                Received::EndOfSession => return Err(ClientError::Closed),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn decode(packet: Packet<'_>, next_seq: &mut u64) -> Received {
+    match packet {
+        Packet::LoginAccepted { session, sequence } => Received::LoginAccepted { session, sequence },
+        Packet::LoginRejected(reason) => Received::LoginRejected(reason),
+        Packet::Sequenced(bytes) => {
+            let seq = *next_seq;
+            *next_seq += 1;
+            match Outbound::decode(bytes) {
+                Ok(message) => Received::Sequenced(seq, message),
+                Err(_) => Received::Undecodable(seq, bytes.to_vec()),
+            }
+        }
+        Packet::ServerHeartbeat => Received::Heartbeat,
+        Packet::EndOfSession => Received::EndOfSession,
+        Packet::Debug(text) => Received::Debug(text.to_vec()),
+        _ => Received::Debug(b"a client packet type from the server".to_vec()),
+    }
+}

@@ -1,0 +1,249 @@
+//! The gateway's configuration: where it listens, its limits and timers,
+//! and the usernames with their passwords, entitled accounts and throttle.
+
+use carbonx_engine::{AccountId, UserId};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Most simultaneous connections by default.
+pub const CONNECTIONS_MAX: usize = 1_024;
+
+/// `[gateway]` in the configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Order-entry listen address.
+    pub listen: SocketAddr,
+    /// Most simultaneous connections; more are closed at once with a log line.
+    pub connections_max: usize,
+    /// A connection must log in within this many milliseconds.
+    pub login_timeout_ms: u64,
+    /// Each side sends a heartbeat after this many milliseconds of silence.
+    pub heartbeat_ms: u64,
+    /// A connection with nothing received for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// The usernames that may log in.
+    pub users: Vec<UserConfig>,
+}
+
+/// One order-entry username.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Username, at most 6 characters.
+    pub name: String,
+    /// Password, at most 10 characters.
+    pub password: String,
+    /// The account codes it may trade: single codes (`E001`) or numeric
+    /// ranges (`0001-0340`, both ends included, zero-padded to 4 digits).
+    pub accounts: Vec<String>,
+    /// Token-bucket throttle: orders and replaces per second (cancels are
+    /// never throttled).
+    pub rate_per_sec: u32,
+    /// Token-bucket depth: how many may arrive at once.
+    pub burst: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig::demo()
+    }
+}
+
+impl GatewayConfig {
+    /// The demo market of RULES.md: `DEMO01`..`DEMO10`, password `demo`,
+    /// 340 accounts each, 1,000,000 messages per second, port 7001.
+    pub fn demo() -> GatewayConfig {
+        let users = (1..=10u32)
+            .map(|n| UserConfig {
+                name: format!("DEMO{n:02}"),
+                password: "demo".into(),
+                accounts: vec![format!("{:04}-{:04}", (n - 1) * 340 + 1, n * 340)],
+                rate_per_sec: 1_000_000,
+                burst: 1_000_000,
+            })
+            .collect();
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            connections_max: CONNECTIONS_MAX,
+            login_timeout_ms: 5_000,
+            heartbeat_ms: 1_000,
+            idle_timeout_ms: 15_000,
+            users,
+        }
+    }
+}
+
+/// A configuration the gateway cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayConfigError {
+    /// A username is empty, longer than 6 bytes, not ASCII, or repeated.
+    #[error("user {0:?}: a username is 1 to 6 ASCII characters and unique")]
+    BadUsername(String),
+    /// A password is longer than 10 bytes or not ASCII.
+    #[error("user {0:?}: a password is at most 10 ASCII characters")]
+    BadPassword(String),
+    /// An account entry is neither a known code nor a range of them.
+    #[error("user {user:?}: account {entry:?} is not a known account or range of accounts")]
+    UnknownAccount {
+        /// The user.
+        user: String,
+        /// The entry.
+        entry: String,
+    },
+    /// More users than the engine's user ids can number.
+    #[error("too many users")]
+    TooManyUsers,
+    /// A zero limit or timer.
+    #[error("{0} must be positive")]
+    Zero(&'static str),
+}
+
+/// A user as the running gateway knows it.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Its id in commands and events.
+    pub id: UserId,
+    /// Username, space-padded as on the wire.
+    pub name: [u8; 6],
+    /// Password, space-padded as on the wire.
+    pub password: [u8; 10],
+    /// The accounts it may trade.
+    pub accounts: FxHashSet<AccountId>,
+    /// Orders and replaces per second.
+    pub rate_per_sec: u32,
+    /// Bucket depth.
+    pub burst: u32,
+}
+
+/// The users, and the account codes of the market, resolved at start.
+#[derive(Clone, Debug)]
+pub struct Directory {
+    /// Users in config order (`UserId` = index).
+    pub users: Vec<User>,
+    /// Account code → account.
+    pub accounts: FxHashMap<[u8; 4], AccountId>,
+    /// Account → code (index = account number).
+    pub codes: Vec<[u8; 4]>,
+}
+
+impl Directory {
+    /// Resolves `config`'s users against the market's account codes
+    /// (`codes[n]` is account `n`'s code).
+    ///
+    /// # Errors
+    /// A [`GatewayConfigError`] naming the user and the entry.
+    pub fn new(config: &GatewayConfig, codes: Vec<[u8; 4]>) -> Result<Directory, GatewayConfigError> {
+        for (value, name) in [
+            (config.connections_max as u64, "connections_max"),
+            (config.login_timeout_ms, "login_timeout_ms"),
+            (config.heartbeat_ms, "heartbeat_ms"),
+            (config.idle_timeout_ms, "idle_timeout_ms"),
+        ] {
+            if value == 0 {
+                return Err(GatewayConfigError::Zero(name));
+            }
+        }
+        let accounts: FxHashMap<[u8; 4], AccountId> =
+            codes.iter().enumerate().map(|(n, code)| (*code, AccountId::new(n as u32))).collect();
+        let mut users = Vec::with_capacity(config.users.len());
+        for (n, user) in config.users.iter().enumerate() {
+            let id = UserId::new(u16::try_from(n).map_err(|_| GatewayConfigError::TooManyUsers)?);
+            users.push(resolve_user(id, user, &accounts)?);
+        }
+        let mut names: Vec<_> = users.iter().map(|u| u.name).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(GatewayConfigError::BadUsername(String::from_utf8_lossy(&pair[0]).trim().into()));
+        }
+        Ok(Directory { users, accounts, codes })
+    }
+
+    /// The user with this wire username and password.
+    pub fn authenticate(&self, name: &[u8; 6], password: &[u8; 10]) -> Option<&User> {
+        self.users.iter().find(|u| &u.name == name && &u.password == password)
+    }
+
+    /// The user with this id.
+    pub fn user(&self, id: UserId) -> Option<&User> {
+        self.users.get(usize::from(id.get()))
+    }
+
+    /// An account's code (`????` for an unknown one, which no order can name).
+    pub fn code(&self, account: AccountId) -> [u8; 4] {
+        self.codes.get(account.get() as usize).copied().unwrap_or(*b"????")
+    }
+}
+
+fn resolve_user(
+    id: UserId,
+    user: &UserConfig,
+    accounts: &FxHashMap<[u8; 4], AccountId>,
+) -> Result<User, GatewayConfigError> {
+    let name = crate::soup::alpha::<6>(&user.name)
+        .filter(|_| !user.name.is_empty() && user.name.is_ascii())
+        .ok_or_else(|| GatewayConfigError::BadUsername(user.name.clone()))?;
+    let password = crate::soup::alpha::<10>(&user.password)
+        .filter(|_| user.password.is_ascii())
+        .ok_or_else(|| GatewayConfigError::BadPassword(user.name.clone()))?;
+    if user.rate_per_sec == 0 || user.burst == 0 {
+        return Err(GatewayConfigError::Zero("rate_per_sec and burst"));
+    }
+    let mut entitled = FxHashSet::default();
+    for entry in &user.accounts {
+        let unknown = || GatewayConfigError::UnknownAccount { user: user.name.clone(), entry: entry.clone() };
+        for code in expand(entry).ok_or_else(unknown)? {
+            entitled.insert(*accounts.get(&code).ok_or_else(unknown)?);
+        }
+    }
+    Ok(User { id, name, password, accounts: entitled, rate_per_sec: user.rate_per_sec, burst: user.burst })
+}
+
+/// `0001-0340` → the 340 codes; `E001` → itself.
+fn expand(entry: &str) -> Option<Vec<[u8; 4]>> {
+    match entry.split_once('-') {
+        None => crate::soup::alpha::<4>(entry).filter(|_| entry.len() == 4).map(|c| vec![c]),
+        Some((low, high)) => {
+            let (low, high): (u32, u32) = (low.trim().parse().ok()?, high.trim().parse().ok()?);
+            if low > high || high > 9_999 {
+                return None;
+            }
+            Some((low..=high).map(|n| crate::soup::alpha::<4>(&format!("{n:04}")).expect("4 digits")).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_codes() -> Vec<[u8; 4]> {
+        (1..=3_400u32).map(|n| crate::soup::alpha::<4>(&format!("{n:04}")).unwrap()).collect()
+    }
+
+    #[test]
+    fn demo_users_trade_their_340_accounts() {
+        let dir = Directory::new(&GatewayConfig::demo(), demo_codes()).unwrap();
+        assert_eq!(dir.users.len(), 10);
+        let demo10 = dir.authenticate(b"DEMO10", b"demo      ").unwrap();
+        assert_eq!(demo10.accounts.len(), 340);
+        assert!(demo10.accounts.contains(&dir.accounts[b"3061"]));
+        assert!(!demo10.accounts.contains(&dir.accounts[b"3060"]));
+        assert!(dir.authenticate(b"DEMO10", b"wrong     ").is_none());
+    }
+
+    #[test]
+    fn bad_users_name_the_problem() {
+        let mut config = GatewayConfig::demo();
+        config.users[0].accounts = vec!["0001-9999".into()];
+        let err = Directory::new(&config, demo_codes()).unwrap_err().to_string();
+        assert!(err.contains("DEMO01") && err.contains("0001-9999"), "{err}");
+        let mut config = GatewayConfig::demo();
+        config.users[1].name = "DEMO01".into();
+        assert!(matches!(Directory::new(&config, demo_codes()), Err(GatewayConfigError::BadUsername(_))));
+        let mut config = GatewayConfig::demo();
+        config.users[0].name = "TOOLONG".into();
+        assert!(matches!(Directory::new(&config, demo_codes()), Err(GatewayConfigError::BadUsername(_))));
+    }
+}

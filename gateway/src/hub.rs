@@ -1,0 +1,240 @@
+//! The sessions' shared state: one sequenced stream per username per
+//! trading day, fed by the router thread and read by each user's
+//! connection. The router appends a whole batch per user under a short
+//! lock and wakes the user's writer; it never touches a socket, so a slow
+//! client can never slow the engine or other users.
+
+use crate::config::{Directory, GatewayConfig, GatewayConfigError};
+use crate::daylog::{Cursor, DayLog};
+use crate::intake::Throttle;
+use crate::replies::Replies;
+use crate::soup::{self, Packet, SESSION_LEN};
+use carbonx_engine::calendar::Calendar;
+use carbonx_engine::{EngineConfig, Event, StockCode, Timestamp, UserId};
+use crossbeam::channel::Receiver;
+use parking_lot::Mutex;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
+
+/// What the router thread receives from the sequencer.
+#[derive(Debug)]
+pub enum StageInput {
+    /// Durable events, each with its command's timestamp, in stream order.
+    Events(Vec<(Timestamp, Event)>),
+    /// A trading day (`YYYYMMDD`) starts: new session names, streams from 1.
+    Day(u32),
+    /// Answered once everything before it is in the day logs: start-up
+    /// waits for it so that no client logs in to a half-rebuilt stream.
+    Barrier(crossbeam::channel::Sender<()>),
+}
+
+/// One user's stream state.
+#[derive(Debug, Default)]
+pub struct Stream {
+    /// Today's session name (blank before the first day).
+    pub session: [u8; SESSION_LEN],
+    /// Today's messages.
+    pub log: Option<DayLog>,
+    /// The day before, kept so that a connected client still receives its
+    /// last messages before End of Session.
+    pub previous: Option<([u8; SESSION_LEN], DayLog)>,
+}
+
+impl Stream {
+    /// The log of `session`: today's or the previous day's.
+    pub fn log_of(&self, session: &[u8; SESSION_LEN]) -> Option<&DayLog> {
+        match &self.previous {
+            _ if &self.session == session => self.log.as_ref(),
+            Some((name, log)) if name == session => Some(log),
+            _ => None,
+        }
+    }
+}
+
+/// One username's slot.
+#[derive(Debug)]
+pub struct UserSlot {
+    /// The stream, locked briefly by the router and the writer.
+    pub stream: Mutex<Stream>,
+    /// Wakes the user's writer when messages were appended (one writer per
+    /// user, so `notify_one` keeps a wake-up that arrives before it waits).
+    pub wake: Notify,
+    /// True while a connection is logged in as this user.
+    pub connected: AtomicBool,
+    /// The user's throttle, kept across reconnections.
+    pub throttle: Mutex<Throttle>,
+}
+
+/// All sessions.
+#[derive(Debug)]
+pub struct Hub {
+    /// Users and accounts.
+    pub directory: Directory,
+    /// The gateway's settings.
+    pub config: GatewayConfig,
+    /// One slot per user, index = user id.
+    pub slots: Vec<UserSlot>,
+    stocks: Vec<StockCode>,
+    calendar: Calendar,
+    sessions_dir: PathBuf,
+}
+
+impl Hub {
+    /// A hub for `config`'s users on `market`; day logs go under
+    /// `sessions_dir/YYYYMMDD/`.
+    ///
+    /// # Errors
+    /// The users do not resolve against the market's accounts.
+    pub fn new(
+        config: GatewayConfig,
+        market: &EngineConfig,
+        stocks: Vec<StockCode>,
+        account_codes: Vec<[u8; 4]>,
+        sessions_dir: PathBuf,
+    ) -> Result<Hub, GatewayConfigError> {
+        let directory = Directory::new(&config, account_codes)?;
+        let slots = directory
+            .users
+            .iter()
+            .map(|u| UserSlot {
+                stream: Mutex::new(Stream::default()),
+                wake: Notify::new(),
+                connected: AtomicBool::new(false),
+                throttle: Mutex::new(Throttle::new(u.rate_per_sec, u.burst)),
+            })
+            .collect();
+        let calendar = Calendar::new(market);
+        Ok(Hub { directory, config, slots, stocks, calendar, sessions_dir })
+    }
+
+    /// The slot of `user`.
+    pub fn slot(&self, user: UserId) -> &UserSlot {
+        &self.slots[usize::from(user.get())]
+    }
+
+    /// Claims the user's session for one connection; false if taken.
+    pub fn claim(&self, user: UserId) -> bool {
+        self.slot(user).connected.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Releases a claim.
+    pub fn release(&self, user: UserId) {
+        self.slot(user).connected.store(false, Ordering::Release);
+    }
+
+    /// The router thread: applies the sequencer's output until it stops.
+    pub fn run_router(&self, input: &Receiver<StageInput>) {
+        let mut router = Router::new(self.slots.len());
+        for message in input {
+            match message {
+                StageInput::Events(batch) => router.publish(self, &batch),
+                StageInput::Day(date) => {
+                    router.day_started = false;
+                    self.start_day(date);
+                }
+                StageInput::Barrier(reached) => {
+                    let _ = reached.send(());
+                }
+            }
+        }
+        tracing::info!("order-entry router stopped");
+    }
+
+    /// Starts day `date`: every user gets a new, empty stream.
+    pub fn start_day(&self, date: u32) {
+        let session = soup::session_name(date);
+        for (slot, user) in self.slots.iter().zip(&self.directory.users) {
+            let name = String::from_utf8_lossy(&user.name).trim().to_string();
+            let path = self.sessions_dir.join(format!("{date:08}")).join(format!("{name}.ouch"));
+            let log = match DayLog::create(&path) {
+                Ok(log) => Some(log),
+                Err(err) => {
+                    tracing::error!(path = %path.display(), %err, "cannot create a session day log");
+                    None
+                }
+            };
+            let mut stream = slot.stream.lock();
+            let old = std::mem::replace(&mut stream.log, log);
+            stream.previous = old.map(|l| (stream.session, l));
+            stream.session = session;
+            drop(stream);
+            slot.wake.notify_one();
+        }
+    }
+
+    /// Where a client asking for `requested` (0 = only new) starts, and the
+    /// current session; `None` before the first trading day.
+    pub fn login_cursor(&self, user: UserId, requested: u64) -> Option<([u8; SESSION_LEN], Cursor)> {
+        let stream = self.slot(user).stream.lock();
+        let log = stream.log.as_ref()?;
+        let cursor = if requested == 0 { Ok(log.end()) } else { log.seek(requested) };
+        match cursor {
+            Ok(cursor) => Some((stream.session, cursor)),
+            Err(err) => {
+                tracing::error!(path = %log.path().display(), %err, "cannot read a session day log");
+                None
+            }
+        }
+    }
+
+    /// The current session name (blank before the first day).
+    pub fn session(&self) -> [u8; SESSION_LEN] {
+        self.slots.first().map_or([b' '; SESSION_LEN], |s| s.stream.lock().session)
+    }
+}
+
+/// The router's scratch buffers, reused batch after batch.
+struct Router {
+    packets: Vec<Vec<u8>>,
+    counts: Vec<u64>,
+    touched: Vec<usize>,
+    message: Vec<u8>,
+    day_started: bool,
+}
+
+impl Router {
+    fn new(users: usize) -> Router {
+        Router {
+            packets: vec![Vec::new(); users],
+            counts: vec![0; users],
+            touched: Vec::new(),
+            message: Vec::with_capacity(crate::ouch::MESSAGE_LEN_MAX),
+            day_started: false,
+        }
+    }
+
+    /// Numbers one batch into the users' streams and wakes their writers.
+    fn publish(&mut self, hub: &Hub, batch: &[(Timestamp, Event)]) {
+        let replies = Replies { directory: &hub.directory, stocks: &hub.stocks };
+        for (ts, event) in batch {
+            let ns = hub.calendar.nanos_since_midnight(*ts);
+            replies.translate(event, ns, &mut self.day_started, &mut |user, outbound| {
+                let n = usize::from(user.get());
+                if n >= self.packets.len() {
+                    return;
+                }
+                self.message.clear();
+                outbound.encode_into(&mut self.message);
+                Packet::Sequenced(&self.message).encode(&mut self.packets[n]);
+                if self.counts[n] == 0 {
+                    self.touched.push(n);
+                }
+                self.counts[n] += 1;
+            });
+        }
+        for n in self.touched.drain(..) {
+            let slot = &hub.slots[n];
+            let mut stream = slot.stream.lock();
+            match stream.log.as_mut().map(|log| log.append(&self.packets[n], self.counts[n])) {
+                Some(Ok(())) => {}
+                Some(Err(err)) => tracing::error!(%err, user = n, "session day log write failed"),
+                None => tracing::error!(user = n, "messages before the first trading day were dropped"),
+            }
+            drop(stream);
+            slot.wake.notify_one();
+            self.packets[n].clear();
+            self.counts[n] = 0;
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! From an OUCH inbound message to an engine command. The gateway decides
+//! only the checks that need the session: the throttle (`V`), entitlement
+//! (`L`) and the side letter; everything else travels to the engine as the
+//! wire carried it, so the engine decides every other reject in the one
+//! check order of PROTOCOL.md. The gateway's own rejects become
+//! [`Command::Reject`] and are journaled like orders, so the user's
+//! sequenced stream replays byte for byte.
+
+use crate::config::{Directory, User};
+use crate::ouch::{CancelOrder, EnterBlock, EnterOrder, Inbound, PickOrder, ReplaceOrder};
+use carbonx_engine::{
+    AccountId, Cancel, Command, GatewayReject, NewBlock, NewOrder, OrderId, Pick, Qty, RejectReason, Replace, Side,
+    StockCode, Token, UserId,
+};
+
+/// A token bucket: `rate` tokens per second, at most `burst` banked.
+#[derive(Clone, Debug)]
+pub struct Throttle {
+    rate: u64,
+    burst: u64,
+    /// Tokens, scaled by 1e9 so that refill is exact integer arithmetic.
+    scaled: u64,
+    last_ns: u64,
+}
+
+impl Throttle {
+    /// A full bucket.
+    pub fn new(rate_per_sec: u32, burst: u32) -> Throttle {
+        let (rate, burst) = (u64::from(rate_per_sec.max(1)), u64::from(burst.max(1)));
+        Throttle { rate, burst, scaled: burst * 1_000_000_000, last_ns: 0 }
+    }
+
+    /// Takes one token at `now_ns` (a monotonic clock); false when empty.
+    pub fn take(&mut self, now_ns: u64) -> bool {
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        self.last_ns = self.last_ns.max(now_ns);
+        let cap = self.burst * 1_000_000_000;
+        self.scaled = self.scaled.saturating_add(elapsed.saturating_mul(self.rate)).min(cap);
+        if self.scaled >= 1_000_000_000 {
+            self.scaled -= 1_000_000_000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Turns one user's inbound messages into commands.
+pub struct Intake<'a> {
+    /// The market's users and accounts.
+    pub directory: &'a Directory,
+    /// The user whose session this is.
+    pub user: &'a User,
+}
+
+impl Intake<'_> {
+    /// The command for an inbound message that passed its checks, or the
+    /// gateway's reject for it.
+    pub fn command(&self, inbound: &Inbound, throttle: &mut Throttle, now_ns: u64) -> Command {
+        let id = self.user.id;
+        match inbound {
+            Inbound::Cancel(CancelOrder { token, shares }) => {
+                Command::Cancel(Cancel { user: id, token: Token::from_bytes(*token), qty: Qty::new(*shares) })
+            }
+            _ if !throttle.take(now_ns) => reject(id, token_of(inbound), RejectReason::Throttled),
+            Inbound::Enter(order) => self.enter(order),
+            Inbound::Replace(replace) => replace_command(id, replace),
+            Inbound::Block(block) => self.block(block),
+            Inbound::Pick(pick) => self.pick(pick),
+        }
+    }
+
+    /// The reject for a `U` packet that is not a valid OUCH message: `O`
+    /// under the token its bytes would carry (blank if too short).
+    pub fn malformed(&self, bytes: &[u8]) -> Command {
+        let mut token = [b' '; 14];
+        if let Some(field) = bytes.get(1..15) {
+            token.copy_from_slice(field);
+        }
+        reject(self.user.id, Token::from_bytes(token), RejectReason::InvalidField)
+    }
+
+    fn entitled(&self, code: &[u8; 4]) -> Option<AccountId> {
+        self.directory.accounts.get(code).copied().filter(|a| self.user.accounts.contains(a))
+    }
+
+    fn enter(&self, o: &EnterOrder) -> Command {
+        let (user, token) = (self.user.id, Token::from_bytes(o.token));
+        let Some(account) = self.entitled(&o.firm) else {
+            return reject(user, token, RejectReason::NotEntitled);
+        };
+        let side = match side(o.side) {
+            Ok(side) => side,
+            Err(reason) => return reject(user, token, reason),
+        };
+        if o.iso != b'N' {
+            return reject(user, token, RejectReason::InvalidField);
+        }
+        Command::NewOrder(NewOrder {
+            user,
+            token,
+            account,
+            side,
+            qty: Qty::new(o.shares),
+            stock: StockCode::from_bytes(o.stock),
+            price: o.price,
+            tif: o.tif,
+            display: o.display,
+            capacity: o.capacity,
+            min_qty: o.min_qty,
+            cross_type: o.cross_type,
+        })
+    }
+
+    fn block(&self, b: &EnterBlock) -> Command {
+        let (user, token) = (self.user.id, Token::from_bytes(b.token));
+        let Some(account) = self.entitled(&b.account) else {
+            return reject(user, token, RejectReason::NotEntitled);
+        };
+        let side = match side(b.side) {
+            Ok(side) => side,
+            Err(reason) => return reject(user, token, reason),
+        };
+        let Some(&counterparty) = self.directory.accounts.get(&b.counterparty) else {
+            return reject(user, token, RejectReason::InvalidField);
+        };
+        Command::NewBlock(NewBlock {
+            user,
+            token,
+            account,
+            counterparty,
+            side,
+            qty: Qty::new(b.shares),
+            stock: StockCode::from_bytes(b.stock),
+            price: b.price,
+            deal_id: b.deal_id,
+        })
+    }
+
+    fn pick(&self, p: &PickOrder) -> Command {
+        let (user, token) = (self.user.id, Token::from_bytes(p.token));
+        let Some(account) = self.entitled(&p.account) else {
+            return reject(user, token, RejectReason::NotEntitled);
+        };
+        match side(p.side) {
+            Ok(side) => Command::Pick(Pick {
+                user,
+                token,
+                account,
+                side,
+                qty: Qty::new(p.shares),
+                stock: StockCode::from_bytes(p.stock),
+                target: OrderId::new(p.target),
+            }),
+            Err(reason) => reject(user, token, reason),
+        }
+    }
+}
+
+fn replace_command(user: UserId, r: &ReplaceOrder) -> Command {
+    let new_token = Token::from_bytes(r.replacement);
+    if r.iso != b'N' {
+        return reject(user, new_token, RejectReason::InvalidField);
+    }
+    Command::Replace(Replace {
+        user,
+        token: Token::from_bytes(r.existing),
+        new_token,
+        qty: Qty::new(r.shares),
+        price: r.price,
+        tif: r.tif,
+        display: r.display,
+        min_qty: r.min_qty,
+    })
+}
+
+/// The side letter: `B`/`S`; the short-sale letters `T`/`E` are rejected
+/// `i` (no short selling in this market), anything else `O`.
+fn side(letter: u8) -> Result<Side, RejectReason> {
+    match letter {
+        b'B' => Ok(Side::Buy),
+        b'S' => Ok(Side::Sell),
+        b'T' | b'E' => Err(RejectReason::ShortSale),
+        _ => Err(RejectReason::InvalidField),
+    }
+}
+
+/// The token a reject of this message names: the order's, or the replacement's.
+fn token_of(inbound: &Inbound) -> Token {
+    Token::from_bytes(match inbound {
+        Inbound::Enter(m) => m.token,
+        Inbound::Replace(m) => m.replacement,
+        Inbound::Cancel(m) => m.token,
+        Inbound::Block(m) => m.token,
+        Inbound::Pick(m) => m.token,
+    })
+}
+
+fn reject(user: UserId, token: Token, reason: RejectReason) -> Command {
+    Command::Reject(GatewayReject { user, token, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GatewayConfig;
+
+    fn directory() -> Directory {
+        let codes = (1..=3_400u32).map(|n| crate::soup::alpha::<4>(&format!("{n:04}")).unwrap()).collect();
+        Directory::new(&GatewayConfig::demo(), codes).unwrap()
+    }
+
+    fn order(firm: &[u8; 4], side: u8) -> Inbound {
+        Inbound::Enter(EnterOrder {
+            token: *b"T1            ",
+            side,
+            shares: 10,
+            stock: *b"CEA     ",
+            price: 746_300,
+            tif: 99_999,
+            firm: *firm,
+            display: b'Y',
+            capacity: b'A',
+            iso: b'N',
+            min_qty: 0,
+            cross_type: b'N',
+            customer_type: b'R',
+        })
+    }
+
+    fn reason(command: &Command) -> Option<u8> {
+        match command {
+            Command::Reject(r) => Some(r.reason.letter()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn entitlement_then_side_decide_in_that_order() {
+        let dir = directory();
+        let intake = Intake { directory: &dir, user: &dir.users[0] };
+        let mut throttle = Throttle::new(100, 100);
+        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), None);
+        assert_eq!(reason(&intake.command(&order(b"0341", b'B'), &mut throttle, 0)), Some(b'L'));
+        assert_eq!(reason(&intake.command(&order(b"XXXX", b'Q'), &mut throttle, 0)), Some(b'L'));
+        assert_eq!(reason(&intake.command(&order(b"0001", b'T'), &mut throttle, 0)), Some(b'i'));
+        assert_eq!(reason(&intake.command(&order(b"0001", b'E'), &mut throttle, 0)), Some(b'i'));
+        assert_eq!(reason(&intake.command(&order(b"0001", b'Q'), &mut throttle, 0)), Some(b'O'));
+    }
+
+    #[test]
+    fn the_throttle_rejects_orders_but_never_cancels() {
+        let dir = directory();
+        let intake = Intake { directory: &dir, user: &dir.users[0] };
+        let mut throttle = Throttle::new(10, 2);
+        let cancel = Inbound::Cancel(CancelOrder { token: *b"T1            ", shares: 0 });
+        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), None);
+        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), None);
+        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), Some(b'V'));
+        assert!(matches!(intake.command(&cancel, &mut throttle, 0), Command::Cancel(_)));
+        // A tenth of a second refills one token at 10 per second.
+        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 100_000_000)), None);
+        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 100_000_000)), Some(b'V'));
+    }
+
+    #[test]
+    fn malformed_messages_are_rejected_under_their_token() {
+        let dir = directory();
+        let intake = Intake { directory: &dir, user: &dir.users[0] };
+        let Command::Reject(r) = intake.malformed(b"OTOKEN-12345678xx") else { panic!() };
+        assert_eq!((r.token, r.reason), (Token::from_bytes(*b"TOKEN-12345678"), RejectReason::InvalidField));
+        let Command::Reject(r) = intake.malformed(b"Q") else { panic!() };
+        assert_eq!(r.token, Token::from_bytes([b' '; 14]));
+    }
+}

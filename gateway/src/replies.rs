@@ -1,0 +1,96 @@
+//! Engine events to each user's OUCH messages. Pure: the hub numbers and
+//! stores what this produces. Events carry the user and token of every
+//! party, so routing needs no state but the directory.
+
+use crate::config::Directory;
+use crate::ouch::{Accepted, Executed, Outbound, Replaced};
+use carbonx_engine::{Event, Method, OrderInfo, Phase, StockCode, UserId};
+
+/// Translates events for one market.
+pub struct Replies<'a> {
+    /// Users and account codes.
+    pub directory: &'a Directory,
+    /// Instrument codes in directory order.
+    pub stocks: &'a [StockCode],
+}
+
+impl Replies<'_> {
+    /// The OUCH messages of `event` at `ns` nanoseconds after local
+    /// midnight, each with the user whose stream it belongs to. Day phases
+    /// go to every user: `S` start of day at the day's first phase, `E` end
+    /// of day at the close.
+    pub fn translate(&self, event: &Event, ns: u64, day_started: &mut bool, emit: &mut impl FnMut(UserId, Outbound)) {
+        match event {
+            Event::Accepted(o) => emit(o.user, Outbound::Accepted(self.accepted(o, ns))),
+            Event::Replaced { order, previous_token } => {
+                let replaced = Replaced { order: self.accepted(order, ns), previous_token: *previous_token.bytes() };
+                emit(order.user, Outbound::Replaced(replaced));
+            }
+            Event::Executed(e) => {
+                let (maker_flag, taker_flag) = match e.method {
+                    Method::Listing => (b'A', b'R'),
+                    Method::Block => (b'B', b'B'),
+                };
+                for (party, liquidity) in [(e.maker, maker_flag), (e.taker, taker_flag)] {
+                    let fill = Executed {
+                        timestamp: ns,
+                        token: *party.token.bytes(),
+                        shares: e.qty.tonnes(),
+                        price: e.price.to_wire(),
+                        liquidity,
+                        match_number: e.match_id.get(),
+                    };
+                    emit(party.user, Outbound::Executed(fill));
+                }
+            }
+            Event::Cancelled { user, token, decrement, reason, .. } => emit(
+                *user,
+                Outbound::Canceled {
+                    timestamp: ns,
+                    token: *token.bytes(),
+                    decrement: decrement.tonnes(),
+                    reason: reason.letter(),
+                },
+            ),
+            Event::Rejected { user, token, reason } => {
+                emit(*user, Outbound::Rejected { timestamp: ns, token: *token.bytes(), reason: reason.letter() });
+            }
+            Event::CancelRejected { user, token } => {
+                emit(*user, Outbound::CancelReject { timestamp: ns, token: *token.bytes() });
+            }
+            Event::Phase(phase) => {
+                let code = match phase {
+                    Phase::Closed => b'E',
+                    _ if !*day_started => b'S',
+                    _ => return,
+                };
+                *day_started = code == b'S';
+                for user in &self.directory.users {
+                    emit(user.id, Outbound::SystemEvent { timestamp: ns, code });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn accepted(&self, o: &OrderInfo, ns: u64) -> Accepted {
+        Accepted {
+            timestamp: ns,
+            token: *o.token.bytes(),
+            side: o.side.letter(),
+            shares: o.qty.tonnes(),
+            stock: self.stocks.get(o.instrument.index()).map_or([b' '; 8], |s| *s.bytes()),
+            price: o.wire_price,
+            tif: o.tif,
+            firm: self.directory.code(o.account),
+            display: o.display,
+            order_ref: o.id.get(),
+            capacity: o.capacity,
+            iso: b'N',
+            min_qty: o.min_qty,
+            cross_type: o.method.cross_type(),
+            state: b'L',
+            bbo_weight: b' ',
+        }
+    }
+}

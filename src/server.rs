@@ -1,0 +1,196 @@
+//! `carbonx serve`: the threads of a running exchange, wired together.
+//!
+//! ```text
+//! tokio (gateway) --Vec<Command>--> sequencer thread (journal, engine) --StageInput--> router thread --> day logs --> tokio writers
+//!                                                                     \--FeedInput----> feed thread
+//! ```
+//! Start-up replays the journal first (rebuilding every session's stream),
+//! starts the trading day if none has started, and only then opens the
+//! listeners. [`Server::shutdown`] stops the listeners, lets the sequencer
+//! drain what was queued, and returns it so that tests can compare state.
+
+use crate::config::{Config, ConfigFileError};
+use crate::fanout::{Audience, Fanout};
+use crate::journal_file::FsyncMode;
+use crate::sequencer::{Sequencer, SequencerError, SystemClock};
+use carbonx_engine::{AccountId, Command};
+use carbonx_gateway::config::GatewayConfigError;
+use carbonx_gateway::hub::{Hub, StageInput};
+use carbonx_gateway::server::Gateway;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Command batches queued for the sequencer at most (each up to
+/// [`carbonx_gateway::server::COMMANDS_PER_SEND_MAX`] commands).
+pub const COMMAND_QUEUE_MAX: usize = 1_024;
+/// Event batches queued for each stage at most.
+pub const STAGE_QUEUE_MAX: usize = 1_024;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Journal and day logs.
+    pub data_dir: PathBuf,
+    /// Journal durability.
+    pub fsync: FsyncMode,
+    /// Folder that relative paths in the configuration are resolved against.
+    pub config_dir: PathBuf,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration or accounts file.
+    #[error(transparent)]
+    Config(#[from] ConfigFileError),
+    /// The gateway's users do not resolve.
+    #[error("gateway: {0}")]
+    Gateway(#[from] GatewayConfigError),
+    /// The journal could not be replayed or written.
+    #[error(transparent)]
+    Sequencer(#[from] SequencerError),
+    /// A socket or thread could not be set up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being set up.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The engine thread panicked: a bug.
+    #[error("the sequencer thread panicked")]
+    Panicked,
+}
+
+/// A running server.
+pub struct Server {
+    order_entry: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    shutdown: watch::Sender<bool>,
+    gateway: Option<Arc<Gateway>>,
+    sequencer: JoinHandle<Result<Sequencer<Fanout>, SequencerError>>,
+    router: JoinHandle<()>,
+    replayed: u64,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+impl Server {
+    /// Recovers from the data directory, starts every thread, opens the listeners.
+    ///
+    /// # Errors
+    /// A bad configuration, a corrupt journal, or a port that cannot be bound.
+    pub fn start(config: &Config, options: &ServeOptions) -> Result<Server, ServeError> {
+        let engine = config.build_engine(&options.config_dir)?;
+        let codes = account_codes(&engine);
+        let sessions = options.data_dir.join("sessions");
+        let hub =
+            Arc::new(Hub::new(config.gateway.clone(), &config.market, engine.instruments().to_vec(), codes, sessions)?);
+        let (stage_tx, stage_rx) = crossbeam::channel::bounded::<StageInput>(STAGE_QUEUE_MAX);
+        let router_hub = Arc::clone(&hub);
+        let router = std::thread::Builder::new()
+            .name("carbonx-router".into())
+            .spawn(move || router_hub.run_router(&stage_rx))
+            .map_err(io("router thread"))?;
+        let barrier_tx = stage_tx.clone();
+        let fanout = Fanout::new().with(Audience::OrderEntry, stage_tx);
+        let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync);
+        let replayed = sequencer.recover()?;
+        sequencer.start_day(&SystemClock)?;
+        wait_for_router(&barrier_tx);
+        let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
+        let sequencer = std::thread::Builder::new()
+            .name("carbonx-engine".into())
+            .spawn(move || sequencer.run(&command_rx, &SystemClock).map(|()| sequencer))
+            .map_err(io("engine thread"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("carbonx-io")
+            .enable_all()
+            .build()
+            .map_err(io("tokio runtime"))?;
+        let listen = config.gateway.listen;
+        let std_listener = std::net::TcpListener::bind(listen).map_err(io(format!("order entry on {listen}")))?;
+        std_listener.set_nonblocking(true).map_err(io("order entry listener"))?;
+        let order_entry = std_listener.local_addr().map_err(io("order entry listener"))?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener).map_err(io("order entry listener"))?
+        };
+        let gateway = Gateway::new(hub, command_tx);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx));
+        tracing::info!(%order_entry, replayed, "carbonx serving");
+        Ok(Server { order_entry, runtime, shutdown, gateway: Some(gateway), sequencer, router, replayed })
+    }
+
+    /// The order-entry address actually bound (port 0 in config picks a free one).
+    pub fn order_entry_addr(&self) -> SocketAddr {
+        self.order_entry
+    }
+
+    /// Journal records replayed at start-up.
+    pub fn replayed(&self) -> u64 {
+        self.replayed
+    }
+
+    /// True when the engine thread has stopped on its own (a journal failure).
+    pub fn has_failed(&self) -> bool {
+        self.sequencer.is_finished()
+    }
+
+    /// Stops accepting, closes the sessions, drains the sequencer's queue,
+    /// waits for every thread and returns the engine with the final state.
+    ///
+    /// # Errors
+    /// The engine thread stopped on a journal failure, or panicked.
+    pub fn shutdown(mut self) -> Result<carbonx_engine::Engine, ServeError> {
+        let _ = self.shutdown.send(true);
+        self.gateway = None;
+        self.runtime.shutdown_timeout(Duration::from_secs(2));
+        let sequencer = self.sequencer.join().map_err(|_| ServeError::Panicked)??;
+        let engine = sequencer.into_engine(); // drops the fan-out: the router's input closes
+        let _ = self.router.join();
+        Ok(engine)
+    }
+}
+
+/// Waits until the router has written everything published so far.
+fn wait_for_router(stage: &crossbeam::channel::Sender<StageInput>) {
+    let (reached_tx, reached_rx) = crossbeam::channel::bounded(1);
+    if stage.send(StageInput::Barrier(reached_tx)).is_ok() {
+        let _ = reached_rx.recv();
+    }
+}
+
+/// The account codes in account order (empty without accounts).
+fn account_codes(engine: &carbonx_engine::Engine) -> Vec<[u8; 4]> {
+    let Some(table) = engine.accounts() else {
+        return Vec::new();
+    };
+    (0..table.len() as u32).filter_map(|n| table.code(AccountId::new(n)).copied()).collect()
+}
+
+/// The text printed at start-up: where to connect and as whom.
+pub fn banner(config: &Config, order_entry: SocketAddr, data_dir: &Path) -> String {
+    let mut text = format!(
+        "carbonx serving\n  order entry (SoupBinTCP 3.0 + OUCH 4.2): {order_entry}\n  data directory: {}\n",
+        data_dir.display()
+    );
+    if config.gateway == carbonx_gateway::config::GatewayConfig::demo() {
+        text.push_str("  demo users DEMO01..DEMO10, password `demo`; DEMOnn trades accounts (nn-1)*340+1 ..= nn*340\n");
+        text.push_str("  (DEMO01: 0001..0340, DEMO10: 3061..3400)\n");
+    } else {
+        for user in &config.gateway.users {
+            text.push_str(&format!("  user {} trades {}\n", user.name, user.accounts.join(", ")));
+        }
+    }
+    text
+}
