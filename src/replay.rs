@@ -81,6 +81,8 @@ pub fn replay(config: &Config, base: &Path, data_dir: &Path) -> Result<ReplayRep
     let mut sequencer = Sequencer::new(engine, Counter::default(), Some(data_dir.to_path_buf()), fsync);
     let records = sequencer.replay_journal(false)?;
     let engine = sequencer.engine();
+    // A broken invariant is a bug, never a report line: it stops the replay.
+    engine.check_invariants();
     let mut stats = Vec::new();
     for (i, code) in engine.instruments().iter().enumerate() {
         for method in [Method::Listing, Method::Block] {
@@ -100,6 +102,7 @@ impl fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "records replayed: {}", self.records)?;
         writeln!(f, "state hash:       {:#018x}", self.state_hash)?;
+        writeln!(f, "invariants:       hold (books, accounts, money and holdings conserved)")?;
         writeln!(f, "resting orders:   {}", self.resting)?;
         for (kind, n) in &self.events {
             writeln!(f, "  {kind:<20} {n}")?;
