@@ -59,13 +59,17 @@ fn serve(config: &Path, data: &Path) -> Serve {
     let mut line = String::new();
     for _ in 0..20 {
         line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "serve exited before printing its address");
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
         if let Some(addr) = line.split("OUCH 4.2): ").nth(1) {
             let addr = addr.trim().parse().unwrap();
             return Serve { child, addr, stdout };
         }
     }
-    panic!("no order-entry address in serve's output");
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve did not print its order-entry address");
 }
 
 fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
