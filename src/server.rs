@@ -61,6 +61,9 @@ pub enum ServeError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The engine thread is no longer running.
+    #[error("the engine thread has stopped")]
+    Stopped,
     /// The engine thread panicked: a bug.
     #[error("the sequencer thread panicked")]
     Panicked,
@@ -72,6 +75,7 @@ pub struct Server {
     runtime: tokio::runtime::Runtime,
     shutdown: watch::Sender<bool>,
     gateway: Option<Arc<Gateway>>,
+    operator: crossbeam::channel::Sender<Vec<Command>>,
     sequencer: JoinHandle<Result<Sequencer<Fanout>, SequencerError>>,
     router: JoinHandle<()>,
     replayed: u64,
@@ -124,11 +128,12 @@ impl Server {
             let _guard = runtime.enter();
             tokio::net::TcpListener::from_std(std_listener).map_err(io("order entry listener"))?
         };
+        let operator = command_tx.clone();
         let gateway = Gateway::new(hub, command_tx);
         let (shutdown, shutdown_rx) = watch::channel(false);
         runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx));
         tracing::info!(%order_entry, replayed, "carbonx serving");
-        Ok(Server { order_entry, runtime, shutdown, gateway: Some(gateway), sequencer, router, replayed })
+        Ok(Server { order_entry, runtime, shutdown, gateway: Some(gateway), operator, sequencer, router, replayed })
     }
 
     /// The order-entry address actually bound (port 0 in config picks a free one).
@@ -139,6 +144,15 @@ impl Server {
     /// Journal records replayed at start-up.
     pub fn replayed(&self) -> u64 {
         self.replayed
+    }
+
+    /// Queues operator commands (roll, halt, kill switch...) into the one
+    /// sequenced stream: they are journaled and applied like orders.
+    ///
+    /// # Errors
+    /// The engine thread has stopped.
+    pub fn submit(&self, commands: Vec<Command>) -> Result<(), ServeError> {
+        self.operator.send(commands).map_err(|_| ServeError::Stopped)
     }
 
     /// True when the engine thread has stopped on its own (a journal failure).
@@ -154,6 +168,7 @@ impl Server {
     pub fn shutdown(mut self) -> Result<carbonx_engine::Engine, ServeError> {
         let _ = self.shutdown.send(true);
         self.gateway = None;
+        drop(self.operator);
         self.runtime.shutdown_timeout(Duration::from_secs(2));
         let sequencer = self.sequencer.join().map_err(|_| ServeError::Panicked)??;
         let engine = sequencer.into_engine(); // drops the fan-out: the router's input closes

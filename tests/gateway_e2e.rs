@@ -325,7 +325,7 @@ async fn stream_from(addr: std::net::SocketAddr, user: &str, from: u64, count: u
         assert_eq!(seq, sequence + messages.len() as u64, "gap or duplicate");
         messages.push(message);
     }
-    client.send_packet(Packet::LogoutRequest).await.unwrap();
+    logout(client).await;
     (sequence, messages)
 }
 
@@ -346,7 +346,7 @@ fn replay_after_reconnect_and_after_a_restart_gives_the_same_stream() {
         while let Ok((_, message)) = client.next_message(Duration::from_millis(500)).await {
             live.push(message);
         }
-        client.send_packet(Packet::LogoutRequest).await.unwrap();
+        logout(client).await;
         live
     });
     assert!(live.len() >= 10, "{live:?}");
@@ -363,8 +363,7 @@ fn replay_after_reconnect_and_after_a_restart_gives_the_same_stream() {
             let mut c = Client::connect(addr).await.unwrap();
             let answer = c.login("DEMO04", "demo", "", from).await.unwrap();
             assert!(matches!(answer, Received::LoginAccepted { sequence, .. } if sequence == total + 1), "{answer:?}");
-            c.send_packet(Packet::LogoutRequest).await.unwrap();
-            let _ = c.recv(WAIT).await;
+            logout(c).await;
         }
     });
     let before = running.restart();
@@ -472,4 +471,55 @@ fn the_throttle_rejects_orders_but_never_cancels() {
         throttled.send(&Inbound::Cancel(CancelOrder { token: token("T1"), shares: 0 })).await.unwrap();
         assert!(matches!(next(&mut throttled).await, Outbound::CancelReject { .. }));
     });
+}
+
+#[test]
+fn the_roll_ends_the_session_and_the_next_day_starts_from_one() {
+    let running = Running::start(Config::demo());
+    let mut client = running.login("DEMO05");
+    let addr = running.addr();
+    let first_session = running.block_on(async {
+        client.send(&Inbound::Enter(order("DAY1", b'B', 2, "CEA", 746_300, "1361"))).await.unwrap();
+        assert!(matches!(next(&mut client).await, Outbound::Accepted(_)));
+        let mut probe = Client::connect(addr).await.unwrap();
+        let Received::LoginAccepted { session, .. } = probe.login("DEMO06", "demo", "", 0).await.unwrap() else {
+            panic!("login")
+        };
+        session
+    });
+    running.server.as_ref().unwrap().submit(vec![carbonx_engine::Command::Roll]).unwrap();
+    running.block_on(async {
+        // The resting order expires at the close, end of day follows, then End of Session.
+        assert!(matches!(next(&mut client).await, Outbound::Canceled { reason: b'T', .. }));
+        let (_, end_of_day) = client.next_message(WAIT).await.unwrap();
+        assert_eq!(end_of_day, Outbound::SystemEvent { timestamp: end_of_day_ts(&end_of_day), code: b'E' });
+        assert!(matches!(client.next_message(WAIT).await, Err(ClientError::Closed)));
+        // The new day: a new session name, its stream starts at 1 with start of day.
+        let mut again = Client::connect(addr).await.unwrap();
+        let Received::LoginAccepted { session, .. } = again.login("DEMO05", "demo", "", 1).await.unwrap() else {
+            panic!("login")
+        };
+        assert_ne!(session, first_session);
+        let (seq, start) = again.next_message(WAIT).await.unwrap();
+        assert!(seq == 1 && matches!(start, Outbound::SystemEvent { code: b'S', .. }), "{seq} {start:?}");
+    });
+}
+
+fn end_of_day_ts(message: &Outbound) -> u64 {
+    match message {
+        Outbound::SystemEvent { timestamp, .. } => *timestamp,
+        _ => 0,
+    }
+}
+
+/// Logs out and waits until the server has closed the session (a new login
+/// of the same username before that is, rightly, a second login).
+async fn logout(mut client: Client) {
+    client.send_packet(Packet::LogoutRequest).await.unwrap();
+    for _ in 0..1_000 {
+        if client.recv(WAIT).await.is_err() {
+            return;
+        }
+    }
+    panic!("the server did not close the session after a logout");
 }

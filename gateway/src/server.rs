@@ -118,7 +118,6 @@ impl Gateway {
         if !writer_done {
             let _ = writer_task.await;
         }
-        self.hub.release(user);
         match result {
             Ok(()) => tracing::info!(%peer, user = %name, "session ended"),
             Err(err) => tracing::info!(%peer, user = %name, %err, "session closed"),
@@ -305,6 +304,9 @@ impl Gateway {
                 _ = closed.changed() => break,
             }
         }
+        // Free the username before the client sees the connection close, so
+        // that a client reconnecting at once is not refused as a second login.
+        self.hub.release(user);
         let _ = socket.shutdown().await;
     }
 }
