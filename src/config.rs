@@ -6,6 +6,7 @@ use carbonx_engine::accounts::{AccountTable, AccountsError};
 use carbonx_engine::{Engine, EngineConfig};
 use carbonx_gateway::config::GatewayConfig;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration.
@@ -20,6 +21,41 @@ pub struct Config {
     /// Order entry: listen address, limits, users (default: the demo users).
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// Market data: MoldUDP64 destinations, re-request, TCP feed and snapshot ports.
+    #[serde(default)]
+    pub feed: FeedConfig,
+}
+
+/// `[feed]`: where market data goes (defaults: RULES.md's demo ports).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// False runs without market data (order entry only).
+    pub enabled: bool,
+    /// MoldUDP64 datagrams go to each of these (unicast or multicast).
+    pub publish_to: Vec<SocketAddr>,
+    /// The MoldUDP64 re-request server (UDP).
+    pub rerequest: SocketAddr,
+    /// The TCP feed (SoupBinTCP).
+    pub tcp: SocketAddr,
+    /// The snapshot service (SoupBinTCP).
+    pub snapshot: SocketAddr,
+    /// A TCP consumer this far behind (bytes) is disconnected.
+    pub backlog_max_bytes: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        FeedConfig {
+            enabled: true,
+            publish_to: vec![local(7004)],
+            rerequest: local(7005),
+            tcp: local(7002),
+            snapshot: local(7003),
+            backlog_max_bytes: carbonx_feed::tcp::BACKLOG_MAX,
+        }
+    }
 }
 
 /// The accounts loaded on first start (later days carry balances forward).
@@ -79,7 +115,12 @@ pub enum ConfigFileError {
 impl Config {
     /// The embedded demo market (always-open, seven instruments).
     pub fn demo() -> Config {
-        Config { market: EngineConfig::demo(), accounts: AccountsConfig::default(), gateway: GatewayConfig::demo() }
+        Config {
+            market: EngineConfig::demo(),
+            accounts: AccountsConfig::default(),
+            gateway: GatewayConfig::demo(),
+            feed: FeedConfig::default(),
+        }
     }
 
     /// Reads and validates a configuration file.

@@ -10,11 +10,12 @@
 
 use crate::sequencer::Publisher;
 use carbonx_engine::{Event, Timestamp};
+use carbonx_feed::service::FeedInput;
 use carbonx_gateway::hub::StageInput;
 use crossbeam::channel::Sender;
 
 /// A batch of events, each with the timestamp of its command.
-pub type EventBatch = Vec<(Timestamp, Event)>;
+pub use carbonx_feed::service::EventBatch;
 
 /// Which events a stage wants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,15 @@ impl Sink for Sender<StageInput> {
     }
     fn day(&self, date: u32) -> bool {
         self.send(StageInput::Day(date)).is_ok()
+    }
+}
+
+impl Sink for Sender<FeedInput> {
+    fn events(&self, batch: EventBatch) -> bool {
+        self.send(FeedInput::Batch(batch)).is_ok()
+    }
+    fn day(&self, date: u32) -> bool {
+        self.send(FeedInput::Day { session: carbonx_gateway::soup::session_name(date) }).is_ok()
     }
 }
 

@@ -30,6 +30,21 @@ enum Cmd {
         #[arg(long, default_value = "batch", value_parser = parse_fsync)]
         fsync: FsyncMode,
     },
+    /// Follows the market data: loads a snapshot, then the TCP feed, and prints the top levels every second.
+    Watch {
+        /// The snapshot service.
+        #[arg(long, default_value = "127.0.0.1:7003")]
+        snapshot: std::net::SocketAddr,
+        /// The TCP feed.
+        #[arg(long, default_value = "127.0.0.1:7002")]
+        feed: std::net::SocketAddr,
+        /// Price levels per side.
+        #[arg(long, default_value_t = 5)]
+        levels: usize,
+        /// Stop after this many seconds (default: until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Prints a configuration as TOML: the embedded demo market, or FILE after validating it.
     Config {
         /// A configuration file to check and print instead of the demo market.
@@ -53,6 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve { config, data_dir, fsync } => serve(config.as_deref(), data_dir, fsync),
+        Cmd::Watch { snapshot, feed, levels, seconds } => watch(snapshot, feed, levels, seconds),
         Cmd::Replay { data_dir, config, verify } => replay(&data_dir, config.as_deref(), verify.as_deref()),
         Cmd::Config { file } => {
             let config = match file {
@@ -144,7 +160,7 @@ fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: FsyncMode) 
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", carbonx::server::banner(&config, server.order_entry_addr(), &data_dir));
+    println!("{}", carbonx::server::banner(&config, &server, &data_dir));
     let reason = wait_for_stop(&server);
     tracing::info!(reason, "shutting down");
     match server.shutdown() {
@@ -180,4 +196,29 @@ fn wait_for_stop(server: &Server) -> &'static str {
             }
         }
     })
+}
+
+fn watch(snapshot: std::net::SocketAddr, feed: std::net::SocketAddr, levels: usize, seconds: Option<u64>) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        eprintln!("carbonx: cannot start a runtime");
+        return ExitCode::FAILURE;
+    };
+    let result: Result<(), carbonx_feed::watch::WatchError> = runtime.block_on(async {
+        let book = carbonx_feed::watch::load_snapshot(snapshot).await?;
+        let mut follower = carbonx_feed::watch::Follower::start(feed, book).await?;
+        let rounds = seconds.unwrap_or(u64::MAX);
+        for _ in 0..rounds.max(1) {
+            follower.poll(std::time::Duration::from_secs(1)).await?;
+            println!("--- feed sequence {}", follower.book.next_seq() - 1);
+            print!("{}", carbonx_feed::watch::render(&follower.book, levels));
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("carbonx: watch: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -14,12 +14,15 @@ use crate::fanout::{Audience, Fanout};
 use crate::journal_file::FsyncMode;
 use crate::sequencer::{Sequencer, SequencerError, SystemClock};
 use carbonx_engine::{AccountId, Command};
+use carbonx_feed::service::{FeedInput, FeedService, FeedShared, PublishConfig};
+use carbonx_feed::tcp::{Service, TcpFeedConfig};
 use carbonx_gateway::config::GatewayConfigError;
 use carbonx_gateway::hub::{Hub, StageInput};
 use carbonx_gateway::server::Gateway;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -78,7 +81,102 @@ pub struct Server {
     operator: crossbeam::channel::Sender<Vec<Command>>,
     sequencer: JoinHandle<Result<Sequencer<Fanout>, SequencerError>>,
     router: JoinHandle<()>,
+    feed: Option<FeedThreads>,
     replayed: u64,
+}
+
+/// The market-data side of a running server.
+struct FeedThreads {
+    input: crossbeam::channel::Sender<FeedInput>,
+    shared: Arc<FeedShared>,
+    service: JoinHandle<()>,
+    rerequest: JoinHandle<()>,
+    rerequest_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    tcp_addr: Option<SocketAddr>,
+    snapshot_addr: Option<SocketAddr>,
+}
+
+impl FeedThreads {
+    /// Starts the feed thread (publishing MoldUDP64) and the re-request server.
+    fn start(config: &Config, engine: &carbonx_engine::Engine, data_dir: &Path) -> Result<FeedThreads, ServeError> {
+        let shared = FeedShared::new();
+        let socket = UdpSocket::bind(("127.0.0.1", 0)).map_err(io("MoldUDP64 publisher socket"))?;
+        let publish = PublishConfig {
+            destinations: config.feed.publish_to.clone(),
+            heartbeat: Duration::from_millis(config.gateway.heartbeat_ms),
+            log_dir: data_dir.join("feed"),
+        };
+        let mut service = FeedService::new(Arc::clone(&shared), &config.market, engine.instruments(), socket, publish);
+        let (input, input_rx) = crossbeam::channel::bounded::<FeedInput>(STAGE_QUEUE_MAX);
+        let service = std::thread::Builder::new()
+            .name("carbonx-feed".into())
+            .spawn(move || service.run(&input_rx))
+            .map_err(io("feed thread"))?;
+        let rerequest_socket = UdpSocket::bind(config.feed.rerequest)
+            .map_err(io(format!("MoldUDP64 re-request on {}", config.feed.rerequest)))?;
+        let rerequest_addr = rerequest_socket.local_addr().map_err(io("re-request socket"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, feed_state) = (Arc::clone(&stop), Arc::clone(&shared));
+        let rerequest = std::thread::Builder::new()
+            .name("carbonx-rerequest".into())
+            .spawn(move || carbonx_feed::rerequest::serve(&rerequest_socket, &feed_state, &flag))
+            .map_err(io("re-request thread"))?;
+        Ok(FeedThreads { input, shared, service, rerequest, rerequest_addr, stop, tcp_addr: None, snapshot_addr: None })
+    }
+
+    /// Waits until the feed thread has logged everything published so far.
+    fn wait_for_feed(&self) {
+        let (reached_tx, reached_rx) = crossbeam::channel::bounded(1);
+        if self.input.send(FeedInput::Barrier(reached_tx)).is_ok() {
+            let _ = reached_rx.recv();
+        }
+    }
+
+    /// Opens the TCP feed and snapshot listeners.
+    fn listen(
+        mut self,
+        config: &Config,
+        runtime: &tokio::runtime::Runtime,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<FeedThreads, ServeError> {
+        let tcp_config = TcpFeedConfig {
+            backlog_max: config.feed.backlog_max_bytes,
+            heartbeat: Duration::from_millis(config.gateway.heartbeat_ms),
+            login_timeout: Duration::from_millis(config.gateway.login_timeout_ms),
+            idle_timeout: Duration::from_millis(config.gateway.idle_timeout_ms),
+        };
+        for (addr, service) in [(config.feed.tcp, Service::Feed), (config.feed.snapshot, Service::Snapshot)] {
+            let listener = std::net::TcpListener::bind(addr).map_err(io(format!("{service:?} on {addr}")))?;
+            listener.set_nonblocking(true).map_err(io("feed listener"))?;
+            let bound = listener.local_addr().map_err(io("feed listener"))?;
+            let listener = {
+                let _guard = runtime.enter();
+                tokio::net::TcpListener::from_std(listener).map_err(io("feed listener"))?
+            };
+            runtime.spawn(carbonx_feed::tcp::serve(
+                listener,
+                service,
+                Arc::clone(&self.shared),
+                tcp_config,
+                shutdown.clone(),
+            ));
+            match service {
+                Service::Feed => self.tcp_addr = Some(bound),
+                Service::Snapshot => self.snapshot_addr = Some(bound),
+            }
+        }
+        Ok(self)
+    }
+
+    /// Stops the re-request server and waits for both threads (the feed
+    /// thread ends when the sequencer's fan-out, its input, is dropped).
+    fn join(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.input);
+        let _ = self.rerequest.join();
+        let _ = self.service.join();
+    }
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -104,11 +202,19 @@ impl Server {
             .spawn(move || router_hub.run_router(&stage_rx))
             .map_err(io("router thread"))?;
         let barrier_tx = stage_tx.clone();
-        let fanout = Fanout::new().with(Audience::OrderEntry, stage_tx);
+        let mut fanout = Fanout::new().with(Audience::OrderEntry, stage_tx);
+        let feed =
+            if config.feed.enabled { Some(FeedThreads::start(config, &engine, &options.data_dir)?) } else { None };
+        if let Some(feed) = &feed {
+            fanout = fanout.with(Audience::MarketData, feed.input.clone());
+        }
         let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync);
         let replayed = sequencer.recover()?;
         sequencer.start_day(&SystemClock)?;
         wait_for_router(&barrier_tx);
+        if let Some(feed) = &feed {
+            feed.wait_for_feed();
+        }
         let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
         let sequencer = std::thread::Builder::new()
             .name("carbonx-engine".into())
@@ -131,14 +237,43 @@ impl Server {
         let operator = command_tx.clone();
         let gateway = Gateway::new(hub, command_tx);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx));
+        runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx.clone()));
+        let feed = match feed {
+            Some(feed) => Some(feed.listen(config, &runtime, &shutdown_rx)?),
+            None => None,
+        };
         tracing::info!(%order_entry, replayed, "carbonx serving");
-        Ok(Server { order_entry, runtime, shutdown, gateway: Some(gateway), operator, sequencer, router, replayed })
+        Ok(Server {
+            order_entry,
+            runtime,
+            shutdown,
+            gateway: Some(gateway),
+            operator,
+            sequencer,
+            router,
+            feed,
+            replayed,
+        })
     }
 
     /// The order-entry address actually bound (port 0 in config picks a free one).
     pub fn order_entry_addr(&self) -> SocketAddr {
         self.order_entry
+    }
+
+    /// The TCP feed's address (when the feed runs).
+    pub fn tcp_feed_addr(&self) -> Option<SocketAddr> {
+        self.feed.as_ref().and_then(|f| f.tcp_addr)
+    }
+
+    /// The snapshot service's address (when the feed runs).
+    pub fn snapshot_addr(&self) -> Option<SocketAddr> {
+        self.feed.as_ref().and_then(|f| f.snapshot_addr)
+    }
+
+    /// The MoldUDP64 re-request server's address (when the feed runs).
+    pub fn rerequest_addr(&self) -> Option<SocketAddr> {
+        self.feed.as_ref().map(|f| f.rerequest_addr)
     }
 
     /// Journal records replayed at start-up.
@@ -171,8 +306,11 @@ impl Server {
         drop(self.operator);
         self.runtime.shutdown_timeout(Duration::from_secs(2));
         let sequencer = self.sequencer.join().map_err(|_| ServeError::Panicked)??;
-        let engine = sequencer.into_engine(); // drops the fan-out: the router's input closes
+        let engine = sequencer.into_engine(); // drops the fan-out: the stages' input closes
         let _ = self.router.join();
+        if let Some(feed) = self.feed.take() {
+            feed.join();
+        }
         Ok(engine)
     }
 }
@@ -194,11 +332,19 @@ fn account_codes(engine: &carbonx_engine::Engine) -> Vec<[u8; 4]> {
 }
 
 /// The text printed at start-up: where to connect and as whom.
-pub fn banner(config: &Config, order_entry: SocketAddr, data_dir: &Path) -> String {
-    let mut text = format!(
-        "carbonx serving\n  order entry (SoupBinTCP 3.0 + OUCH 4.2): {order_entry}\n  data directory: {}\n",
-        data_dir.display()
-    );
+pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
+    let mut text =
+        format!("carbonx serving\n  order entry (SoupBinTCP 3.0 + OUCH 4.2): {}\n", server.order_entry_addr());
+    if let (Some(tcp), Some(snapshot), Some(rerequest)) =
+        (server.tcp_feed_addr(), server.snapshot_addr(), server.rerequest_addr())
+    {
+        let udp: Vec<String> = config.feed.publish_to.iter().map(ToString::to_string).collect();
+        text.push_str(&format!(
+            "  ITCH 5.0 feed: TCP {tcp}, snapshot {snapshot}, MoldUDP64 to {}, re-requests {rerequest}\n",
+            udp.join(", ")
+        ));
+    }
+    text.push_str(&format!("  data directory: {}\n", data_dir.display()));
     if config.gateway == carbonx_gateway::config::GatewayConfig::demo() {
         text.push_str("  demo users DEMO01..DEMO10, password `demo`; DEMOnn trades accounts (nn-1)*340+1 ..= nn*340\n");
         text.push_str("  (DEMO01: 0001..0340, DEMO10: 3061..3400)\n");

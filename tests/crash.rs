@@ -167,6 +167,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
     let (config_path, data) = (tmp.path().join("carbonx.toml"), tmp.path().join("data"));
     let mut config = Config::demo();
     config.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    local_feed(&mut config);
     std::fs::write(&config_path, config.to_toml()).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rng = Rng(seed);
@@ -227,4 +228,11 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
     let report = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success(), "{report}{}", String::from_utf8_lossy(&replay.stderr));
     assert!(report.contains("invariants:       hold"), "{report}");
+}
+
+/// Feed services on free ports, no UDP destination (tests run in parallel).
+fn local_feed(config: &mut Config) {
+    let any = "127.0.0.1:0".parse().unwrap();
+    (config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any);
+    config.feed.publish_to.clear();
 }

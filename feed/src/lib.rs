@@ -1,24 +1,35 @@
 //! carbonx-feed: market data for market makers (ITCH 5.0 over MoldUDP64 and
-//! TCP).
+//! TCP, snapshots, and the client-side book builder).
 //!
 //! # Layout
+//! Pure (no sockets, no clock, no threads):
 //! - [`itch`]: ITCH 5.0 messages (`S R H J A E X D U P Q`, plus our End of
 //!   Snapshot `G`) as plain structs over raw wire fields, with an encoder that
 //!   writes into the caller's buffer and a check-then-parse decoder.
 //! - [`moldudp`]: MoldUDP64 framing: packet header, the [`moldudp::Packer`]
 //!   that fills one datagram in a buffer it owns, the checked datagram
 //!   decoder, heartbeat, end of session and re-request packets.
-//! - [`translate`]: engine events to ITCH messages, as PROTOCOL.md maps
-//!   them (pure as well; the one module that knows the engine's types).
+//! - [`translate`]: engine events to ITCH messages, as PROTOCOL.md maps them.
+//! - [`book`]: the book built from the feed alone, with gap detection and
+//!   top-N levels; the server's snapshots come from it too.
 //!
-//! Both modules are pure: functions over byte slices, no sockets, no clock,
-//! no threads, no allocation. That keeps them byte-exact testable against
-//! hand-written vectors and independent decoders (`itchy`, `moldudp`),
-//! cheap on the publishing hot path, and shared unchanged by every side that
-//! speaks the feed: the publishers (UDP, TCP, snapshot) that wrap them in I/O
-//! and the client book builder that reads them. The codecs know nothing of
-//! the engine's types; [`translate`] maps the engine's events to them.
+//! With I/O:
+//! - [`service`]: the feed thread: translate, number, log, book, publish MoldUDP64.
+//! - [`rerequest`]: the MoldUDP64 re-request server (UDP).
+//! - [`tcp`]: the TCP feed (SoupBinTCP) and the snapshot service (tokio).
+//! - [`watch`]: a consumer: snapshot, then the TCP feed, into a [`book::BookBuilder`].
+//!
+//! The codecs are byte-exact testable against hand-written vectors and
+//! independent decoders (`itchy`, `moldudp`). The day log of the feed is the
+//! gateway's [`carbonx_gateway::daylog::DayLog`] (SoupBinTCP packets, a file
+//! with a bounded in-memory tail), read by the TCP feed and the re-request
+//! server alike.
 
+pub mod book;
 pub mod itch;
 pub mod moldudp;
+pub mod rerequest;
+pub mod service;
+pub mod tcp;
 pub mod translate;
+pub mod watch;

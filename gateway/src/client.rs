@@ -23,8 +23,9 @@ pub enum Received {
     LoginRejected(u8),
     /// A sequenced OUCH message with its sequence number.
     Sequenced(u64, Outbound),
-    /// A sequenced message that did not decode (bytes kept).
-    Undecodable(u64, Vec<u8>),
+    /// A sequenced message not decoded as OUCH (a raw client, such as a
+    /// feed consumer, or bytes that are not OUCH), with its sequence number.
+    Raw(u64, Vec<u8>),
     /// Server Heartbeat.
     Heartbeat,
     /// End of Session.
@@ -56,9 +57,16 @@ pub struct Client {
     buf: Vec<u8>,
     out: Vec<u8>,
     next_seq: u64,
+    raw: bool,
 }
 
 impl Client {
+    /// Hands sequenced payloads over undecoded ([`Received::Raw`]): for feeds.
+    pub fn raw(mut self) -> Client {
+        self.raw = true;
+        self
+    }
+
     /// Connects.
     ///
     /// # Errors
@@ -66,7 +74,13 @@ impl Client {
     pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
         let socket = TcpStream::connect(addr).await?;
         socket.set_nodelay(true)?;
-        Ok(Client { socket, buf: Vec::with_capacity(1 << 16), out: Vec::with_capacity(1 << 16), next_seq: 0 })
+        Ok(Client {
+            socket,
+            buf: Vec::with_capacity(1 << 16),
+            out: Vec::with_capacity(1 << 16),
+            next_seq: 0,
+            raw: false,
+        })
     }
 
     /// Sends a Login Request and waits for the answer.
@@ -146,7 +160,7 @@ impl Client {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some((packet, used)) = soup::next_packet(&self.buf)? {
-                let received = decode(packet, &mut self.next_seq);
+                let received = decode(packet, &mut self.next_seq, self.raw);
                 self.buf.drain(..used);
                 return Ok(received);
             }
@@ -184,7 +198,7 @@ impl Client {
     }
 }
 
-fn decode(packet: Packet<'_>, next_seq: &mut u64) -> Received {
+fn decode(packet: Packet<'_>, next_seq: &mut u64, raw: bool) -> Received {
     match packet {
         Packet::LoginAccepted { session, sequence } => Received::LoginAccepted { session, sequence },
         Packet::LoginRejected(reason) => Received::LoginRejected(reason),
@@ -192,8 +206,8 @@ fn decode(packet: Packet<'_>, next_seq: &mut u64) -> Received {
             let seq = *next_seq;
             *next_seq += 1;
             match Outbound::decode(bytes) {
-                Ok(message) => Received::Sequenced(seq, message),
-                Err(_) => Received::Undecodable(seq, bytes.to_vec()),
+                Ok(message) if !raw => Received::Sequenced(seq, message),
+                _ => Received::Raw(seq, bytes.to_vec()),
             }
         }
         Packet::ServerHeartbeat => Received::Heartbeat,

@@ -1,0 +1,245 @@
+//! The feed thread and what it shares with the feed's servers.
+//!
+//! The sequencer sends durable event batches; this thread translates them
+//! to ITCH, numbers them (one sequence per trading day across all
+//! instruments), appends them to the day log (SoupBinTCP Sequenced Data
+//! packets, file-backed with a bounded tail: the same log the TCP feed and
+//! the re-request server read), applies them to the server's own book (what
+//! the snapshot service serves) and publishes them as MoldUDP64 datagrams.
+//! It never waits for a consumer: TCP consumers read the log at their own
+//! pace and are cut off past their backlog cap.
+
+use crate::book::BookBuilder;
+use crate::itch::Message;
+use crate::moldudp::{PackError, Packer, SESSION_LEN};
+use crate::translate::Translator;
+use carbonx_engine::calendar::Calendar;
+use carbonx_engine::{EngineConfig, Event, StockCode, Timestamp};
+use carbonx_gateway::daylog::DayLog;
+use carbonx_gateway::soup::Packet;
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A batch of events, each with its command's timestamp.
+pub type EventBatch = Vec<(Timestamp, Event)>;
+
+/// What the feed thread receives from the sequencer.
+#[derive(Debug)]
+pub enum FeedInput {
+    /// Durable events in stream order.
+    Batch(EventBatch),
+    /// A trading day starts: sequence numbers restart at 1 under `session`.
+    Day {
+        /// `CX` + `YYYYMMDD`.
+        session: [u8; SESSION_LEN],
+    },
+    /// Answered once everything before it is in the day log.
+    Barrier(Sender<()>),
+}
+
+/// The day's feed state, shared with the TCP feed, snapshot and re-request servers.
+#[derive(Debug, Default)]
+pub struct FeedState {
+    /// Today's session (blank before the first day).
+    pub session: [u8; SESSION_LEN],
+    /// Today's messages as SoupBinTCP Sequenced Data packets.
+    pub log: Option<DayLog>,
+    /// The book as the feed describes it, for snapshots.
+    pub book: BookBuilder,
+    /// The last message's timestamp (nanoseconds since local midnight).
+    pub last_ns: u64,
+}
+
+/// Shared between the feed thread and the servers.
+#[derive(Debug)]
+pub struct FeedShared {
+    /// The state, locked briefly per batch and per read.
+    pub state: Mutex<FeedState>,
+    /// The next sequence number, for consumers to wait on.
+    pub next_seq: tokio::sync::watch::Sender<(/* session */ [u8; SESSION_LEN], u64)>,
+}
+
+impl FeedShared {
+    /// An empty feed.
+    pub fn new() -> Arc<FeedShared> {
+        let (next_seq, _) = tokio::sync::watch::channel(([b' '; SESSION_LEN], 1));
+        Arc::new(FeedShared { state: Mutex::new(FeedState::default()), next_seq })
+    }
+}
+
+/// Where the feed publishes.
+#[derive(Clone, Debug)]
+pub struct PublishConfig {
+    /// MoldUDP64 destinations.
+    pub destinations: Vec<SocketAddr>,
+    /// A heartbeat goes out after this much silence.
+    pub heartbeat: Duration,
+    /// Day logs go under this folder.
+    pub log_dir: PathBuf,
+}
+
+/// The feed thread.
+pub struct FeedService {
+    shared: Arc<FeedShared>,
+    translator: Translator,
+    calendar: Calendar,
+    socket: UdpSocket,
+    config: PublishConfig,
+    packer: Packer,
+    messages: Vec<Message>,
+    packets: Vec<u8>,
+    last_sent: Instant,
+}
+
+impl FeedService {
+    /// A feed for `market`'s instruments publishing from `socket`.
+    pub fn new(
+        shared: Arc<FeedShared>,
+        market: &EngineConfig,
+        stocks: &[StockCode],
+        socket: UdpSocket,
+        config: PublishConfig,
+    ) -> FeedService {
+        FeedService {
+            shared,
+            translator: Translator::new(stocks),
+            calendar: Calendar::new(market),
+            socket,
+            config,
+            packer: Packer::new([b' '; SESSION_LEN], 1),
+            messages: Vec::with_capacity(1 << 12),
+            packets: Vec::with_capacity(1 << 16),
+            last_sent: Instant::now(),
+        }
+    }
+
+    /// Runs until the input closes.
+    pub fn run(&mut self, input: &Receiver<FeedInput>) {
+        loop {
+            match input.recv_timeout(self.config.heartbeat) {
+                Ok(FeedInput::Batch(batch)) => self.publish(&batch),
+                Ok(FeedInput::Day { session }) => self.start_day(session),
+                Ok(FeedInput::Barrier(reached)) => {
+                    let _ = reached.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.last_sent.elapsed() >= self.config.heartbeat && self.packer.session() != [b' '; SESSION_LEN] {
+                let heartbeat = self.packer.heartbeat();
+                self.send(&heartbeat);
+            }
+        }
+        tracing::info!("feed stopped");
+    }
+
+    fn start_day(&mut self, session: [u8; SESSION_LEN]) {
+        if self.packer.session() != [b' '; SESSION_LEN] {
+            self.end_session();
+        }
+        let date = String::from_utf8_lossy(&session[2..]).to_string();
+        let path = self.config.log_dir.join(format!("itch-{date}.log"));
+        let log = DayLog::create(&path)
+            .map_err(|err| tracing::error!(path = %path.display(), %err, "cannot create the feed day log"))
+            .ok();
+        let mut state = self.shared.state.lock();
+        *state = FeedState { session, log, book: BookBuilder::new(), last_ns: 0 };
+        drop(state);
+        self.packer = Packer::new(session, 1);
+        self.shared.next_seq.send_replace((session, 1));
+    }
+
+    /// End of session, three times over a second (on a helper thread, so
+    /// that the feed never sleeps).
+    fn end_session(&mut self) {
+        let packet = self.packer.end_of_session();
+        let Ok(socket) = self.socket.try_clone() else { return };
+        let destinations = self.config.destinations.clone();
+        std::thread::spawn(move || {
+            for round in 0..3 {
+                if round > 0 {
+                    std::thread::sleep(Duration::from_millis(450));
+                }
+                for to in &destinations {
+                    let _ = socket.send_to(&packet, to);
+                }
+            }
+        });
+    }
+
+    /// Translates, logs, books and publishes one batch.
+    pub fn publish(&mut self, batch: &[(Timestamp, Event)]) {
+        self.messages.clear();
+        self.packets.clear();
+        let mut last_ns = 0;
+        for (ts, event) in batch {
+            let ns = self.calendar.nanos_since_midnight(*ts);
+            last_ns = ns;
+            self.translator.translate(event, ns, &mut |m| self.messages.push(m));
+        }
+        if self.messages.is_empty() {
+            return;
+        }
+        let mut encoded = [0u8; crate::itch::MESSAGE_LEN_MAX];
+        for message in &self.messages {
+            let len = message.encode(&mut encoded);
+            Packet::Sequenced(&encoded[..len]).encode(&mut self.packets);
+        }
+        let next = {
+            let mut state = self.shared.state.lock();
+            let state = &mut *state;
+            if let Some(log) = &mut state.log {
+                if let Err(err) = log.append(&self.packets, self.messages.len() as u64) {
+                    tracing::error!(%err, "feed day log write failed");
+                }
+            }
+            for message in &self.messages {
+                state.book.apply_unsequenced(message);
+            }
+            state.last_ns = last_ns;
+            state.log.as_ref().map_or(1, DayLog::next_seq)
+        };
+        self.shared.next_seq.send_replace((self.packer.session(), next));
+        self.pack_and_send();
+    }
+
+    fn pack_and_send(&mut self) {
+        for i in 0..self.messages.len() {
+            match self.packer.push_itch(&self.messages[i]) {
+                Ok(_) => {}
+                Err(PackError::Full) => {
+                    self.flush();
+                    let _ = self.packer.push_itch(&self.messages[i]);
+                }
+                Err(PackError::TooLarge(_)) => unreachable!("ITCH messages fit a datagram"),
+            }
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if self.packer.is_empty() {
+            return;
+        }
+        send_all(&self.socket, &self.config.destinations, self.packer.datagram());
+        self.last_sent = Instant::now();
+        self.packer.clear();
+    }
+
+    fn send(&mut self, datagram: &[u8]) {
+        send_all(&self.socket, &self.config.destinations, datagram);
+        self.last_sent = Instant::now();
+    }
+}
+
+fn send_all(socket: &UdpSocket, destinations: &[SocketAddr], datagram: &[u8]) {
+    for to in destinations {
+        if let Err(err) = socket.send_to(datagram, to) {
+            tracing::debug!(%to, %err, "MoldUDP64 send failed");
+        }
+    }
+}

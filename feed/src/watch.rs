@@ -1,0 +1,124 @@
+//! A feed consumer: load a snapshot, then follow the TCP feed from the
+//! snapshot's `G` number, keeping a [`BookBuilder`]. `carbonx watch` prints
+//! its top levels; tests compare it with the engine's own book.
+
+use crate::book::BookBuilder;
+use crate::itch::Message;
+use carbonx_gateway::client::{Client, ClientError, Received};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why watching stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// Connection trouble.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server refused the login.
+    #[error("login rejected ({0:?})")]
+    Rejected(char),
+    /// A message that is not ITCH.
+    #[error("undecodable feed message: {0}")]
+    Decode(#[from] crate::itch::DecodeError),
+    /// A sequence gap on a TCP feed (a server bug: TCP does not lose data).
+    #[error(transparent)]
+    Gap(#[from] crate::book::Gap),
+    /// The snapshot ended without `G`.
+    #[error("the snapshot ended without End of Snapshot")]
+    NoEndOfSnapshot,
+}
+
+async fn login(addr: SocketAddr, sequence: u64) -> Result<Client, WatchError> {
+    let mut client = Client::connect(addr).await?.raw();
+    match client.login("WATCH", "watch", "", sequence).await? {
+        Received::LoginAccepted { .. } => Ok(client),
+        Received::LoginRejected(reason) => Err(WatchError::Rejected(char::from(reason))),
+        _ => Err(WatchError::Rejected('?')),
+    }
+}
+
+/// Loads the snapshot service's book; the builder then expects the feed
+/// from the snapshot's `G` number.
+///
+/// # Errors
+/// Connection trouble, a refused login, bad bytes, or no `G`.
+pub async fn load_snapshot(addr: SocketAddr) -> Result<BookBuilder, WatchError> {
+    let mut client = login(addr, 1).await?;
+    let mut book = BookBuilder::new();
+    loop {
+        match client.recv(Duration::from_secs(10)).await? {
+            Received::Raw(_, bytes) => {
+                let message = Message::decode(&bytes)?;
+                book.apply_unsequenced(&message);
+                if let Message::EndOfSnapshot(g) = message {
+                    book.resume_at(g.sequence);
+                    return Ok(book);
+                }
+            }
+            Received::EndOfSession => return Err(WatchError::NoEndOfSnapshot),
+            _ => {}
+        }
+    }
+}
+
+/// A TCP feed subscription applying what arrives to a book.
+pub struct Follower {
+    client: Client,
+    /// The book so far.
+    pub book: BookBuilder,
+}
+
+impl Follower {
+    /// Logs in to the TCP feed at the book's next number.
+    ///
+    /// # Errors
+    /// Connection trouble or a refused login.
+    pub async fn start(addr: SocketAddr, book: BookBuilder) -> Result<Follower, WatchError> {
+        let client = login(addr, book.next_seq()).await?;
+        Ok(Follower { client, book })
+    }
+
+    /// Applies everything that arrives within `wait`; returns how many messages.
+    ///
+    /// # Errors
+    /// Connection trouble, bad bytes, or a gap.
+    pub async fn poll(&mut self, wait: Duration) -> Result<usize, WatchError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut applied = 0;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.client.recv(left).await {
+                Ok(Received::Raw(seq, bytes)) => {
+                    self.book.apply(seq, &Message::decode(&bytes)?)?;
+                    applied += 1;
+                }
+                Ok(Received::EndOfSession) => return Err(ClientError::Closed.into()),
+                Ok(_) => {}
+                Err(ClientError::Timeout) => return Ok(applied),
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+}
+
+/// The top `levels` of every instrument as text.
+pub fn render(book: &BookBuilder, levels: usize) -> String {
+    let mut out = String::new();
+    for (locate, stock) in book.instruments() {
+        let state = book.state(locate).map_or('?', char::from);
+        out.push_str(&format!("{} [{}]\n", String::from_utf8_lossy(&stock).trim(), state));
+        let (bids, asks) = (book.top(locate, b'B', levels), book.top(locate, b'S', levels));
+        for i in 0..levels.max(1) {
+            let cell = |l: Option<&crate::book::Level>| {
+                l.map_or(String::from("                           "), |l| {
+                    format!("{:>9} t @ {:>8.2} ({:>3})", l.shares, f64::from(l.price) / 10_000.0, l.orders)
+                })
+            };
+            if bids.get(i).is_none() && asks.get(i).is_none() {
+                break;
+            }
+            out.push_str(&format!("  {}  |  {}\n", cell(bids.get(i)), cell(asks.get(i))));
+        }
+    }
+    out
+}

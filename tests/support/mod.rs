@@ -1,0 +1,30 @@
+//! Shared helpers of the root crate's integration tests (`mod support;`):
+//! independent decoders for what our server puts on the wire.
+//!
+//! - [`capture`]: a recording TCP proxy (std threads) between a client and
+//!   the server;
+//! - [`pcap`]: writes a recorded conversation as a classic pcap file
+//!   (Ethernet/IPv4/TCP, handshake, real checksums);
+//! - [`tshark`]: runs Wireshark's tshark on it and fails on any Error
+//!   expert info or a frame that is not a PROTOCOL.md OUCH 4.2 message.
+//!
+//! A real session checked end to end:
+//!
+//! ```ignore
+//! let proxy = support::capture::CaptureProxy::start(server_addr)?;
+//! // ... connect the client to proxy.addr(), log in, trade, log out ...
+//! let chunks = proxy.finish();
+//! let path = dir.join("session.pcap");
+//! support::pcap::write_soup_pcap(&path, 7001, &support::capture::coalesce(&chunks))?;
+//! let d = support::tshark::assert_tshark_clean(&path, 7001);
+//! let acc = d.ouch_of_type('A').next().unwrap();
+//! assert_eq!(acc.ouch_num("ouch.price"), 746_300);
+//! ```
+//!
+//! tshark and the Python client's virtual environment come from
+//! `scripts/test.sh`; tests that need them fail (not skip) without them.
+#![allow(dead_code)]
+
+pub mod capture;
+pub mod pcap;
+pub mod tshark;
