@@ -9,6 +9,8 @@
 //! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
 //! - [`replay`]: `carbonx replay`, the offline replay of a data directory.
 //! - [`server`]: `carbonx serve`: recovery, the threads, the listeners, shutdown.
+//! - [`load`]: `carbonx load`: open-loop load with HDR latency percentiles.
+//! - [`plot`]: SVG plots of a load run.
 //! - [`journal_file`]: the journal files: group commit and recovery.
 //!
 //! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
@@ -17,6 +19,8 @@
 pub mod config;
 pub mod fanout;
 pub mod journal_file;
+pub mod load;
+pub mod plot;
 pub mod replay;
 pub mod sequencer;
 pub mod server;

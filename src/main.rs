@@ -45,6 +45,48 @@ enum Cmd {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Load benchmark: drives a server over SoupBinTCP/OUCH and reports latency percentiles.
+    Load {
+        /// A running server's order-entry address (default: start an embedded demo server).
+        #[arg(long)]
+        connect: Option<std::net::SocketAddr>,
+        /// Comma-separated usernames, one session each.
+        #[arg(long, default_value = "DEMO01,DEMO02,DEMO03,DEMO04")]
+        users: String,
+        /// Password of every user.
+        #[arg(long, default_value = "demo")]
+        password: String,
+        /// Target messages per second across all sessions (`100k`, `1m`), or `max` (closed loop).
+        #[arg(long, default_value = "100k")]
+        rate: String,
+        /// A rate ladder instead of one rate: `100k,200k,400k`.
+        #[arg(long)]
+        steps: Option<String>,
+        /// Orders in flight per session with `--rate max`.
+        #[arg(long, default_value_t = carbonx::load::IN_FLIGHT_DEFAULT)]
+        in_flight: u64,
+        /// Measured seconds per step.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Unmeasured seconds before each step.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// Seed of the order mix.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print one JSON object per step instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Where the .hgrm files and SVG plots go.
+        #[arg(long, default_value = "./carbonx-load")]
+        out: PathBuf,
+        /// Embedded server: journal durability.
+        #[arg(long, default_value = "batch", value_parser = parse_fsync)]
+        fsync: FsyncMode,
+        /// Embedded server: run without the market-data feeds.
+        #[arg(long)]
+        no_feed: bool,
+    },
     /// Prints a configuration as TOML: the embedded demo market, or FILE after validating it.
     Config {
         /// A configuration file to check and print instead of the demo market.
@@ -69,6 +111,38 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Serve { config, data_dir, fsync } => serve(config.as_deref(), data_dir, fsync),
         Cmd::Watch { snapshot, feed, levels, seconds } => watch(snapshot, feed, levels, seconds),
+        Cmd::Load {
+            connect,
+            users,
+            password,
+            rate,
+            steps,
+            in_flight,
+            duration,
+            warmup,
+            seed,
+            json,
+            out,
+            fsync,
+            no_feed,
+        } => {
+            let plan = LoadPlan {
+                connect,
+                users,
+                password,
+                rate,
+                steps,
+                in_flight,
+                duration,
+                warmup,
+                seed,
+                json,
+                out,
+                fsync,
+                feed: !no_feed,
+            };
+            run_load(&plan)
+        }
         Cmd::Replay { data_dir, config, verify } => replay(&data_dir, config.as_deref(), verify.as_deref()),
         Cmd::Config { file } => {
             let config = match file {
@@ -220,5 +294,137 @@ fn watch(snapshot: std::net::SocketAddr, feed: std::net::SocketAddr, levels: usi
             eprintln!("carbonx: watch: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `carbonx load`'s arguments.
+struct LoadPlan {
+    connect: Option<std::net::SocketAddr>,
+    users: String,
+    password: String,
+    rate: String,
+    steps: Option<String>,
+    in_flight: u64,
+    duration: f64,
+    warmup: f64,
+    seed: u64,
+    json: bool,
+    out: PathBuf,
+    fsync: FsyncMode,
+    feed: bool,
+}
+
+/// `100k` → 100,000; `1m` → 1,000,000; `max` → `None`.
+fn parse_rate(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim().to_ascii_lowercase();
+    if text == "max" {
+        return Ok(None);
+    }
+    let (digits, scale) = match text.strip_suffix('k') {
+        Some(d) => (d, 1_000),
+        None => text.strip_suffix('m').map_or((text.as_str(), 1), |d| (d, 1_000_000)),
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Some(n * scale)),
+        _ => Err(format!("{text:?} is not a rate (e.g. 50000, 100k, 1m, max)")),
+    }
+}
+
+fn run_load(plan: &LoadPlan) -> ExitCode {
+    let rates: Result<Vec<Option<u64>>, String> =
+        plan.steps.as_deref().unwrap_or(&plan.rate).split(',').map(parse_rate).collect();
+    let rates = match rates {
+        Ok(rates) => rates,
+        Err(err) => {
+            eprintln!("carbonx: load: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let embedded = match plan.connect {
+        Some(_) => None,
+        None => match EmbeddedServer::start(plan.fsync, plan.feed) {
+            Ok(server) => Some(server),
+            Err(err) => {
+                eprintln!("carbonx: load: cannot start the embedded server: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let connect = plan.connect.or(embedded.as_ref().map(|e| e.server.order_entry_addr())).expect("an address");
+    let settings = match &embedded {
+        Some(_) => format!("embedded server, fsync={:?}, feeds {}", plan.fsync, if plan.feed { "on" } else { "off" }),
+        None => format!("server at {connect}"),
+    };
+    let code = run_steps(plan, &rates, connect, &settings);
+    if let Some(embedded) = embedded {
+        embedded.stop();
+    }
+    code
+}
+
+fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAddr, settings: &str) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else {
+        return ExitCode::FAILURE;
+    };
+    if !plan.json {
+        println!("carbonx load: {settings}; users {}", plan.users);
+    }
+    for (step, rate) in rates.iter().enumerate() {
+        let options = carbonx::load::LoadOptions {
+            connect,
+            users: plan.users.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect(),
+            password: plan.password.clone(),
+            rate: *rate,
+            in_flight: plan.in_flight,
+            duration: std::time::Duration::from_secs_f64(plan.duration.max(0.1)),
+            warmup: std::time::Duration::from_secs_f64(plan.warmup.max(0.0)),
+            seed: plan.seed.wrapping_add(step as u64),
+            progress: !plan.json,
+        };
+        let report = match runtime.block_on(carbonx::load::run(&options)) {
+            Ok(report) => report,
+            Err(err) => {
+                eprintln!("carbonx: load: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let tag = format!("step{step}-");
+        let written = report.write_outputs(&plan.out, &tag);
+        if plan.json {
+            println!("{}", report.to_json());
+        } else {
+            print!("{report}");
+            match written {
+                Ok(paths) => {
+                    println!("wrote {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
+                }
+                Err(err) => eprintln!("carbonx: load: cannot write outputs: {err}"),
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// A demo server started for a load run, on free ports and a temp data directory.
+struct EmbeddedServer {
+    server: Server,
+    data_dir: PathBuf,
+}
+
+impl EmbeddedServer {
+    fn start(fsync: FsyncMode, feed: bool) -> Result<EmbeddedServer, carbonx::server::ServeError> {
+        let mut config = Config::demo();
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
+        config.feed.enabled = feed;
+        let data_dir = std::env::temp_dir().join(format!("carbonx-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let options = ServeOptions { data_dir: data_dir.clone(), fsync, config_dir: PathBuf::from(".") };
+        Ok(EmbeddedServer { server: Server::start(&config, &options)?, data_dir })
+    }
+
+    fn stop(self) {
+        let _ = self.server.shutdown();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// What the server sent, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,20 +54,25 @@ pub enum ClientError {
 
 /// One connection.
 pub struct Client {
-    socket: TcpStream,
+    reader: ClientReader,
+    writer: ClientWriter,
+}
+
+/// The receiving half of a [`Client`].
+pub struct ClientReader {
+    socket: OwnedReadHalf,
     buf: Vec<u8>,
-    out: Vec<u8>,
     next_seq: u64,
     raw: bool,
 }
 
-impl Client {
-    /// Hands sequenced payloads over undecoded ([`Received::Raw`]): for feeds.
-    pub fn raw(mut self) -> Client {
-        self.raw = true;
-        self
-    }
+/// The sending half of a [`Client`].
+pub struct ClientWriter {
+    socket: OwnedWriteHalf,
+    out: Vec<u8>,
+}
 
+impl Client {
     /// Connects.
     ///
     /// # Errors
@@ -74,13 +80,22 @@ impl Client {
     pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
         let socket = TcpStream::connect(addr).await?;
         socket.set_nodelay(true)?;
+        let (read, write) = socket.into_split();
         Ok(Client {
-            socket,
-            buf: Vec::with_capacity(1 << 16),
-            out: Vec::with_capacity(1 << 16),
-            next_seq: 0,
-            raw: false,
+            reader: ClientReader { socket: read, buf: Vec::with_capacity(1 << 16), next_seq: 0, raw: false },
+            writer: ClientWriter { socket: write, out: Vec::with_capacity(1 << 16) },
         })
+    }
+
+    /// Hands sequenced payloads over undecoded ([`Received::Raw`]): for feeds.
+    pub fn raw(mut self) -> Client {
+        self.reader.raw = true;
+        self
+    }
+
+    /// The two halves, for a reader task and a writer task.
+    pub fn into_split(self) -> (ClientReader, ClientWriter) {
+        (self.reader, self.writer)
     }
 
     /// Sends a Login Request and waits for the answer.
@@ -103,7 +118,7 @@ impl Client {
         self.send_packet(Packet::LoginRequest(login)).await?;
         let answer = self.recv(Duration::from_secs(5)).await?;
         if let Received::LoginAccepted { sequence, .. } = answer {
-            self.next_seq = sequence;
+            self.reader.next_seq = sequence;
         }
         Ok(answer)
     }
@@ -113,15 +128,13 @@ impl Client {
     /// # Errors
     /// Socket error.
     pub async fn send(&mut self, message: &Inbound) -> Result<(), ClientError> {
-        self.queue(message);
-        self.flush().await
+        self.writer.queue(message);
+        self.writer.flush().await
     }
 
     /// Queues one OUCH message; [`Client::flush`] sends everything queued in one write.
     pub fn queue(&mut self, message: &Inbound) {
-        let mut bytes = Vec::with_capacity(64);
-        message.encode_into(&mut bytes);
-        Packet::Unsequenced(&bytes).encode(&mut self.out);
+        self.writer.queue(message);
     }
 
     /// Sends raw bytes (tests of bad input).
@@ -129,11 +142,58 @@ impl Client {
     /// # Errors
     /// Socket error.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.socket.write_all(bytes).await?;
+        self.writer.socket.write_all(bytes).await?;
         Ok(())
     }
 
     /// Sends any packet.
+    ///
+    /// # Errors
+    /// Socket error.
+    pub async fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError> {
+        self.writer.send_packet(packet).await
+    }
+
+    /// Writes everything queued.
+    ///
+    /// # Errors
+    /// Socket error.
+    pub async fn flush(&mut self) -> Result<(), ClientError> {
+        self.writer.flush().await
+    }
+
+    /// The next packet from the server, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// Timeout, closed connection, protocol or socket error.
+    pub async fn recv(&mut self, timeout: Duration) -> Result<Received, ClientError> {
+        self.reader.recv(timeout).await
+    }
+
+    /// The next sequenced message, skipping heartbeats, waiting at most `timeout` in all.
+    ///
+    /// # Errors
+    /// As [`Client::recv`]; End of Session is [`ClientError::Closed`].
+    pub async fn next_message(&mut self, timeout: Duration) -> Result<(u64, Outbound), ClientError> {
+        self.reader.next_message(timeout).await
+    }
+}
+
+impl ClientWriter {
+    /// Queues one OUCH message; [`ClientWriter::flush`] sends everything queued in one write.
+    pub fn queue(&mut self, message: &Inbound) {
+        let mut bytes = [0u8; crate::ouch::MESSAGE_LEN_MAX];
+        let len = match message {
+            Inbound::Enter(m) => copy(&mut bytes, &m.encode()),
+            Inbound::Replace(m) => copy(&mut bytes, &m.encode()),
+            Inbound::Cancel(m) => copy(&mut bytes, &m.encode()),
+            Inbound::Block(m) => copy(&mut bytes, &m.encode()),
+            Inbound::Pick(m) => copy(&mut bytes, &m.encode()),
+        };
+        Packet::Unsequenced(&bytes[..len]).encode(&mut self.out);
+    }
+
+    /// Sends any packet (after what is queued).
     ///
     /// # Errors
     /// Socket error.
@@ -151,7 +211,14 @@ impl Client {
         self.out.clear();
         Ok(())
     }
+}
 
+fn copy(buf: &mut [u8], message: &[u8]) -> usize {
+    buf[..message.len()].copy_from_slice(message);
+    message.len()
+}
+
+impl ClientReader {
     /// The next packet from the server, waiting at most `timeout`.
     ///
     /// # Errors
@@ -184,7 +251,7 @@ impl Client {
     /// The next sequenced message, skipping heartbeats, waiting at most `timeout` in all.
     ///
     /// # Errors
-    /// As [`Client::recv`]; End of Session is [`ClientError::Closed`].
+    /// As [`ClientReader::recv`]; End of Session is [`ClientError::Closed`].
     pub async fn next_message(&mut self, timeout: Duration) -> Result<(u64, Outbound), ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
