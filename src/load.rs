@@ -140,23 +140,38 @@ struct SessionResult {
     per_second: Vec<u64>,
 }
 
+impl SessionResult {
+    fn new() -> SessionResult {
+        SessionResult {
+            sent: Sent::default(),
+            answers: Answers::default(),
+            rejects: BTreeMap::new(),
+            accepted: histogram(),
+            executed: histogram(),
+            per_second: Vec::new(),
+        }
+    }
+}
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
+/// A small deterministic generator (SplitMix64), for seeded order mixes.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
     }
 }
 
@@ -231,21 +246,12 @@ impl Mix {
         }
         let (stock, reference) = STOCKS[self.rng.below(7) as usize];
         let side = if self.rng.below(2) == 0 { b'B' } else { b'S' };
-        let order = EnterOrder {
-            token: self.token(n),
-            side,
-            shares: 1 + self.rng.below(50) as u32,
-            stock: *stock,
-            price: reference - 500 + self.rng.below(10) as u32 * 100,
-            tif: if roll < 32 { 0 } else { 99_999 },
-            firm: self.account(),
-            display: b'Y',
-            capacity: b'A',
-            iso: b'N',
-            min_qty: 0,
-            cross_type: b'N',
-            customer_type: b'R',
-        };
+        let (shares, price) = (1 + self.rng.below(50) as u32, reference - 500 + self.rng.below(10) as u32 * 100);
+        let mut order = EnterOrder::limit("", side, shares, "", price, "");
+        (order.token, order.stock, order.firm) = (self.token(n), *stock, self.account());
+        if roll < 32 {
+            order.tif = 0;
+        }
         if order.tif != 0 {
             if self.resting.len() == 64 {
                 self.resting.remove(0);
@@ -515,14 +521,7 @@ async fn read_answers(
     start: Instant,
     warmup: Duration,
 ) -> SessionResult {
-    let mut r = SessionResult {
-        sent: Sent::default(),
-        answers: Answers::default(),
-        rejects: BTreeMap::new(),
-        accepted: histogram(),
-        executed: histogram(),
-        per_second: Vec::new(),
-    };
+    let mut r = SessionResult::new();
     let timer = Timer { shared: &shared, start, warmup_ns: warmup.as_nanos() as u64 };
     while let Ok((_, message)) = reader.next_message(Duration::from_secs(30)).await {
         if tally(&mut r, &message, &timer) {

@@ -28,21 +28,7 @@ fn start() -> (Server, tempfile::TempDir) {
 }
 
 fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> EnterOrder {
-    EnterOrder {
-        token: alpha(token).unwrap(),
-        side,
-        shares,
-        stock: *b"CEA     ",
-        price,
-        tif: 99_999,
-        firm: alpha(firm).unwrap(),
-        display: b'Y',
-        capacity: b'A',
-        iso: b'N',
-        min_qty: 0,
-        cross_type: b'N',
-        customer_type: b'R',
-    }
+    EnterOrder::limit(token, side, shares, "CEA", price, firm)
 }
 
 /// Reads replies until `count` sequenced messages arrived (bounded by time).

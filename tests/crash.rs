@@ -10,6 +10,7 @@
 //! Seed: `CARBONX_CRASH_SEED` (printed); kills: `CARBONX_CRASH_KILLS` (default 20).
 
 use carbonx::config::Config;
+use carbonx::load::Rng;
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound};
 use carbonx_gateway::soup::alpha;
@@ -21,22 +22,6 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Serve {
     child: Child,
@@ -73,21 +58,7 @@ fn serve(config: &Path, data: &Path) -> Serve {
 }
 
 fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
-    Inbound::Enter(EnterOrder {
-        token: alpha(token).unwrap(),
-        side,
-        shares,
-        stock: *b"CEA     ",
-        price,
-        tif: 99_999,
-        firm: alpha(firm).unwrap(),
-        display: b'Y',
-        capacity: b'A',
-        iso: b'N',
-        min_qty: 0,
-        cross_type: b'N',
-        customer_type: b'R',
-    })
+    Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
 }
 
 /// Logs in from sequence 1 and reads the whole stream so far.
@@ -180,7 +151,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
         for (i, (user, login)) in USERS.iter().zip(logins).enumerate() {
             let (client, stream) = runtime.block_on(login).unwrap();
             check_prefix(user, &acked[user], &stream);
-            let task_seed = rng.next();
+            let task_seed = rng.next_u64();
             tasks.push(runtime.spawn(trade(client, i, round, task_seed, stream)));
         }
         std::thread::sleep(Duration::from_millis(30 + rng.below(250)));

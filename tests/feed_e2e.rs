@@ -15,7 +15,6 @@ use carbonx_feed::moldudp::{Datagram, ReRequest};
 use carbonx_feed::watch::{Follower, load_snapshot};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{EnterOrder, Inbound};
-use carbonx_gateway::soup::alpha;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -27,21 +26,8 @@ fn order(n: u32, user_index: u32) -> Inbound {
     let reference = if stock == "CCER" { 800_000 } else { 746_300 };
     let side = if (n / 3) % 2 == 0 { b'B' } else { b'S' };
     let price = reference + ((n * 7) % 9) * 100 - 400;
-    Inbound::Enter(EnterOrder {
-        token: alpha(&format!("F{n}")).unwrap(),
-        side,
-        shares: 1 + (n * 13) % 40,
-        stock: alpha(stock).unwrap(),
-        price,
-        tif: 99_999,
-        firm: alpha(&format!("{:04}", user_index * 340 + 1 + n % 7)).unwrap(),
-        display: b'Y',
-        capacity: b'A',
-        iso: b'N',
-        min_qty: 0,
-        cross_type: b'N',
-        customer_type: b'R',
-    })
+    let firm = format!("{:04}", user_index * 340 + 1 + n % 7);
+    Inbound::Enter(EnterOrder::limit(&format!("F{n}"), side, 1 + (n * 13) % 40, stock, price, &firm))
 }
 
 /// Sends orders `range` as DEMO01 and waits for their replies to settle.

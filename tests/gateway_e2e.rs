@@ -80,21 +80,7 @@ fn token(text: &str) -> [u8; 14] {
 }
 
 fn order(tok: &str, side: u8, shares: u32, stock: &str, price: u32, firm: &str) -> EnterOrder {
-    EnterOrder {
-        token: token(tok),
-        side,
-        shares,
-        stock: alpha(stock).unwrap(),
-        price,
-        tif: 99_999,
-        firm: alpha(firm).unwrap(),
-        display: b'Y',
-        capacity: b'A',
-        iso: b'N',
-        min_qty: 0,
-        cross_type: b'N',
-        customer_type: b'R',
-    }
+    EnterOrder::limit(tok, side, shares, stock, price, firm)
 }
 
 /// The next sequenced message that is not a System Event.

@@ -5,21 +5,7 @@ use carbonx_gateway::ouch::{EnterOrder, Executed, Inbound, Outbound};
 use criterion::{Criterion, black_box, criterion_main};
 
 fn enter() -> EnterOrder {
-    EnterOrder {
-        token: *b"ORD00000000001",
-        side: b'B',
-        shares: 10,
-        stock: *b"CEA     ",
-        price: 746_300,
-        tif: 99_999,
-        firm: *b"0001",
-        display: b'Y',
-        capacity: b'A',
-        iso: b'N',
-        min_qty: 0,
-        cross_type: b'N',
-        customer_type: b'R',
-    }
+    EnterOrder::limit("ORD00000000001", b'B', 10, "CEA", 746_300, "0001")
 }
 
 fn executed() -> Outbound {

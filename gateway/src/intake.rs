@@ -211,21 +211,9 @@ mod tests {
     }
 
     fn order(firm: &[u8; 4], side: u8) -> Inbound {
-        Inbound::Enter(EnterOrder {
-            token: *b"T1            ",
-            side,
-            shares: 10,
-            stock: *b"CEA     ",
-            price: 746_300,
-            tif: 99_999,
-            firm: *firm,
-            display: b'Y',
-            capacity: b'A',
-            iso: b'N',
-            min_qty: 0,
-            cross_type: b'N',
-            customer_type: b'R',
-        })
+        let mut order = EnterOrder::limit("T1", side, 10, "CEA", 746_300, "");
+        order.firm = *firm;
+        Inbound::Enter(order)
     }
 
     fn reason(command: &Command) -> Option<u8> {

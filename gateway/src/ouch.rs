@@ -103,6 +103,14 @@ impl<'a, const N: usize> R<'a, N> {
     }
 }
 
+/// `text` left-justified in an `N`-byte space-padded field, cut to fit.
+pub fn pad<const N: usize>(text: &str) -> [u8; N] {
+    let mut field = [b' '; N];
+    let len = text.len().min(N);
+    field[..len].copy_from_slice(&text.as_bytes()[..len]);
+    field
+}
+
 // ---------------------------------------------------------------- inbound
 
 /// Enter Order `O`, 49 bytes.
@@ -139,6 +147,27 @@ pub struct EnterOrder {
 impl EnterOrder {
     /// Wire length.
     pub const LEN: usize = 49;
+
+    /// A visible day limit order (capacity `A`, no minimum, cross `N`,
+    /// customer `R`): the common case in tools and tests. Text fields are
+    /// space-padded; longer text is cut to the field.
+    pub fn limit(token: &str, side: u8, shares: u32, stock: &str, price: u32, firm: &str) -> EnterOrder {
+        EnterOrder {
+            token: pad(token),
+            side,
+            shares,
+            stock: pad(stock),
+            price,
+            tif: 99_999,
+            firm: pad(firm),
+            display: b'Y',
+            capacity: b'A',
+            iso: b'N',
+            min_qty: 0,
+            cross_type: b'N',
+            customer_type: b'R',
+        }
+    }
 
     /// The wire bytes.
     pub fn encode(&self) -> [u8; Self::LEN] {
@@ -692,21 +721,7 @@ mod tests {
     }
 
     fn enter() -> EnterOrder {
-        EnterOrder {
-            token: token("ORD1"),
-            side: b'B',
-            shares: 10,
-            stock: *b"CEA     ",
-            price: 746_300,
-            tif: 99_999,
-            firm: *b"0001",
-            display: b'Y',
-            capacity: b'A',
-            iso: b'N',
-            min_qty: 0,
-            cross_type: b'N',
-            customer_type: b'R',
-        }
+        EnterOrder::limit("ORD1", b'B', 10, "CEA", 746_300, "0001")
     }
 
     #[test]
