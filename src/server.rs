@@ -147,13 +147,11 @@ impl FeedThreads {
             idle_timeout: Duration::from_millis(config.gateway.idle_timeout_ms),
         };
         for (addr, service) in [(config.feed.tcp, Service::Feed), (config.feed.snapshot, Service::Snapshot)] {
-            let listener = std::net::TcpListener::bind(addr).map_err(io(format!("{service:?} on {addr}")))?;
-            listener.set_nonblocking(true).map_err(io("feed listener"))?;
-            let bound = listener.local_addr().map_err(io("feed listener"))?;
             let listener = {
                 let _guard = runtime.enter();
-                tokio::net::TcpListener::from_std(listener).map_err(io("feed listener"))?
+                feed_listener(addr).map_err(io(format!("{service:?} on {addr}")))?
             };
+            let bound = listener.local_addr().map_err(io("feed listener"))?;
             runtime.spawn(carbonx_feed::tcp::serve(
                 listener,
                 service,
@@ -313,6 +311,20 @@ impl Server {
         }
         Ok(engine)
     }
+}
+
+/// Kernel send buffer of each feed consumer's socket: small, so that a
+/// consumer that stops reading is caught by its backlog cap (counted in the
+/// day log) instead of hiding megabytes in the kernel.
+pub const FEED_SOCKET_SEND_BUFFER: u32 = 256 * 1024;
+
+/// A feed listener whose accepted sockets inherit a small send buffer.
+fn feed_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(FEED_SOCKET_SEND_BUFFER)?;
+    socket.bind(addr)?;
+    socket.listen(1_024)
 }
 
 /// Waits until the router has written everything published so far.

@@ -11,7 +11,7 @@ use carbonx::server::{ServeOptions, Server};
 use carbonx_engine::{InstrumentId, Side};
 use carbonx_feed::book::{BookBuilder, FeedOrder};
 use carbonx_feed::itch::Message;
-use carbonx_feed::moldudp::{Datagram, ReRequest};
+use carbonx_feed::moldudp::{Datagram, PacketKind, ReRequest};
 use carbonx_feed::watch::{Follower, load_snapshot};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{EnterOrder, Inbound};
@@ -162,4 +162,135 @@ fn udp_tcp_and_snapshot_consumers_rebuild_the_engines_books() {
             late_joiner.top(i as u16 + 1, b'B', 5).iter().map(|l| (l.price, l.shares)).collect();
         assert_eq!(feed_bids, engine_bids, "instrument {i}");
     }
+}
+
+#[test]
+fn a_consumer_that_stops_reading_is_cut_off_and_nobody_else_waits() {
+    let mut config = Config::demo();
+    let any = "127.0.0.1:0".parse().unwrap();
+    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
+    config.feed.publish_to.clear();
+    config.feed.backlog_max_bytes = 512 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions { data_dir: dir.path().into(), fsync: FsyncMode::Never, config_dir: ".".into() };
+    let server = Server::start(&config, &options).unwrap();
+    let tcp = server.tcp_feed_addr().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let orders = 60_000u32; // about 2.4 MB of Add Order packets
+    let (slow_bytes, follower) = runtime.block_on(async {
+        // The slow consumer: a tiny receive buffer, logs in from 1, never reads.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4_096).unwrap();
+        let mut slow = socket.connect(tcp).await.unwrap();
+        let mut login = Vec::new();
+        let request = carbonx_gateway::soup::LoginRequest {
+            username: *b"SLOW  ",
+            password: *b"x         ",
+            session: [b' '; 10],
+            sequence: 1,
+        };
+        carbonx_gateway::soup::Packet::LoginRequest(request).encode(&mut login);
+        tokio::io::AsyncWriteExt::write_all(&mut slow, &login).await.unwrap();
+        let mut follower = Follower::start(tcp, BookBuilder::new()).await.unwrap();
+        let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
+        assert!(matches!(client.login("DEMO01", "demo", "", 0).await.unwrap(), Received::LoginAccepted { .. }));
+        for n in 0..orders {
+            let (side, price) = if n % 2 == 0 { (b'B', 700_000) } else { (b'S', 800_000) };
+            let firm = format!("{:04}", 1 + n % 340);
+            client.queue(&Inbound::Enter(EnterOrder::limit(&format!("W{n}"), side, 1, "CEA", price, &firm)));
+            if n % 1_000 == 999 {
+                client.flush().await.unwrap();
+                follower.poll(Duration::from_millis(1)).await.unwrap();
+            }
+        }
+        client.flush().await.unwrap();
+        // The fast consumer gets every message while the slow one is stuck.
+        for _ in 0..200 {
+            if follower.book.orders().len() == orders as usize {
+                break;
+            }
+            follower.poll(Duration::from_millis(100)).await.unwrap();
+        }
+        // The slow consumer was cut off: what it can still read ends in EOF,
+        // short of the whole feed.
+        let mut received = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        let read_all = async {
+            loop {
+                match tokio::io::AsyncReadExt::read(&mut slow, &mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => received += n,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read_all)
+            .await
+            .expect("the slow consumer was never disconnected");
+        (received, follower)
+    });
+    let engine = server.shutdown().unwrap();
+    assert_eq!(feed_book(&follower.book), engine_book(&engine), "the fast consumer missed messages");
+    assert_eq!(follower.book.orders().len(), orders as usize);
+    let whole_feed = orders as usize * 39;
+    assert!(slow_bytes < whole_feed, "the slow consumer got everything ({slow_bytes} bytes)");
+}
+
+#[test]
+fn heartbeats_when_idle_and_end_of_session_after_the_close() {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = Config::demo();
+    let any = "127.0.0.1:0".parse().unwrap();
+    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
+    config.feed.publish_to = vec![udp.local_addr().unwrap()];
+    config.gateway.heartbeat_ms = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions { data_dir: dir.path().into(), fsync: FsyncMode::Never, config_dir: ".".into() };
+    let server = Server::start(&config, &options).unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 2_048];
+    // The start of the day, then heartbeats carrying the next number.
+    let (mut next, mut heartbeats, mut session) = (1, 0, [0u8; 10]);
+    for _ in 0..1_000 {
+        let n = udp.recv(&mut buf).unwrap();
+        let datagram = Datagram::decode(&buf[..n]).unwrap();
+        let header = datagram.header();
+        session = header.session;
+        if header.kind() == PacketKind::Heartbeat {
+            assert_eq!(header.sequence, next, "a heartbeat carries the next sequence number");
+            heartbeats += 1;
+            if heartbeats == 3 {
+                break;
+            }
+        } else {
+            next = header.sequence + u64::from(header.message_count());
+        }
+    }
+    assert_eq!(heartbeats, 3);
+    // The roll closes the day: M, E, C, then end of session three times.
+    server.submit(vec![carbonx_engine::Command::Roll]).unwrap();
+    let (mut codes, mut ends) = (String::new(), 0);
+    for _ in 0..1_000 {
+        let n = udp.recv(&mut buf).unwrap();
+        let datagram = Datagram::decode(&buf[..n]).unwrap();
+        let header = datagram.header();
+        if header.session != session {
+            // The next day starts at 1 with Start of Messages.
+            assert_eq!(header.sequence, 1);
+            let first = Message::decode(datagram.messages().next().unwrap()).unwrap();
+            assert!(matches!(first, Message::SystemEvent(s) if s.event_code == b'O'));
+            break;
+        }
+        if header.kind() == PacketKind::EndOfSession {
+            ends += 1;
+            continue;
+        }
+        for message in datagram.messages() {
+            if let Message::SystemEvent(s) = Message::decode(message).unwrap() {
+                codes.push(char::from(s.event_code));
+            }
+        }
+    }
+    assert!(codes.ends_with("MEC"), "{codes}");
+    assert!(ends >= 1, "no end of session before the next day");
+    server.shutdown().unwrap();
 }

@@ -7,7 +7,8 @@
 //! a snapshot lists each level's orders in time priority.
 
 use crate::itch::{AddOrder, Header, LuldAuctionCollar, Message, StockDirectory, StockTradingAction};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// A resting order as the feed shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +51,12 @@ pub struct Gap {
 pub struct BookBuilder {
     next_seq: u64,
     arrivals: u64,
-    orders: HashMap<u64, FeedOrder>,
-    /// Per locate: (price, side) → (shares, orders).
-    levels: BTreeMap<(u16, u8, u32), (u64, u32)>,
+    /// Hashed, not ordered: updates are the hot path; `top` and
+    /// `snapshot` sort what they need (Fx: the keys are the server's own
+    /// order references, not attacker-chosen).
+    orders: FxHashMap<u64, FeedOrder>,
+    /// (locate, side, price) → (shares, orders).
+    levels: FxHashMap<(u16, u8, u32), (u64, u32)>,
     directory: BTreeMap<u16, StockDirectory>,
     collars: BTreeMap<u16, LuldAuctionCollar>,
     states: BTreeMap<u16, StockTradingAction>,
@@ -155,10 +159,19 @@ impl BookBuilder {
 
     /// The best `n` levels of one side (`B` bids high to low, `S` asks low to high).
     pub fn top(&self, locate: u16, side: u8, n: usize) -> Vec<Level> {
-        let range = self.levels.range((locate, side, 0)..=(locate, side, u32::MAX));
-        let level =
-            |(&(_, _, price), &(shares, orders)): (&(u16, u8, u32), &(u64, u32))| Level { price, shares, orders };
-        if side == b'B' { range.rev().take(n).map(level).collect() } else { range.take(n).map(level).collect() }
+        let mut levels: Vec<Level> = self
+            .levels
+            .iter()
+            .filter(|((l, s, _), _)| *l == locate && *s == side)
+            .map(|(&(_, _, price), &(shares, orders))| Level { price, shares, orders })
+            .collect();
+        if side == b'B' {
+            levels.sort_unstable_by_key(|l| std::cmp::Reverse(l.price));
+        } else {
+            levels.sort_unstable_by_key(|l| l.price);
+        }
+        levels.truncate(n);
+        levels
     }
 
     /// Every resting order, `(reference, order)`, by reference.

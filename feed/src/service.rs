@@ -14,7 +14,7 @@ use crate::itch::Message;
 use crate::moldudp::{PackError, Packer, SESSION_LEN};
 use crate::translate::Translator;
 use carbonx_engine::calendar::Calendar;
-use carbonx_engine::{EngineConfig, Event, StockCode, Timestamp};
+use carbonx_engine::{EngineConfig, Event, Phase, StockCode, Timestamp};
 use carbonx_gateway::daylog::DayLog;
 use carbonx_gateway::soup::Packet;
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
@@ -93,6 +93,8 @@ pub struct FeedService {
     messages: Vec<Message>,
     packets: Vec<u8>,
     last_sent: Instant,
+    /// The day's session has ended (end of session sent at the close).
+    ended: bool,
 }
 
 impl FeedService {
@@ -114,6 +116,7 @@ impl FeedService {
             messages: Vec::with_capacity(1 << 12),
             packets: Vec::with_capacity(1 << 16),
             last_sent: Instant::now(),
+            ended: true,
         }
     }
 
@@ -129,7 +132,7 @@ impl FeedService {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if self.last_sent.elapsed() >= self.config.heartbeat && self.packer.session() != [b' '; SESSION_LEN] {
+            if self.last_sent.elapsed() >= self.config.heartbeat && !self.ended {
                 let heartbeat = self.packer.heartbeat();
                 self.send(&heartbeat);
             }
@@ -138,9 +141,10 @@ impl FeedService {
     }
 
     fn start_day(&mut self, session: [u8; SESSION_LEN]) {
-        if self.packer.session() != [b' '; SESSION_LEN] {
+        if !self.ended {
             self.end_session();
         }
+        self.ended = false;
         let date = String::from_utf8_lossy(&session[2..]).to_string();
         let path = self.config.log_dir.join(format!("itch-{date}.log"));
         let log = DayLog::create(&path)
@@ -154,19 +158,18 @@ impl FeedService {
     }
 
     /// End of session, three times over a second (on a helper thread, so
-    /// that the feed never sleeps).
+    /// that the feed never sleeps). Sent after the close's last message.
     fn end_session(&mut self) {
+        self.ended = true;
         let packet = self.packer.end_of_session();
+        // The first now, before anything of the next day; the repeats later.
+        self.send(&packet);
         let Ok(socket) = self.socket.try_clone() else { return };
         let destinations = self.config.destinations.clone();
         std::thread::spawn(move || {
-            for round in 0..3 {
-                if round > 0 {
-                    std::thread::sleep(Duration::from_millis(450));
-                }
-                for to in &destinations {
-                    let _ = socket.send_to(&packet, to);
-                }
+            for _ in 0..2 {
+                std::thread::sleep(Duration::from_millis(450));
+                send_all(&socket, &destinations, &packet);
             }
         });
     }
@@ -205,6 +208,9 @@ impl FeedService {
         };
         self.shared.next_seq.send_replace((self.packer.session(), next));
         self.pack_and_send();
+        if batch.iter().any(|(_, e)| matches!(e, Event::Phase(Phase::Closed))) {
+            self.end_session();
+        }
     }
 
     fn pack_and_send(&mut self) {

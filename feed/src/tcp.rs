@@ -164,7 +164,7 @@ async fn stream(
     loop {
         let ended = fill(shared, &session, &mut cursor, &mut out, config.backlog_max)?;
         if !out.is_empty() {
-            socket.write_all(&out).await.map_err(|e| e.to_string())?;
+            write_watching_backlog(&mut socket, &out, shared, &cursor, &mut live, config.backlog_max).await?;
             continue;
         }
         if ended {
@@ -238,4 +238,34 @@ fn start_cursor(shared: &FeedShared, login: &LoginRequest) -> Result<Option<([u8
     };
     let cursor = if login.sequence == 0 { log.end() } else { log.seek(login.sequence).map_err(|e| e.to_string())? };
     Ok(Some((state.session, cursor)))
+}
+
+/// Writes `out`; while the consumer is not reading, keeps checking how far
+/// the live feed has run ahead of it and gives up past the cap, so a stuck
+/// consumer is cut off instead of holding its connection forever.
+async fn write_watching_backlog(
+    socket: &mut TcpStream,
+    out: &[u8],
+    shared: &FeedShared,
+    cursor: &Cursor,
+    live: &mut watch::Receiver<([u8; SESSION_LEN], u64)>,
+    backlog_max: u64,
+) -> Result<(), String> {
+    let write = socket.write_all(out);
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            written = &mut write => return written.map_err(|e| e.to_string()),
+            changed = live.changed() => {
+                if changed.is_err() {
+                    return Err("the feed stopped".into());
+                }
+                let end = shared.state.lock().log.as_ref().map_or(0, |l| l.end().offset);
+                let backlog = (end + out.len() as u64).saturating_sub(cursor.offset);
+                if backlog > backlog_max {
+                    return Err(format!("backlog of {backlog} bytes passed the cap of {backlog_max}"));
+                }
+            }
+        }
+    }
 }

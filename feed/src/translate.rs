@@ -3,8 +3,8 @@
 //!
 //! | engine event | ITCH |
 //! |---|---|
-//! | `Reference` (start of day) | `R` Stock Directory, then `J` collar: reference = previous close, upper/lower = listing band |
-//! | `Phase`: PreOpen / Morning or AllDay / Closed | System Event `S` start of system hours / `Q` start of market hours / `M` end of market hours |
+//! | `Reference` (start of day) | (before the first instrument's: System Event `O` start of messages) `R` Stock Directory, then `J` collar: reference = previous close, upper/lower = listing band |
+//! | `Phase`: PreOpen / Morning or AllDay / Closed | System Event `S` start of system hours / `Q` start of market hours / `M` end of market hours, then `E` end of system hours and `C` end of messages |
 //! | `TradingState` | `H`: `T` trading, `P` paused (lunch, pre-open), `H` halted |
 //! | `BookAdd`, `BookReduce`, `BookDelete`, `BookReplace` | `A`, `X`, `D`, `U` |
 //! | `Executed` listing / block | `E` on the maker's reference / `P` (reference 0, side `B`) |
@@ -40,6 +40,10 @@ impl Translator {
         let header = |i: InstrumentId| Header::new(i.index() as u16 + 1, ns);
         match *event {
             Event::Reference(r) => {
+                if r.instrument.index() == 0 {
+                    // The day's first message: the engine starts each day with the references.
+                    emit(SystemEvent { header: Header::new(0, ns), event_code: SystemEvent::START_OF_MESSAGES }.into());
+                }
                 let stock = self.stock(r.instrument);
                 emit(StockDirectory::carbon(header(r.instrument), stock).into());
                 let (reference_price, upper_price, lower_price) =
@@ -57,6 +61,12 @@ impl Translator {
             Event::Phase(phase) => {
                 if let Some(event_code) = system_event(phase) {
                     emit(SystemEvent { header: Header::new(0, ns), event_code }.into());
+                }
+                if phase == Phase::Closed {
+                    // Nothing follows the close until the next day: end of system hours, end of messages.
+                    for event_code in [SystemEvent::END_OF_SYSTEM_HOURS, SystemEvent::END_OF_MESSAGES] {
+                        emit(SystemEvent { header: Header::new(0, ns), event_code }.into());
+                    }
                 }
             }
             Event::TradingState { instrument, state } => {

@@ -48,8 +48,9 @@ fn a_scripted_day_maps_as_protocol_md_says() {
     let t = Translator::new(e.instruments());
     // The first command of the day: R and J per instrument, Q (start of market hours), H per instrument, then A.
     let first = itch(&mut e, &t, &order("s1", 1, Side::Sell, 10, 7_500), 1);
-    assert_eq!(types(&first), format!("{}S{}A", "RJ".repeat(7), "H".repeat(7)));
-    let Message::LuldAuctionCollar(j) = &first[1] else { panic!("{first:?}") };
+    assert_eq!(types(&first), format!("S{}S{}A", "RJ".repeat(7), "H".repeat(7)));
+    assert!(matches!(&first[0], Message::SystemEvent(s) if s.event_code == b'O'));
+    let Message::LuldAuctionCollar(j) = &first[2] else { panic!("{first:?}") };
     assert_eq!((j.reference_price, j.upper_price, j.lower_price), (746_300, 820_900, 671_700));
     // A buy filled in full against part of it: one E on the maker's reference, no A.
     assert_eq!(types(&itch(&mut e, &t, &order("b1", 2, Side::Buy, 4, 7_600), 2)), "E");
@@ -87,6 +88,11 @@ fn a_scripted_day_maps_as_protocol_md_says() {
     assert_eq!(types(&itch(&mut e, &t, &block("k2", 4, 3, Side::Buy), 6)), "P");
     let roll = itch(&mut e, &t, &Command::Roll, 7);
     assert_eq!(&types(&roll)[..3], "DQQ", "{roll:?}");
+    let codes: String = roll
+        .iter()
+        .filter_map(|m| if let Message::SystemEvent(s) = m { Some(char::from(s.event_code)) } else { None })
+        .collect();
+    assert_eq!(codes, "MECOQ", "the close (M, E, C), then the next day (O, Q)");
     let Message::CrossTrade(q) = &roll[1] else { panic!() };
     assert_eq!((q.price, q.cross_type, q.shares), (750_000, b'C', 0));
 }
