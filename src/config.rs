@@ -2,6 +2,7 @@
 //! exchange. Without a file, `carbonx` runs the embedded demo market of
 //! RULES.md ([`Config::demo`]).
 
+use crate::journal_file::FsyncMode;
 use carbonx_engine::accounts::{AccountTable, AccountsError};
 use carbonx_engine::{Engine, EngineConfig};
 use carbonx_gateway::config::GatewayConfig;
@@ -24,6 +25,37 @@ pub struct Config {
     /// Market data: MoldUDP64 destinations, re-request, TCP feed and snapshot ports.
     #[serde(default)]
     pub feed: FeedConfig,
+    /// Durability of the journal and its group commits.
+    #[serde(default)]
+    pub journal: JournalConfig,
+}
+
+/// `[journal]`: how commands are made durable before anything is released.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// `always` (fdatasync per command), `batch` (per group commit), `never` (tests, benchmarks).
+    pub fsync: FsyncMode,
+    /// Most commands in one group commit.
+    pub batch_max: usize,
+    /// Most microseconds a group commit waits for more commands (0: none).
+    pub batch_window_us: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig { fsync: FsyncMode::Batch, batch_max: crate::sequencer::BATCH_MAX, batch_window_us: 0 }
+    }
+}
+
+impl JournalConfig {
+    /// The sequencer's batching.
+    pub fn batching(&self) -> crate::sequencer::Batching {
+        crate::sequencer::Batching {
+            max_commands: self.batch_max.max(1),
+            window: std::time::Duration::from_micros(self.batch_window_us),
+        }
+    }
 }
 
 /// `[feed]`: where market data goes (defaults: RULES.md's demo ports).
@@ -120,6 +152,7 @@ impl Config {
             accounts: AccountsConfig::default(),
             gateway: GatewayConfig::demo(),
             feed: FeedConfig::default(),
+            journal: JournalConfig::default(),
         }
     }
 
@@ -189,6 +222,13 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert_eq!(config.market.session, carbonx_engine::SessionMode::Calendar);
         assert_eq!(config.market.instruments.len(), 7);
+        assert_eq!(config.journal.fsync, FsyncMode::Batch);
+        // Its users resolve against its accounts, so `serve --config carbonx.toml` starts.
+        let engine = config.build_engine(path.parent().unwrap()).unwrap();
+        let table = engine.accounts().unwrap();
+        let codes = (0..table.len() as u32).filter_map(|n| table.code(carbonx_engine::AccountId::new(n)).copied());
+        let directory = carbonx_gateway::config::Directory::new(&config.gateway, codes.collect()).unwrap();
+        assert_eq!(directory.users.len(), 2);
     }
 
     #[test]

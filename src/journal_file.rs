@@ -130,9 +130,33 @@ fn is_torn_tail(rest: &[u8], error: &JournalError) -> bool {
     matches!(error, JournalError::BadChecksum { .. }) && declared == Some(rest.len())
 }
 
+/// Where journal bytes go: a file, or in tests a simulated disk that can
+/// lose everything not yet synced (the power-cut test).
+pub trait JournalSink: Send {
+    /// Appends bytes (not yet durable).
+    ///
+    /// # Errors
+    /// The write failed.
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes everything written so far durable (`fdatasync`).
+    ///
+    /// # Errors
+    /// The sync failed: nothing written since the last sync may be relied on.
+    fn sync_data(&mut self) -> io::Result<()>;
+}
+
+impl JournalSink for File {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        Write::write_all(self, bytes)
+    }
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
 /// Appends records to today's journal file.
 pub struct JournalWriter {
-    file: File,
+    sink: Box<dyn JournalSink>,
     path: PathBuf,
     buffer: Vec<u8>,
     mode: FsyncMode,
@@ -147,7 +171,12 @@ impl JournalWriter {
         std::fs::create_dir_all(dir)?;
         let path = journal_path(dir, date);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(JournalWriter { file, path, buffer: Vec::with_capacity(1 << 20), mode })
+        Ok(JournalWriter::with_sink(path, Box::new(file), mode))
+    }
+
+    /// A writer over any sink; `path` names it in errors.
+    pub fn with_sink(path: PathBuf, sink: Box<dyn JournalSink>, mode: FsyncMode) -> JournalWriter {
+        JournalWriter { sink, path, buffer: Vec::with_capacity(1 << 20), mode }
     }
 
     /// The file being written.
@@ -169,10 +198,11 @@ impl JournalWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.buffer)?;
+        let written = self.sink.write_all(&self.buffer);
         self.buffer.clear();
+        written?;
         if self.mode != FsyncMode::Never {
-            self.file.sync_data()?;
+            self.sink.sync_data()?;
         }
         Ok(())
     }

@@ -26,9 +26,10 @@ enum Cmd {
         /// Where the journal and the session day logs live.
         #[arg(long, default_value = "./carbonx-data")]
         data_dir: PathBuf,
-        /// Journal durability: `always` (fdatasync per command), `batch` (per group commit), `never`.
-        #[arg(long, default_value = "batch", value_parser = parse_fsync)]
-        fsync: FsyncMode,
+        /// Journal durability, overriding the configuration's `[journal] fsync`:
+        /// `always` (fdatasync per command), `batch` (per group commit), `never`.
+        #[arg(long, value_parser = parse_fsync)]
+        fsync: Option<FsyncMode>,
     },
     /// Follows the market data: loads a snapshot, then the TCP feed, and prints the top levels every second.
     Watch {
@@ -214,7 +215,7 @@ fn load(config: Option<&std::path::Path>) -> Result<(Config, PathBuf), carbonx::
     }
 }
 
-fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: FsyncMode) -> ExitCode {
+fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: Option<FsyncMode>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -226,6 +227,7 @@ fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: FsyncMode) 
             return ExitCode::FAILURE;
         }
     };
+    let fsync = fsync.unwrap_or(config.journal.fsync);
     let options = ServeOptions { data_dir: data_dir.clone(), fsync, config_dir };
     let server = match Server::start(&config, &options) {
         Ok(server) => server,

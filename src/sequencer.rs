@@ -17,8 +17,25 @@ use rustc_hash::FxHashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Most commands journaled and applied as one batch.
+/// Most commands journaled and applied as one batch by default.
 pub const BATCH_MAX: usize = 4_096;
+
+/// How the sequencer forms group commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batching {
+    /// Stop adding to a batch at this many commands.
+    pub max_commands: usize,
+    /// Wait at most this long for more commands before committing (zero:
+    /// commit what is queued at once; the batch is then what arrived during
+    /// the previous `fdatasync`).
+    pub window: Duration,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching { max_commands: BATCH_MAX, window: Duration::ZERO }
+    }
+}
 /// How long the sequencer waits for input before it checks the clock.
 const IDLE_TICK: Duration = Duration::from_millis(20);
 
@@ -74,6 +91,9 @@ pub enum SequencerError {
     },
 }
 
+/// Opens the journal of a trading day (`dir`, `YYYYMMDD`, mode).
+pub type JournalOpener = Box<dyn FnMut(&Path, u32, FsyncMode) -> std::io::Result<JournalWriter> + Send>;
+
 /// The engine thread's state.
 pub struct Sequencer<P: Publisher> {
     engine: Engine,
@@ -81,6 +101,8 @@ pub struct Sequencer<P: Publisher> {
     data_dir: Option<PathBuf>,
     fsync: FsyncMode,
     journal: Option<JournalWriter>,
+    open_journal: JournalOpener,
+    batching: Batching,
     taken: FxHashSet<(UserId, Token)>,
     next_seq: u64,
     last_ts: u64,
@@ -96,11 +118,25 @@ impl<P: Publisher> Sequencer<P> {
             data_dir,
             fsync,
             journal: None,
+            open_journal: Box::new(JournalWriter::open),
+            batching: Batching::default(),
             taken: FxHashSet::default(),
             next_seq: 1,
             last_ts: 0,
             events: Vec::with_capacity(1 << 16),
         }
+    }
+
+    /// Sets the group-commit limits.
+    pub fn with_batching(mut self, batching: Batching) -> Sequencer<P> {
+        self.batching = batching;
+        self
+    }
+
+    /// Journals through `opener` instead of files (the power-cut test's simulated disk).
+    pub fn with_journal_opener(mut self, opener: JournalOpener) -> Sequencer<P> {
+        self.open_journal = opener;
+        self
     }
 
     /// The engine (for queries after recovery and in tests).
@@ -173,15 +209,12 @@ impl<P: Publisher> Sequencer<P> {
     /// # Errors
     /// A journal failure: the exchange must stop rather than acknowledge.
     pub fn run(&mut self, input: &Receiver<Vec<Command>>, clock: &impl Clock) -> Result<(), SequencerError> {
-        let mut batch: Vec<Command> = Vec::with_capacity(BATCH_MAX);
+        let mut batch: Vec<Command> = Vec::with_capacity(self.batching.max_commands);
         loop {
             match input.recv_timeout(IDLE_TICK) {
                 Ok(mut commands) => {
                     batch.append(&mut commands);
-                    while batch.len() < BATCH_MAX {
-                        let Ok(mut more) = input.try_recv() else { break };
-                        batch.append(&mut more);
-                    }
+                    self.fill_batch(input, &mut batch);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -195,6 +228,19 @@ impl<P: Publisher> Sequencer<P> {
                 self.process(&batch, clock)?;
                 batch.clear();
             }
+        }
+    }
+
+    /// Group commit: takes what else is queued, up to the batch limits (the
+    /// commands that arrived during the previous `fdatasync`), waiting at
+    /// most the batch window for more.
+    fn fill_batch(&self, input: &Receiver<Vec<Command>>, batch: &mut Vec<Command>) {
+        let deadline = std::time::Instant::now() + self.batching.window;
+        while batch.len() < self.batching.max_commands {
+            let more =
+                if self.batching.window.is_zero() { input.try_recv().ok() } else { input.recv_deadline(deadline).ok() };
+            let Some(mut more) = more else { break };
+            batch.append(&mut more);
         }
     }
 
@@ -231,7 +277,7 @@ impl<P: Publisher> Sequencer<P> {
         let date = self.engine.upcoming_session_date(now);
         let io_err = |path: PathBuf| move |source| SequencerError::Journal { path, source };
         if self.journal.is_none() {
-            self.journal = Some(JournalWriter::open(&dir, date, self.fsync).map_err(io_err(dir.clone()))?);
+            self.journal = Some((self.open_journal)(&dir, date, self.fsync).map_err(io_err(dir.clone()))?);
         }
         let journal = self.journal.as_mut().expect("opened above");
         for (ts, command) in stamped {

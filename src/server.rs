@@ -206,7 +206,8 @@ impl Server {
         if let Some(feed) = &feed {
             fanout = fanout.with(Audience::MarketData, feed.input.clone());
         }
-        let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync);
+        let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync)
+            .with_batching(config.journal.batching());
         let replayed = sequencer.recover()?;
         sequencer.start_day(&SystemClock)?;
         wait_for_router(&barrier_tx);
