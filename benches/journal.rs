@@ -1,0 +1,99 @@
+//! The journal: group-commit throughput with `fdatasync` (goal: at least
+//! 1,000,000 commands per second durable) and replay speed: read, checksum,
+//! decode and apply (goal: at least 10,000,000 commands per second).
+//! `cargo bench --bench journal`.
+
+use carbonx::journal_file::{FsyncMode, JournalWriter};
+use carbonx::load::Rng;
+use carbonx::sequencer::{Publisher, Sequencer};
+use carbonx_engine::journal::Record;
+use carbonx_engine::{AccountId, Command, Engine, Event, NewOrder, Seq, Side, StockCode, Timestamp, Token, UserId};
+use criterion::{BatchSize, Criterion, Throughput, criterion_main};
+use std::hint::black_box;
+use std::path::Path;
+
+/// Orders around the reference, a fifth of them crossing.
+fn commands(n: usize) -> Vec<Command> {
+    let mut rng = Rng(11);
+    let stock = StockCode::from_text("CEA").unwrap();
+    (0..n)
+        .map(|i| {
+            let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
+            let token = Token::from_text(&format!("j{i}")).unwrap();
+            let account = AccountId::new(rng.below(3_000) as u32);
+            let order = NewOrder::limit(
+                UserId::new(0),
+                token,
+                account,
+                side,
+                1 + rng.below(20) as u32,
+                stock,
+                7_440 + rng.below(40) as u32,
+            );
+            Command::NewOrder(order)
+        })
+        .collect()
+}
+
+struct Nothing;
+
+impl Publisher for Nothing {
+    fn publish(&mut self, _now: Timestamp, events: &[Event]) {
+        black_box(events);
+    }
+}
+
+fn group_commit(c: &mut Criterion) {
+    let batch = commands(4_096);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("journal");
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    let mut writer = JournalWriter::open(tmp.path(), 20_261_124, FsyncMode::Batch).unwrap();
+    let mut seq = 0;
+    group.bench_function("group commit of 4,096 orders with fdatasync", |b| {
+        b.iter(|| {
+            for command in &batch {
+                seq += 1;
+                writer.append(&Record {
+                    seq: Seq::new(seq),
+                    timestamp: Timestamp::from_nanos(seq),
+                    command: command.clone(),
+                });
+            }
+            writer.commit().unwrap();
+        });
+    });
+    group.finish();
+}
+
+fn engine() -> Engine {
+    carbonx::config::Config::demo().build_engine(Path::new(".")).unwrap()
+}
+
+fn replay(c: &mut Criterion) {
+    let day = commands(200_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut live = Sequencer::new(engine(), Nothing, Some(tmp.path().into()), FsyncMode::Never);
+    for chunk in day.chunks(4_096) {
+        live.process(chunk, &carbonx::sequencer::SystemClock).unwrap();
+    }
+    drop(live);
+    let mut group = c.benchmark_group("journal");
+    group.throughput(Throughput::Elements(day.len() as u64));
+    group.sample_size(10);
+    group.bench_function("replay 200,000 orders (read, checksum, decode, apply)", |b| {
+        b.iter_batched(
+            || Sequencer::new(engine(), Nothing, Some(tmp.path().into()), FsyncMode::Never),
+            |mut sequencer| black_box(sequencer.replay_journal(false).unwrap()),
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+// criterion's macro generates an undocumented `pub fn benches`.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::group_commit, super::replay);
+}
+criterion_main!(group::benches);
