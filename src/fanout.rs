@@ -36,6 +36,7 @@ pub fn concerns(audience: Audience, event: &Event) -> bool {
         }
         Event::TradingState { .. } | Event::DailyStats(_) | Event::Reference(_) => audience == Audience::MarketData,
         Event::Executed(_) | Event::Phase(_) => true,
+        Event::Transferred { .. } => false,
     }
 }
 

@@ -28,6 +28,7 @@ fn kind(event: &Event) -> &'static str {
             "book changes"
         }
         Event::Phase(_) | Event::TradingState { .. } | Event::Reference(_) | Event::DailyStats(_) => "market events",
+        Event::Transferred { .. } => "transfers",
     }
 }
 

@@ -9,6 +9,7 @@
 //! improvement. All arithmetic is checked: an overflow is a reject, never a
 //! wrap. The table is preallocated; nothing here allocates after loading.
 
+use crate::command::Asset;
 use crate::types::{AccountId, InstrumentId};
 
 /// Fen per yuan.
@@ -298,6 +299,25 @@ impl AccountTable {
         let slot = self.slot(seller, instrument).expect("known account");
         assert!(qty <= self.holdings[slot].locked, "seller lock too small for a fill");
         self.holdings[slot].locked -= qty;
+    }
+
+    /// A registry transfer into (positive) or out of (negative) available
+    /// cash or sellable holdings.
+    ///
+    /// # Errors
+    /// Unknown account or instrument, not enough available, or an overflow;
+    /// nothing changes.
+    pub fn transfer(&mut self, account: AccountId, asset: Asset, amount: i64) -> Result<(), RiskError> {
+        let balance = match asset {
+            Asset::Cash => &mut self.cash.get_mut(account.get() as usize).ok_or(RiskError::Funds)?.available,
+            Asset::Holding(instrument) => {
+                let slot = self.slot(account, instrument).ok_or(RiskError::Holdings)?;
+                &mut self.holdings[slot].available
+            }
+        };
+        let after = balance.checked_add(amount).filter(|v| *v >= 0).ok_or(RiskError::Funds)?;
+        *balance = after;
+        Ok(())
     }
 
     /// The roll: every bought-today tonne becomes sellable (T+1).

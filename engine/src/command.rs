@@ -46,6 +46,11 @@ pub enum Command {
     Resume(InstrumentId),
     /// Operator kill switch: cancel every live order of an account (`S`).
     CancelAccount(AccountId),
+    /// Cancel-on-disconnect: cancel every live order a user entered (`U`).
+    CancelUser(UserId),
+    /// Operator: a registry transfer into (positive) or out of (negative)
+    /// an account's available cash or sellable holding.
+    Transfer(Transfer),
     /// A reject the gateway decided (throttle, entitlement, side), journaled
     /// so that the user's sequenced stream replays identically.
     Reject(GatewayReject),
@@ -211,4 +216,26 @@ impl StockCode {
         let pos = codes.iter().position(|c| c == self)?;
         u8::try_from(pos).ok().map(InstrumentId::new)
     }
+}
+
+/// What a transfer moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Asset {
+    /// Cash, in fen.
+    Cash,
+    /// Holdings of an instrument, in tonnes.
+    Holding(InstrumentId),
+}
+
+/// A deposit or withdrawal (a registry transfer), journaled like every command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// The operator's request number, echoed in [`crate::Event::Transferred`].
+    pub request: u64,
+    /// The account.
+    pub account: AccountId,
+    /// Cash or an instrument.
+    pub asset: Asset,
+    /// Fen or tonnes: positive deposits, negative withdraws.
+    pub amount: i64,
 }

@@ -6,7 +6,7 @@
 use crate::accounts::AccountTable;
 use crate::book::{Ladder, Order, Slab};
 use crate::calendar::{Calendar, Phase};
-use crate::command::{Cancel, Command, GatewayReject, NewOrder, Replace};
+use crate::command::{Asset, Cancel, Command, GatewayReject, NewOrder, Replace, Transfer};
 use crate::config::{ConfigError, EngineConfig};
 use crate::event::{CancelReason, Event, OrderInfo, TradingState};
 use crate::index::{SlotIndex, mix};
@@ -262,10 +262,35 @@ impl Engine {
                 self.drain_orders(|o| o.account == account, CancelReason::Supervisory, out);
                 self.drain_blocks(|b| b.account == account, CancelReason::Supervisory, out);
             }
+            Command::CancelUser(user) => {
+                let user = *user;
+                self.drain_orders(|o| o.user == user, CancelReason::User, out);
+                self.drain_blocks(|b| b.user == user, CancelReason::User, out);
+            }
+            Command::Transfer(transfer) => self.transfer(transfer, out),
             Command::Reject(GatewayReject { user, token, reason }) => {
                 emit(out, Event::rejected(*user, *token, *reason));
             }
         }
+    }
+
+    /// A registry transfer: available cash or sellable holding moves in or
+    /// out; the conservation invariant's totals move with it.
+    fn transfer<O: Extend<Event>>(&mut self, t: &Transfer, out: &mut O) {
+        let known = match t.asset {
+            Asset::Cash => true,
+            Asset::Holding(instrument) => instrument.index() < self.books.len(),
+        };
+        let applied = known && self.accounts.as_mut().is_some_and(|a| a.transfer(t.account, t.asset, t.amount).is_ok());
+        if applied {
+            if let Some((cash, holdings)) = &mut self.initial_totals {
+                match t.asset {
+                    Asset::Cash => *cash += i128::from(t.amount),
+                    Asset::Holding(i) => holdings[i.index()] += i128::from(t.amount),
+                }
+            }
+        }
+        emit(out, Event::Transferred { transfer: *t, accepted: applied });
     }
 
     /// Takes the next public order reference.

@@ -4,6 +4,7 @@
 //! translations are pure functions of the event stream.
 
 use crate::calendar::Phase;
+use crate::command::Transfer;
 use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
 
 /// One output of [`crate::Engine::apply`].
@@ -106,6 +107,14 @@ pub enum Event {
     DailyStats(DailyStats),
     /// A new trading day starts for an instrument: its reference and bands.
     Reference(Reference),
+    /// A registry transfer was applied (`accepted`) or refused (unknown
+    /// account or instrument, not enough available, or an overflow).
+    Transferred {
+        /// The transfer.
+        transfer: Transfer,
+        /// True when applied.
+        accepted: bool,
+    },
 }
 
 impl Event {

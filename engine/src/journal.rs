@@ -17,7 +17,7 @@
 //! the middle (a full-length record whose checksum fails: stop and say
 //! where).
 
-use crate::command::{Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace};
+use crate::command::{Asset, Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace, Transfer};
 use crate::event::RejectReason;
 use crate::types::{AccountId, InstrumentId, OrderId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId};
 
@@ -143,6 +143,20 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             out.push(8);
             out.extend_from_slice(&a.get().to_be_bytes());
         }
+        Command::CancelUser(u) => {
+            out.push(12);
+            out.extend_from_slice(&u.get().to_be_bytes());
+        }
+        Command::Transfer(t) => {
+            out.push(13);
+            out.extend_from_slice(&t.request.to_be_bytes());
+            out.extend_from_slice(&t.account.get().to_be_bytes());
+            out.push(match t.asset {
+                Asset::Cash => ASSET_CASH,
+                Asset::Holding(i) => i.index() as u8,
+            });
+            out.extend_from_slice(&t.amount.to_be_bytes());
+        }
         Command::Reject(g) => {
             out.push(9);
             out.extend_from_slice(&g.user.get().to_be_bytes());
@@ -216,6 +230,9 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A transfer's asset byte for cash (instruments are their index).
+const ASSET_CASH: u8 = 0xFF;
+
 fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
     let (&tag, body) = bytes.split_first().ok_or(JournalError::Malformed("empty"))?;
     let expect = |name: &'static str, len: usize| {
@@ -241,6 +258,13 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
         }
         10 => Command::NewBlock(get_block(expect("block", 49)?)?),
         11 => Command::Pick(get_pick(expect("pick", 41)?)?),
+        12 => Command::CancelUser(UserId::new(expect("cancel user", 2)?.u16())),
+        13 => {
+            let mut r = expect("transfer", 21)?;
+            let (request, account, asset) = (r.u64(), AccountId::new(r.u32()), r.u8());
+            let asset = if asset == ASSET_CASH { Asset::Cash } else { Asset::Holding(InstrumentId::new(asset)) };
+            Command::Transfer(Transfer { request, account, asset, amount: r.u64() as i64 })
+        }
         other => return Err(JournalError::UnknownTag(other)),
     })
 }
@@ -333,6 +357,14 @@ mod tests {
             Command::Halt(InstrumentId::new(6)),
             Command::Resume(InstrumentId::new(6)),
             Command::CancelAccount(AccountId::new(3_399)),
+            Command::CancelUser(UserId::new(9)),
+            Command::Transfer(Transfer { request: 7, account: AccountId::new(12), asset: Asset::Cash, amount: -500 }),
+            Command::Transfer(Transfer {
+                request: 8,
+                account: AccountId::new(3),
+                asset: Asset::Holding(InstrumentId::new(6)),
+                amount: 1_000_000,
+            }),
             Command::Reject(GatewayReject { user: UserId::new(9), token, reason: RejectReason::Throttled }),
         ]
     }

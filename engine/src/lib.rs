@@ -48,7 +48,7 @@ mod risk;
 mod validate;
 
 pub use calendar::Phase;
-pub use command::{Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace, TimeInForce};
+pub use command::{Asset, Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace, TimeInForce, Transfer};
 pub use config::{EngineConfig, InstrumentConfig, SessionMode, StpMode};
 pub use engine::Engine;
 pub use event::{

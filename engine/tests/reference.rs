@@ -162,6 +162,12 @@ impl Model {
                 let a = a.get();
                 self.drain(|o| o.account == a, CancelReason::Supervisory, &mut out);
             }
+            Command::CancelUser(u) => {
+                let u = u.get();
+                self.drain(|o| o.user == u, CancelReason::User, &mut out);
+            }
+            // No accounts in the listing model: every transfer is refused.
+            Command::Transfer(t) => out.push(Event::Transferred { transfer: *t, accepted: false }),
             Command::Reject(g) => out.push(Event::Rejected { user: g.user, token: g.token, reason: g.reason }),
             Command::NewBlock(_) | Command::Pick(_) => {
                 panic!("the listing model does not generate these")
@@ -841,7 +847,8 @@ impl Generator {
             600..=979 => self.replace(),
             980..=981 => Command::Halt(InstrumentId::new(self.rng.below(3) as u8)),
             982..=991 => Command::Resume(InstrumentId::new(self.rng.below(3) as u8)),
-            992..=995 => Command::CancelAccount(AccountId::new(self.rng.below(20) as u32)),
+            992..=994 => Command::CancelAccount(AccountId::new(self.rng.below(20) as u32)),
+            995 => Command::CancelUser(UserId::new(self.rng.below(4) as u16)),
             996 => Command::Roll,
             997 => {
                 let (user, token, _) = self.old_token();

@@ -115,6 +115,62 @@ fn a_replace_that_needs_more_cash_than_available_changes_nothing() {
     assert_eq!((cash(&e, 0), e.state_hash()), before);
 }
 
+fn transfer(request: u64, account: u32, asset: Asset, amount: i64) -> Command {
+    Command::Transfer(Transfer { request, account: AccountId::new(account), asset, amount })
+}
+
+fn transfers(events: &[Event]) -> Vec<(u64, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transferred { transfer, accepted } => Some((transfer.request, *accepted)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_deposit_turns_a_funds_reject_into_an_accept_and_moves_the_totals() {
+    let mut e = engine(None);
+    let out = run(&mut e, &[order("n", 0, Side::Buy, 14, 7_463)]);
+    assert_eq!(rejects(&out), b"n");
+    // 45 yuan more covers 1,044.82 yuan; check_invariants() in run() proves
+    // the conservation totals moved with the deposit.
+    let out = run(&mut e, &[transfer(1, 0, Asset::Cash, 4_500), order("n2", 0, Side::Buy, 14, 7_463)]);
+    assert_eq!((transfers(&out), rejects(&out)), (vec![(1, true)], Vec::new()));
+    assert_eq!(cash(&e, 0), (104_500 - 104_482, 104_482));
+}
+
+#[test]
+fn a_withdrawal_never_takes_locked_cash_and_a_refusal_changes_nothing() {
+    let mut e = engine(None);
+    run(&mut e, &[order("b", 0, Side::Buy, 10, 7_000)]); // locks 700 of 1,000 yuan
+    let before = e.state_hash();
+    let refused = [
+        transfer(1, 0, Asset::Cash, -30_001),                       // more than available
+        transfer(2, 99, Asset::Cash, 100),                          // no such account
+        transfer(3, 0, Asset::Holding(InstrumentId::new(42)), 1),   // no such instrument
+        transfer(4, 1, Asset::Holding(InstrumentId::new(0)), -101), // more than sellable
+        transfer(5, 0, Asset::Cash, i64::MAX),                      // overflow
+    ];
+    let out = run(&mut e, &refused);
+    assert!(transfers(&out).iter().all(|(_, accepted)| !accepted), "{out:?}");
+    assert_eq!(e.state_hash(), before);
+    let out = run(&mut e, &[transfer(6, 0, Asset::Cash, -30_000)]);
+    assert_eq!(transfers(&out), vec![(6, true)]);
+    assert_eq!(cash(&e, 0), (0, 70_000));
+}
+
+#[test]
+fn deposited_allowances_are_sellable_at_once() {
+    let mut e = engine(None);
+    let out = run(&mut e, &[order("s", 0, Side::Sell, 5, 7_400)]);
+    assert_eq!(rejects(&out), b"i");
+    let out =
+        run(&mut e, &[transfer(1, 0, Asset::Holding(InstrumentId::new(0)), 5), order("s2", 0, Side::Sell, 5, 7_400)]);
+    assert_eq!((transfers(&out), rejects(&out)), (vec![(1, true)], Vec::new()));
+}
+
 /// splitmix64.
 struct Rng(u64);
 
@@ -168,6 +224,11 @@ fn random_stream_conserves_cash_and_holdings() {
                 qty: Qty::new(rng.below(20) as u32),
             }),
             _ if rng.below(200) == 0 => Command::Roll,
+            _ if rng.below(50) == 0 => {
+                let amount = rng.below(2_000_000) as i64 - 1_000_000;
+                let asset = if rng.below(2) == 0 { Asset::Cash } else { Asset::Holding(InstrumentId::new(0)) };
+                Command::Transfer(Transfer { request: i, account: AccountId::new(rng.below(3) as u32), asset, amount })
+            }
             _ => Command::CancelAccount(AccountId::new(rng.below(3) as u32)),
         };
         out.clear();
