@@ -6,7 +6,9 @@
 # - tshark (Debian package): the independent SoupBinTCP/OUCH decoder of
 #   tests/tshark_conformance.rs; needs root for apt-get;
 # - .venv-test/: a Python virtual environment with PyPI nasdaq-protocols, a
-#   real SoupBinTCP client (tests/python/ouch_client.py).
+#   real SoupBinTCP client (tests/python/ouch_client.py), and
+#   prometheus-client, whose OpenMetrics parser reads our /metrics
+#   (tests/admin_e2e.rs).
 # Both are exported to the tests as CARBONX_TSHARK and CARBONX_PYTHON; a test
 # that needs one and does not find it fails, telling you to run this script.
 #
@@ -15,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NASDAQ_PROTOCOLS_VERSION=1.3.0
+PROMETHEUS_CLIENT_VERSION=0.21.1
 VENV=.venv-test
 
 if ! command -v tshark >/dev/null 2>&1; then
@@ -31,7 +34,9 @@ fi
 
 venv_ok() {
     "$VENV/bin/python" -c "import importlib.metadata as m, sys; import nasdaq_protocols.soup
-sys.exit(m.version('nasdaq-protocols') != '$NASDAQ_PROTOCOLS_VERSION')" 2>/dev/null
+import prometheus_client.openmetrics.parser
+sys.exit(m.version('nasdaq-protocols') != '$NASDAQ_PROTOCOLS_VERSION'
+         or m.version('prometheus-client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null
 }
 if ! venv_ok; then
     echo "== creating $VENV with nasdaq-protocols==$NASDAQ_PROTOCOLS_VERSION"
@@ -45,7 +50,7 @@ if ! venv_ok; then
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "nasdaq-protocols==$NASDAQ_PROTOCOLS_VERSION"
+        "nasdaq-protocols==$NASDAQ_PROTOCOLS_VERSION" "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
     venv_ok
 fi
 
@@ -53,7 +58,7 @@ CARBONX_TSHARK=$(command -v tshark)
 CARBONX_PYTHON=$PWD/$VENV/bin/python
 export CARBONX_TSHARK CARBONX_PYTHON
 echo "== tools: $("$CARBONX_TSHARK" --version 2>/dev/null | head -n1);" \
-    "nasdaq-protocols $NASDAQ_PROTOCOLS_VERSION in $VENV"
+    "nasdaq-protocols $NASDAQ_PROTOCOLS_VERSION, prometheus-client $PROMETHEUS_CLIENT_VERSION in $VENV"
 
 echo "== cargo test (workspace; the test profile is optimised, see Cargo.toml)"
 cargo test --workspace "$@"

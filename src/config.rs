@@ -28,6 +28,36 @@ pub struct Config {
     /// Durability of the journal and its group commits.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// The operator's HTTP endpoint and end-of-day files.
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// The demo market's admin token, printed at start-up. A real
+/// configuration sets its own.
+pub const DEMO_ADMIN_TOKEN: &str = "carbonx-demo-admin";
+
+/// `[admin]`: the operator's endpoint (HTTP + JSON, and `/metrics`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// False runs without the admin endpoint.
+    pub enabled: bool,
+    /// Where it listens (keep it on loopback or a management network).
+    pub listen: SocketAddr,
+    /// Every request except `GET /metrics` must carry
+    /// `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 7010)),
+            token: DEMO_ADMIN_TOKEN.to_string(),
+        }
+    }
 }
 
 /// `[journal]`: how commands are made durable before anything is released.
@@ -153,6 +183,7 @@ impl Config {
             gateway: GatewayConfig::demo(),
             feed: FeedConfig::default(),
             journal: JournalConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 

@@ -8,8 +8,9 @@
 //! stage pushes back on the sequencer instead of growing memory; external
 //! clients are cut off by those stages long before that happens.
 
+use crate::eod::EodInput;
 use crate::sequencer::Publisher;
-use carbonx_engine::{Event, Timestamp};
+use carbonx_engine::{Engine, Event, Timestamp};
 use carbonx_feed::service::FeedInput;
 use carbonx_gateway::hub::StageInput;
 use crossbeam::channel::Sender;
@@ -24,10 +25,15 @@ pub enum Audience {
     OrderEntry,
     /// Market data: book changes, executions, trading states, statistics, phases.
     MarketData,
+    /// End-of-day files: executions and statistics.
+    Settlement,
 }
 
 /// True when `event` concerns `audience`.
 pub fn concerns(audience: Audience, event: &Event) -> bool {
+    if audience == Audience::Settlement {
+        return matches!(event, Event::Executed(_) | Event::DailyStats(_));
+    }
     match event {
         Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => audience == Audience::OrderEntry,
         Event::Cancelled { .. } | Event::CancelRejected { .. } => audience == Audience::OrderEntry,
@@ -46,6 +52,29 @@ pub trait Sink: Send {
     fn events(&self, batch: EventBatch) -> bool;
     /// Announces a new trading day; false when the stage has stopped.
     fn day(&self, date: u32) -> bool;
+    /// Messages waiting in the stage's queue.
+    fn depth(&self) -> usize;
+    /// The trading day ended with `engine` in its final state; false when
+    /// the stage has stopped. Most stages need nothing from it.
+    fn day_ended(&self, _engine: &Engine) -> bool {
+        true
+    }
+}
+
+impl Sink for Sender<EodInput> {
+    fn events(&self, batch: EventBatch) -> bool {
+        self.send(EodInput::Events(batch)).is_ok()
+    }
+    fn day(&self, date: u32) -> bool {
+        self.send(EodInput::Day(date)).is_ok()
+    }
+    fn depth(&self) -> usize {
+        self.len()
+    }
+    fn day_ended(&self, engine: &Engine) -> bool {
+        let Some(accounts) = engine.accounts() else { return true };
+        self.send(EodInput::DayEnded(Box::new(accounts.clone()))).is_ok()
+    }
 }
 
 impl Sink for Sender<StageInput> {
@@ -55,6 +84,9 @@ impl Sink for Sender<StageInput> {
     fn day(&self, date: u32) -> bool {
         self.send(StageInput::Day(date)).is_ok()
     }
+    fn depth(&self) -> usize {
+        self.len()
+    }
 }
 
 impl Sink for Sender<FeedInput> {
@@ -63,6 +95,9 @@ impl Sink for Sender<FeedInput> {
     }
     fn day(&self, date: u32) -> bool {
         self.send(FeedInput::Day { session: carbonx_gateway::soup::session_name(date) }).is_ok()
+    }
+    fn depth(&self) -> usize {
+        self.len()
     }
 }
 
@@ -113,6 +148,20 @@ impl Publisher for Fanout {
             let batch = std::mem::take(&mut stage.pending);
             if !stage.sink.events(batch) {
                 tracing::error!(audience = ?stage.audience, "stage stopped; its events are dropped");
+            }
+        }
+    }
+
+    fn queue_depths(&self) -> (usize, usize) {
+        let depth = |audience| self.stages.iter().filter(|s| s.audience == audience).map(|s| s.sink.depth()).sum();
+        (depth(Audience::OrderEntry), depth(Audience::MarketData))
+    }
+
+    fn day_ended(&mut self, engine: &Engine) {
+        self.flush();
+        for stage in &self.stages {
+            if !stage.sink.day_ended(engine) {
+                tracing::error!(audience = ?stage.audience, "stage stopped; the day end is dropped");
             }
         }
     }

@@ -160,6 +160,7 @@ pub struct JournalWriter {
     path: PathBuf,
     buffer: Vec<u8>,
     mode: FsyncMode,
+    last_sync: Option<std::time::Duration>,
 }
 
 impl JournalWriter {
@@ -176,7 +177,7 @@ impl JournalWriter {
 
     /// A writer over any sink; `path` names it in errors.
     pub fn with_sink(path: PathBuf, sink: Box<dyn JournalSink>, mode: FsyncMode) -> JournalWriter {
-        JournalWriter { sink, path, buffer: Vec::with_capacity(1 << 20), mode }
+        JournalWriter { sink, path, buffer: Vec::with_capacity(1 << 20), mode, last_sync: None }
     }
 
     /// The file being written.
@@ -202,9 +203,16 @@ impl JournalWriter {
         self.buffer.clear();
         written?;
         if self.mode != FsyncMode::Never {
+            let started = std::time::Instant::now();
             self.sink.sync_data()?;
+            self.last_sync = Some(started.elapsed());
         }
         Ok(())
+    }
+
+    /// How long the last commit's `fdatasync` took, once (for the metrics).
+    pub fn take_sync_time(&mut self) -> Option<std::time::Duration> {
+        self.last_sync.take()
     }
 
     /// The fsync mode.

@@ -4,6 +4,10 @@
 //! it to run whole servers in-process.
 //!
 //! # Layout
+//! - [`admin`]: the operator's HTTP endpoint (halt, kill switch, roll, transfers, sessions, book, `/metrics`).
+//! - [`admin_client`]: `carbonx admin`, the command line over that endpoint.
+//! - [`metrics`]: Prometheus metrics from the sequencer, the gateway and the feed.
+//! - [`eod`]: end-of-day files (trades, positions, statistics) written at each day's end.
 //! - [`config`]: the TOML configuration and the embedded demo market.
 //! - [`fanout`]: routes each durable batch of events to the gateway and the feed.
 //! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
@@ -16,10 +20,14 @@
 //! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
 //! the feed are `carbonx-gateway` and `carbonx-feed`.
 
+pub mod admin;
+pub mod admin_client;
 pub mod config;
+pub mod eod;
 pub mod fanout;
 pub mod journal_file;
 pub mod load;
+pub mod metrics;
 pub mod plot;
 pub mod replay;
 pub mod sequencer;

@@ -93,6 +93,18 @@ enum Cmd {
         /// A configuration file to check and print instead of the demo market.
         file: Option<PathBuf>,
     },
+    /// Operator commands through a running server's admin endpoint.
+    Admin {
+        /// The admin endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:7010")]
+        url: String,
+        /// The admin token (default: the demo market's).
+        #[arg(long, env = "CARBONX_ADMIN_TOKEN", default_value = carbonx::config::DEMO_ADMIN_TOKEN)]
+        token: String,
+        /// What to do.
+        #[command(subcommand)]
+        action: carbonx::admin_client::AdminAction,
+    },
     /// Replays a data directory's journal offline: state hash, counts, statistics.
     Replay {
         /// The data directory holding the journal files.
@@ -144,6 +156,7 @@ fn main() -> ExitCode {
             };
             run_load(&plan)
         }
+        Cmd::Admin { url, token, action } => admin(&url, &token, &action),
         Cmd::Replay { data_dir, config, verify } => replay(&data_dir, config.as_deref(), verify.as_deref()),
         Cmd::Config { file } => {
             let config = match file {
@@ -160,6 +173,25 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Exit codes: 0 done, 1 refused (the server's message on stderr), 2 unreachable.
+fn admin(url: &str, token: &str, action: &carbonx::admin_client::AdminAction) -> ExitCode {
+    use carbonx::admin_client::{AdminClient, AdminError};
+    match AdminClient::new(url, token).run(action) {
+        Ok(text) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(err @ AdminError::Refused { .. }) => {
+            eprintln!("carbonx admin: {err}");
+            ExitCode::from(1)
+        }
+        Err(err @ AdminError::Unreachable { .. }) => {
+            eprintln!("carbonx admin: {err}");
+            ExitCode::from(2)
         }
     }
 }
@@ -418,6 +450,7 @@ impl EmbeddedServer {
         let mut config = Config::demo();
         let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
         (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
+        config.admin.listen = any;
         config.feed.enabled = feed;
         let data_dir = std::env::temp_dir().join(format!("carbonx-load-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);

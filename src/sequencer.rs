@@ -10,9 +10,10 @@
 //! the same decisions.
 
 use crate::journal_file::{self, FsyncMode, JournalWriter, RecoveryError};
+use crate::metrics::SequencerMetrics;
 use carbonx_engine::journal::Record;
 use carbonx_engine::{Command, Engine, Event, Seq, Timestamp, Token, UserId};
-use crossbeam::channel::{Receiver, RecvTimeoutError};
+use crossbeam::channel::Receiver;
 use rustc_hash::FxHashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,9 +46,29 @@ pub trait Publisher {
     fn publish(&mut self, now: Timestamp, events: &[Event]);
     /// The end of a batch: push what was published out.
     fn flush(&mut self) {}
+    /// The trading day ended; `engine` holds its final state (before the
+    /// next day's first event).
+    fn day_ended(&mut self, _engine: &Engine) {}
     /// A trading day (`YYYYMMDD`) starts: what follows belongs to it.
     fn new_day(&mut self, _date: u32) {}
+    /// Event batches waiting in the (order-entry, market-data) queues.
+    fn queue_depths(&self) -> (usize, usize) {
+        (0, 0)
+    }
 }
+
+/// A request from the operator (the admin endpoint) to the engine thread.
+pub enum OperatorRequest {
+    /// Journal and apply a command like any other; the reply carries its
+    /// events once they are durable and published.
+    Command(Command, tokio::sync::oneshot::Sender<Vec<Event>>),
+    /// Read the engine between two batches: no state change, not journaled.
+    Inspect(Box<dyn FnOnce(&Engine) + Send>),
+}
+
+/// An operator command of the batch being formed: its index in the batch
+/// and where its events go.
+type PendingReply = (usize, tokio::sync::oneshot::Sender<Vec<Event>>);
 
 /// A source of wall-clock time for timestamps (the engine has none).
 pub trait Clock {
@@ -107,6 +128,8 @@ pub struct Sequencer<P: Publisher> {
     next_seq: u64,
     last_ts: u64,
     events: Vec<Event>,
+    replies: Vec<PendingReply>,
+    metrics: Option<SequencerMetrics>,
 }
 
 impl<P: Publisher> Sequencer<P> {
@@ -124,12 +147,20 @@ impl<P: Publisher> Sequencer<P> {
             next_seq: 1,
             last_ts: 0,
             events: Vec::with_capacity(1 << 16),
+            replies: Vec::new(),
+            metrics: None,
         }
     }
 
     /// Sets the group-commit limits.
     pub fn with_batching(mut self, batching: Batching) -> Sequencer<P> {
         self.batching = batching;
+        self
+    }
+
+    /// Records batch sizes, `fdatasync` and apply times, queue depths.
+    pub fn with_metrics(mut self, metrics: SequencerMetrics) -> Sequencer<P> {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -209,26 +240,61 @@ impl<P: Publisher> Sequencer<P> {
     /// # Errors
     /// A journal failure: the exchange must stop rather than acknowledge.
     pub fn run(&mut self, input: &Receiver<Vec<Command>>, clock: &impl Clock) -> Result<(), SequencerError> {
+        self.run_with_operator(input, &crossbeam::channel::never(), clock)
+    }
+
+    /// [`Sequencer::run`], also serving the operator's requests: their
+    /// commands join the next batch, their reads run between batches.
+    ///
+    /// # Errors
+    /// A journal failure: the exchange must stop rather than acknowledge.
+    pub fn run_with_operator(
+        &mut self,
+        input: &Receiver<Vec<Command>>,
+        operator: &Receiver<OperatorRequest>,
+        clock: &impl Clock,
+    ) -> Result<(), SequencerError> {
         let mut batch: Vec<Command> = Vec::with_capacity(self.batching.max_commands);
         loop {
-            match input.recv_timeout(IDLE_TICK) {
-                Ok(mut commands) => {
-                    batch.append(&mut commands);
-                    self.fill_batch(input, &mut batch);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            crossbeam::select! {
+                recv(input) -> commands => match commands {
+                    Ok(mut commands) => {
+                        batch.append(&mut commands);
+                        self.fill_batch(input, &mut batch);
+                    }
+                    Err(_) => return Ok(()),
+                },
+                recv(operator) -> request => match request {
+                    Ok(OperatorRequest::Command(command, reply)) => {
+                        self.replies.push((batch.len(), reply));
+                        batch.push(command);
+                    }
+                    Ok(OperatorRequest::Inspect(read)) => read(&self.engine),
+                    Err(_) => {}
+                },
+                default(IDLE_TICK) => {}
             }
             // A session boundary takes effect before the batch that follows it,
             // even when the queue never runs dry.
             if self.engine.clock_due(clock.now()) {
                 batch.insert(0, Command::Clock);
+                self.replies.iter_mut().for_each(|(index, _)| *index += 1);
             }
             if !batch.is_empty() {
                 self.process(&batch, clock)?;
+                self.record_depths(input.len());
                 batch.clear();
             }
         }
+    }
+
+    fn record_depths(&self, commands_queued: usize) {
+        let Some(m) = &self.metrics else { return };
+        let (order_entry, market_data) = self.publisher.queue_depths();
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.command_queue.set(gauge(commands_queued));
+        m.order_entry_queue.set(gauge(order_entry));
+        m.feed_queue.set(gauge(market_data));
     }
 
     /// Group commit: takes what else is queued, up to the batch limits (the
@@ -250,14 +316,31 @@ impl<P: Publisher> Sequencer<P> {
     /// # Errors
     /// A journal failure.
     pub fn process(&mut self, batch: &[Command], clock: &impl Clock) -> Result<(), SequencerError> {
+        let mut replies = std::mem::take(&mut self.replies).into_iter().peekable();
+        let mut index = 0;
         for chunk in batch.split_inclusive(|c| *c == Command::Roll) {
             let now = clock.now();
             let stamped: Vec<(Timestamp, &Command)> = chunk.iter().map(|c| (self.stamp(now), c)).collect();
             self.journal_batch(&stamped, now)?;
+            let mut answered = Vec::new();
+            let started = std::time::Instant::now();
+            let commands = stamped.len();
             for (ts, command) in stamped {
                 self.apply_one(command, ts);
+                if let Some((_, reply)) = replies.next_if(|(at, _)| *at == index) {
+                    answered.push((reply, self.events.clone()));
+                }
+                index += 1;
+            }
+            if let Some(m) = &self.metrics {
+                m.apply_seconds.observe(started.elapsed().as_secs_f64() / commands as f64);
+                m.batch_commands.observe(commands as f64);
+                m.commands.inc_by(commands as u64);
             }
             self.publisher.flush();
+            for (reply, events) in answered {
+                let _ = reply.send(events); // the operator may have given up waiting
+            }
             if chunk.last() == Some(&Command::Roll) {
                 self.journal = None; // the next batch opens the new day's file
             }
@@ -286,17 +369,20 @@ impl<P: Publisher> Sequencer<P> {
             journal.append(&Record { seq, timestamp: *ts, command: (*command).clone() });
             if journal.mode() == FsyncMode::Always {
                 journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
+                record_sync(self.metrics.as_ref(), journal);
             }
         }
-        journal.commit().map_err(io_err(journal.path().to_path_buf()))
+        journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
+        record_sync(self.metrics.as_ref(), journal);
+        Ok(())
     }
 
     /// Applies one command (unless it resends a taken token) and publishes its events.
     fn apply_one(&mut self, command: &Command, ts: Timestamp) {
+        self.events.clear();
         if self.resends_taken_token(command) {
             return;
         }
-        self.events.clear();
         let day_before = self.engine.session_date();
         self.engine.apply(command, ts, &mut self.events);
         for event in &self.events {
@@ -316,6 +402,9 @@ impl<P: Publisher> Sequencer<P> {
                 // comes before them (the old day's close) belongs to the old day.
                 let split = self.events.iter().position(|e| matches!(e, Event::Reference(_))).unwrap_or(0);
                 self.publisher.publish(ts, &self.events[..split]);
+                if day_before.is_some() {
+                    self.publisher.day_ended(&self.engine);
+                }
                 self.publisher.new_day(date);
                 self.publisher.publish(ts, &self.events[split..]);
             }
@@ -343,6 +432,12 @@ impl<P: Publisher> Sequencer<P> {
             Command::Pick(p) => self.taken.contains(&(p.user, p.token)),
             _ => false,
         }
+    }
+}
+
+fn record_sync(metrics: Option<&SequencerMetrics>, journal: &mut JournalWriter) {
+    if let (Some(m), Some(took)) = (metrics, journal.take_sync_time()) {
+        m.fdatasync_seconds.observe(took.as_secs_f64());
     }
 }
 

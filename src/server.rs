@@ -9,10 +9,13 @@
 //! listeners. [`Server::shutdown`] stops the listeners, lets the sequencer
 //! drain what was queued, and returns it so that tests can compare state.
 
+use crate::admin::{AdminState, OPERATOR_QUEUE_MAX};
 use crate::config::{Config, ConfigFileError};
+use crate::eod::{EodInput, EodWriter};
 use crate::fanout::{Audience, Fanout};
 use crate::journal_file::FsyncMode;
-use crate::sequencer::{Sequencer, SequencerError, SystemClock};
+use crate::metrics::Metrics;
+use crate::sequencer::{OperatorRequest, Sequencer, SequencerError, SystemClock};
 use carbonx_engine::{AccountId, Command};
 use carbonx_feed::service::{FeedInput, FeedService, FeedShared, PublishConfig};
 use carbonx_feed::tcp::{Service, TcpFeedConfig};
@@ -81,7 +84,9 @@ pub struct Server {
     operator: crossbeam::channel::Sender<Vec<Command>>,
     sequencer: JoinHandle<Result<Sequencer<Fanout>, SequencerError>>,
     router: JoinHandle<()>,
+    eod: JoinHandle<()>,
     feed: Option<FeedThreads>,
+    admin: Option<SocketAddr>,
     replayed: u64,
 }
 
@@ -206,8 +211,13 @@ impl Server {
         if let Some(feed) = &feed {
             fanout = fanout.with(Audience::MarketData, feed.input.clone());
         }
+        let (eod_tx, eod) = start_eod(&engine, &options.data_dir)?;
+        fanout = fanout.with(Audience::Settlement, eod_tx);
+        let stocks = engine.instruments().to_vec();
+        let metrics = Arc::new(Metrics::new(Arc::clone(&hub), feed.as_ref().map(|f| Arc::clone(&f.shared))));
         let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync)
-            .with_batching(config.journal.batching());
+            .with_batching(config.journal.batching())
+            .with_metrics(metrics.sequencer.clone());
         let replayed = sequencer.recover()?;
         sequencer.start_day(&SystemClock)?;
         wait_for_router(&barrier_tx);
@@ -215,27 +225,22 @@ impl Server {
             feed.wait_for_feed();
         }
         let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
+        let (operator_tx, operator_rx) = crossbeam::channel::bounded::<OperatorRequest>(OPERATOR_QUEUE_MAX);
         let sequencer = std::thread::Builder::new()
             .name("carbonx-engine".into())
-            .spawn(move || sequencer.run(&command_rx, &SystemClock).map(|()| sequencer))
+            .spawn(move || sequencer.run_with_operator(&command_rx, &operator_rx, &SystemClock).map(|()| sequencer))
             .map_err(io("engine thread"))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("carbonx-io")
-            .enable_all()
-            .build()
-            .map_err(io("tokio runtime"))?;
-        let listen = config.gateway.listen;
-        let std_listener = std::net::TcpListener::bind(listen).map_err(io(format!("order entry on {listen}")))?;
-        std_listener.set_nonblocking(true).map_err(io("order entry listener"))?;
-        let order_entry = std_listener.local_addr().map_err(io("order entry listener"))?;
-        let listener = {
-            let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(std_listener).map_err(io("order entry listener"))?
-        };
+        let runtime = io_runtime()?;
+        let (listener, order_entry) = bind(&runtime, config.gateway.listen, "order entry")?;
         let operator = command_tx.clone();
-        let gateway = Gateway::new(hub, command_tx);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let admin = if config.admin.enabled {
+            let state = AdminState::new(config.admin.token.clone(), operator_tx, Arc::clone(&hub), stocks, metrics);
+            Some(start_admin(config.admin.listen, state, &runtime, shutdown_rx.clone())?)
+        } else {
+            None
+        };
+        let gateway = Gateway::new(hub, command_tx);
         runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx.clone()));
         let feed = match feed {
             Some(feed) => Some(feed.listen(config, &runtime, &shutdown_rx)?),
@@ -250,9 +255,16 @@ impl Server {
             operator,
             sequencer,
             router,
+            eod,
             feed,
+            admin,
             replayed,
         })
+    }
+
+    /// The admin endpoint's address (when it runs).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
     }
 
     /// The order-entry address actually bound (port 0 in config picks a free one).
@@ -307,6 +319,7 @@ impl Server {
         let sequencer = self.sequencer.join().map_err(|_| ServeError::Panicked)??;
         let engine = sequencer.into_engine(); // drops the fan-out: the stages' input closes
         let _ = self.router.join();
+        let _ = self.eod.join();
         if let Some(feed) = self.feed.take() {
             feed.join();
         }
@@ -326,6 +339,56 @@ fn feed_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.set_send_buffer_size(FEED_SOCKET_SEND_BUFFER)?;
     socket.bind(addr)?;
     socket.listen(1_024)
+}
+
+/// The runtime of the sockets: order entry, feeds, admin.
+fn io_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("carbonx-io")
+        .enable_all()
+        .build()
+        .map_err(io("tokio runtime"))
+}
+
+/// Binds a TCP listener for the runtime; the listener and its bound address.
+fn bind(
+    runtime: &tokio::runtime::Runtime,
+    listen: SocketAddr,
+    what: &str,
+) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+    let listener = std::net::TcpListener::bind(listen).map_err(io(format!("{what} on {listen}")))?;
+    listener.set_nonblocking(true).map_err(io(format!("{what} listener")))?;
+    let bound = listener.local_addr().map_err(io(format!("{what} listener")))?;
+    let _guard = runtime.enter();
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(io(format!("{what} listener")))?;
+    Ok((listener, bound))
+}
+
+/// Binds the admin endpoint and serves it on the runtime.
+fn start_admin(
+    listen: SocketAddr,
+    state: AdminState,
+    runtime: &tokio::runtime::Runtime,
+    shutdown: watch::Receiver<bool>,
+) -> Result<SocketAddr, ServeError> {
+    let (listener, bound) = bind(runtime, listen, "admin endpoint")?;
+    runtime.spawn(crate::admin::serve(listener, Arc::new(state), shutdown));
+    Ok(bound)
+}
+
+/// Starts the end-of-day writer's thread; its input and handle.
+fn start_eod(
+    engine: &carbonx_engine::Engine,
+    data_dir: &Path,
+) -> Result<(crossbeam::channel::Sender<EodInput>, JoinHandle<()>), ServeError> {
+    let (eod_tx, eod_rx) = crossbeam::channel::bounded::<EodInput>(STAGE_QUEUE_MAX);
+    let eod = EodWriter::new(data_dir, engine.instruments().to_vec(), account_codes(engine));
+    let handle = std::thread::Builder::new()
+        .name("carbonx-eod".into())
+        .spawn(move || eod.run(&eod_rx))
+        .map_err(io("end-of-day thread"))?;
+    Ok((eod_tx, handle))
 }
 
 /// Waits until the router has written everything published so far.
@@ -356,6 +419,9 @@ pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
             "  ITCH 5.0 feed: TCP {tcp}, snapshot {snapshot}, MoldUDP64 to {}, re-requests {rerequest}\n",
             udp.join(", ")
         ));
+    }
+    if let Some(admin) = server.admin_addr() {
+        text.push_str(&format!("  admin (HTTP, /metrics): http://{admin}  token `{}`\n", config.admin.token));
     }
     text.push_str(&format!("  data directory: {}\n", data_dir.display()));
     if config.gateway == carbonx_gateway::config::GatewayConfig::demo() {

@@ -22,6 +22,7 @@ struct Running {
 impl Running {
     fn start(mut config: Config) -> Running {
         config.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        config.admin.listen = "127.0.0.1:0".parse().unwrap();
         local_feed(&mut config);
         let dir = tempfile::tempdir().unwrap();
         let server = start_on(&config, dir.path());
@@ -396,6 +397,16 @@ fn heartbeats_idle_timeout_and_login_timeout() {
     });
 }
 
+/// The server closed the connection: an orderly end, or a reset when it
+/// closed with our bytes still unread in its buffer (the kernel's RST).
+fn closed<T>(received: Result<T, ClientError>) -> bool {
+    match received {
+        Err(ClientError::Closed) => true,
+        Err(ClientError::Io(err)) => err.kind() == std::io::ErrorKind::ConnectionReset,
+        _ => false,
+    }
+}
+
 #[test]
 fn connection_cap_and_garbage_bytes_close_only_the_offender() {
     let mut config = Config::demo();
@@ -414,14 +425,14 @@ fn connection_cap_and_garbage_bytes_close_only_the_offender() {
         ] {
             let mut bad = Client::connect(addr).await.unwrap();
             bad.send_raw(garbage).await.unwrap();
-            assert!(matches!(bad.recv(WAIT).await, Err(ClientError::Closed)), "{garbage:?}");
+            assert!(closed(bad.recv(WAIT).await), "{garbage:?}");
         }
         // After login, an unknown packet type closes the connection too.
         let mut second = Client::connect(addr).await.unwrap();
         assert!(matches!(second.login("DEMO02", "demo", "", 0).await.unwrap(), Received::LoginAccepted { .. }));
         // Two connections are open: a third is closed at once.
         let mut third = Client::connect(addr).await.unwrap();
-        assert!(matches!(third.recv(WAIT).await, Err(ClientError::Closed)));
+        assert!(closed(third.recv(WAIT).await));
         second.send_raw(&[0, 1, b'Q']).await.unwrap();
         loop {
             match second.recv(WAIT).await {

@@ -374,8 +374,9 @@ pub struct Settlement {
     pub buyer_lock_price: i64,
 }
 
-/// `"100000000.00"` yuan → fen; at most two decimals, non-negative.
-fn parse_yuan_to_fen(text: &str) -> Option<i64> {
+/// `"100000000.00"` yuan → fen; at most two decimals, non-negative; `None`
+/// for anything else or an overflow.
+pub fn parse_yuan_to_fen(text: &str) -> Option<i64> {
     let (whole, frac) = match text.split_once('.') {
         Some((w, f)) => (w, f),
         None => (text, ""),

@@ -61,13 +61,59 @@ pub struct FeedShared {
     pub state: Mutex<FeedState>,
     /// The next sequence number, for consumers to wait on.
     pub next_seq: tokio::sync::watch::Sender<(/* session */ [u8; SESSION_LEN], u64)>,
+    /// The TCP consumers connected now, for the operator's metrics.
+    consumers: Mutex<Vec<Arc<Consumer>>>,
+}
+
+/// A connected TCP feed consumer: where it is and how far it has been sent.
+#[derive(Debug)]
+pub struct Consumer {
+    /// Its address.
+    pub peer: std::net::SocketAddr,
+    /// The day-log offset up to which it has been sent.
+    pub sent: std::sync::atomic::AtomicU64,
+}
+
+/// Removes a consumer from [`FeedShared`]'s list when its connection ends.
+pub struct ConsumerGuard<'a> {
+    shared: &'a FeedShared,
+    /// The consumer.
+    pub consumer: Arc<Consumer>,
+}
+
+impl Drop for ConsumerGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.consumers.lock().retain(|c| !Arc::ptr_eq(c, &self.consumer));
+    }
 }
 
 impl FeedShared {
     /// An empty feed.
     pub fn new() -> Arc<FeedShared> {
         let (next_seq, _) = tokio::sync::watch::channel(([b' '; SESSION_LEN], 1));
-        Arc::new(FeedShared { state: Mutex::new(FeedState::default()), next_seq })
+        Arc::new(FeedShared { state: Mutex::new(FeedState::default()), next_seq, consumers: Mutex::new(Vec::new()) })
+    }
+
+    /// Lists a consumer until the guard is dropped.
+    pub fn register(&self, peer: std::net::SocketAddr) -> ConsumerGuard<'_> {
+        let consumer = Arc::new(Consumer { peer, sent: std::sync::atomic::AtomicU64::new(0) });
+        self.consumers.lock().push(Arc::clone(&consumer));
+        ConsumerGuard { shared: self, consumer }
+    }
+
+    /// The next feed sequence number of the day (the count published + 1).
+    pub fn next_sequence(&self) -> u64 {
+        self.next_seq.borrow().1
+    }
+
+    /// Each connected consumer with its unsent backlog in bytes.
+    pub fn backlogs(&self) -> Vec<(std::net::SocketAddr, u64)> {
+        let end = self.state.lock().log.as_ref().map_or(0, |l| l.end().offset);
+        let consumers = self.consumers.lock();
+        consumers
+            .iter()
+            .map(|c| (c.peer, end.saturating_sub(c.sent.load(std::sync::atomic::Ordering::Relaxed))))
+            .collect()
     }
 }
 

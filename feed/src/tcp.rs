@@ -159,9 +159,12 @@ async fn stream(
         return Err("session not available".into());
     };
     send(&mut socket, Packet::LoginAccepted { session, sequence: cursor.seq }).await?;
+    let peer = socket.peer_addr().map_err(|e| e.to_string())?;
+    let listed = shared.register(peer);
     let mut out = Vec::with_capacity(WRITE_CHUNK);
     let mut idle_deadline = tokio::time::Instant::now() + config.idle_timeout;
     loop {
+        listed.consumer.sent.store(cursor.offset, std::sync::atomic::Ordering::Relaxed);
         let ended = fill(shared, &session, &mut cursor, &mut out, config.backlog_max)?;
         if !out.is_empty() {
             write_watching_backlog(&mut socket, &out, shared, &cursor, &mut live, config.backlog_max).await?;

@@ -64,6 +64,19 @@ pub struct UserSlot {
     pub connected: AtomicBool,
     /// The user's throttle, kept across reconnections.
     pub throttle: Mutex<Throttle>,
+    /// The operator's disconnect: wakes the connection logged in as this user.
+    pub kick: Notify,
+}
+
+/// One username's session as the operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The username.
+    pub name: String,
+    /// True while a connection is logged in.
+    pub connected: bool,
+    /// The sequence number the next message of today's stream will carry.
+    pub next_seq: u64,
 }
 
 /// All sessions.
@@ -75,6 +88,8 @@ pub struct Hub {
     pub config: GatewayConfig,
     /// One slot per user, index = user id.
     pub slots: Vec<UserSlot>,
+    /// Messages in and out, rejects.
+    pub counters: crate::counters::Counters,
     stocks: Vec<StockCode>,
     calendar: Calendar,
     sessions_dir: PathBuf,
@@ -102,10 +117,19 @@ impl Hub {
                 wake: Notify::new(),
                 connected: AtomicBool::new(false),
                 throttle: Mutex::new(Throttle::new(u.rate_per_sec, u.burst)),
+                kick: Notify::new(),
             })
             .collect();
         let calendar = Calendar::new(market);
-        Ok(Hub { directory, config, slots, stocks, calendar, sessions_dir })
+        Ok(Hub {
+            directory,
+            config,
+            slots,
+            counters: crate::counters::Counters::default(),
+            stocks,
+            calendar,
+            sessions_dir,
+        })
     }
 
     /// The slot of `user`.
@@ -121,6 +145,34 @@ impl Hub {
     /// Releases a claim.
     pub fn release(&self, user: UserId) {
         self.slot(user).connected.store(false, Ordering::Release);
+    }
+
+    /// Every username's session.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.directory
+            .users
+            .iter()
+            .map(|user| {
+                let slot = self.slot(user.id);
+                SessionInfo {
+                    name: String::from_utf8_lossy(&user.name).trim().to_string(),
+                    connected: slot.connected.load(Ordering::Acquire),
+                    next_seq: slot.stream.lock().log.as_ref().map_or(1, DayLog::next_seq),
+                }
+            })
+            .collect()
+    }
+
+    /// Ends the connection logged in as `user`; false when none is.
+    pub fn disconnect(&self, user: UserId) -> bool {
+        let slot = self.slot(user);
+        if !slot.connected.load(Ordering::Acquire) {
+            return false;
+        }
+        // Wakes only a connection already waiting: no permit is stored for
+        // the next login.
+        slot.kick.notify_waiters();
+        true
     }
 
     /// The router thread: applies the sequencer's output until it stops.
@@ -216,6 +268,13 @@ impl Router {
                 }
                 self.message.clear();
                 outbound.encode_into(&mut self.message);
+                if let Some(&kind) = self.message.first() {
+                    hub.counters.messages_out.count(kind);
+                    if kind == b'J' {
+                        // Rejected: type, timestamp 8, token 14, reason.
+                        hub.counters.rejects.count(self.message.get(23).copied().unwrap_or(b'?'));
+                    }
+                }
                 Packet::Sequenced(&self.message).encode(&mut self.packets[n]);
                 if self.counts[n] == 0 {
                     self.touched.push(n);

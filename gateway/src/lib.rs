@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`soup`]: SoupBinTCP 3.0 packet codec (pure, check-then-parse).
 //! - [`ouch`]: OUCH 4.2 messages and the carbon extensions `b` and `p` (pure).
+//! - [`counters`]: messages in and out by type and rejects by reason, for `/metrics`.
 //! - [`config`]: `[gateway]` settings; usernames, passwords, entitled accounts, throttles.
 //! - [`intake`]: OUCH inbound → engine command, with the gateway's own checks
 //!   (throttle `V`, entitlement `L`, side letter) as journaled rejects.
@@ -19,6 +20,7 @@
 
 pub mod client;
 pub mod config;
+pub mod counters;
 pub mod daylog;
 pub mod hub;
 pub mod intake;

@@ -113,6 +113,7 @@ impl Gateway {
                 writer_done = true;
                 Ok(())
             }
+            () = self.hub.slot(user).kick.notified() => Err(ConnectionError::Rule("disconnected by the operator")),
         };
         let _ = closed_tx.send(true);
         if !writer_done {
@@ -206,6 +207,7 @@ impl Gateway {
             used += len;
             match packet {
                 Packet::Unsequenced(bytes) => {
+                    self.hub.counters.messages_in.count(bytes.first().copied().unwrap_or(0));
                     let now = self.started.elapsed().as_nanos() as u64;
                     let command = match Inbound::decode(bytes) {
                         Ok(inbound) => {

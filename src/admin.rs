@@ -1,0 +1,407 @@
+//! The operator's endpoint: HTTP with JSON on loopback (default
+//! 127.0.0.1:7010), used by `carbonx admin` ([`crate::admin_client`]).
+//!
+//! Every state change is a journaled command sent into the one sequenced
+//! stream ([`OperatorRequest::Command`]); the answer is built from the
+//! events that command produced, after they are durable and published, so
+//! that a reply of "halted" means the halt is in the journal and on the
+//! feed. Reads (the book, the sessions) never change state and are not
+//! journaled.
+//!
+//! Every route except `GET /metrics` needs `Authorization: Bearer <token>`
+//! (`[admin] token`). Refusals are JSON `{"error": "..."}` with a 4xx
+//! status: 401 (token), 404 (unknown instrument, account or user), 409 (a
+//! valid request the market refuses: already halted, not enough to
+//! withdraw, not connected), 503 (the engine's queue is full or stopped).
+//!
+//! | route | does |
+//! |---|---|
+//! | `POST /halt/{stock}`, `POST /resume/{stock}` | trading halt and resume |
+//! | `POST /kill/{account}` | kill switch: cancel every live order and block of the account (`S`) |
+//! | `POST /roll` | end-of-day roll (the only day end in always-open mode) |
+//! | `POST /transfer` | deposit or withdraw cash or allowances: `{"account","asset","amount"}` |
+//! | `GET /sessions` | every username: connected, next sequence number |
+//! | `POST /disconnect/{user}` | ends a username's connection |
+//! | `GET /book/{stock}?levels=10` | the top levels of a book, from the engine |
+//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
+
+use crate::metrics::Metrics;
+use crate::sequencer::OperatorRequest;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use carbonx_engine::accounts::parse_yuan_to_fen;
+use carbonx_engine::{
+    AccountId, Asset, CancelReason, Command, Engine, Event, InstrumentId, Side, StockCode, TradingState, Transfer,
+};
+use carbonx_gateway::hub::Hub;
+use crossbeam::channel::{Sender, TrySendError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Operator requests queued for the engine thread at most.
+pub const OPERATOR_QUEUE_MAX: usize = 64;
+/// How long a request waits for the engine thread's answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most levels `GET /book` shows per side.
+pub const BOOK_LEVELS_MAX: usize = 100;
+
+/// What the handlers share.
+pub struct AdminState {
+    token: String,
+    operator: Sender<OperatorRequest>,
+    hub: Arc<Hub>,
+    stocks: Vec<StockCode>,
+    metrics: Arc<Metrics>,
+    next_request: AtomicU64,
+}
+
+/// A refusal: status and message.
+#[derive(Debug)]
+pub struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Refusal {
+    Refusal(status, message.into())
+}
+
+type Answer = Result<Json<Value>, Refusal>;
+
+impl AdminState {
+    /// The state over the engine thread's operator queue and the gateway's sessions.
+    pub fn new(
+        token: String,
+        operator: Sender<OperatorRequest>,
+        hub: Arc<Hub>,
+        stocks: Vec<StockCode>,
+        metrics: Arc<Metrics>,
+    ) -> AdminState {
+        AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1) }
+    }
+
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if given == Some(self.token.as_str()) {
+            Ok(())
+        } else {
+            Err(refuse(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)"))
+        }
+    }
+
+    fn instrument(&self, stock: &str) -> Result<(InstrumentId, StockCode), Refusal> {
+        let unknown = || refuse(StatusCode::NOT_FOUND, format!("no instrument {stock}"));
+        let code = StockCode::from_text(stock).ok_or_else(unknown)?;
+        let index = self.stocks.iter().position(|s| *s == code).ok_or_else(unknown)?;
+        Ok((InstrumentId::new(u8::try_from(index).map_err(|_| unknown())?), code))
+    }
+
+    fn account(&self, code: &str) -> Result<AccountId, Refusal> {
+        let bytes: Option<[u8; 4]> = code.as_bytes().try_into().ok();
+        bytes
+            .and_then(|b| self.hub.directory.accounts.get(&b).copied())
+            .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no account {code}")))
+    }
+
+    /// Journals and applies `command`; its events once durable.
+    async fn execute(&self, command: Command) -> Result<Vec<Event>, Refusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(OperatorRequest::Command(command, reply))?;
+        wait(answer).await
+    }
+
+    /// Runs `read` on the engine thread between two batches.
+    async fn inspect<T: Send + 'static>(&self, read: impl FnOnce(&Engine) -> T + Send + 'static) -> Result<T, Refusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(OperatorRequest::Inspect(Box::new(move |engine| {
+            let _ = reply.send(read(engine));
+        })))?;
+        wait(answer).await
+    }
+
+    fn submit(&self, request: OperatorRequest) -> Result<(), Refusal> {
+        self.operator.try_send(request).map_err(|err| match err {
+            TrySendError::Full(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the engine's operator queue is full"),
+            TrySendError::Disconnected(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+        })
+    }
+}
+
+async fn wait<T>(answer: tokio::sync::oneshot::Receiver<T>) -> Result<T, Refusal> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped")),
+        Err(_) => Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "no answer from the engine in time")),
+    }
+}
+
+/// The routes over `state`.
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/halt/{stock}", post(halt))
+        .route("/resume/{stock}", post(resume))
+        .route("/kill/{account}", post(kill))
+        .route("/roll", post(roll))
+        .route("/transfer", post(transfer))
+        .route("/sessions", get(sessions))
+        .route("/disconnect/{user}", post(disconnect))
+        .route("/book/{stock}", get(book))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such admin route; see `carbonx admin --help`") })
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(err) = axum::serve(listener, router(state)).with_graceful_shutdown(stop).await {
+        tracing::warn!(%err, "admin endpoint stopped");
+    }
+}
+
+async fn halt(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(stock): Path<String>) -> Answer {
+    set_halted(&s, &headers, &stock, true).await
+}
+
+async fn resume(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(stock): Path<String>) -> Answer {
+    set_halted(&s, &headers, &stock, false).await
+}
+
+async fn set_halted(s: &AdminState, headers: &HeaderMap, stock: &str, halted: bool) -> Answer {
+    s.authorize(headers)?;
+    let (instrument, code) = s.instrument(stock)?;
+    let command = if halted { Command::Halt(instrument) } else { Command::Resume(instrument) };
+    let events = s.execute(command).await?;
+    let state = events.iter().find_map(|e| match e {
+        Event::TradingState { instrument: i, state } if *i == instrument => Some(*state),
+        _ => None,
+    });
+    match state {
+        Some(state) => Ok(Json(json!({ "instrument": code.to_string(), "state": state_name(state) }))),
+        None if halted => {
+            Err(refuse(StatusCode::CONFLICT, format!("{code} is already halted (or the market is closed)")))
+        }
+        None => Err(refuse(StatusCode::CONFLICT, format!("{code} is not halted (or the market is closed)"))),
+    }
+}
+
+fn state_name(state: TradingState) -> &'static str {
+    match state {
+        TradingState::Trading => "trading",
+        TradingState::Paused => "paused",
+        TradingState::Halted => "halted",
+    }
+}
+
+async fn kill(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(account): Path<String>) -> Answer {
+    s.authorize(&headers)?;
+    let id = s.account(&account)?;
+    let events = s.execute(Command::CancelAccount(id)).await?;
+    let cancelled =
+        events.iter().filter(|e| matches!(e, Event::Cancelled { reason: CancelReason::Supervisory, .. })).count();
+    Ok(Json(json!({ "account": account, "cancelled": cancelled })))
+}
+
+async fn roll(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
+    s.authorize(&headers)?;
+    let events = s.execute(Command::Roll).await?;
+    let stats: Vec<Value> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DailyStats(d) => Some(json!({
+                "instrument": s.stocks.get(d.instrument.index()).map(ToString::to_string),
+                "method": format!("{:?}", d.method).to_lowercase(),
+                "close": d.close.to_string(),
+                "volume": d.volume,
+                "turnover_yuan": fen_text(i128::try_from(d.turnover).unwrap_or(i128::MAX)),
+            })),
+            _ => None,
+        })
+        .collect();
+    let next = s.inspect(Engine::session_date).await?;
+    Ok(Json(json!({ "rolled": true, "session_date": next, "statistics": stats })))
+}
+
+/// `POST /transfer`'s body.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct TransferRequest {
+    /// The account code (`0001`).
+    pub account: String,
+    /// `cash` or an instrument code.
+    pub asset: String,
+    /// Yuan with at most two decimals for cash, whole tonnes for an
+    /// instrument; a leading `-` withdraws.
+    pub amount: String,
+}
+
+async fn transfer(State(s): State<Arc<AdminState>>, headers: HeaderMap, Json(body): Json<TransferRequest>) -> Answer {
+    s.authorize(&headers)?;
+    let account = s.account(&body.account)?;
+    let asset = if body.asset.eq_ignore_ascii_case("cash") {
+        Asset::Cash
+    } else {
+        Asset::Holding(s.instrument(&body.asset)?.0)
+    };
+    let amount = parse_amount(asset, &body.amount).ok_or_else(|| {
+        let unit = if asset == Asset::Cash { "yuan with at most two decimals" } else { "whole tonnes" };
+        refuse(StatusCode::BAD_REQUEST, format!("amount {:?}: expected {unit}, non-zero", body.amount))
+    })?;
+    let request = s.next_request.fetch_add(1, Ordering::Relaxed);
+    let transfer = Transfer { request, account, asset, amount };
+    let events = s.execute(Command::Transfer(transfer)).await?;
+    let accepted =
+        events.iter().any(|e| matches!(e, Event::Transferred { transfer: t, accepted: true } if *t == transfer));
+    let balance = s.inspect(move |engine| available(engine, account, asset)).await?;
+    let shown = show_amount(asset, balance);
+    if accepted {
+        Ok(Json(json!({ "account": body.account, "asset": body.asset, "amount": body.amount, "available": shown })))
+    } else {
+        Err(refuse(
+            StatusCode::CONFLICT,
+            format!(
+                "{} has {shown} {} available; a withdrawal never takes locked or bought-today funds",
+                body.account, body.asset
+            ),
+        ))
+    }
+}
+
+/// A signed amount in fen (cash) or tonnes; `None` if malformed or zero.
+fn parse_amount(asset: Asset, text: &str) -> Option<i64> {
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let magnitude = match asset {
+        Asset::Cash => parse_yuan_to_fen(digits)?,
+        Asset::Holding(_) if digits.bytes().all(|b| b.is_ascii_digit()) => digits.parse().ok()?,
+        Asset::Holding(_) => return None,
+    };
+    (magnitude != 0).then_some(sign * magnitude)
+}
+
+fn available(engine: &Engine, account: AccountId, asset: Asset) -> i64 {
+    let Some(table) = engine.accounts() else { return 0 };
+    match asset {
+        Asset::Cash => table.cash(account).map_or(0, |c| c.available),
+        Asset::Holding(i) => table.holding(account, i).map_or(0, |h| h.available),
+    }
+}
+
+/// Fen as yuan text with two decimals (`-12.05`).
+pub fn fen_text(fen: i128) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let fen = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", fen / 100, fen % 100)
+}
+
+fn show_amount(asset: Asset, amount: i64) -> String {
+    match asset {
+        Asset::Cash => fen_text(i128::from(amount)),
+        Asset::Holding(_) => amount.to_string(),
+    }
+}
+
+async fn sessions(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
+    s.authorize(&headers)?;
+    let list: Vec<Value> = s
+        .hub
+        .sessions()
+        .into_iter()
+        .map(|i| json!({ "user": i.name, "connected": i.connected, "next_seq": i.next_seq }))
+        .collect();
+    Ok(Json(json!({ "sessions": list })))
+}
+
+async fn disconnect(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(user): Path<String>) -> Answer {
+    s.authorize(&headers)?;
+    let id = s
+        .hub
+        .directory
+        .users
+        .iter()
+        .find(|u| String::from_utf8_lossy(&u.name).trim() == user)
+        .map(|u| u.id)
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no user {user}")))?;
+    if s.hub.disconnect(id) {
+        Ok(Json(json!({ "user": user, "disconnected": true })))
+    } else {
+        Err(refuse(StatusCode::CONFLICT, format!("{user} is not connected")))
+    }
+}
+
+/// `GET /book`'s query.
+#[derive(Debug, Deserialize)]
+pub struct BookQuery {
+    /// Levels per side (default 10, at most [`BOOK_LEVELS_MAX`]).
+    pub levels: Option<usize>,
+}
+
+async fn book(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(stock): Path<String>,
+    Query(query): Query<BookQuery>,
+) -> Answer {
+    s.authorize(&headers)?;
+    let (instrument, code) = s.instrument(&stock)?;
+    let levels = query.levels.unwrap_or(10).clamp(1, BOOK_LEVELS_MAX);
+    let view = s
+        .inspect(move |engine| {
+            let side = |side| -> Vec<Value> {
+                engine
+                    .depth(instrument, side, levels)
+                    .map(|l| json!({ "price": l.price.to_string(), "qty": l.qty, "orders": l.orders }))
+                    .collect()
+            };
+            let reference = engine.reference(instrument);
+            json!({
+                "instrument": code.to_string(),
+                "halted": engine.is_halted(instrument),
+                "reference": reference.reference.to_string(),
+                "band": [reference.lower.to_string(), reference.upper.to_string()],
+                "bids": side(Side::Buy),
+                "asks": side(Side::Sell),
+            })
+        })
+        .await?;
+    Ok(Json(view))
+}
+
+async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
+    let text = s.metrics.render(s.operator.len());
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_exactly_or_not_at_all() {
+        let cea = Asset::Holding(InstrumentId::new(0));
+        assert_eq!(parse_amount(Asset::Cash, "1000.5"), Some(100_050));
+        assert_eq!(parse_amount(Asset::Cash, "-0.01"), Some(-1));
+        assert_eq!(parse_amount(cea, "+500"), Some(500));
+        for bad in ["", "0", "-0.00", "1.234", "1e3", "--1", "12a"] {
+            assert_eq!(parse_amount(Asset::Cash, bad), None, "{bad}");
+        }
+        assert_eq!(parse_amount(cea, "1.5"), None);
+        assert_eq!((fen_text(-1_205), fen_text(100_000_000)), ("-12.05".to_string(), "1000000.00".to_string()));
+    }
+}

@@ -1,0 +1,205 @@
+//! End-of-day files for the registry's settlement and the operator, in
+//! `DATA_DIR/eod/YYYYMMDD/`, CSV with a header row:
+//! - `trades.csv`: every trade of the day, both accounts, the method and
+//!   the match number; appended batch by batch while the day runs (as
+//!   `trades.csv.partial`, so memory stays bounded however busy the day)
+//!   and renamed when the day ends;
+//! - `positions.csv`: every account's closing cash and holdings (owned:
+//!   available + locked + bought today), in the accounts-file format of
+//!   RULES.md (`account,cash_yuan,CEA,...`), so it loads as the next
+//!   day's accounts;
+//! - `statistics.csv`: per instrument and method: open, high, low, close,
+//!   volume, turnover, trades.
+//!
+//! The writer is its own stage on its own thread, fed by the sequencer's
+//! fan-out like the gateway and the feed, so file I/O never slows the
+//! engine. The positions are a copy of the account table the sequencer
+//! takes once per day, when the day ends. A replay at start-up rewrites the
+//! files of replayed days with the same content.
+
+use crate::admin::fen_text;
+use carbonx_engine::accounts::AccountTable;
+use carbonx_engine::{AccountId, DailyStats, Event, InstrumentId, Side, StockCode, Timestamp};
+use crossbeam::channel::Receiver;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What the end-of-day writer receives.
+#[derive(Debug)]
+pub enum EodInput {
+    /// Durable events (trades and statistics) in stream order.
+    Events(Vec<(Timestamp, Event)>),
+    /// The day that ended: a copy of every account, after its last command.
+    DayEnded(Box<AccountTable>),
+    /// A trading day (`YYYYMMDD`) starts.
+    Day(u32),
+}
+
+/// The end-of-day writer.
+pub struct EodWriter {
+    dir: PathBuf,
+    stocks: Vec<StockCode>,
+    accounts: Vec<[u8; 4]>,
+    date: Option<u32>,
+    trades: Option<std::io::BufWriter<std::fs::File>>,
+    stats: Vec<DailyStats>,
+}
+
+const TRADES_HEADER: &str =
+    "match,timestamp_ns,instrument,method,price_yuan,qty_t,buy_account,sell_account,buy_order,sell_order,aggressor\n";
+const STATS_HEADER: &str = "date,instrument,method,open,high,low,close,volume_t,turnover_yuan,trades\n";
+
+impl EodWriter {
+    /// Writes under `data_dir/eod`; `accounts` are the account codes in account order.
+    pub fn new(data_dir: &Path, stocks: Vec<StockCode>, accounts: Vec<[u8; 4]>) -> EodWriter {
+        EodWriter { dir: data_dir.join("eod"), stocks, accounts, date: None, trades: None, stats: Vec::new() }
+    }
+
+    /// Runs until the input closes; a file error is logged, never fatal
+    /// (the journal, not these files, is the record).
+    pub fn run(mut self, input: &Receiver<EodInput>) {
+        for message in input {
+            if let Err(err) = self.handle(message) {
+                tracing::error!(%err, dir = %self.dir.display(), "end-of-day file write failed");
+            }
+        }
+        if let Some(mut trades) = self.trades.take() {
+            let _ = trades.flush();
+        }
+    }
+
+    /// Handles one input.
+    ///
+    /// # Errors
+    /// A file could not be written.
+    pub fn handle(&mut self, message: EodInput) -> std::io::Result<()> {
+        match message {
+            EodInput::Events(batch) => self.events(&batch),
+            EodInput::DayEnded(accounts) => self.day_ended(&accounts),
+            EodInput::Day(date) => self.start(date),
+        }
+    }
+
+    fn day_dir(&self, date: u32) -> PathBuf {
+        self.dir.join(format!("{date:08}"))
+    }
+
+    fn start(&mut self, date: u32) -> std::io::Result<()> {
+        let dir = self.day_dir(date);
+        std::fs::create_dir_all(&dir)?;
+        let mut trades = std::io::BufWriter::new(std::fs::File::create(dir.join("trades.csv.partial"))?);
+        trades.write_all(TRADES_HEADER.as_bytes())?;
+        (self.date, self.trades) = (Some(date), Some(trades));
+        self.stats.clear();
+        Ok(())
+    }
+
+    fn events(&mut self, batch: &[(Timestamp, Event)]) -> std::io::Result<()> {
+        for (ts, event) in batch {
+            match event {
+                Event::Executed(x) => {
+                    let Some(trades) = self.trades.as_mut() else { continue };
+                    let (buy, sell) = if x.taker_side == Side::Buy { (x.taker, x.maker) } else { (x.maker, x.taker) };
+                    let accounts = &self.accounts;
+                    let code = |a: AccountId| {
+                        accounts
+                            .get(a.get() as usize)
+                            .map_or_else(|| a.get().to_string(), |c| String::from_utf8_lossy(c).into())
+                    };
+                    writeln!(
+                        trades,
+                        "{},{},{},{},{},{},{},{},{},{},{}",
+                        x.match_id.get(),
+                        ts.nanos(),
+                        stock(&self.stocks, x.instrument),
+                        method_name(x.method),
+                        x.price,
+                        x.qty.tonnes(),
+                        code(buy.account),
+                        code(sell.account),
+                        buy.id.get(),
+                        sell.id.get(),
+                        if x.taker_side == Side::Buy { "buy" } else { "sell" },
+                    )?;
+                }
+                Event::DailyStats(d) => self.stats.push(*d),
+                _ => {}
+            }
+        }
+        if let Some(trades) = self.trades.as_mut() {
+            trades.flush()?;
+        }
+        Ok(())
+    }
+
+    fn day_ended(&mut self, accounts: &AccountTable) -> std::io::Result<()> {
+        let Some(date) = self.date.take() else { return Ok(()) };
+        let dir = self.day_dir(date);
+        if let Some(mut trades) = self.trades.take() {
+            trades.flush()?;
+            drop(trades);
+            std::fs::rename(dir.join("trades.csv.partial"), dir.join("trades.csv"))?;
+        }
+        write_atomically(&dir.join("positions.csv"), &positions_csv(accounts, &self.stocks))?;
+        write_atomically(&dir.join("statistics.csv"), &self.statistics_csv(date))?;
+        tracing::info!(dir = %dir.display(), "end-of-day files written");
+        Ok(())
+    }
+
+    fn statistics_csv(&self, date: u32) -> String {
+        let mut text = String::from(STATS_HEADER);
+        for d in &self.stats {
+            text.push_str(&format!(
+                "{date},{},{},{},{},{},{},{},{},{}\n",
+                stock(&self.stocks, d.instrument),
+                method_name(d.method),
+                d.open,
+                d.high,
+                d.low,
+                d.close,
+                d.volume,
+                fen_text(i128::try_from(d.turnover).unwrap_or(i128::MAX)),
+                d.trades
+            ));
+        }
+        text
+    }
+}
+
+fn stock(stocks: &[StockCode], instrument: InstrumentId) -> String {
+    stocks.get(instrument.index()).map_or_else(|| format!("#{}", instrument.index()), ToString::to_string)
+}
+
+/// `listing`, `block`, ... (the method's name in lower case).
+fn method_name(method: carbonx_engine::Method) -> String {
+    format!("{method:?}").to_lowercase()
+}
+
+/// Every account's owned cash and holdings, in the accounts-file format.
+pub fn positions_csv(accounts: &AccountTable, stocks: &[StockCode]) -> String {
+    let mut text = String::from("account,cash_yuan");
+    for s in stocks {
+        text.push(',');
+        text.push_str(&s.to_string());
+    }
+    text.push('\n');
+    for n in 0..accounts.len() {
+        let id = AccountId::new(u32::try_from(n).unwrap_or(u32::MAX));
+        let (Some(code), Some(cash)) = (accounts.code(id), accounts.cash(id)) else { continue };
+        text.push_str(&String::from_utf8_lossy(code));
+        text.push(',');
+        text.push_str(&fen_text(i128::from(cash.available) + i128::from(cash.locked)));
+        for i in 0..stocks.len() {
+            let owned = accounts.holding(id, InstrumentId::new(i as u8)).map_or(0, |h| h.owned());
+            text.push_str(&format!(",{owned}"));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let partial = path.with_extension("csv.partial");
+    std::fs::write(&partial, text)?;
+    std::fs::rename(partial, path)
+}

@@ -1,0 +1,199 @@
+//! Prometheus metrics, served as text at the admin endpoint's `/metrics`.
+//!
+//! What is measured where, and why there:
+//! - the sequencer ([`SequencerMetrics`]): per group commit, the batch size,
+//!   the `fdatasync` latency, the engine's apply time per command (the
+//!   batch's apply time divided by its commands: one clock read per batch,
+//!   not per command, so that measuring costs the engine nothing), and the
+//!   queue depths it sees at each batch (commands in, replies and market
+//!   data out). Histograms are observed once per batch, never per command;
+//! - the gateway ([`carbonx_gateway::counters`]): messages in and out by
+//!   OUCH type and rejects by reason, relaxed atomics read at scrape time,
+//!   and the connected sessions;
+//! - the feed: its next sequence number and each TCP consumer's backlog,
+//!   read at scrape time.
+//!
+//! Counters end in `_total`; every name starts with `carbonx_`.
+
+use carbonx_feed::service::FeedShared;
+use carbonx_gateway::counters::ByLetter;
+use carbonx_gateway::hub::Hub;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// What the sequencer thread records.
+#[derive(Debug, Clone)]
+pub struct SequencerMetrics {
+    /// Commands per group commit.
+    pub batch_commands: Histogram,
+    /// Seconds per `fdatasync` (one per group commit with `fsync = "batch"`).
+    pub fdatasync_seconds: Histogram,
+    /// Seconds of engine apply per command, per batch (batch time / commands).
+    pub apply_seconds: Histogram,
+    /// Commands journaled and applied.
+    pub commands: Counter,
+    /// Command batches waiting in the gateway → sequencer queue.
+    pub command_queue: Gauge,
+    /// Event batches waiting in the sequencer → order-entry router queue.
+    pub order_entry_queue: Gauge,
+    /// Event batches waiting in the sequencer → feed queue.
+    pub feed_queue: Gauge,
+}
+
+impl Default for SequencerMetrics {
+    fn default() -> Self {
+        SequencerMetrics {
+            batch_commands: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            fdatasync_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 16)),
+            apply_seconds: Histogram::new(exponential_buckets(1e-8, 2.0, 16)),
+            commands: Counter::default(),
+            command_queue: Gauge::default(),
+            order_entry_queue: Gauge::default(),
+            feed_queue: Gauge::default(),
+        }
+    }
+}
+
+/// Every metric of a running server.
+pub struct Metrics {
+    registry: Registry,
+    operator_queue: Gauge,
+    /// The sequencer's share (give a clone to the sequencer).
+    pub sequencer: SequencerMetrics,
+}
+
+impl Metrics {
+    /// The metrics of a server with `hub` (order entry) and, when it runs, `feed`.
+    pub fn new(hub: Arc<Hub>, feed: Option<Arc<FeedShared>>) -> Metrics {
+        let sequencer = SequencerMetrics::default();
+        let mut registry = Registry::default();
+        let s = &sequencer;
+        registry.register("carbonx_journal_batch_commands", "Commands per group commit", s.batch_commands.clone());
+        registry.register("carbonx_journal_fdatasync_seconds", "Latency of fdatasync", s.fdatasync_seconds.clone());
+        registry.register(
+            "carbonx_engine_apply_seconds",
+            "Engine apply time per command, averaged over each batch",
+            s.apply_seconds.clone(),
+        );
+        registry.register("carbonx_sequencer_commands", "Commands journaled and applied", s.commands.clone());
+        registry.register(
+            "carbonx_queue_commands_depth",
+            "Command batches queued for the sequencer",
+            s.command_queue.clone(),
+        );
+        registry.register(
+            "carbonx_queue_order_entry_depth",
+            "Event batches queued for the order-entry router",
+            s.order_entry_queue.clone(),
+        );
+        registry.register("carbonx_queue_feed_depth", "Event batches queued for the feed", s.feed_queue.clone());
+        let operator_queue = Gauge::default();
+        registry.register(
+            "carbonx_queue_operator_depth",
+            "Admin requests queued for the engine thread",
+            operator_queue.clone(),
+        );
+        registry.register_collector(Box::new(GatewayCollector(hub)));
+        if let Some(feed) = feed {
+            registry.register_collector(Box::new(FeedCollector(feed)));
+        }
+        Metrics { registry, operator_queue, sequencer }
+    }
+
+    /// The exposition (OpenMetrics text, which Prometheus reads), with
+    /// `operator_queue` (admin requests waiting for the engine thread).
+    pub fn render(&self, operator_queue: usize) -> String {
+        self.operator_queue.set(i64::try_from(operator_queue).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::warn!(%err, "metrics encoding failed");
+        }
+        text
+    }
+}
+
+/// Gateway counters and sessions, read at each scrape.
+#[derive(Debug)]
+struct GatewayCollector(Arc<Hub>);
+
+impl Collector for GatewayCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counters = &self.0.counters;
+        by_letter(
+            &mut encoder,
+            "carbonx_gateway_messages_in",
+            "Inbound OUCH messages by type",
+            "type",
+            &counters.messages_in,
+        )?;
+        by_letter(
+            &mut encoder,
+            "carbonx_gateway_messages_out",
+            "Outbound OUCH messages by type",
+            "type",
+            &counters.messages_out,
+        )?;
+        by_letter(
+            &mut encoder,
+            "carbonx_gateway_rejects",
+            "Rejected (J) messages by reason",
+            "reason",
+            &counters.rejects,
+        )?;
+        let connected = self.0.sessions().iter().filter(|s| s.connected).count();
+        let gauge = ConstGauge::new(i64::try_from(connected).unwrap_or(i64::MAX));
+        gauge.encode(encoder.encode_descriptor(
+            "carbonx_gateway_sessions_connected",
+            "Order-entry sessions logged in",
+            None,
+            gauge.metric_type(),
+        )?)
+    }
+}
+
+fn by_letter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    counts: &ByLetter,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Counter)?;
+    for (letter, n) in counts.nonzero() {
+        let labels = [(label, char::from(letter).to_string())];
+        ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// The feed's sequence number and its TCP consumers' backlogs.
+#[derive(Debug)]
+struct FeedCollector(Arc<FeedShared>);
+
+impl Collector for FeedCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let next = ConstGauge::new(i64::try_from(self.0.next_sequence()).unwrap_or(i64::MAX));
+        next.encode(encoder.encode_descriptor(
+            "carbonx_feed_next_sequence",
+            "The next ITCH sequence number of the day",
+            None,
+            next.metric_type(),
+        )?)?;
+        let mut family = encoder.encode_descriptor(
+            "carbonx_feed_consumer_backlog_bytes",
+            "Bytes of the TCP feed not yet sent to each consumer",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (peer, backlog) in self.0.backlogs() {
+            let labels = [("consumer", peer.to_string())];
+            ConstGauge::new(i64::try_from(backlog).unwrap_or(i64::MAX)).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}

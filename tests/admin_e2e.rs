@@ -1,0 +1,286 @@
+//! The operator's side end to end: a whole server in-process, the admin
+//! endpoint over real HTTP (the library client and the `carbonx admin`
+//! binary), order entry over SoupBinTCP/OUCH and the ITCH TCP feed. Each
+//! command's effect is checked where a broker and a market maker see it,
+//! and again after a restart. Every wait is bounded.
+
+use carbonx::admin_client::{AdminAction, AdminClient, AdminError};
+use carbonx::config::Config;
+use carbonx::journal_file::FsyncMode;
+use carbonx::server::{ServeOptions, Server};
+use carbonx_feed::book::BookBuilder;
+use carbonx_feed::watch::Follower;
+use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn config() -> Config {
+    let mut config = Config::demo();
+    let any = "127.0.0.1:0".parse().unwrap();
+    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
+    config.admin.listen = any;
+    config.feed.publish_to.clear();
+    config
+}
+
+fn start(dir: &Path) -> Server {
+    let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
+    Server::start(&config(), &options).unwrap()
+}
+
+fn admin(server: &Server) -> AdminClient {
+    AdminClient::new(&format!("http://{}", server.admin_addr().unwrap()), carbonx::config::DEMO_ADMIN_TOKEN)
+}
+
+/// Runs the `carbonx admin` binary: (exit code, stdout, stderr).
+fn cli(server: &Server, args: &[&str]) -> (i32, String, String) {
+    let url = format!("http://{}", server.admin_addr().unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_carbonx"))
+        .args(["admin", "--url", &url])
+        .args(args)
+        .env("CARBONX_ADMIN_TOKEN", carbonx::config::DEMO_ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
+    Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
+}
+
+async fn login(server: &Server, user: &str) -> Client {
+    let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
+    assert!(matches!(client.login(user, "demo", "", 0).await.unwrap(), Received::LoginAccepted { .. }));
+    client
+}
+
+/// The next sequenced message that is not a System Event.
+async fn next(client: &mut Client) -> Outbound {
+    loop {
+        let (_, message) = client.next_message(WAIT).await.unwrap();
+        if !matches!(message, Outbound::SystemEvent { .. }) {
+            return message;
+        }
+    }
+}
+
+async fn reject_reason(client: &mut Client, message: Inbound) -> Option<u8> {
+    client.send(&message).await.unwrap();
+    match next(client).await {
+        Outbound::Rejected { reason, .. } => Some(reason),
+        Outbound::Accepted { .. } => None,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Polls the feed until `done` holds or the time is up.
+async fn follow_until(follower: &mut Follower, done: impl Fn(&BookBuilder) -> bool) -> bool {
+    for _ in 0..100 {
+        if done(&follower.book) {
+            return true;
+        }
+        follower.poll(Duration::from_millis(50)).await.unwrap();
+    }
+    done(&follower.book)
+}
+
+#[test]
+fn halt_kill_switch_and_deposit_take_effect_on_order_entry_and_the_feed_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut follower = Follower::start(server.tcp_feed_addr().unwrap(), BookBuilder::new()).await.unwrap();
+        let mut client = login(&server, "DEMO01").await;
+        // Halt through the CLI: new CEA orders are rejected H, the feed says H.
+        let (code, out, err) = cli(&server, &["halt", "CEA"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("\"halted\""), "{out}");
+        assert_eq!(reject_reason(&mut client, order("H1", b'B', 10, 740_000, "0001")).await, Some(b'H'));
+        assert!(follow_until(&mut follower, |b| b.state(1) == Some(b'H')).await, "no ITCH H halted");
+        let (code, _, err) = cli(&server, &["halt", "CEA"]);
+        assert_eq!(code, 1, "halting twice must be refused");
+        assert!(err.contains("already halted"), "{err}");
+        let (code, _, err) = cli(&server, &["halt", "NOPE"]);
+        assert!(code == 1 && err.contains("no instrument NOPE"), "{code} {err}");
+        // Resume, then the kill switch cancels every order of 0002 (S).
+        assert_eq!(cli(&server, &["resume", "CEA"]).0, 0);
+        assert!(follow_until(&mut follower, |b| b.state(1) == Some(b'T')).await, "no ITCH T after resume");
+        for n in 0..3 {
+            let token = format!("K{n}");
+            assert_eq!(reject_reason(&mut client, order(&token, b'B', 10, 700_000 + n * 100, "0002")).await, None);
+        }
+        assert_eq!(reject_reason(&mut client, order("K9", b'B', 10, 700_000, "0003")).await, None);
+        let (code, out, _) = cli(&server, &["kill", "0002"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("\"cancelled\": 3"), "{out}");
+        for _ in 0..3 {
+            match next(&mut client).await {
+                Outbound::Canceled { reason, .. } => assert_eq!(reason, b'S'),
+                other => panic!("expected Canceled S, got {other:?}"),
+            }
+        }
+        assert!(follow_until(&mut follower, |b| b.orders().len() == 1).await, "the feed still shows killed orders");
+        // Withdraw nearly all of 0004's cash: a buy is rejected n; a deposit makes it fit.
+        let admin = admin(&server);
+        let withdraw =
+            AdminAction::Withdraw { account: "0004".into(), asset: "cash".into(), amount: "99999000".into() };
+        admin.run(&withdraw).unwrap();
+        let too_much = AdminAction::Withdraw { account: "0004".into(), asset: "cash".into(), amount: "1000.01".into() };
+        assert!(matches!(admin.run(&too_much), Err(AdminError::Refused { status: 409, .. })));
+        assert_eq!(reject_reason(&mut client, order("D1", b'B', 100, 746_300, "0004")).await, Some(b'n'));
+        let (code, out, err) = cli(&server, &["deposit", "0004", "cash", "10000"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(reject_reason(&mut client, order("D2", b'B', 100, 746_300, "0004")).await, None);
+        // A bad token is refused before anything happens.
+        let wrong = AdminClient::new(&format!("http://{}", server.admin_addr().unwrap()), "wrong");
+        assert!(matches!(wrong.run(&AdminAction::Roll), Err(AdminError::Refused { status: 401, .. })));
+        // Halt again so that the restart has a halt to keep.
+        admin.run(&AdminAction::Halt { stock: "CCER".into() }).unwrap();
+    });
+    server.shutdown().unwrap();
+    let server = start(dir.path());
+    runtime.block_on(async {
+        let mut client = login(&server, "DEMO01").await;
+        let ccer = Inbound::Enter(EnterOrder::limit("R1", b'B', 10, "CCER", 700_000, "0001"));
+        assert_eq!(reject_reason(&mut client, ccer).await, Some(b'H'), "the halt did not survive");
+        // 0004: 1,000 + 10,000 yuan, 7,463 locked by D2, 3,537 available:
+        // 50 t at 74.63 (3,731.50) is n, 40 t (2,985.20) fits.
+        assert_eq!(reject_reason(&mut client, order("R2", b'B', 50, 746_300, "0004")).await, Some(b'n'));
+        assert_eq!(reject_reason(&mut client, order("R3", b'B', 40, 746_300, "0004")).await, None);
+    });
+    let book = admin(&server).run(&AdminAction::Book { stock: "CEA".into(), levels: 10 }).unwrap();
+    assert!(book.contains("74.63") && book.contains("70.00") && !book.contains("70.01"), "{book}");
+    let engine = server.shutdown().unwrap();
+    let cash = engine.accounts().unwrap().cash(carbonx_engine::AccountId::new(3)).unwrap();
+    assert_eq!((cash.available, cash.locked), (1_100_000 - 746_300 - 298_520, 746_300 + 298_520));
+}
+
+#[test]
+fn the_roll_writes_end_of_day_files_and_sessions_and_disconnect_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let admin = admin(&server);
+    runtime.block_on(async {
+        let mut client = login(&server, "DEMO01").await;
+        assert_eq!(reject_reason(&mut client, order("S1", b'S', 40, 746_300, "0001")).await, None);
+        assert_eq!(reject_reason(&mut client, order("B1", b'B', 40, 746_300, "0002")).await, None);
+        let sessions = admin.run(&AdminAction::Sessions).unwrap();
+        assert!(sessions.contains("\"connected\": true"), "{sessions}");
+        admin.run(&AdminAction::Disconnect { user: "DEMO01".into() }).unwrap();
+        let ended = tokio::time::timeout(WAIT, async {
+            loop {
+                if client.next_message(WAIT).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the connection was not closed");
+    });
+    assert!(matches!(
+        admin.run(&AdminAction::Disconnect { user: "DEMO01".into() }),
+        Err(AdminError::Refused { status: 409, .. })
+    ));
+    let (code, out, err) = cli(&server, &["roll"]);
+    assert_eq!(code, 0, "{out}{err}");
+    server.shutdown().unwrap();
+    let days: Vec<_> = std::fs::read_dir(dir.path().join("eod")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(days.len(), 2, "{days:?}: the rolled day and the new one");
+    let day = days.iter().find(|d| d.join("positions.csv").exists()).expect("no positions.csv");
+    let trades = std::fs::read_to_string(day.join("trades.csv")).unwrap();
+    let lines: Vec<&str> = trades.lines().collect();
+    assert_eq!(
+        lines[0],
+        "match,timestamp_ns,instrument,method,price_yuan,qty_t,buy_account,sell_account,buy_order,sell_order,aggressor"
+    );
+    assert_eq!(lines.len(), 2, "{trades}");
+    let fields: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(
+        (fields[2], fields[3], fields[4], fields[5], fields[6], fields[7]),
+        ("CEA", "listing", "74.63", "40", "0002", "0001")
+    );
+    let positions = std::fs::read_to_string(day.join("positions.csv")).unwrap();
+    assert!(positions.starts_with("account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER\n"), "{positions}");
+    assert!(positions.contains("\n0001,100002985.20,1999960,"), "{positions}");
+    assert!(positions.contains("\n0002,99997014.80,2000040,"), "{positions}");
+    assert_eq!(positions.lines().count(), 3_401);
+    let stats = std::fs::read_to_string(day.join("statistics.csv")).unwrap();
+    assert!(stats.contains(",CEA,listing,74.63,74.63,74.63,74.63,40,2985.20,1\n"), "{stats}");
+    assert_eq!(stats.lines().count(), 1 + 7 * 2, "{stats}");
+    // The positions load as an accounts file.
+    let codes = ["CEA", "CEA21", "CEA22", "CEA23", "CEA24", "CEA25", "CCER"];
+    let table = carbonx_engine::accounts::AccountTable::from_csv(&positions, &codes).unwrap();
+    assert_eq!(table.len(), 3_400);
+}
+
+#[test]
+fn metrics_parse_as_openmetrics_and_count_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (orders, rejects) = (200u32, 20u32);
+    let connected = runtime.block_on(async {
+        let mut client = login(&server, "DEMO01").await;
+        for n in 0..orders {
+            // Every tenth is outside the band: rejected K.
+            let price = if n % 10 == 0 { 900_000 } else { 700_000 + (n % 50) * 100 };
+            client.queue(&order(&format!("M{n}"), b'B', 1, price, "0001"));
+        }
+        client.flush().await.unwrap();
+        let mut answered = 0;
+        while answered < orders {
+            let (_, message) = client.next_message(WAIT).await.unwrap();
+            answered += u32::from(matches!(message, Outbound::Accepted { .. } | Outbound::Rejected { .. }));
+        }
+        client // still logged in while the metrics are scraped
+    });
+    let text = admin(&server).run(&AdminAction::Metrics).unwrap();
+    drop(connected);
+    server.shutdown().unwrap();
+    let sample = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert_eq!(sample("carbonx_gateway_messages_in_total{type=\"O\"}"), f64::from(orders));
+    assert_eq!(sample("carbonx_gateway_messages_out_total{type=\"A\"}"), f64::from(orders - rejects));
+    assert_eq!(sample("carbonx_gateway_messages_out_total{type=\"J\"}"), f64::from(rejects));
+    assert_eq!(sample("carbonx_gateway_rejects_total{reason=\"K\"}"), f64::from(rejects));
+    assert_eq!(sample("carbonx_gateway_sessions_connected"), 1.0);
+    assert!(sample("carbonx_sequencer_commands_total") >= f64::from(orders));
+    assert!(sample("carbonx_journal_batch_commands_count") >= 1.0);
+    assert!(sample("carbonx_engine_apply_seconds_count") >= 1.0);
+    assert!(sample("carbonx_feed_next_sequence") > f64::from(orders - rejects));
+    for name in ["carbonx_queue_commands_depth", "carbonx_queue_order_entry_depth", "carbonx_queue_feed_depth"] {
+        sample(name);
+    }
+    parse_with_prometheus_client(&text);
+}
+
+/// The official Python client's OpenMetrics parser must accept the text.
+fn parse_with_prometheus_client(text: &str) {
+    let python = std::env::var("CARBONX_PYTHON")
+        .expect("CARBONX_PYTHON is not set: run scripts/test.sh, which installs prometheus-client in .venv-test");
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        families = list(text_string_to_metric_families(sys.stdin.read()))\n\
+        print(len(families), sum(len(f.samples) for f in families))\n";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the OpenMetrics parser refused /metrics: {}", String::from_utf8_lossy(&out.stderr));
+    let counts = String::from_utf8_lossy(&out.stdout);
+    let families: usize = counts.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(families >= 12, "{counts}");
+}
