@@ -189,6 +189,7 @@ impl ClientWriter {
             Inbound::Cancel(m) => copy(&mut bytes, &m.encode()),
             Inbound::Block(m) => copy(&mut bytes, &m.encode()),
             Inbound::Pick(m) => copy(&mut bytes, &m.encode()),
+            Inbound::Bid(m) => copy(&mut bytes, &m.encode()),
         };
         Packet::Unsequenced(&bytes[..len]).encode(&mut self.out);
     }

@@ -67,6 +67,8 @@ impl Intake<'_> {
             Inbound::Replace(replace) => replace_command(id, replace),
             Inbound::Block(block) => self.block(block),
             Inbound::Pick(pick) => self.pick(pick),
+            // Until the engine holds auctions, no auction is ever open: `O`.
+            Inbound::Bid(bid) => reject(id, Token::from_bytes(bid.token), RejectReason::InvalidField),
         }
     }
 
@@ -193,6 +195,7 @@ fn token_of(inbound: &Inbound) -> Token {
         Inbound::Cancel(m) => m.token,
         Inbound::Block(m) => m.token,
         Inbound::Pick(m) => m.token,
+        Inbound::Bid(m) => m.token,
     })
 }
 

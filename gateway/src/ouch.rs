@@ -386,6 +386,53 @@ impl PickOrder {
     }
 }
 
+/// Auction Bid `a`, 43 bytes (carbon extension): a sealed bid in a
+/// one-way bidding auction. Cancelled with the standard Cancel Order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuctionBid {
+    /// Order token.
+    pub token: [u8; 14],
+    /// Tonnes bid for.
+    pub shares: u32,
+    /// Instrument code.
+    pub stock: [u8; 8],
+    /// Bid price, 4 implied decimals.
+    pub price: u32,
+    /// Own account code.
+    pub account: [u8; 4],
+    /// The auction's id from its announcement.
+    pub auction: [u8; 8],
+}
+
+impl AuctionBid {
+    /// Wire length.
+    pub const LEN: usize = 43;
+
+    /// The wire bytes.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        W::new(b'a')
+            .bytes(&self.token)
+            .u32(self.shares)
+            .bytes(&self.stock)
+            .u32(self.price)
+            .bytes(&self.account)
+            .bytes(&self.auction)
+            .done()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, OuchError> {
+        let mut r = R::<{ Self::LEN }>::new(bytes, b'a')?;
+        Ok(AuctionBid {
+            token: r.arr(),
+            shares: r.u32(),
+            stock: r.arr(),
+            price: r.u32(),
+            account: r.arr(),
+            auction: r.arr(),
+        })
+    }
+}
+
 /// A message from a client (inside SoupBinTCP `U`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inbound {
@@ -399,6 +446,8 @@ pub enum Inbound {
     Block(EnterBlock),
     /// `p`.
     Pick(PickOrder),
+    /// `a`.
+    Bid(AuctionBid),
 }
 
 impl Inbound {
@@ -414,6 +463,7 @@ impl Inbound {
             Some(b'X') => CancelOrder::decode(bytes).map(Inbound::Cancel),
             Some(b'b') => EnterBlock::decode(bytes).map(Inbound::Block),
             Some(b'p') => PickOrder::decode(bytes).map(Inbound::Pick),
+            Some(b'a') => AuctionBid::decode(bytes).map(Inbound::Bid),
             Some(&other) => Err(OuchError::UnknownType(other)),
         }
     }
@@ -426,6 +476,7 @@ impl Inbound {
             Inbound::Cancel(m) => out.extend_from_slice(&m.encode()),
             Inbound::Block(m) => out.extend_from_slice(&m.encode()),
             Inbound::Pick(m) => out.extend_from_slice(&m.encode()),
+            Inbound::Bid(m) => out.extend_from_slice(&m.encode()),
         }
     }
 }
@@ -810,6 +861,27 @@ mod tests {
             wire(&[b"p", b"PK1           ", b"B", &[0, 0, 0, 7], b"CCER    ", b"0003", &99u64.to_be_bytes()]);
         assert_eq!(pick.encode().to_vec(), expected);
         assert_eq!(Inbound::decode(&expected), Ok(Inbound::Pick(pick)));
+
+        let bid = AuctionBid {
+            token: token("BID1"),
+            shares: 5_000,
+            stock: *b"CEA     ",
+            price: 760_000,
+            account: *b"0007",
+            auction: *b"AUC00001",
+        };
+        let expected = wire(&[
+            b"a",
+            b"BID1          ",
+            &5_000u32.to_be_bytes(),
+            b"CEA     ",
+            &760_000u32.to_be_bytes(),
+            b"0007",
+            b"AUC00001",
+        ]);
+        assert_eq!(expected.len(), AuctionBid::LEN);
+        assert_eq!(bid.encode().to_vec(), expected);
+        assert_eq!(Inbound::decode(&expected), Ok(Inbound::Bid(bid)));
     }
 
     fn accepted() -> Accepted {
@@ -915,7 +987,7 @@ mod tests {
         assert_eq!(Inbound::decode(&[]), Err(OuchError::Empty));
         assert_eq!(Inbound::decode(b"Q"), Err(OuchError::UnknownType(b'Q')));
         for len in 0..100 {
-            for kind in [b'O', b'U', b'X', b'b', b'p', b'A', b'E', b'C', b'J', b'I', b'S'] {
+            for kind in [b'O', b'U', b'X', b'b', b'p', b'a', b'A', b'E', b'C', b'J', b'I', b'S'] {
                 let mut bytes = vec![0xA5; len];
                 if let Some(first) = bytes.first_mut() {
                     *first = kind;
