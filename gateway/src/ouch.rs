@@ -861,7 +861,10 @@ mod tests {
             wire(&[b"p", b"PK1           ", b"B", &[0, 0, 0, 7], b"CCER    ", b"0003", &99u64.to_be_bytes()]);
         assert_eq!(pick.encode().to_vec(), expected);
         assert_eq!(Inbound::decode(&expected), Ok(Inbound::Pick(pick)));
+    }
 
+    #[test]
+    fn auction_bid_by_hand() {
         let bid = AuctionBid {
             token: token("BID1"),
             shares: 5_000,
