@@ -30,6 +30,9 @@ impl Replies<'_> {
                 let (maker_flag, taker_flag) = match e.method {
                     Method::Listing => (b'A', b'R'),
                     Method::Block => (b'B', b'B'),
+                    // The standard's cross flag, to the winning bidder and to the
+                    // seller's username (its token is the auction id).
+                    Method::Auction => (b'H', b'H'),
                 };
                 for (party, liquidity) in [(e.maker, maker_flag), (e.taker, taker_flag)] {
                     let fill = Executed {
