@@ -342,7 +342,7 @@ impl Engine {
                 let bids = self.unindex_bids(index);
                 let outcome = Outcome { sold: Qty::ZERO, clearing: None, turnover: 0, winners: 0, bids };
                 self.emit_result(index, &outcome, true, out);
-                self.finish(index, 0, out);
+                self.finish(index, self.auctions[index].info.qty.tonnes(), out);
             }
         }
     }
