@@ -511,12 +511,13 @@ impl Engine {
         }
     }
 
-    /// The auctions announced today, with their live bid count (for tools and tests).
+    /// The auctions announced today in announcement order, each with
+    /// whether it has ended and its number of live bids (for tools and tests).
     pub fn auctions(&self) -> impl Iterator<Item = (AuctionInfo, bool, usize)> + '_ {
         self.auctions.iter().map(|a| (a.info, a.ended, a.bids.iter().filter(|b| b.live()).count()))
     }
 
-    /// An auction's id by its announcement, if announced today.
+    /// The announcement of auction `id`, if it was announced today.
     pub fn auction(&self, id: AuctionId) -> Option<AuctionInfo> {
         self.auctions.iter().find(|a| a.info.id == id).map(|a| a.info)
     }
