@@ -171,7 +171,7 @@ impl Method {
 /// An order as OUCH Accepted and Replaced report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderInfo {
-    /// The method: listing or block.
+    /// The method: listing, block or auction (a bid).
     pub method: Method,
     /// Whose.
     pub user: UserId,
@@ -216,7 +216,9 @@ pub struct Party {
 /// trade: the earlier block order and the one that matched it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Execution {
-    /// Listing (OUCH liquidity `A`/`R`, ITCH `E`) or block (`B`, ITCH `P`).
+    /// Listing (OUCH liquidity `A`/`R`, ITCH `E`), block (`B`, ITCH `P`) or
+    /// auction (`H`, ITCH `P` after the auction's `Q`; the maker is the
+    /// seller, its token the auction id, the taker the winning bid).
     pub method: Method,
     /// Book.
     pub instrument: InstrumentId,
