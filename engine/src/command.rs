@@ -33,7 +33,8 @@ pub enum Command {
     NewBlock(NewBlock),
     /// Pick one resting order within the opposite best 5 levels.
     Pick(Pick),
-    /// Time passes: the engine applies any session boundary up to `now`.
+    /// Time passes: the engine allocates every auction whose window ended
+    /// and applies any session boundary up to `now`.
     /// The sequencer journals one at each boundary so that the close
     /// happens at the same point of the stream in every replay.
     Clock,

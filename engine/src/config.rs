@@ -16,14 +16,17 @@ pub const LEVELS_MAX: u32 = 200_001;
 pub const INSTRUMENTS_MAX: usize = 64;
 /// Hard ceiling on `auctions_max` (auctions announced per trading day).
 pub const AUCTIONS_MAX_LIMIT: u32 = 64;
-/// Hard ceiling on `auction_bids_max` (live bids per auction).
+/// Hard ceiling on `auction_bids_max` (bids per auction).
 pub const AUCTION_BIDS_MAX_LIMIT: u32 = 1 << 20;
+/// Hard ceiling on `auctions_max × auction_bids_max`: every bid list is
+/// reserved at start (about 40 bytes a bid, 160 MB at this ceiling).
+pub const AUCTION_BIDS_TOTAL_LIMIT: u64 = 1 << 22;
 
 const _: () = assert!(ORDERS_MAX_LIMIT < u32::MAX / 2);
 const _: () = assert!(LEVELS_MAX > Price::MAX.fen() / 5);
 const _: () = assert!(INSTRUMENTS_MAX <= u8::MAX as usize);
-// Every bid of every auction fits a u32 count, so results count in u32.
-const _: () = assert!((AUCTIONS_MAX_LIMIT as u64) * (AUCTION_BIDS_MAX_LIMIT as u64) < u32::MAX as u64);
+// Every bid of a day fits the bid token index (sized like the order indexes).
+const _: () = assert!(AUCTION_BIDS_TOTAL_LIMIT <= ORDERS_MAX_LIMIT as u64);
 
 /// How the trading day is cut into sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,10 +159,12 @@ pub enum ConfigError {
     #[error("holiday {0} is not a YYYYMMDD date")]
     BadHoliday(u32),
     /// Auction limits out of range: `auctions_max` in 1..=64,
-    /// `auction_bids_max` in 1..=2^20, both minimum quantities at least 1 t.
+    /// `auction_bids_max` in 1..=2^20, their product at most 2^22, both
+    /// minimum quantities at least 1 t.
     #[error(
         "auction settings out of range: auctions_max {0} (1..={AUCTIONS_MAX_LIMIT}), \
-         auction_bids_max {1} (1..={AUCTION_BIDS_MAX_LIMIT}), minimum quantities >= 1 t"
+         auction_bids_max {1} (1..={AUCTION_BIDS_MAX_LIMIT}), their product <= {AUCTION_BIDS_TOTAL_LIMIT}, \
+         minimum quantities >= 1 t"
     )]
     BadAuctionLimits(u32, u32),
 }
@@ -219,7 +224,12 @@ impl EngineConfig {
         }
         let (auctions, bids) = (self.auctions_max, self.auction_bids_max);
         let sizes_ok = !self.auction_qty_min.is_zero() && !self.auction_bid_qty_min.is_zero();
-        if !(1..=AUCTIONS_MAX_LIMIT).contains(&auctions) || !(1..=AUCTION_BIDS_MAX_LIMIT).contains(&bids) || !sizes_ok {
+        let total_ok = u64::from(auctions) * u64::from(bids) <= AUCTION_BIDS_TOTAL_LIMIT;
+        if !(1..=AUCTIONS_MAX_LIMIT).contains(&auctions)
+            || !(1..=AUCTION_BIDS_MAX_LIMIT).contains(&bids)
+            || !sizes_ok
+            || !total_ok
+        {
             return Err(ConfigError::BadAuctionLimits(auctions, bids));
         }
         match self.holidays.iter().find(|&&d| crate::calendar::days_from_yyyymmdd(d).is_none()) {

@@ -255,8 +255,8 @@ impl Engine {
 
     /// Applies one command at time `now`, appending its events to `out`.
     ///
-    /// The only way to change the engine. Any session boundary up to `now`
-    /// takes effect first. Bad input becomes reject events; it never panics
+    /// The only way to change the engine. Any auction whose window ended
+    /// by `now`, then any session boundary up to `now`, takes effect first. Bad input becomes reject events; it never panics
     /// (a panic is a broken invariant, that is, a bug).
     pub fn apply(&mut self, cmd: &Command, now: Timestamp, out: &mut impl Extend<Event>) {
         self.advance_clock(now, out);

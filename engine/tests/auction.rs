@@ -365,3 +365,20 @@ fn a_seeded_random_stream_keeps_every_invariant_and_replays_identically() {
     }
     assert_eq!(replay.state_hash(), hash);
 }
+
+#[test]
+fn auction_limits_are_validated() {
+    let bad = |f: fn(&mut EngineConfig)| {
+        let mut config = EngineConfig::demo();
+        f(&mut config);
+        Engine::new(config).err()
+    };
+    assert!(matches!(bad(|c| c.auctions_max = 0), Some(carbonx_engine::config::ConfigError::BadAuctionLimits(0, _))));
+    assert!(matches!(
+        bad(|c| c.auction_bids_max = 0),
+        Some(carbonx_engine::config::ConfigError::BadAuctionLimits(_, 0))
+    ));
+    assert!(bad(|c| (c.auctions_max, c.auction_bids_max) = (64, 1 << 20)).is_some());
+    assert!(bad(|c| c.auction_bid_qty_min = Qty::ZERO).is_some());
+    assert!(bad(|c| (c.auctions_max, c.auction_bids_max) = (2, 1 << 10)).is_none());
+}
