@@ -18,6 +18,11 @@
 //!   sweeps.
 //! - `risk`: the exchange-core mix through carbonx alone, without and with
 //!   pre-trade risk over the 3,400 demo accounts.
+//! - `auction`: carbonx alone: the allocation of a one-way bidding auction
+//!   of 500,000 t with 10,000 sealed bids (1,000,000 t bid) over the demo
+//!   accounts: ranking, 5,000 settled fills, the losers' cancellations. The
+//!   announcement and the bids are set up outside the measured routine,
+//!   which is the one clock command that reaches the window's end.
 //!
 //! Run: `cargo bench --bench engine` (add `-- --test` to run each once).
 
@@ -515,6 +520,65 @@ fn risk(c: &mut Criterion, prefill: &[Op], stream: &[Op]) {
     g.finish();
 }
 
+/// One auction of 500,000 t, 10,000 bids of 100 t at seeded prices within
+/// floor (74.63) and cap (82.09); returns the engine and the end time.
+fn auction_with_bids(bids: u32) -> (cx::Engine, cx::Timestamp) {
+    let mut config = bench_config();
+    config.auction_bids_max = bids;
+    let mut engine =
+        cx::Engine::with_accounts(config, cx::accounts::AccountTable::demo(7, 3_400)).expect("valid config");
+    let stock = cx::StockCode::from_text("CEA").expect("valid code");
+    let id = cx::AuctionId::from_text("BENCH").expect("valid id");
+    let (start, end) = (cx::Timestamp::from_nanos(1), cx::Timestamp::from_nanos(1_000_000));
+    let announce = cx::AnnounceAuction {
+        id,
+        stock,
+        seller: cx::AccountId::new(0),
+        seller_user: cx::UserId::new(0),
+        qty: cx::Qty::new(500_000),
+        start,
+        end,
+        pricing: cx::Pricing::Uniform,
+        floor: cx::FloorRule::PreviousClose,
+    };
+    let mut out = Vec::new();
+    engine.apply(&cx::Command::AnnounceAuction(announce), start, &mut out);
+    let mut rng = Rng(0xA0C7_1011);
+    for k in 0..bids {
+        let bid = cx::AuctionBid {
+            user: cx::UserId::new(1),
+            token: token(k, 0),
+            account: cx::AccountId::new(1 + k % 3_399),
+            qty: cx::Qty::new(100),
+            stock,
+            price: (REFERENCE + rng.below(747) as u32) * 100,
+            auction: id,
+        };
+        engine.apply(&cx::Command::AuctionBid(bid), cx::Timestamp::from_nanos(2 + u64::from(k)), &mut out);
+    }
+    assert!(out.iter().all(|e| !matches!(e, cx::Event::Rejected { .. })), "every bench bid is accepted");
+    (engine, end)
+}
+
+fn auction(c: &mut Criterion) {
+    let mut g = c.benchmark_group("auction");
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("allocation 10,000 bids", |b| {
+        let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 15);
+        b.iter_batched(
+            || auction_with_bids(10_000),
+            |(mut engine, end)| {
+                out.clear();
+                engine.apply(black_box(&cx::Command::Clock), end, &mut out);
+                assert!(matches!(out[0], cx::Event::AuctionResult(r) if r.sold.tonnes() == 500_000));
+                engine
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    g.finish();
+}
+
 fn streams(c: &mut Criterion) {
     let (prefill, stream) = mixed_streams();
     compare(c, "mixed", "exchange_core_mix", &prefill, &stream);
@@ -526,6 +590,6 @@ fn streams(c: &mut Criterion) {
 // criterion's macro generates an undocumented `pub fn benches`.
 #[allow(missing_docs)]
 mod group {
-    criterion::criterion_group!(benches, super::per_op, super::streams);
+    criterion::criterion_group!(benches, super::per_op, super::streams, super::auction);
 }
 criterion_main!(group::benches);

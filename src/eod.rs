@@ -112,7 +112,7 @@ impl EodWriter {
                         x.match_id.get(),
                         ts.nanos(),
                         stock(&self.stocks, x.instrument),
-                        method_name(x.method),
+                        x.method.name(),
                         x.price,
                         x.qty.tonnes(),
                         code(buy.account),
@@ -152,7 +152,7 @@ impl EodWriter {
             text.push_str(&format!(
                 "{date},{},{},{},{},{},{},{},{},{}\n",
                 stock(&self.stocks, d.instrument),
-                method_name(d.method),
+                d.method.name(),
                 d.open,
                 d.high,
                 d.low,
@@ -170,10 +170,6 @@ fn stock(stocks: &[StockCode], instrument: InstrumentId) -> String {
     stocks.get(instrument.index()).map_or_else(|| format!("#{}", instrument.index()), ToString::to_string)
 }
 
-/// `listing`, `block`, ... (the method's name in lower case).
-fn method_name(method: carbonx_engine::Method) -> String {
-    format!("{method:?}").to_lowercase()
-}
 
 /// Every account's owned cash and holdings, in the accounts-file format.
 pub fn positions_csv(accounts: &AccountTable, stocks: &[StockCode]) -> String {

@@ -23,7 +23,8 @@ pub use carbonx_feed::service::EventBatch;
 pub enum Audience {
     /// Order-entry replies: accepted, rejected, executed, cancelled, replaced, day phases.
     OrderEntry,
-    /// Market data: book changes, executions, trading states, statistics, phases.
+    /// Market data: book changes, executions, trading states, statistics,
+    /// phases, auction results.
     MarketData,
     /// End-of-day files: executions and statistics.
     Settlement,
@@ -42,7 +43,9 @@ pub fn concerns(audience: Audience, event: &Event) -> bool {
         }
         Event::TradingState { .. } | Event::DailyStats(_) | Event::Reference(_) => audience == Audience::MarketData,
         Event::Executed(_) | Event::Phase(_) => true,
-        Event::Transferred { .. } => false,
+        Event::AuctionResult(_) => audience == Audience::MarketData,
+        // Operator outcomes: for the admin endpoint, not for either stage.
+        Event::Transferred { .. } | Event::AuctionAnnounced(_) | Event::AuctionRefused { .. } => false,
     }
 }
 

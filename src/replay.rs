@@ -21,6 +21,7 @@ fn kind(event: &Event) -> &'static str {
         Event::Rejected { .. } => "rejected",
         Event::Replaced { .. } => "replaced",
         Event::Executed(x) if x.method == Method::Block => "executed (block)",
+        Event::Executed(x) if x.method == Method::Auction => "executed (auction)",
         Event::Executed(_) => "executed (listing)",
         Event::Cancelled { .. } => "cancelled",
         Event::CancelRejected { .. } => "cancel rejected",
@@ -29,6 +30,7 @@ fn kind(event: &Event) -> &'static str {
         }
         Event::Phase(_) | Event::TradingState { .. } | Event::Reference(_) | Event::DailyStats(_) => "market events",
         Event::Transferred { .. } => "transfers",
+        Event::AuctionAnnounced(_) | Event::AuctionRefused { .. } | Event::AuctionResult(_) => "auctions",
     }
 }
 
@@ -49,7 +51,7 @@ pub struct ReplayReport {
     pub state_hash: u64,
     /// Events by kind.
     pub events: BTreeMap<&'static str, u64>,
-    /// Each instrument's statistics so far today, listing then block.
+    /// Each instrument's statistics so far today: listing, block, auction.
     pub stats: Vec<(String, DailyStats)>,
     /// Orders resting at the end.
     pub resting: usize,
@@ -86,7 +88,7 @@ pub fn replay(config: &Config, base: &Path, data_dir: &Path) -> Result<ReplayRep
     engine.check_invariants();
     let mut stats = Vec::new();
     for (i, code) in engine.instruments().iter().enumerate() {
-        for method in [Method::Listing, Method::Block] {
+        for method in Method::ALL {
             stats.push((code.to_string(), engine.daily_stats(InstrumentId::new(i as u8), method)));
         }
     }
@@ -114,7 +116,7 @@ impl fmt::Display for ReplayReport {
             "stock", "method", "open", "high", "low", "close", "volume t", "turnover yuan"
         )?;
         for (code, s) in &self.stats {
-            let method = if s.method == Method::Block { "block" } else { "listing" };
+            let method = s.method.name();
             let turnover = format!("{}.{:02}", s.turnover / 100, s.turnover % 100);
             writeln!(
                 f,

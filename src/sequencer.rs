@@ -430,6 +430,7 @@ impl<P: Publisher> Sequencer<P> {
             Command::Replace(r) => self.taken.contains(&(r.user, r.new_token)),
             Command::NewBlock(b) => self.taken.contains(&(b.user, b.token)),
             Command::Pick(p) => self.taken.contains(&(p.user, p.token)),
+            Command::AuctionBid(b) => self.taken.contains(&(b.user, b.token)),
             _ => false,
         }
     }

@@ -213,7 +213,7 @@ fn the_roll_writes_end_of_day_files_and_sessions_and_disconnect_work() {
     assert_eq!(positions.lines().count(), 3_401);
     let stats = std::fs::read_to_string(day.join("statistics.csv")).unwrap();
     assert!(stats.contains(",CEA,listing,74.63,74.63,74.63,74.63,40,2985.20,1\n"), "{stats}");
-    assert_eq!(stats.lines().count(), 1 + 7 * 2, "{stats}");
+    assert_eq!(stats.lines().count(), 1 + 7 * 3, "{stats}");
     // The positions load as an accounts file.
     let codes = ["CEA", "CEA21", "CEA22", "CEA23", "CEA24", "CEA25", "CCER"];
     let table = carbonx_engine::accounts::AccountTable::from_csv(&positions, &codes).unwrap();

@@ -18,6 +18,10 @@
 //!   `ioc`, `post-only`);
 //! - `block b1 sell CEA 150000 @ 80.00 acct=1 cp=2 deal=D1`,
 //!   `pick p1 buy CEA 15 ref=2 acct=2`;
+//! - `announce A1 CEA 200000 acct=1 user=0 from 10:00 to 10:30 uniform floor=close`
+//!   (an auction on the current date; `pay-as-bid`; `floor=minus10`), and
+//!   `bid a1 CEA 1000 @ 75.00 acct=2 auction=A1` (options `user=N`,
+//!   `price=` raw wire price); bids are cancelled and reduced like orders;
 //! - `clock`, `roll`, `halt CEA`, `resume CEA`, `kill acct=1`, `reject b9 V`;
 //! - `show acct=N` prints an account's cash and CEA holding (with
 //!   `accounts=demo` or `accounts=small`; `cap=N` sets a holding cap).
@@ -189,6 +193,52 @@ impl Session {
         }))
     }
 
+    /// `HH:MM[:SS]` local time on the date of the current time.
+    fn local_time(&self, text: &str) -> Result<Timestamp, String> {
+        let local_day = (self.now / 1_000_000_000 + 8 * 3600) / 86_400;
+        let mut parts = text.split(':').map(|p| p.parse::<u64>().map_err(|_| format!("bad time {text}")));
+        let (h, m) = (parts.next().ok_or("bad time")??, parts.next().ok_or("bad time")??);
+        let s = parts.next().transpose()?.unwrap_or(0);
+        let local = local_day * 86_400 + h * 3600 + m * 60 + s;
+        Ok(Timestamp::from_nanos((local - 8 * 3600) * 1_000_000_000))
+    }
+
+    fn parse_announce(&self, w: &[&str]) -> Result<Command, String> {
+        // announce A1 CEA 200000 acct=1 user=0 from 10:00 to 10:30 uniform floor=close
+        let opts = Options(w[4..].to_vec());
+        let at = |word: &str| w.iter().position(|x| *x == word).and_then(|i| w.get(i + 1)).ok_or("from/to missing");
+        let floor = match opts.get("floor") {
+            Some("close") => FloorRule::PreviousClose,
+            Some("minus10") => FloorRule::PreviousCloseMinus10,
+            other => return Err(format!("bad floor {other:?}")),
+        };
+        Ok(Command::AnnounceAuction(AnnounceAuction {
+            id: AuctionId::from_text(w[1]).ok_or("bad auction id")?,
+            stock: StockCode::from_text(w[2]).ok_or("bad stock")?,
+            seller: AccountId::new(opts.num("acct", 0)?),
+            seller_user: UserId::new(opts.num("user", 0)? as u16),
+            qty: Qty::new(w[3].parse().map_err(|_| "bad qty")?),
+            start: self.local_time(at("from")?)?,
+            end: self.local_time(at("to")?)?,
+            pricing: if opts.has("pay-as-bid") { Pricing::PayAsBid } else { Pricing::Uniform },
+            floor,
+        }))
+    }
+
+    fn parse_bid(&self, w: &[&str]) -> Result<Command, String> {
+        // bid a1 CEA 1000 @ 75.00 acct=2 auction=A1
+        let opts = Options(w[6..].to_vec());
+        Ok(Command::AuctionBid(AuctionBid {
+            user: UserId::new(opts.num("user", 0)? as u16),
+            token: token(w[1]),
+            account: AccountId::new(opts.num("acct", 0)?),
+            qty: Qty::new(w[3].parse().map_err(|_| "bad qty")?),
+            stock: StockCode::from_text(w[2]).ok_or("bad stock")?,
+            price: opts.num("price", yuan(w[5])? * 100)?,
+            auction: AuctionId::from_text(opts.get("auction").unwrap_or("")).ok_or("bad auction id")?,
+        }))
+    }
+
     fn instrument(&self, code: &str) -> Result<InstrumentId, String> {
         let code = StockCode::from_text(code).ok_or("bad stock")?;
         let index = self.codes.iter().position(|c| *c == code).ok_or("unknown stock")?;
@@ -218,6 +268,8 @@ impl Session {
             "replace" => self.parse_replace(&w)?,
             "block" => self.parse_block(&w)?,
             "pick" => self.parse_pick(&w)?,
+            "announce" => self.parse_announce(&w)?,
+            "bid" => self.parse_bid(&w)?,
             "clock" => Command::Clock,
             "roll" => Command::Roll,
             "halt" => Command::Halt(self.instrument(w[1])?),
@@ -269,6 +321,9 @@ impl Session {
             Event::BookAdd { .. } | Event::BookReduce { .. } | Event::BookDelete { .. } | Event::BookReplace { .. } => {
                 Some(self.show_book(e))
             }
+            Event::AuctionAnnounced(_) | Event::AuctionRefused { .. } | Event::AuctionResult(_) => {
+                Some(self.show_auction(e))
+            }
             _ => self.show_day(e),
         }
     }
@@ -283,7 +338,11 @@ impl Session {
     fn show_order(&self, e: &Event) -> String {
         let t = |t: &Token| format!("{t:?}");
         let side = |s: Side| if s == Side::Buy { "buy" } else { "sell" };
-        let block = |m: Method| if m == Method::Block { " block" } else { "" };
+        let block = |m: Method| match m {
+            Method::Listing => "",
+            Method::Block => " block",
+            Method::Auction => " auction",
+        };
         match e {
             Event::Accepted(o) => {
                 let (token, id, qty, code) = (t(&o.token), o.id.get(), o.qty.tonnes(), self.code(o.instrument));
@@ -321,6 +380,48 @@ impl Session {
         }
     }
 
+    /// `HH:MM:SS` local time of a timestamp.
+    fn clock_time(t: Timestamp) -> String {
+        let secs = (t.nanos() / 1_000_000_000 + 8 * 3600) % 86_400;
+        format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    }
+
+    fn show_auction(&self, e: &Event) -> String {
+        let pricing = |p: Pricing| if p == Pricing::Uniform { "uniform" } else { "pay-as-bid" };
+        match e {
+            Event::AuctionAnnounced(a) => {
+                let (start, end) = (Self::clock_time(a.start), Self::clock_time(a.end));
+                format!(
+                    "auction {} announced ref={} sell {} {} acct={} user={} {start}..{end} {} floor={} cap={}",
+                    a.id,
+                    a.order_id.get(),
+                    a.qty.tonnes(),
+                    self.code(a.instrument),
+                    a.seller.get(),
+                    a.seller_user.get(),
+                    pricing(a.pricing),
+                    a.floor,
+                    a.cap
+                )
+            }
+            Event::AuctionRefused { id, reason } => format!("auction {id} refused {}", reason.letter() as char),
+            Event::AuctionResult(r) => {
+                let price = r.price.map_or("-".to_string(), |p| p.to_string());
+                let turnover = format!("{}.{:02}", r.turnover / 100, r.turnover % 100);
+                let (sold, offered, code) = (r.sold.tonnes(), r.offered.tonnes(), self.code(r.instrument));
+                format!(
+                    "auction {} {} {code} sold {sold} of {offered} @ {price} {} winners={} bids={} turnover={turnover}",
+                    r.id,
+                    if r.expired { "expired" } else { "result" },
+                    pricing(r.pricing),
+                    r.winners,
+                    r.bids
+                )
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
     fn show_book(&self, e: &Event) -> String {
         let side = |s: Side| if s == Side::Buy { "buy" } else { "sell" };
         match *e {
@@ -346,7 +447,11 @@ impl Session {
     fn show_day(&self, e: &Event) -> Option<String> {
         match e {
             Event::DailyStats(s) if s.volume > 0 || self.show_day => {
-                let method = if s.method == Method::Block { "block" } else { "listing" };
+                let method = match s.method {
+                    Method::Listing => "listing",
+                    Method::Block => "block",
+                    Method::Auction => "auction",
+                };
                 let turnover = format!("{}.{:02}", s.turnover / 100, s.turnover % 100);
                 let prices = format!("open={} high={} low={} close={}", s.open, s.high, s.low, s.close);
                 Some(format!(

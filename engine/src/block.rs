@@ -73,9 +73,11 @@ impl Engine {
         self.blocks.iter().position(|b| b.user == user && b.token == token)
     }
 
-    /// True when the token names any live order, listing or block.
+    /// True when the token names any live order: listing, block or auction bid.
     pub(crate) fn token_live(&self, user: UserId, token: Token) -> bool {
-        self.orders.find(user, token).is_some() || self.find_block(user, token).is_some()
+        self.orders.find(user, token).is_some()
+            || self.find_block(user, token).is_some()
+            || self.find_bid(user, token).is_some()
     }
 
     /// Enters a block order: validate, accept, lock, then match or wait.

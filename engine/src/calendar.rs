@@ -137,6 +137,17 @@ impl Calendar {
         self.trading_day_on_or_after(if past_close { day + 1 } else { day })
     }
 
+    /// The instant the calendar closes `session_day` (15:00 local); `None`
+    /// in always-open mode, where only the operator's roll closes the day.
+    pub fn close_instant(&self, session_day: i64) -> Option<Timestamp> {
+        if self.mode == SessionMode::AlwaysOpen {
+            return None;
+        }
+        let secs = session_day * SECS_PER_DAY + AFTERNOON_CLOSE - self.utc_offset_secs;
+        let nanos = secs.checked_mul(NANOS_PER_SEC).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        Some(Timestamp::from_nanos(nanos))
+    }
+
     /// The phase at `now` for a market whose current trading day is `session_day`.
     pub fn phase(&self, session_day: i64, now: Timestamp) -> Phase {
         if self.mode == SessionMode::AlwaysOpen {

@@ -9,7 +9,7 @@
 //! entitlement and the side letter, sent as [`Command::Reject`].
 
 use crate::event::RejectReason;
-use crate::types::{AccountId, InstrumentId, OrderId, Qty, Side, StockCode, Token, UserId};
+use crate::types::{AccountId, AuctionId, InstrumentId, OrderId, Qty, Side, StockCode, Timestamp, Token, UserId};
 
 /// OUCH's price value for a market (price-protected) order.
 pub const MARKET_PRICE: u32 = 0x7FFF_FFFF;
@@ -33,7 +33,8 @@ pub enum Command {
     NewBlock(NewBlock),
     /// Pick one resting order within the opposite best 5 levels.
     Pick(Pick),
-    /// Time passes: the engine applies any session boundary up to `now`.
+    /// Time passes: the engine allocates every auction whose window ended
+    /// and applies any session boundary up to `now`.
     /// The sequencer journals one at each boundary so that the close
     /// happens at the same point of the stream in every replay.
     Clock,
@@ -54,6 +55,13 @@ pub enum Command {
     /// A reject the gateway decided (throttle, entitlement, side), journaled
     /// so that the user's sequenced stream replays identically.
     Reject(GatewayReject),
+    /// Operator: announce a one-way bidding auction (RULES.md, method 4).
+    /// The seller's quantity is locked at once; the auction is allocated by
+    /// the first command whose time is at or after the window's end.
+    AnnounceAuction(AnnounceAuction),
+    /// A sealed bid in an open auction (OUCH extension `a`). Cancelled or
+    /// reduced by the standard [`Command::Cancel`] with its token.
+    AuctionBid(AuctionBid),
 }
 
 /// A new listing order, fields as the wire carried them.
@@ -238,4 +246,66 @@ pub struct Transfer {
     pub asset: Asset,
     /// Fen or tonnes: positive deposits, negative withdraws.
     pub amount: i64,
+}
+
+/// How an auction's winners pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pricing {
+    /// Every winner pays the lowest winning bid's price.
+    Uniform,
+    /// Each winner pays its own bid's price.
+    PayAsBid,
+}
+
+/// Where an auction's floor (lowest acceptable bid) lies. The cap is
+/// always the listing band's upper edge (previous close + 10%).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FloorRule {
+    /// The previous close.
+    PreviousClose,
+    /// The listing band's lower edge: ceil(previous close × 90 / 100).
+    PreviousCloseMinus10,
+}
+
+/// The operator's announcement of a one-way bidding auction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnounceAuction {
+    /// The auction's id, unique for the trading day.
+    pub id: AuctionId,
+    /// Instrument code; an unknown one is refused.
+    pub stock: StockCode,
+    /// The selling account: the quantity is locked from its sellable holding.
+    pub seller: AccountId,
+    /// The username whose stream receives the seller's fills.
+    pub seller_user: UserId,
+    /// Tonnes offered, at least the auction minimum (100,000 t).
+    pub qty: Qty,
+    /// The window opens at this time (bids before it are rejected `O`).
+    pub start: Timestamp,
+    /// The window ends at this time: the first command at or after it
+    /// allocates the auction before it is handled.
+    pub end: Timestamp,
+    /// Uniform or pay-as-bid.
+    pub pricing: Pricing,
+    /// The floor rule.
+    pub floor: FloorRule,
+}
+
+/// A bid in an auction (OUCH extension `a`), fields as on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuctionBid {
+    /// Who sent it: replies go to this user's stream.
+    pub user: UserId,
+    /// The client's token for it.
+    pub token: Token,
+    /// The buying account (already checked for entitlement).
+    pub account: AccountId,
+    /// Tonnes, at least the configured bid minimum (1 t).
+    pub qty: Qty,
+    /// Instrument code; it must be the auction's.
+    pub stock: StockCode,
+    /// Price with four implied decimals, on the tick, within [floor, cap].
+    pub price: u32,
+    /// The auction bid in.
+    pub auction: AuctionId,
 }

@@ -14,10 +14,19 @@ pub const ORDERS_MAX_LIMIT: u32 = 1 << 26;
 pub const LEVELS_MAX: u32 = 200_001;
 /// Hard ceiling on instruments (ITCH stock locate is a u16; we keep it small).
 pub const INSTRUMENTS_MAX: usize = 64;
+/// Hard ceiling on `auctions_max` (auctions announced per trading day).
+pub const AUCTIONS_MAX_LIMIT: u32 = 64;
+/// Hard ceiling on `auction_bids_max` (bids per auction).
+pub const AUCTION_BIDS_MAX_LIMIT: u32 = 1 << 20;
+/// Hard ceiling on `auctions_max × auction_bids_max`: every bid list is
+/// reserved at start (about 40 bytes a bid, 160 MB at this ceiling).
+pub const AUCTION_BIDS_TOTAL_LIMIT: u64 = 1 << 22;
 
 const _: () = assert!(ORDERS_MAX_LIMIT < u32::MAX / 2);
 const _: () = assert!(LEVELS_MAX > Price::MAX.fen() / 5);
 const _: () = assert!(INSTRUMENTS_MAX <= u8::MAX as usize);
+// Every bid of a day fits the bid token index (sized like the order indexes).
+const _: () = assert!(AUCTION_BIDS_TOTAL_LIMIT <= ORDERS_MAX_LIMIT as u64);
 
 /// How the trading day is cut into sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,9 +93,38 @@ pub struct EngineConfig {
     /// How many unmatched block orders may wait at once (`F` beyond).
     #[serde(default = "default_blocks_max")]
     pub blocks_max: u32,
+    /// Smallest quantity a one-way bidding auction may offer (100,000 t).
+    #[serde(default = "default_auction_qty_min")]
+    pub auction_qty_min: Qty,
+    /// Smallest auction bid (1 t; `Z` below).
+    #[serde(default = "default_auction_bid_qty_min")]
+    pub auction_bid_qty_min: Qty,
+    /// How many auctions may be announced per trading day (refused `F`
+    /// beyond); each one's bid list is reserved at start.
+    #[serde(default = "default_auctions_max")]
+    pub auctions_max: u32,
+    /// How many bids one auction may hold live at once (`F` beyond).
+    #[serde(default = "default_auction_bids_max")]
+    pub auction_bids_max: u32,
 }
 
 fn default_blocks_max() -> u32 {
+    10_000
+}
+
+fn default_auction_qty_min() -> Qty {
+    Qty::new(100_000)
+}
+
+fn default_auction_bid_qty_min() -> Qty {
+    Qty::new(1)
+}
+
+fn default_auctions_max() -> u32 {
+    4
+}
+
+fn default_auction_bids_max() -> u32 {
     10_000
 }
 
@@ -120,6 +158,15 @@ pub enum ConfigError {
     /// A holiday that is not a real `YYYYMMDD` date.
     #[error("holiday {0} is not a YYYYMMDD date")]
     BadHoliday(u32),
+    /// Auction limits out of range: `auctions_max` in 1..=64,
+    /// `auction_bids_max` in 1..=2^20, their product at most 2^22, both
+    /// minimum quantities at least 1 t.
+    #[error(
+        "auction settings out of range: auctions_max {0} (1..={AUCTIONS_MAX_LIMIT}), \
+         auction_bids_max {1} (1..={AUCTION_BIDS_MAX_LIMIT}), their product <= {AUCTION_BIDS_TOTAL_LIMIT}, \
+         minimum quantities >= 1 t"
+    )]
+    BadAuctionLimits(u32, u32),
 }
 
 impl EngineConfig {
@@ -151,6 +198,10 @@ impl EngineConfig {
             orders_max: 1 << 20,
             holding_cap: None,
             blocks_max: default_blocks_max(),
+            auction_qty_min: default_auction_qty_min(),
+            auction_bid_qty_min: default_auction_bid_qty_min(),
+            auctions_max: default_auctions_max(),
+            auction_bids_max: default_auction_bids_max(),
         }
     }
 
@@ -170,6 +221,16 @@ impl EngineConfig {
         }
         if self.orders_max == 0 || self.orders_max > ORDERS_MAX_LIMIT {
             return Err(ConfigError::BadOrdersMax(self.orders_max));
+        }
+        let (auctions, bids) = (self.auctions_max, self.auction_bids_max);
+        let sizes_ok = !self.auction_qty_min.is_zero() && !self.auction_bid_qty_min.is_zero();
+        let total_ok = u64::from(auctions) * u64::from(bids) <= AUCTION_BIDS_TOTAL_LIMIT;
+        if !(1..=AUCTIONS_MAX_LIMIT).contains(&auctions)
+            || !(1..=AUCTION_BIDS_MAX_LIMIT).contains(&bids)
+            || !sizes_ok
+            || !total_ok
+        {
+            return Err(ConfigError::BadAuctionLimits(auctions, bids));
         }
         match self.holidays.iter().find(|&&d| crate::calendar::days_from_yyyymmdd(d).is_none()) {
             Some(&bad) => Err(ConfigError::BadHoliday(bad)),

@@ -34,7 +34,12 @@ impl Engine {
             Some(day) => day,
             None => self.start_day(now, out),
         };
-        if let Some(phase) = self.pending_phase(session_day, now) {
+        let pending = self.pending_phase(session_day, now);
+        // Auctions whose window ended by now are allocated first, unless the
+        // close came before their end: those expire at the close instead.
+        let close = self.calendar.close_instant(session_day).filter(|_| pending == Some(Phase::Closed));
+        self.end_auctions(close.map_or(now, |close| close.min(now)), out);
+        if let Some(phase) = pending {
             self.enter_phase(phase, out);
         }
     }
@@ -80,8 +85,14 @@ impl Engine {
     fn close_day<O: Extend<Event>>(&mut self, out: &mut O) {
         self.drain_orders(|_| true, CancelReason::Expired, out);
         self.drain_blocks(|_| true, CancelReason::Expired, out);
+        self.expire_auctions(out);
         for book in &self.books {
-            for (method, stats) in [(Method::Listing, &book.stats), (Method::Block, &book.block_stats)] {
+            let methods = [
+                (Method::Listing, &book.stats),
+                (Method::Block, &book.block_stats),
+                (Method::Auction, &book.auction_stats),
+            ];
+            for (method, stats) in methods {
                 emit(out, Event::DailyStats(daily_stats(method, book.instrument, book.reference, stats)));
             }
         }
@@ -104,7 +115,9 @@ impl Engine {
             book.asks.reset(lower, upper);
             book.stats = Stats::default();
             book.block_stats = Stats::default();
+            book.auction_stats = Stats::default();
         }
+        self.clear_auctions();
         if let Some(accounts) = &mut self.accounts {
             accounts.settle_day();
         }

@@ -56,6 +56,8 @@ pub(crate) struct Book {
     pub stats: Stats,
     /// Today's block-trade statistics (never mixed into the listing ones).
     pub block_stats: Stats,
+    /// Today's auction-trade statistics (never mixed into the listing ones).
+    pub auction_stats: Stats,
 }
 
 impl Book {
@@ -86,7 +88,8 @@ pub(crate) struct Orders {
     pub by_id: SlotIndex,
 }
 
-fn token_hash(user: UserId, token: &Token) -> u64 {
+/// The index hash of a (user, token) pair: orders and auction bids are named so.
+pub(crate) fn token_hash(user: UserId, token: &Token) -> u64 {
     let bytes = token.bytes();
     let a = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     let mut b = [0u8; 8];
@@ -180,6 +183,12 @@ pub struct Engine {
     pub(crate) initial_totals: Option<(i128, Vec<i128>)>,
     /// Unmatched block orders, oldest first (preallocated to `blocks_max`).
     pub(crate) blocks: Vec<crate::block::BlockOrder>,
+    /// Today's auctions in announcement order (preallocated to `auctions_max`).
+    pub(crate) auctions: Vec<crate::auction::Auction>,
+    /// Bid lists not in use, each reserved to `auction_bids_max` at start.
+    pub(crate) bid_pool: Vec<Vec<crate::auction::Bid>>,
+    /// Live bids by (user, token); slot = auction index × `auction_bids_max` + position.
+    pub(crate) bid_index: SlotIndex,
 }
 
 impl Engine {
@@ -203,6 +212,9 @@ impl Engine {
             accounts: None,
             initial_totals: None,
             blocks: Vec::with_capacity(config.blocks_max as usize),
+            auctions: Vec::with_capacity(config.auctions_max as usize),
+            bid_pool: (0..config.auctions_max).map(|_| Vec::with_capacity(config.auction_bids_max as usize)).collect(),
+            bid_index: SlotIndex::new(config.auctions_max * config.auction_bids_max),
             config,
         };
         for (index, inst) in engine.config.instruments.iter().enumerate() {
@@ -219,6 +231,7 @@ impl Engine {
                 announced: None,
                 stats: Stats::default(),
                 block_stats: Stats::default(),
+                auction_stats: Stats::default(),
             });
         }
         Ok(engine)
@@ -242,8 +255,8 @@ impl Engine {
 
     /// Applies one command at time `now`, appending its events to `out`.
     ///
-    /// The only way to change the engine. Any session boundary up to `now`
-    /// takes effect first. Bad input becomes reject events; it never panics
+    /// The only way to change the engine. Any auction whose window ended
+    /// by `now`, then any session boundary up to `now`, takes effect first. Bad input becomes reject events; it never panics
     /// (a panic is a broken invariant, that is, a bug).
     pub fn apply(&mut self, cmd: &Command, now: Timestamp, out: &mut impl Extend<Event>) {
         self.advance_clock(now, out);
@@ -261,16 +274,20 @@ impl Engine {
                 let account = *account;
                 self.drain_orders(|o| o.account == account, CancelReason::Supervisory, out);
                 self.drain_blocks(|b| b.account == account, CancelReason::Supervisory, out);
+                self.drain_bids(|b| b.account == account, CancelReason::Supervisory, out);
             }
             Command::CancelUser(user) => {
                 let user = *user;
                 self.drain_orders(|o| o.user == user, CancelReason::User, out);
                 self.drain_blocks(|b| b.user == user, CancelReason::User, out);
+                self.drain_bids(|b| b.user == user, CancelReason::User, out);
             }
             Command::Transfer(transfer) => self.transfer(transfer, out),
             Command::Reject(GatewayReject { user, token, reason }) => {
                 emit(out, Event::rejected(*user, *token, *reason));
             }
+            Command::AnnounceAuction(announce) => self.announce_auction(announce, now, out),
+            Command::AuctionBid(bid) => self.auction_bid(bid, now, out),
         }
     }
 
@@ -364,8 +381,12 @@ impl Engine {
     }
 
     /// A cancel naming no listing order: a waiting block order can be
-    /// cancelled in full (never reduced); anything else is a Cancel Reject.
+    /// cancelled in full (never reduced), a live auction bid cancelled or
+    /// reduced; anything else is a Cancel Reject.
     fn cancel_block_or_reject<O: Extend<Event>>(&mut self, cmd: &Cancel, out: &mut O) {
+        if let Some(at) = self.find_bid(cmd.user, cmd.token) {
+            return self.cancel_bid(at, cmd, out);
+        }
         match self.find_block(cmd.user, cmd.token) {
             Some(index) if cmd.qty.is_zero() => self.cancel_block(index, CancelReason::User, out),
             _ => emit(out, Event::CancelRejected { user: cmd.user, token: cmd.token }),
@@ -374,10 +395,13 @@ impl Engine {
 
     fn replace<O: Extend<Event>>(&mut self, cmd: &Replace, out: &mut O) {
         let Some(slot) = self.orders.find(cmd.user, cmd.token) else {
-            // Block orders cannot be replaced (`O`); anything else is not live (`U`).
-            let reason = match self.find_block(cmd.user, cmd.token) {
-                Some(_) => crate::event::RejectReason::InvalidField,
-                None => crate::event::RejectReason::NotLive,
+            // Block orders and auction bids cannot be replaced (`O`); anything else is not live (`U`).
+            let other_method =
+                self.find_block(cmd.user, cmd.token).is_some() || self.find_bid(cmd.user, cmd.token).is_some();
+            let reason = if other_method {
+                crate::event::RejectReason::InvalidField
+            } else {
+                crate::event::RejectReason::NotLive
             };
             return emit(out, Event::rejected(cmd.user, cmd.new_token, reason));
         };

@@ -4,8 +4,8 @@
 //! translations are pure functions of the event stream.
 
 use crate::calendar::Phase;
-use crate::command::Transfer;
-use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
+use crate::command::{FloorRule, Pricing, Transfer};
+use crate::types::{AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Timestamp, Token, UserId};
 
 /// One output of [`crate::Engine::apply`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +115,20 @@ pub enum Event {
         /// True when applied.
         accepted: bool,
     },
+    /// An auction was announced: the seller's quantity is locked.
+    AuctionAnnounced(AuctionInfo),
+    /// An announcement was refused; nothing changed.
+    AuctionRefused {
+        /// The auction id named.
+        id: AuctionId,
+        /// Why.
+        reason: AuctionRefusal,
+    },
+    /// An auction ended: emitted before its fills (one [`Event::Executed`]
+    /// per winning bid, method [`Method::Auction`]) and before the
+    /// cancellation of what did not win, so that the feed can print the
+    /// cross (ITCH `Q`, type `I`) and then one trade (`P`) per fill.
+    AuctionResult(AuctionResult),
 }
 
 impl Event {
@@ -138,14 +152,30 @@ pub enum Method {
     Listing,
     /// Block agreement between two named accounts.
     Block,
+    /// One-way bidding auction (OUCH liquidity `H`, ITCH `P` after a `Q`).
+    Auction,
 }
 
 impl Method {
-    /// OUCH's cross type for an Accepted of this method: `N` listing, `B` block.
+    /// OUCH's cross type for an Accepted of this method: `N` listing, `B`
+    /// block, `A` auction bid.
     pub const fn cross_type(self) -> u8 {
         match self {
             Method::Listing => b'N',
             Method::Block => b'B',
+            Method::Auction => b'A',
+        }
+    }
+
+    /// Every method, in the order reports list them.
+    pub const ALL: [Method; 3] = [Method::Listing, Method::Block, Method::Auction];
+
+    /// The method's name in reports and end-of-day files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Method::Listing => "listing",
+            Method::Block => "block",
+            Method::Auction => "auction",
         }
     }
 }
@@ -153,7 +183,7 @@ impl Method {
 /// An order as OUCH Accepted and Replaced report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderInfo {
-    /// The method: listing or block.
+    /// The method: listing, block or auction (a bid).
     pub method: Method,
     /// Whose.
     pub user: UserId,
@@ -198,7 +228,9 @@ pub struct Party {
 /// trade: the earlier block order and the one that matched it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Execution {
-    /// Listing (OUCH liquidity `A`/`R`, ITCH `E`) or block (`B`, ITCH `P`).
+    /// Listing (OUCH liquidity `A`/`R`, ITCH `E`), block (`B`, ITCH `P`) or
+    /// auction (`H`, ITCH `P` after the auction's `Q`; the maker is the
+    /// seller, its token the auction id, the taker the winning bid).
     pub method: Method,
     /// Book.
     pub instrument: InstrumentId,
@@ -387,4 +419,98 @@ pub struct Reference {
     pub lower: Price,
     /// Highest listing price allowed.
     pub upper: Price,
+}
+
+/// An announced auction, as [`Event::AuctionAnnounced`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuctionInfo {
+    /// The auction's id.
+    pub id: AuctionId,
+    /// The seller's order reference (from the daily order counter); its
+    /// fills carry it with the auction id as token.
+    pub order_id: OrderId,
+    /// Book.
+    pub instrument: InstrumentId,
+    /// The selling account.
+    pub seller: AccountId,
+    /// The username that receives the seller's fills.
+    pub seller_user: UserId,
+    /// Tonnes offered (locked from the seller's sellable holding).
+    pub qty: Qty,
+    /// The window opens.
+    pub start: Timestamp,
+    /// The window ends (allocation).
+    pub end: Timestamp,
+    /// Uniform or pay-as-bid.
+    pub pricing: Pricing,
+    /// The floor rule.
+    pub floor_rule: FloorRule,
+    /// Lowest acceptable bid.
+    pub floor: Price,
+    /// Highest acceptable bid (the listing band's upper edge).
+    pub cap: Price,
+}
+
+/// Why an announcement was refused (with the OUCH letter closest in meaning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuctionRefusal {
+    /// `S` unknown instrument.
+    UnknownStock,
+    /// `L` unknown seller account.
+    UnknownAccount,
+    /// `Z` quantity below the auction minimum.
+    InvalidQty,
+    /// `i` the seller lacks that many sellable tonnes (T+1 included).
+    Holdings,
+    /// `O` the window ends at or before its start, or at or before now.
+    BadWindow,
+    /// `O` the id was already used today.
+    DuplicateId,
+    /// `C` the trading day is closed (after the close, before the roll).
+    Closed,
+    /// `F` the day's auctions (`auctions_max`) are used up.
+    CapacityFull,
+}
+
+impl AuctionRefusal {
+    /// The OUCH reject letter closest in meaning.
+    pub const fn letter(self) -> u8 {
+        match self {
+            AuctionRefusal::UnknownStock => b'S',
+            AuctionRefusal::UnknownAccount => b'L',
+            AuctionRefusal::InvalidQty => b'Z',
+            AuctionRefusal::Holdings => b'i',
+            AuctionRefusal::BadWindow | AuctionRefusal::DuplicateId => b'O',
+            AuctionRefusal::Closed => b'C',
+            AuctionRefusal::CapacityFull => b'F',
+        }
+    }
+}
+
+/// An auction's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuctionResult {
+    /// The auction's id.
+    pub id: AuctionId,
+    /// Book.
+    pub instrument: InstrumentId,
+    /// Uniform or pay-as-bid.
+    pub pricing: Pricing,
+    /// Tonnes offered.
+    pub offered: Qty,
+    /// Tonnes sold (the rest returned to the seller's sellable holding).
+    pub sold: Qty,
+    /// Uniform: the lowest winning bid's price; pay-as-bid: the
+    /// quantity-weighted average of the winning prices, rounded half-up to
+    /// the tick. `None` when nothing was sold.
+    pub price: Option<Price>,
+    /// Turnover in fen (what the winners pay in total).
+    pub turnover: u128,
+    /// Winning bids (one fill each).
+    pub winners: u32,
+    /// Bids live at the end.
+    pub bids: u32,
+    /// True when the close ended the auction before its window did: nothing
+    /// was sold, every bid expired (`T`).
+    pub expired: bool,
 }

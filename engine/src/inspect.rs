@@ -88,6 +88,7 @@ impl Engine {
             let found = (self.orders.find(o.user, o.token), self.orders.find_id(o.id));
             assert_eq!(found, (Some(slot), Some(slot)), "indexes disagree for {:?}", o.id);
         }
+        self.check_auction_invariants();
         self.check_account_invariants();
     }
 
@@ -130,7 +131,7 @@ impl Engine {
             for price in [s.open, s.high, s.low] {
                 h.write_u32(price.map_or(0, Price::fen));
             }
-            for s in [s, &book.block_stats] {
+            for s in [s, &book.block_stats, &book.auction_stats] {
                 h.write_u64(s.volume);
                 h.write_u128(s.turnover);
                 h.write_u64(s.trades);
@@ -149,6 +150,7 @@ impl Engine {
             h.write_u32(b.qty.tonnes());
             h.write(&b.deal_id);
         }
+        self.hash_auctions(&mut h);
         h.finish()
     }
 
@@ -186,11 +188,12 @@ impl Engine {
         crate::calendar::yyyymmdd_from_days(day)
     }
 
-    /// True when a session boundary has passed by `now` that no command has
-    /// applied yet: the sequencer then journals a [`crate::Command::Clock`],
-    /// so that the boundary takes effect at a fixed point of the stream.
+    /// True when a session boundary or an auction's window end has passed
+    /// by `now` that no command has applied yet: the sequencer then
+    /// journals a [`crate::Command::Clock`], so that the boundary (or the
+    /// allocation) takes effect at a fixed point of the stream.
     pub fn clock_due(&self, now: crate::types::Timestamp) -> bool {
-        self.session_day.is_some_and(|day| self.pending_phase(day, now).is_some())
+        self.session_day.is_some_and(|day| self.pending_phase(day, now).is_some()) || self.auction_due(now)
     }
 
     /// The current phase of the day (`None` before the first command).
@@ -210,6 +213,7 @@ impl Engine {
         let stats = match method {
             crate::event::Method::Listing => &b.stats,
             crate::event::Method::Block => &b.block_stats,
+            crate::event::Method::Auction => &b.auction_stats,
         };
         crate::day::daily_stats(method, instrument, b.reference, stats)
     }

@@ -17,9 +17,12 @@
 //! the middle (a full-length record whose checksum fails: stop and say
 //! where).
 
-use crate::command::{Asset, Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace, Transfer};
+use crate::command::{
+    AnnounceAuction, Asset, AuctionBid, Cancel, Command, FloorRule, GatewayReject, NewBlock, NewOrder, Pick, Pricing,
+    Replace, Transfer,
+};
 use crate::event::RejectReason;
-use crate::types::{AccountId, InstrumentId, OrderId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId};
+use crate::types::{AccountId, AuctionId, InstrumentId, OrderId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId};
 
 /// Largest encoded record: length field plus the largest command plus framing.
 pub const RECORD_LEN_MAX: usize = 4 + 8 + 8 + 1 + 64 + 4;
@@ -157,6 +160,14 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             });
             out.extend_from_slice(&t.amount.to_be_bytes());
         }
+        Command::AnnounceAuction(a) => {
+            out.push(14);
+            put_announcement(a, out);
+        }
+        Command::AuctionBid(b) => {
+            out.push(15);
+            put_auction_bid(b, out);
+        }
         Command::Reject(g) => {
             out.push(9);
             out.extend_from_slice(&g.user.get().to_be_bytes());
@@ -191,6 +202,50 @@ fn put_block(b: &NewBlock, out: &mut Vec<u8>) {
     out.extend_from_slice(b.stock.bytes());
     out.extend_from_slice(&b.price.to_be_bytes());
     out.extend_from_slice(&b.deal_id);
+}
+
+/// Pricing letters in the journal: `U` uniform, `P` pay-as-bid.
+const PRICING: [(Pricing, u8); 2] = [(Pricing::Uniform, b'U'), (Pricing::PayAsBid, b'P')];
+/// Floor rule letters in the journal: `C` previous close, `M` minus 10%.
+const FLOOR: [(FloorRule, u8); 2] = [(FloorRule::PreviousClose, b'C'), (FloorRule::PreviousCloseMinus10, b'M')];
+
+fn put_announcement(a: &AnnounceAuction, out: &mut Vec<u8>) {
+    out.extend_from_slice(a.id.bytes());
+    out.extend_from_slice(a.stock.bytes());
+    out.extend_from_slice(&a.seller.get().to_be_bytes());
+    out.extend_from_slice(&a.seller_user.get().to_be_bytes());
+    out.extend_from_slice(&a.qty.tonnes().to_be_bytes());
+    out.extend_from_slice(&a.start.nanos().to_be_bytes());
+    out.extend_from_slice(&a.end.nanos().to_be_bytes());
+    out.push(PRICING.iter().find(|(p, _)| *p == a.pricing).map_or(b'?', |(_, l)| *l));
+    out.push(FLOOR.iter().find(|(f, _)| *f == a.floor).map_or(b'?', |(_, l)| *l));
+}
+
+fn get_announcement(mut r: Reader<'_>) -> Result<AnnounceAuction, JournalError> {
+    let (id, stock) = (AuctionId::from_bytes(r.take()), StockCode::from_bytes(r.take()));
+    let (seller, seller_user, qty) = (AccountId::new(r.u32()), UserId::new(r.u16()), Qty::new(r.u32()));
+    let (start, end) = (Timestamp::from_nanos(r.u64()), Timestamp::from_nanos(r.u64()));
+    let bad = || JournalError::Malformed("auction announcement");
+    let (pricing_letter, floor_letter) = (r.u8(), r.u8());
+    let pricing = PRICING.iter().find(|(_, l)| *l == pricing_letter).ok_or_else(bad)?.0;
+    let floor = FLOOR.iter().find(|(_, l)| *l == floor_letter).ok_or_else(bad)?.0;
+    Ok(AnnounceAuction { id, stock, seller, seller_user, qty, start, end, pricing, floor })
+}
+
+fn put_auction_bid(b: &AuctionBid, out: &mut Vec<u8>) {
+    out.extend_from_slice(&b.user.get().to_be_bytes());
+    out.extend_from_slice(b.token.bytes());
+    out.extend_from_slice(&b.account.get().to_be_bytes());
+    out.extend_from_slice(&b.qty.tonnes().to_be_bytes());
+    out.extend_from_slice(b.stock.bytes());
+    out.extend_from_slice(&b.price.to_be_bytes());
+    out.extend_from_slice(b.auction.bytes());
+}
+
+fn get_auction_bid(mut r: Reader<'_>) -> AuctionBid {
+    let (user, token, account) = (UserId::new(r.u16()), r.token(), AccountId::new(r.u32()));
+    let (qty, stock, price) = (Qty::new(r.u32()), StockCode::from_bytes(r.take()), r.u32());
+    AuctionBid { user, token, account, qty, stock, price, auction: AuctionId::from_bytes(r.take()) }
 }
 
 fn put_replace(r: &Replace, out: &mut Vec<u8>) {
@@ -265,6 +320,8 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
             let asset = if asset == ASSET_CASH { Asset::Cash } else { Asset::Holding(InstrumentId::new(asset)) };
             Command::Transfer(Transfer { request, account, asset, amount: r.u64() as i64 })
         }
+        14 => Command::AnnounceAuction(get_announcement(expect("auction announcement", 44)?)?),
+        15 => Command::AuctionBid(get_auction_bid(expect("auction bid", 44)?)),
         other => return Err(JournalError::UnknownTag(other)),
     })
 }
@@ -367,6 +424,45 @@ mod tests {
             }),
             Command::Reject(GatewayReject { user: UserId::new(9), token, reason: RejectReason::Throttled }),
         ]
+        .into_iter()
+        .chain(auction_samples(token, stock))
+        .collect()
+    }
+
+    fn auction_samples(token: Token, stock: StockCode) -> Vec<Command> {
+        vec![
+            Command::AnnounceAuction(AnnounceAuction {
+                id: AuctionId::from_text("A2026-01").unwrap(),
+                stock,
+                seller: AccountId::new(3_399),
+                seller_user: UserId::new(7),
+                qty: Qty::new(200_000),
+                start: Timestamp::from_nanos(1_795_400_000_000_000_000),
+                end: Timestamp::from_nanos(1_795_401_800_000_000_000),
+                pricing: Pricing::Uniform,
+                floor: FloorRule::PreviousClose,
+            }),
+            Command::AnnounceAuction(AnnounceAuction {
+                id: AuctionId::from_text("A2").unwrap(),
+                stock,
+                seller: AccountId::new(0),
+                seller_user: UserId::new(0),
+                qty: Qty::new(u32::MAX),
+                start: Timestamp::from_nanos(0),
+                end: Timestamp::from_nanos(u64::MAX),
+                pricing: Pricing::PayAsBid,
+                floor: FloorRule::PreviousCloseMinus10,
+            }),
+            Command::AuctionBid(AuctionBid {
+                user: UserId::new(4),
+                token,
+                account: AccountId::new(5),
+                qty: Qty::new(1_000),
+                stock,
+                price: 750_000,
+                auction: AuctionId::from_text("A2026-01").unwrap(),
+            }),
+        ]
     }
 
     fn record(i: usize, command: Command) -> Record {
@@ -388,6 +484,28 @@ mod tests {
             rest = &rest[used..];
         }
         assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn auction_commands_have_their_own_tags_and_refuse_bad_letters() {
+        let commands = samples();
+        let mut bytes = Vec::new();
+        let announce = commands.iter().find(|c| matches!(c, Command::AnnounceAuction(_))).unwrap();
+        encode(&record(0, announce.clone()), &mut bytes);
+        assert_eq!(bytes[HEADER_LEN + 16], 14, "announcement tag");
+        let len = bytes.len();
+        // The pricing letter sits 2 bytes before the checksum; an unknown one is malformed.
+        let mut body = bytes[HEADER_LEN..len - 4].to_vec();
+        let at = body.len() - 2;
+        body[at] = b'X';
+        let mut bad = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        bad.extend_from_slice(&body);
+        bad.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        assert_eq!(decode(&bad), Err(JournalError::Malformed("auction announcement")));
+        let bid = commands.iter().find(|c| matches!(c, Command::AuctionBid(_))).unwrap();
+        bytes.clear();
+        encode(&record(0, bid.clone()), &mut bytes);
+        assert_eq!(bytes[HEADER_LEN + 16], 15, "bid tag");
     }
 
     #[test]

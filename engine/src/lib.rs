@@ -16,6 +16,8 @@
 //! - `book.rs`: the data structures: a preallocated order slab with a free
 //!   list, and per side a price ladder over the band with an intrusive FIFO
 //!   per level and an occupancy bitmap for the best-price search.
+//! - `auction.rs`: one-way bidding auctions (sealed bids in a window,
+//!   allocated by price then time when the window ends).
 //! - `block.rs`: block agreement orders (matched by deal, never on the
 //!   public book) and pick orders (trade one named order in the best 5).
 //! - `index.rs`: the compact hash index (token → slot, reference → slot)
@@ -37,6 +39,7 @@ pub mod event;
 pub mod journal;
 pub mod types;
 
+mod auction;
 mod block;
 mod book;
 mod day;
@@ -48,13 +51,17 @@ mod risk;
 mod validate;
 
 pub use calendar::Phase;
-pub use command::{Asset, Cancel, Command, GatewayReject, NewBlock, NewOrder, Pick, Replace, TimeInForce, Transfer};
+pub use command::{
+    AnnounceAuction, Asset, AuctionBid, Cancel, Command, FloorRule, GatewayReject, NewBlock, NewOrder, Pick, Pricing,
+    Replace, TimeInForce, Transfer,
+};
 pub use config::{EngineConfig, InstrumentConfig, SessionMode, StpMode};
 pub use engine::Engine;
 pub use event::{
-    CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party, Reference, RejectReason, TradingState,
+    AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party,
+    Reference, RejectReason, TradingState,
 };
 pub use inspect::{LevelView, RestingOrder};
 pub use types::{
-    AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
+    AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
 };

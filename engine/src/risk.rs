@@ -157,7 +157,8 @@ fn release_from(table: &mut AccountTable, e: &Exposure) {
 
 impl Engine {
     /// With accounts: nothing negative, totals conserved since load, and
-    /// every lock equal to what the resting orders hold.
+    /// every lock equal to what the resting orders, waiting block orders,
+    /// open auctions (the seller's quantity) and live auction bids hold.
     ///
     /// # Panics
     /// Naming the account and the amounts on any breach.
@@ -176,7 +177,8 @@ impl Engine {
         let resting = self.books.iter().flat_map(|book| {
             [Side::Buy, Side::Sell].into_iter().flat_map(move |side| self.resting_with_accounts(book.instrument, side))
         });
-        let exposures = resting.map(|o| Exposure::of_resting(&o)).chain(self.block_exposures());
+        let exposures =
+            resting.map(|o| Exposure::of_resting(&o)).chain(self.block_exposures()).chain(self.auction_exposures());
         for e in exposures {
             let entry = expected.entry((e.account, e.instrument.index())).or_default();
             if e.side == Side::Buy {

@@ -325,6 +325,52 @@ impl fmt::Display for StockCode {
     }
 }
 
+/// A one-way bidding auction's id: the 8 ASCII bytes the operator names it
+/// by and OUCH's Auction Bid `a` carries (`A1      `). The seller's fills
+/// carry it as their token (see [`AuctionId::token`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuctionId([u8; 8]);
+
+impl AuctionId {
+    /// The id for `text`, left-justified and space-padded; `None` when
+    /// empty, longer than 8 bytes or not printable ASCII without spaces.
+    pub fn from_text(text: &str) -> Option<AuctionId> {
+        let src = text.as_bytes();
+        if src.is_empty() || src.len() > 8 || !src.iter().all(u8::is_ascii_graphic) {
+            return None;
+        }
+        let mut bytes = [b' '; 8];
+        bytes[..src.len()].copy_from_slice(src);
+        Some(AuctionId(bytes))
+    }
+    /// The id with these exact wire bytes (not validated).
+    pub const fn from_bytes(bytes: [u8; 8]) -> AuctionId {
+        AuctionId(bytes)
+    }
+    /// The space-padded wire bytes.
+    pub const fn bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+    /// The seller's order token for this auction: the id, space-padded to 14 bytes.
+    pub fn token(&self) -> Token {
+        let mut bytes = [b' '; 14];
+        bytes[..8].copy_from_slice(&self.0);
+        Token::from_bytes(bytes)
+    }
+}
+
+impl fmt::Debug for AuctionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(String::from_utf8_lossy(&self.0).trim_end())
+    }
+}
+
+impl fmt::Display for AuctionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,7 +200,7 @@ fn block_trades_stay_out_of_the_listing_statistics() {
         .iter()
         .filter_map(|e| if let Event::DailyStats(s) = e { Some((s.instrument, s.method)) } else { None })
         .collect();
-    assert_eq!(stats.len(), 14, "listing and block statistics for each of the seven instruments");
+    assert_eq!(stats.len(), 21, "listing, block and auction statistics for each of the seven instruments");
     assert_eq!(e.reference(cea).reference.fen(), 7_500, "the close ignores the block trade");
 }
 

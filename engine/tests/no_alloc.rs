@@ -1,8 +1,8 @@
 //! Proof that `Engine::apply` never allocates after start-up: a counting
 //! global allocator wraps the system one, and a long mixed stream (orders
 //! of every type, cancels, reduces, replaces, self-trades, halts, the kill
-//! switch, capacity-full rejects and daily rolls) runs with the counter
-//! watched.
+//! switch, capacity-full rejects, daily rolls, auction announcements,
+//! bids and their allocation) runs with the counter watched.
 #![allow(unsafe_code)] // The counting allocator is the only unsafe code in the workspace.
 
 use carbonx_engine::*;
@@ -57,6 +57,35 @@ fn token(n: u64) -> Token {
     Token::from_bytes(bytes)
 }
 
+/// An announcement (one in ten) or a bid; command `i` runs at `1_000 + i` ns.
+fn auction_command(rng: &mut Rng, i: u64) -> Command {
+    let id = AuctionId::from_text(["A1", "A2", "A3"][rng.below(3) as usize]).unwrap();
+    let stock = StockCode::from_text("CEA").unwrap();
+    if rng.below(10) == 0 {
+        let (start, end) = (1_000 + i, 1_001 + i + rng.below(2_000));
+        return Command::AnnounceAuction(AnnounceAuction {
+            id,
+            stock,
+            seller: AccountId::new(rng.below(20) as u32),
+            seller_user: UserId::new(1),
+            qty: Qty::new(100_000),
+            start: Timestamp::from_nanos(start),
+            end: Timestamp::from_nanos(end),
+            pricing: if rng.below(2) == 0 { Pricing::Uniform } else { Pricing::PayAsBid },
+            floor: FloorRule::PreviousCloseMinus10,
+        });
+    }
+    Command::AuctionBid(AuctionBid {
+        user: UserId::new(0),
+        token: token(i),
+        account: AccountId::new(rng.below(20) as u32),
+        qty: Qty::new(1 + rng.below(40_000) as u32),
+        stock,
+        price: (6_717 + rng.below(1_400) as u32) * 100,
+        auction: id,
+    })
+}
+
 /// Builds the whole command stream up front, so that only `apply` runs while counting.
 fn stream(rng: &mut Rng, n: u64) -> Vec<Command> {
     let stocks: Vec<StockCode> = ["CEA", "CCER"].iter().map(|s| StockCode::from_text(s).unwrap()).collect();
@@ -65,7 +94,8 @@ fn stream(rng: &mut Rng, n: u64) -> Vec<Command> {
     for i in 0..n {
         let live = token(rng.below(i + 1));
         let command = match rng.below(100) {
-            0..=54 => {
+            50..=54 => auction_command(rng, i),
+            0..=49 => {
                 let stock = stocks[rng.below(2) as usize];
                 let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
                 // Buys mostly below sells, so that the book fills up as well as trades.
@@ -114,13 +144,14 @@ fn apply_never_allocates_after_start_up() {
     let mut rng = Rng(0x5EED_CA5B_0000_0001);
     let commands = stream(&mut rng, 200_000);
     let mut out: Vec<Event> = Vec::with_capacity(1 << 16);
-    let mut count = [0u64; 4];
+    let mut count = [0u64; 5];
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for (i, command) in commands.iter().enumerate() {
         out.clear();
         engine.apply(command, Timestamp::from_nanos(1_000 + i as u64), &mut out);
         for event in &out {
             match event {
+                Event::Executed(x) if x.method == Method::Auction => count[4] += 1,
                 Event::Executed(_) => count[0] += 1,
                 Event::Rejected { reason: RejectReason::CapacityFull, .. } => count[1] += 1,
                 Event::BookReplace { .. } => count[2] += 1,
@@ -132,6 +163,6 @@ fn apply_never_allocates_after_start_up() {
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     engine.check_invariants();
     assert_eq!(after - before, 0, "apply allocated {} times", after - before);
-    // The stream must really have exercised fills, full capacity, replaces and rolls.
+    // The stream must really have exercised fills, full capacity, replaces, rolls and auction fills.
     assert!(count.iter().all(|&c| c > 0), "stream too tame: {count:?}");
 }

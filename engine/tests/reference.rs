@@ -169,7 +169,7 @@ impl Model {
             // No accounts in the listing model: every transfer is refused.
             Command::Transfer(t) => out.push(Event::Transferred { transfer: *t, accepted: false }),
             Command::Reject(g) => out.push(Event::Rejected { user: g.user, token: g.token, reason: g.reason }),
-            Command::NewBlock(_) | Command::Pick(_) => {
+            Command::NewBlock(_) | Command::Pick(_) | Command::AnnounceAuction(_) | Command::AuctionBid(_) => {
                 panic!("the listing model does not generate these")
             }
         }
@@ -631,17 +631,19 @@ impl Model {
                 trades,
             }));
             let r = price(b.reference);
-            out.push(Event::DailyStats(DailyStats {
-                method: Method::Block,
-                instrument,
-                open: r,
-                high: r,
-                low: r,
-                close: r,
-                volume: 0,
-                turnover: 0,
-                trades: 0,
-            }));
+            for method in [Method::Block, Method::Auction] {
+                out.push(Event::DailyStats(DailyStats {
+                    method,
+                    instrument,
+                    open: r,
+                    high: r,
+                    low: r,
+                    close: r,
+                    volume: 0,
+                    turnover: 0,
+                    trades: 0,
+                }));
+            }
         }
         out.push(Event::Phase(Phase::Closed));
         for b in &mut self.books {
@@ -672,7 +674,8 @@ impl Model {
                 h.bytes(&p.unwrap_or(0).to_le_bytes());
             }
             let t = &b.tally;
-            for (volume, turnover, trades) in [(t.volume, t.turnover, t.trades), (0, 0, 0)] {
+            // Listing, block and auction tallies (the model has no block or auction trades).
+            for (volume, turnover, trades) in [(t.volume, t.turnover, t.trades), (0, 0, 0), (0, 0, 0)] {
                 h.bytes(&volume.to_le_bytes());
                 h.bytes(&turnover.to_le_bytes());
                 h.bytes(&trades.to_le_bytes());

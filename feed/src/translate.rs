@@ -7,7 +7,8 @@
 //! | `Phase`: PreOpen / Morning or AllDay / Closed | System Event `S` start of system hours / `Q` start of market hours / `M` end of market hours, then `E` end of system hours and `C` end of messages |
 //! | `TradingState` | `H`: `T` trading, `P` paused (lunch, pre-open), `H` halted |
 //! | `BookAdd`, `BookReduce`, `BookDelete`, `BookReplace` | `A`, `X`, `D`, `U` |
-//! | `Executed` listing / block | `E` on the maker's reference / `P` (reference 0, side `B`) |
+//! | `Executed` listing / block or auction | `E` on the maker's reference / `P` (reference 0, side `B`) |
+//! | `AuctionResult` with a sale | `Q` Cross Trade: shares sold, uniform or average price, match 0, cross type `I` (before the auction's `P`s) |
 //! | `DailyStats` listing (at the close) | `Q` Cross Trade: shares 0, official close, match 0, cross type `C` |
 //!
 //! Order-entry events (accepted, rejected, replaced, cancelled) have no
@@ -112,7 +113,7 @@ impl Translator {
                 let (original_ref, new_ref, shares, price) = (old.get(), new.get(), qty.tonnes(), price.to_wire());
                 emit(OrderReplace { header: header(instrument), original_ref, new_ref, shares, price }.into());
             }
-            Event::Executed(x) if x.method == Method::Block => {
+            Event::Executed(x) if x.method != Method::Listing => {
                 let (shares, stock, price, match_number) =
                     (x.qty.tonnes(), self.stock(x.instrument), x.price.to_wire(), x.match_id.get());
                 emit(
@@ -131,6 +132,19 @@ impl Translator {
             Event::Executed(x) => {
                 let (order_ref, shares, match_number) = (x.maker.id.get(), x.qty.tonnes(), x.match_id.get());
                 emit(OrderExecuted { header: header(x.instrument), order_ref, shares, match_number }.into());
+            }
+            Event::AuctionResult(r) => {
+                if let Some(price) = r.price {
+                    let cross = CrossTrade {
+                        header: header(r.instrument),
+                        shares: u64::from(r.sold.tonnes()),
+                        stock: self.stock(r.instrument),
+                        price: price.to_wire(),
+                        match_number: 0,
+                        cross_type: CrossTrade::INTRADAY,
+                    };
+                    emit(cross.into());
+                }
             }
             Event::DailyStats(s) if s.method == Method::Listing => {
                 let (stock, price) = (self.stock(s.instrument), s.close.to_wire());

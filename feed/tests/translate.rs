@@ -193,3 +193,44 @@ fn books_rebuilt_from_itch_equal_the_engines() {
     assert!(engine_view.len() > 100, "the session should leave a real book");
     assert_eq!(book.0, engine_view);
 }
+
+#[test]
+fn an_auction_is_one_intraday_cross_then_one_trade_per_fill_and_bids_stay_sealed() {
+    let mut e = Engine::with_accounts(EngineConfig::demo(), AccountTable::demo(7, 10)).unwrap();
+    let t = Translator::new(e.instruments());
+    let (stock, id) = (StockCode::from_text("CEA").unwrap(), AuctionId::from_text("A1").unwrap());
+    let announce = Command::AnnounceAuction(AnnounceAuction {
+        id,
+        stock,
+        seller: AccountId::new(0),
+        seller_user: UserId::new(0),
+        qty: Qty::new(100_000),
+        start: Timestamp::from_nanos(1),
+        end: Timestamp::from_nanos(100),
+        pricing: Pricing::PayAsBid,
+        floor: FloorRule::PreviousClose,
+    });
+    itch(&mut e, &t, &announce, 1);
+    for (n, (token, account, fen)) in [("a", 1, 7_500), ("b", 2, 7_600), ("c", 3, 7_463)].into_iter().enumerate() {
+        let bid = Command::AuctionBid(AuctionBid {
+            user: UserId::new(1),
+            token: Token::from_text(token).unwrap(),
+            account: AccountId::new(account),
+            qty: Qty::new(40_000),
+            stock,
+            price: fen * 100,
+            auction: id,
+        });
+        assert_eq!(types(&itch(&mut e, &t, &bid, 2 + n as u64)), "", "sealed bids are not published");
+    }
+    let messages = itch(&mut e, &t, &Command::Clock, 100);
+    assert_eq!(types(&messages), "QPPP");
+    let Message::CrossTrade(q) = &messages[0] else { panic!("{messages:?}") };
+    // (40,000 × 76.00 + 40,000 × 75.00 + 20,000 × 74.63) / 100,000 = 75.326 → 75.33.
+    assert_eq!((q.shares, q.price, q.cross_type, q.match_number), (100_000, 753_300, b'I', 0));
+    let prices: Vec<(u32, u32)> = messages[1..]
+        .iter()
+        .map(|m| if let Message::Trade(p) = m { (p.price, p.shares) } else { panic!("{m:?}") })
+        .collect();
+    assert_eq!(prices, [(760_000, 40_000), (750_000, 40_000), (746_300, 20_000)]);
+}

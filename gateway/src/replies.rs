@@ -30,6 +30,9 @@ impl Replies<'_> {
                 let (maker_flag, taker_flag) = match e.method {
                     Method::Listing => (b'A', b'R'),
                     Method::Block => (b'B', b'B'),
+                    // The standard's cross flag, to the winning bidder and to the
+                    // seller's username (its token is the auction id).
+                    Method::Auction => (b'H', b'H'),
                 };
                 for (party, liquidity) in [(e.maker, maker_flag), (e.taker, taker_flag)] {
                     let fill = Executed {
@@ -92,5 +95,48 @@ impl Replies<'_> {
             state: b'L',
             bbo_weight: b' ',
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonx_engine::{
+        AccountId, AuctionId, Execution, InstrumentId, MatchId, OrderId, Party, Price, Qty, Side, Token,
+    };
+
+    #[test]
+    fn an_auction_fill_goes_to_the_bidder_and_to_the_sellers_username_with_flag_h() {
+        let directory = Directory { users: Vec::new(), accounts: Default::default(), codes: vec![*b"0001", *b"0002"] };
+        let stocks = [StockCode::from_text("CEA").unwrap()];
+        let replies = Replies { directory: &directory, stocks: &stocks };
+        let id = AuctionId::from_text("A1").unwrap();
+        let seller = Party { user: UserId::new(7), token: id.token(), id: OrderId::new(1), account: AccountId::new(0) };
+        let bidder = Party {
+            user: UserId::new(3),
+            token: Token::from_text("b1").unwrap(),
+            id: OrderId::new(2),
+            account: AccountId::new(1),
+        };
+        let fill = Event::Executed(Execution {
+            method: Method::Auction,
+            instrument: InstrumentId::new(0),
+            match_id: MatchId::new(5),
+            price: Price::from_fen(7_550).unwrap(),
+            qty: Qty::new(1_000),
+            taker_side: Side::Buy,
+            maker: seller,
+            taker: bidder,
+        });
+        let mut sent = Vec::new();
+        replies.translate(&fill, 1, &mut true, &mut |user, message| sent.push((user, message)));
+        let flags: Vec<(u16, [u8; 14], u8, u32)> = sent
+            .iter()
+            .map(|(user, m)| match m {
+                Outbound::Executed(x) => (user.get(), x.token, x.liquidity, x.price),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(flags, [(7, *b"A1            ", b'H', 755_000), (3, *b"b1            ", b'H', 755_000)]);
     }
 }
