@@ -170,7 +170,6 @@ fn stock(stocks: &[StockCode], instrument: InstrumentId) -> String {
     stocks.get(instrument.index()).map_or_else(|| format!("#{}", instrument.index()), ToString::to_string)
 }
 
-
 /// Every account's owned cash and holdings, in the accounts-file format.
 pub fn positions_csv(accounts: &AccountTable, stocks: &[StockCode]) -> String {
     let mut text = String::from("account,cash_yuan");

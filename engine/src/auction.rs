@@ -48,10 +48,18 @@ pub(crate) struct Bid {
     pub token: Token,
     /// The buying account.
     pub account: AccountId,
-    /// Open tonnes (zero: cancelled).
+    /// Open tonnes (zero: cancelled, or the auction has ended).
     pub qty: Qty,
     /// Bid price: also the price its cash is locked at.
     pub price: Price,
+    /// Tonnes as entered (kept for the ranked list after the end).
+    pub entered: Qty,
+    /// Tonnes the bidder (or the kill switch) cancelled before the end.
+    pub withdrawn: Qty,
+    /// Tonnes allocated at the end.
+    pub filled: Qty,
+    /// What a filled bid pays per tonne (its own or the uniform price).
+    pub paid: Price,
 }
 
 impl Bid {
@@ -62,6 +70,20 @@ impl Bid {
 
     fn party(&self) -> Party {
         Party { user: self.user, token: self.token, id: self.id, account: self.account }
+    }
+
+    /// What the operator's ranked list shows of this bid.
+    fn report(&self) -> RankedBid {
+        RankedBid {
+            id: self.id,
+            user: self.user,
+            account: self.account,
+            price: self.price,
+            entered: self.entered,
+            withdrawn: self.withdrawn,
+            filled: self.filled,
+            paid: (!self.filled.is_zero()).then_some(self.paid),
+        }
     }
 
     /// True unless cancelled in full.
@@ -75,10 +97,34 @@ impl Bid {
 pub(crate) struct Auction {
     /// What was announced.
     pub info: AuctionInfo,
-    /// Bids in arrival order while open; empty once ended.
+    /// Bids in arrival order while open; ranked by price then time, none
+    /// live, once ended (kept until the roll for the operator's view).
     pub bids: Vec<Bid>,
     /// True once allocated or expired.
     pub ended: bool,
+    /// The outcome, once ended.
+    pub result: Option<AuctionResult>,
+}
+
+/// One bid in an ended auction's ranked list (the operator's `auction show`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RankedBid {
+    /// The bid's order reference (its time priority).
+    pub id: OrderId,
+    /// Who sent it.
+    pub user: UserId,
+    /// The buying account.
+    pub account: AccountId,
+    /// Bid price.
+    pub price: Price,
+    /// Tonnes as entered.
+    pub entered: Qty,
+    /// Tonnes cancelled before the end.
+    pub withdrawn: Qty,
+    /// Tonnes allocated.
+    pub filled: Qty,
+    /// The price paid per tonne, when anything was allocated.
+    pub paid: Option<Price>,
 }
 
 impl Auction {
@@ -167,7 +213,7 @@ impl Engine {
             cap,
         };
         let bids = self.bid_pool.pop().expect("one bid list per auction of the day");
-        let auction = Auction { info, bids, ended: false };
+        let auction = Auction { info, bids, ended: false, result: None };
         self.lock(&auction.seller_exposure());
         self.auctions.push(auction);
         emit(out, Event::AuctionAnnounced(info));
@@ -213,7 +259,10 @@ impl Engine {
         };
         let instrument = self.auctions[index].info.instrument;
         let id = self.take_order_id();
-        let bid = Bid { id, user: cmd.user, token: cmd.token, account: cmd.account, qty: cmd.qty, price };
+        let (user, token, account, qty) = (cmd.user, cmd.token, cmd.account, cmd.qty);
+        let none = Qty::ZERO;
+        let bid =
+            Bid { id, user, token, account, qty, price, entered: qty, withdrawn: none, filled: none, paid: price };
         emit(
             out,
             Event::Accepted(OrderInfo {
@@ -293,7 +342,9 @@ impl Engine {
         let bid = self.auctions[at.auction].bids[at.pos];
         self.release(&bid.exposure(instrument).with_qty(decrement));
         let left = bid.qty.minus(decrement);
-        self.auctions[at.auction].bids[at.pos].qty = left;
+        let stored = &mut self.auctions[at.auction].bids[at.pos];
+        stored.qty = left;
+        stored.withdrawn = Qty::new(bid.withdrawn.tonnes() + decrement.tonnes());
         if left.is_zero() {
             let slot = self.bid_slot(at);
             self.bid_index.remove(token_hash(bid.user, &bid.token), slot);
@@ -390,7 +441,8 @@ impl Engine {
             (auction.info.instrument, auction.seller_exposure(), auction.seller_party());
         self.settle(&seller, &bid.exposure(instrument), qty, price);
         self.books[instrument.index()].auction_stats.record(price, qty);
-        self.auctions[at.auction].bids[at.pos].qty = bid.qty.minus(qty);
+        let stored = &mut self.auctions[at.auction].bids[at.pos];
+        (stored.qty, stored.filled, stored.paid) = (bid.qty.minus(qty), qty, price);
         let match_id = MatchId::new(self.next_match_id);
         self.next_match_id += 1;
         let execution = Execution {
@@ -407,24 +459,23 @@ impl Engine {
     }
 
     /// Cancels (`T`) what is left of every bid, returns `unsold` tonnes to
-    /// the seller and closes the auction.
+    /// the seller and closes the auction; the bids stay, none live.
     fn finish<O: Extend<Event>>(&mut self, index: usize, unsold: u32, out: &mut O) {
         let instrument = self.auctions[index].info.instrument;
         for pos in 0..self.auctions[index].bids.len() {
             let bid = self.auctions[index].bids[pos];
             if bid.live() {
                 self.release(&bid.exposure(instrument));
+                self.auctions[index].bids[pos].qty = Qty::ZERO;
                 emit(out, Event::cancelled(bid.user, bid.token, bid.id, bid.qty, CancelReason::Expired));
             }
         }
         let seller = self.auctions[index].seller_exposure().with_qty(Qty::new(unsold));
         self.release(&seller);
-        let auction = &mut self.auctions[index];
-        auction.bids.clear();
-        auction.ended = true;
+        self.auctions[index].ended = true;
     }
 
-    fn emit_result<O: Extend<Event>>(&self, index: usize, o: &Outcome, expired: bool, out: &mut O) {
+    fn emit_result<O: Extend<Event>>(&mut self, index: usize, o: &Outcome, expired: bool, out: &mut O) {
         let info = &self.auctions[index].info;
         let price = match info.pricing {
             Pricing::Uniform => o.clearing,
@@ -442,6 +493,7 @@ impl Engine {
             bids: o.bids,
             expired,
         };
+        self.auctions[index].result = Some(result);
         emit(out, Event::AuctionResult(result));
     }
 
@@ -470,7 +522,15 @@ impl Engine {
     pub(crate) fn check_auction_invariants(&self) {
         let mut live = 0;
         for (index, a) in self.auctions.iter().enumerate() {
-            assert!(!a.ended || a.bids.is_empty(), "ended auction {:?} holds bids", a.info.id);
+            assert!(!a.ended || !a.bids.iter().any(Bid::live), "ended auction {:?} holds bids", a.info.id);
+            assert_eq!(a.ended, a.result.is_some(), "auction {:?} result", a.info.id);
+            for b in &a.bids {
+                let accounted = [b.qty, b.withdrawn, b.filled].iter().map(|q| u64::from(q.tonnes())).sum::<u64>();
+                let entered = u64::from(b.entered.tonnes());
+                // Open: every tonne is open, withdrawn or (never yet) filled;
+                // ended: the rest expired.
+                assert!(accounted == entered || (a.ended && accounted < entered), "bid {:?} tonnes", b.id);
+            }
             assert!(a.bids.len() <= self.config.auction_bids_max as usize, "auction {:?} over capacity", a.info.id);
             assert!(a.info.floor <= a.info.cap && a.info.start < a.info.end, "auction {:?} window or range", a.info.id);
             for (pos, b) in a.bids.iter().enumerate().filter(|(_, b)| b.live()) {
@@ -507,6 +567,10 @@ impl Engine {
                 h.write_u32(b.account.get());
                 h.write_u32(b.qty.tonnes());
                 h.write_u32(b.price.fen());
+                for q in [b.entered, b.withdrawn, b.filled] {
+                    h.write_u32(q.tonnes());
+                }
+                h.write_u32(b.paid.fen());
             }
         }
     }
@@ -519,7 +583,23 @@ impl Engine {
 
     /// The announcement of auction `id`, if it was announced today.
     pub fn auction(&self, id: AuctionId) -> Option<AuctionInfo> {
-        self.auctions.iter().find(|a| a.info.id == id).map(|a| a.info)
+        self.find_auction(id).map(|a| a.info)
+    }
+
+    /// The outcome of auction `id` once it has ended.
+    pub fn auction_result(&self, id: AuctionId) -> Option<AuctionResult> {
+        self.find_auction(id).and_then(|a| a.result)
+    }
+
+    /// An ended auction's bids ranked by price then time, with what each
+    /// was allocated; empty while the auction is open (bids are sealed).
+    pub fn ranked_bids(&self, id: AuctionId) -> impl Iterator<Item = RankedBid> + '_ {
+        let ended = self.find_auction(id).filter(|a| a.ended);
+        ended.into_iter().flat_map(|a| a.bids.iter().map(Bid::report))
+    }
+
+    fn find_auction(&self, id: AuctionId) -> Option<&Auction> {
+        self.auctions.iter().find(|a| a.info.id == id)
     }
 }
 

@@ -50,6 +50,7 @@ mod matching;
 mod risk;
 mod validate;
 
+pub use auction::RankedBid;
 pub use calendar::Phase;
 pub use command::{
     AnnounceAuction, Asset, AuctionBid, Cancel, Command, FloorRule, GatewayReject, NewBlock, NewOrder, Pick, Pricing,

@@ -101,6 +101,46 @@ fn uniform_fills_by_price_then_time_and_everyone_pays_the_marginal_price() {
 }
 
 #[test]
+fn an_ended_auction_keeps_its_ranked_bids_and_result_for_the_operator() {
+    let mut e = demo(EngineConfig::demo(), 10);
+    apply(&mut e, &announce("R1", 0, 100_000, T0, T0 + 60 * SEC, Pricing::Uniform, FloorRule::PreviousClose), T0);
+    apply(&mut e, &bid("late", 1, 60_000, 7_500, "R1"), T0 + 1);
+    apply(&mut e, &bid("high", 2, 70_000, 7_600, "R1"), T0 + 2);
+    apply(&mut e, &bid("gone", 3, 5_000, 7_700, "R1"), T0 + 3);
+    apply(&mut e, &bid("cut", 4, 9_000, 7_463, "R1"), T0 + 4);
+    let user = UserId::new(1); // account 4 % 3
+    // A Cancel names the quantity the bid keeps: 4,000 of 9,000.
+    let reduce = Command::Cancel(Cancel { user, token: Token::from_text("cut").unwrap(), qty: Qty::new(4_000) });
+    apply(&mut e, &reduce, T0 + 5);
+    let cancel =
+        Command::Cancel(Cancel { user: UserId::new(0), token: Token::from_text("gone").unwrap(), qty: Qty::ZERO });
+    apply(&mut e, &cancel, T0 + 6);
+    let id = AuctionId::from_text("R1").unwrap();
+    assert_eq!(e.ranked_bids(id).count(), 0, "sealed while open");
+    assert_eq!(e.auction_result(id), None);
+    apply(&mut e, &Command::Clock, T0 + 60 * SEC);
+    let ranked: Vec<_> = e
+        .ranked_bids(id)
+        .map(|b| {
+            let paid = b.paid.map(Price::fen);
+            (b.account.get(), b.price.fen(), b.entered.tonnes(), b.withdrawn.tonnes(), b.filled.tonnes(), paid)
+        })
+        .collect();
+    let paid = Some(7_500);
+    assert_eq!(
+        ranked,
+        [
+            (3, 7_700, 5_000, 5_000, 0, None),
+            (2, 7_600, 70_000, 0, 70_000, paid),
+            (1, 7_500, 60_000, 0, 30_000, paid),
+            (4, 7_463, 9_000, 5_000, 0, None),
+        ]
+    );
+    let result = e.auction_result(id).unwrap();
+    assert_eq!((result.sold.tonnes(), result.winners, result.bids, result.expired), (100_000, 2, 3, false));
+}
+
+#[test]
 fn pay_as_bid_pays_own_prices_and_returns_the_unsold_quantity() {
     let mut e = demo(EngineConfig::demo(), 10);
     let a = announce("P1", 0, 200_000, T0, T0 + 10 * SEC, Pricing::PayAsBid, FloorRule::PreviousCloseMinus10);

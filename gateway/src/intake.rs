@@ -7,10 +7,10 @@
 //! sequenced stream replays byte for byte.
 
 use crate::config::{Directory, User};
-use crate::ouch::{CancelOrder, EnterBlock, EnterOrder, Inbound, PickOrder, ReplaceOrder};
+use crate::ouch::{AuctionBid, CancelOrder, EnterBlock, EnterOrder, Inbound, PickOrder, ReplaceOrder};
 use carbonx_engine::{
-    AccountId, Cancel, Command, GatewayReject, NewBlock, NewOrder, OrderId, Pick, Qty, RejectReason, Replace, Side,
-    StockCode, Token, UserId,
+    AccountId, AuctionBid as EngineBid, AuctionId, Cancel, Command, GatewayReject, NewBlock, NewOrder, OrderId, Pick,
+    Qty, RejectReason, Replace, Side, StockCode, Token, UserId,
 };
 
 /// A token bucket: `rate` tokens per second, at most `burst` banked.
@@ -67,8 +67,7 @@ impl Intake<'_> {
             Inbound::Replace(replace) => replace_command(id, replace),
             Inbound::Block(block) => self.block(block),
             Inbound::Pick(pick) => self.pick(pick),
-            // Until the engine holds auctions, no auction is ever open: `O`.
-            Inbound::Bid(bid) => reject(id, Token::from_bytes(bid.token), RejectReason::InvalidField),
+            Inbound::Bid(bid) => self.bid(bid),
         }
     }
 
@@ -136,6 +135,24 @@ impl Intake<'_> {
             stock: StockCode::from_bytes(b.stock),
             price: b.price,
             deal_id: b.deal_id,
+        })
+    }
+
+    /// A bid names only its buying account here; whether the auction is
+    /// open, the instrument, price, quantity and funds are the engine's.
+    fn bid(&self, b: &AuctionBid) -> Command {
+        let (user, token) = (self.user.id, Token::from_bytes(b.token));
+        let Some(account) = self.entitled(&b.account) else {
+            return reject(user, token, RejectReason::NotEntitled);
+        };
+        Command::AuctionBid(EngineBid {
+            user,
+            token,
+            account,
+            qty: Qty::new(b.shares),
+            stock: StockCode::from_bytes(b.stock),
+            price: b.price,
+            auction: AuctionId::from_bytes(b.auction),
         })
     }
 
