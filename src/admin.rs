@@ -8,7 +8,7 @@
 //! feed. Reads (the book, the sessions) never change state and are not
 //! journaled.
 //!
-//! Every route except `GET /metrics` needs `Authorization: Bearer <token>`
+//! Every route except `GET /metrics` and `GET /public/auctions` needs `Authorization: Bearer <token>`
 //! (`[admin] token`). Refusals are JSON `{"error": "..."}` with a 4xx
 //! status: 401 (token), 404 (unknown instrument, account or user), 409 (a
 //! valid request the market refuses: already halted, not enough to
@@ -24,6 +24,7 @@
 //! | `POST /disconnect/{user}` | ends a username's connection |
 //! | `GET /book/{stock}?levels=10` | the top levels of a book, from the engine |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
+//! | `POST /auction`, `GET /auctions`, `GET /auction/{id}` | one-way bidding auctions ([`crate::admin_auction`]) |
 
 use crate::metrics::Metrics;
 use crate::sequencer::OperatorRequest;
@@ -35,6 +36,7 @@ use axum::{Json, Router};
 use carbonx_engine::accounts::parse_yuan_to_fen;
 use carbonx_engine::{
     AccountId, Asset, CancelReason, Command, Engine, Event, InstrumentId, Side, StockCode, TradingState, Transfer,
+    UserId,
 };
 use carbonx_gateway::hub::Hub;
 use crossbeam::channel::{Sender, TrySendError};
@@ -63,7 +65,7 @@ pub struct AdminState {
 
 /// A refusal: status and message.
 #[derive(Debug)]
-pub struct Refusal(StatusCode, String);
+pub struct Refusal(pub StatusCode, pub String);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -71,11 +73,11 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(status: StatusCode, message: impl Into<String>) -> Refusal {
+pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Refusal {
     Refusal(status, message.into())
 }
 
-type Answer = Result<Json<Value>, Refusal>;
+pub(crate) type Answer = Result<Json<Value>, Refusal>;
 
 impl AdminState {
     /// The state over the engine thread's operator queue and the gateway's sessions.
@@ -89,7 +91,7 @@ impl AdminState {
         AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1) }
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         if given == Some(self.token.as_str()) {
             Ok(())
@@ -98,29 +100,57 @@ impl AdminState {
         }
     }
 
-    fn instrument(&self, stock: &str) -> Result<(InstrumentId, StockCode), Refusal> {
+    pub(crate) fn instrument(&self, stock: &str) -> Result<(InstrumentId, StockCode), Refusal> {
         let unknown = || refuse(StatusCode::NOT_FOUND, format!("no instrument {stock}"));
         let code = StockCode::from_text(stock).ok_or_else(unknown)?;
         let index = self.stocks.iter().position(|s| *s == code).ok_or_else(unknown)?;
         Ok((InstrumentId::new(u8::try_from(index).map_err(|_| unknown())?), code))
     }
 
-    fn account(&self, code: &str) -> Result<AccountId, Refusal> {
+    pub(crate) fn account(&self, code: &str) -> Result<AccountId, Refusal> {
         let bytes: Option<[u8; 4]> = code.as_bytes().try_into().ok();
         bytes
             .and_then(|b| self.hub.directory.accounts.get(&b).copied())
             .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no account {code}")))
     }
 
+    /// The user named `name` (`DEMO01`).
+    pub(crate) fn user(&self, name: &str) -> Result<UserId, Refusal> {
+        let users = &self.hub.directory.users;
+        let found = users.iter().find(|u| String::from_utf8_lossy(&u.name).trim_end() == name);
+        found.map(|u| u.id).ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no user {name}")))
+    }
+
+    /// A user's name, or `#n` if unknown.
+    pub(crate) fn user_name(&self, id: UserId) -> String {
+        self.hub
+            .directory
+            .user(id)
+            .map_or_else(|| format!("#{}", id.get()), |u| String::from_utf8_lossy(&u.name).trim_end().to_string())
+    }
+
+    /// An account's code (`0001`; `????` if unknown).
+    pub(crate) fn account_code(&self, id: AccountId) -> String {
+        String::from_utf8_lossy(&self.hub.directory.code(id)).into_owned()
+    }
+
+    /// An instrument's code.
+    pub(crate) fn stock_name(&self, id: InstrumentId) -> String {
+        self.stocks.get(id.index()).map_or_else(|| format!("#{}", id.index()), ToString::to_string)
+    }
+
     /// Journals and applies `command`; its events once durable.
-    async fn execute(&self, command: Command) -> Result<Vec<Event>, Refusal> {
+    pub(crate) async fn execute(&self, command: Command) -> Result<Vec<Event>, Refusal> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.submit(OperatorRequest::Command(command, reply))?;
         wait(answer).await
     }
 
     /// Runs `read` on the engine thread between two batches.
-    async fn inspect<T: Send + 'static>(&self, read: impl FnOnce(&Engine) -> T + Send + 'static) -> Result<T, Refusal> {
+    pub(crate) async fn inspect<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Result<T, Refusal> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.submit(OperatorRequest::Inspect(Box::new(move |engine| {
             let _ = reply.send(read(engine));
@@ -156,6 +186,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/disconnect/{user}", post(disconnect))
         .route("/book/{stock}", get(book))
         .route("/metrics", get(metrics))
+        .route("/auction", post(crate::admin_auction::announce))
+        .route("/auctions", get(crate::admin_auction::list))
+        .route("/auction/{id}", get(crate::admin_auction::show))
+        .route("/public/auctions", get(crate::admin_auction::public_list))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such admin route; see `carbonx admin --help`") })
         .with_state(state)
 }
@@ -224,8 +258,8 @@ async fn roll(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
         .iter()
         .filter_map(|e| match e {
             Event::DailyStats(d) => Some(json!({
-                "instrument": s.stocks.get(d.instrument.index()).map(ToString::to_string),
-                "method": format!("{:?}", d.method).to_lowercase(),
+                "instrument": s.stock_name(d.instrument),
+                "method": d.method.name(),
                 "close": d.close.to_string(),
                 "volume": d.volume,
                 "turnover_yuan": fen_text(i128::try_from(d.turnover).unwrap_or(i128::MAX)),
@@ -330,14 +364,7 @@ async fn sessions(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answe
 
 async fn disconnect(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(user): Path<String>) -> Answer {
     s.authorize(&headers)?;
-    let id = s
-        .hub
-        .directory
-        .users
-        .iter()
-        .find(|u| String::from_utf8_lossy(&u.name).trim() == user)
-        .map(|u| u.id)
-        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no user {user}")))?;
+    let id = s.user(&user)?;
     if s.hub.disconnect(id) {
         Ok(Json(json!({ "user": user, "disconnected": true })))
     } else {

@@ -61,6 +61,51 @@ pub enum AdminAction {
     },
     /// Prints the Prometheus metrics.
     Metrics,
+    /// One-way bidding auctions: announce, list, show.
+    Auction {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuctionAction,
+    },
+}
+
+/// An auction action.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum AuctionAction {
+    /// Announces an auction: locks the seller's tonnes, opens the window for bids.
+    Announce {
+        /// The auction id (1 to 8 characters, unique today).
+        id: String,
+        /// The instrument.
+        stock: String,
+        /// Tonnes offered (at least 100,000).
+        qty: u32,
+        /// The selling account.
+        #[arg(long)]
+        seller: String,
+        /// The username that receives the seller's fills.
+        #[arg(long)]
+        user: String,
+        /// Window start: now, +90s, +10m, +1h or HH:MM[:SS] Beijing time.
+        #[arg(long, default_value = "now")]
+        start: String,
+        /// Window end, in the same words.
+        #[arg(long)]
+        end: String,
+        /// uniform or pay-as-bid.
+        #[arg(long, default_value = "uniform")]
+        pricing: String,
+        /// close (previous close) or minus10 (previous close −10%).
+        #[arg(long, default_value = "close")]
+        floor: String,
+    },
+    /// Lists today's auctions with their status and results.
+    List,
+    /// Shows one auction; after its end, the ranked bids and the allocation.
+    Show {
+        /// The auction id.
+        id: String,
+    },
 }
 
 /// Why an admin request failed.
@@ -126,6 +171,29 @@ impl AdminClient {
                 self.get(&format!("/book/{stock}?levels={levels}")).map(|v| book_table(&v))
             }
             AdminAction::Metrics => self.text("/metrics"),
+            AdminAction::Auction { action } => self.auction(action).map(pretty),
+        }
+    }
+
+    fn auction(&self, action: &AuctionAction) -> Result<Value, AdminError> {
+        match action {
+            AuctionAction::Announce { id, stock, qty, seller, user, start, end, pricing, floor } => {
+                let body = crate::admin_auction::AnnounceRequest {
+                    id: id.clone(),
+                    stock: stock.clone(),
+                    seller: seller.clone(),
+                    user: user.clone(),
+                    qty: *qty,
+                    start: start.clone(),
+                    end: end.clone(),
+                    pricing: pricing.clone(),
+                    floor: floor.clone(),
+                };
+                let body = serde_json::to_value(body).map_err(|e| self.unreachable(e))?;
+                self.post("/auction", Some(&body))
+            }
+            AuctionAction::List => self.get("/auctions"),
+            AuctionAction::Show { id } => self.get(&format!("/auction/{id}")),
         }
     }
 

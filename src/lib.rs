@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`admin`]: the operator's HTTP endpoint (halt, kill switch, roll, transfers, sessions, book, `/metrics`).
+//! - [`admin_auction`]: the operator's one-way bidding auctions on that endpoint.
 //! - [`admin_client`]: `carbonx admin`, the command line over that endpoint.
 //! - [`metrics`]: Prometheus metrics from the sequencer, the gateway and the feed.
 //! - [`eod`]: end-of-day files (trades, positions, statistics) written at each day's end.
@@ -21,6 +22,7 @@
 //! the feed are `carbonx-gateway` and `carbonx-feed`.
 
 pub mod admin;
+pub mod admin_auction;
 pub mod admin_client;
 pub mod config;
 pub mod eod;
