@@ -128,6 +128,10 @@ impl LoadReport {
 struct Shared {
     planned: Vec<AtomicU64>,
     answered: AtomicU64,
+    /// Woken by the reader when answers arrive, so that a closed-loop
+    /// sender at its in-flight limit sleeps instead of spinning (on two
+    /// cores a spinning generator starves the server it measures).
+    answers_arrived: tokio::sync::Notify,
 }
 
 /// One session's results.
@@ -422,6 +426,7 @@ impl Session {
         let shared = Arc::new(Shared {
             planned: (0..PLANNED_RING).map(|_| AtomicU64::new(u64::MAX)).collect(),
             answered: AtomicU64::new(0),
+            answers_arrived: tokio::sync::Notify::new(),
         });
         let (start, warmup) = (self.start, self.warmup);
         let reader_task = tokio::spawn(read_answers(reader, Arc::clone(&shared), start, warmup));
@@ -493,6 +498,11 @@ impl Session {
             // server on a 2-core machine.
             match interval_ns {
                 Some(_) => tokio::time::sleep_until((self.start + Duration::from_nanos(planned_ns)).into()).await,
+                // Closed loop: wait for answers (bounded, so that the end of
+                // the run is noticed even if the server goes quiet).
+                None if due == 0 => {
+                    let _ = tokio::time::timeout(Duration::from_millis(10), shared.answers_arrived.notified()).await;
+                }
                 None => tokio::task::yield_now().await,
             }
         }
@@ -526,6 +536,7 @@ async fn read_answers(
     while let Ok((_, message)) = reader.next_message(Duration::from_secs(30)).await {
         if tally(&mut r, &message, &timer) {
             shared.answered.fetch_add(1, Ordering::AcqRel);
+            shared.answers_arrived.notify_one();
         }
     }
     r

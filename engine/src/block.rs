@@ -11,7 +11,7 @@
 //! best five levels, ignoring time priority inside the level.
 
 use crate::command::{NewBlock, Pick, TIF_DAY, TIF_IOC, WIRE_PER_FEN};
-use crate::engine::{Engine, emit};
+use crate::engine::{Engine, emit, token_hash};
 use crate::event::{CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason};
 use crate::risk::Exposure;
 use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
@@ -70,6 +70,7 @@ impl BlockOrder {
 impl Engine {
     /// The index of a live block order named by token.
     pub(crate) fn find_block(&self, user: UserId, token: Token) -> Option<usize> {
+        self.block_tags.find(token_hash(user, &token), |_| true)?;
         self.blocks.iter().position(|b| b.user == user && b.token == token)
     }
 
@@ -115,7 +116,10 @@ impl Engine {
         self.lock(&order.exposure());
         match self.blocks.iter().position(|b| b.mirrors(&order)) {
             Some(index) => self.trade_blocks(index, &order, out),
-            None => self.blocks.push(order),
+            None => {
+                self.block_tags.insert(token_hash(order.user, &order.token), 0);
+                self.blocks.push(order);
+            }
         }
     }
 
@@ -154,7 +158,7 @@ impl Engine {
 
     /// The block trade between the waiting order at `index` and its mirror.
     fn trade_blocks<O: Extend<Event>>(&mut self, index: usize, taker: &BlockOrder, out: &mut O) {
-        let maker = self.blocks.remove(index);
+        let maker = self.remove_block(index);
         let match_id = MatchId::new(self.next_match_id);
         self.next_match_id += 1;
         self.settle(&maker.exposure(), &taker.exposure(), taker.qty, taker.price);
@@ -174,9 +178,16 @@ impl Engine {
         );
     }
 
+    /// Takes the waiting block order at `index` out of the list and its tag out of the index.
+    fn remove_block(&mut self, index: usize) -> BlockOrder {
+        let order = self.blocks.remove(index);
+        self.block_tags.remove(token_hash(order.user, &order.token), 0);
+        order
+    }
+
     /// Cancels the waiting block order at `index` in full.
     pub(crate) fn cancel_block<O: Extend<Event>>(&mut self, index: usize, reason: CancelReason, out: &mut O) {
-        let order = self.blocks.remove(index);
+        let order = self.remove_block(index);
         self.release(&order.exposure());
         let (user, token, id, decrement) = (order.user, order.token, order.id, order.qty);
         emit(out, Event::cancelled(user, token, id, decrement, reason));

@@ -189,6 +189,11 @@ pub struct Engine {
     pub(crate) bid_pool: Vec<Vec<crate::auction::Bid>>,
     /// Live bids by (user, token); slot = auction index × `auction_bids_max` + position.
     pub(crate) bid_index: SlotIndex,
+    /// The tags of the waiting block orders' tokens (every slot 0): a
+    /// constant-time "certainly not a block" for the resend check that
+    /// every order makes, so thousands of waiting blocks cost an order
+    /// nothing; a hit is confirmed by a scan of `blocks`.
+    pub(crate) block_tags: SlotIndex,
 }
 
 impl Engine {
@@ -215,6 +220,7 @@ impl Engine {
             auctions: Vec::with_capacity(config.auctions_max as usize),
             bid_pool: (0..config.auctions_max).map(|_| Vec::with_capacity(config.auction_bids_max as usize)).collect(),
             bid_index: SlotIndex::new(config.auctions_max * config.auction_bids_max),
+            block_tags: SlotIndex::new(config.blocks_max),
             config,
         };
         for (index, inst) in engine.config.instruments.iter().enumerate() {

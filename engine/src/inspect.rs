@@ -88,6 +88,10 @@ impl Engine {
             let found = (self.orders.find(o.user, o.token), self.orders.find_id(o.id));
             assert_eq!(found, (Some(slot), Some(slot)), "indexes disagree for {:?}", o.id);
         }
+        assert_eq!(self.blocks.len(), self.block_tags.len(), "block tag index size");
+        for b in &self.blocks {
+            assert!(self.find_block(b.user, b.token).is_some(), "block {:?} not found by its token", b.id);
+        }
         self.check_auction_invariants();
         self.check_account_invariants();
     }
