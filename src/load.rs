@@ -307,6 +307,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, String> {
     let mut tasks = Vec::new();
     let progress = options.progress.then(|| progress_bar(options));
     let sent_counter = Arc::new(AtomicU64::new(0));
+    let pacer = Pacer::start(options.rate.is_some());
     for (i, user) in options.users.iter().enumerate() {
         let mut client = Client::connect(options.connect).await.map_err(|e| format!("{user}: {e}"))?;
         match client.login(user, &options.password, "", 0).await.map_err(|e| format!("{user}: {e}"))? {
@@ -330,6 +331,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, String> {
             warmup: options.warmup,
             end: options.warmup + options.duration,
             sent_counter: Arc::clone(&sent_counter),
+            pacer: Arc::clone(&pacer.tick),
         };
         tasks.push(tokio::spawn(session.run(client)));
     }
@@ -363,6 +365,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, String> {
         let result = task.await.map_err(|e| e.to_string())??;
         merge(&mut report, result);
     }
+    drop(pacer);
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -410,7 +413,51 @@ fn user_first_account(user: &str) -> u32 {
     user.strip_prefix("DEMO").and_then(|n| n.parse::<u32>().ok()).map_or(1, |n| (n.max(1) - 1) * 340 + 1)
 }
 
+/// How often the pacer wakes the open-loop senders.
+const PACER_TICK: Duration = Duration::from_micros(100);
+
+/// The open-loop clock: a thread that wakes every session's sender each
+/// [`PACER_TICK`]. tokio's own timer has a resolution of one millisecond,
+/// which would put up to a millisecond of the generator's own delay into
+/// every latency measured from the planned send time; a sleeping thread
+/// keeps that to about a tick without spinning a core away from the server.
+struct Pacer {
+    tick: Arc<tokio::sync::Notify>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Pacer {
+    fn start(open_loop: bool) -> Pacer {
+        let tick = Arc::new(tokio::sync::Notify::new());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = open_loop.then(|| {
+            let (tick, stop) = (Arc::clone(&tick), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("carbonx-pacer".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(PACER_TICK);
+                        tick.notify_waiters();
+                    }
+                })
+                .ok()
+        });
+        Pacer { tick, stop, thread: thread.flatten() }
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 struct Session {
+    pacer: Arc<tokio::sync::Notify>,
     mix: Mix,
     rate: Option<u64>,
     in_flight: u64,
@@ -492,12 +539,12 @@ impl Session {
                 self.sent_counter.fetch_add(due, Ordering::Relaxed);
                 writer.flush().await.map_err(|e| e.to_string())?;
             }
-            // tokio's timer has millisecond resolution, so a send can leave
-            // up to about 1 ms after its planned time; that delay is counted
-            // in the latency (README). Spinning instead would starve the
-            // server on a 2-core machine.
+            // Open loop: the pacer's next tick (tokio's timer only as a
+            // fallback, should the pacer thread be missing).
             match interval_ns {
-                Some(_) => tokio::time::sleep_until((self.start + Duration::from_nanos(planned_ns)).into()).await,
+                Some(_) => {
+                    let _ = tokio::time::timeout(Duration::from_millis(2), self.pacer.notified()).await;
+                }
                 // Closed loop: wait for answers (bounded, so that the end of
                 // the run is noticed even if the server goes quiet).
                 None if due == 0 => {
