@@ -336,19 +336,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, String> {
         tasks.push(tokio::spawn(session.run(client)));
     }
     if let Some(bar) = &progress {
-        let bar = bar.clone();
-        let counter = Arc::clone(&sent_counter);
-        let total = options.warmup + options.duration;
-        tokio::spawn(async move {
-            let mut last = 0;
-            while start.elapsed() < total {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let now = counter.load(Ordering::Relaxed);
-                bar.set_position(start.elapsed().as_millis() as u64);
-                bar.set_message(format!("{:>10.0} msg/s", (now - last) as f64 * 4.0));
-                last = now;
-            }
-        });
+        tokio::spawn(show_live_rate(bar.clone(), Arc::clone(&sent_counter), start, options.warmup + options.duration));
     }
     let mut report = LoadReport {
         rate: options.rate,
@@ -370,6 +358,18 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, String> {
         bar.finish_and_clear();
     }
     Ok(report)
+}
+
+/// Updates the progress bar with the rate sent over the last 250 ms.
+async fn show_live_rate(bar: indicatif::ProgressBar, counter: Arc<AtomicU64>, start: Instant, total: Duration) {
+    let mut last = 0;
+    while start.elapsed() < total {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = counter.load(Ordering::Relaxed);
+        bar.set_position(start.elapsed().as_millis() as u64);
+        bar.set_message(format!("{:>10.0} msg/s", (now - last) as f64 * 4.0));
+        last = now;
+    }
 }
 
 fn progress_bar(options: &LoadOptions) -> indicatif::ProgressBar {
