@@ -194,6 +194,9 @@ const STOCKS: [(&[u8; 8], u32); 7] = [
 struct Mix {
     rng: Rng,
     session: u8,
+    /// Tokens are taken for the whole trading day, so each run (and each
+    /// step of a ladder) needs its own: see [`run_tag`].
+    run_tag: [u8; 3],
     first_account: u32,
     next: u64,
     pending_block: Option<Inbound>,
@@ -203,10 +206,12 @@ struct Mix {
 }
 
 impl Mix {
+    /// `L`, the run's tag, the session, the order number: all base 36.
     fn token(&self, n: u64) -> [u8; 14] {
-        let mut token = [b' '; 14];
-        let text = format!("L{:02}{:011}", self.session, n % 100_000_000_000);
-        token.copy_from_slice(text.as_bytes());
+        let mut token = [b'L'; 14];
+        token[1..4].copy_from_slice(&self.run_tag);
+        token[4..6].copy_from_slice(&base36::<2>(u64::from(self.session)));
+        token[6..].copy_from_slice(&base36::<8>(n));
         token
     }
 
@@ -308,6 +313,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, String> {
     let progress = options.progress.then(|| progress_bar(options));
     let sent_counter = Arc::new(AtomicU64::new(0));
     let pacer = Pacer::start(options.rate.is_some());
+    let run_tag = run_tag().await;
     for (i, user) in options.users.iter().enumerate() {
         let mut client = Client::connect(options.connect).await.map_err(|e| format!("{user}: {e}"))?;
         match client.login(user, &options.password, "", 0).await.map_err(|e| format!("{user}: {e}"))? {
@@ -318,6 +324,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, String> {
         let mix = Mix {
             rng: Rng(options.seed ^ ((i as u64 + 1) * 0x9E37)),
             session: i as u8,
+            run_tag,
             first_account,
             next: 0,
             pending_block: None,
@@ -567,9 +574,37 @@ fn total(sent: &Sent) -> u64 {
     sent.orders + sent.replaces + sent.cancels
 }
 
-/// Order number of a load token (`Lss` + 11 digits).
+/// Order number of a load token (its last 8 base-36 digits).
 fn order_number(token: &[u8; 14]) -> Option<u64> {
-    std::str::from_utf8(&token[3..]).ok()?.trim().parse().ok()
+    token[6..].iter().try_fold(0u64, |n, &c| Some(n * 36 + u64::from(char::from(c).to_digit(36)?)))
+}
+
+/// `n` in `N` base-36 digits (upper case), the high digits dropped.
+fn base36<const N: usize>(mut n: u64) -> [u8; N] {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut out = [b'0'; N];
+    for digit in out.iter_mut().rev() {
+        *digit = DIGITS[(n % 36) as usize];
+        n /= 36;
+    }
+    out
+}
+
+/// Three base-36 digits from the wall clock's second (they repeat every
+/// 13 hours), never the same twice in one process: a step that would start
+/// in the previous step's second waits for the next. A server ignores an
+/// order whose token was used before on the same day (PROTOCOL.md), so a
+/// second run with the same tokens would go unanswered.
+async fn run_tag() -> [u8; 3] {
+    static LAST: AtomicU64 = AtomicU64::new(u64::MAX);
+    loop {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let second = since.as_secs() % 36u64.pow(3);
+        if LAST.swap(second, Ordering::Relaxed) != second {
+            return base36::<3>(second);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn read_answers(
@@ -814,4 +849,35 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
         h.len()
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_the_run_the_session_and_the_order_number() {
+        let mix = Mix {
+            rng: Rng(1),
+            session: 3,
+            run_tag: *b"A0Z",
+            first_account: 1,
+            next: 0,
+            pending_block: None,
+            resting: Vec::new(),
+        };
+        for n in [0, 1, 35, 36, 123_456_789, 36u64.pow(8) - 1] {
+            let token = mix.token(n);
+            assert_eq!(&token[..6], b"LA0Z03");
+            assert_eq!(order_number(&token), Some(n), "{}", String::from_utf8_lossy(&token));
+        }
+        assert_eq!(order_number(b"LA0Z03 bad    "), None);
+    }
+
+    #[test]
+    fn each_run_in_a_process_gets_its_own_tag() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (a, b) = runtime.block_on(async { (run_tag().await, run_tag().await) });
+        assert_ne!(a, b);
+    }
 }

@@ -52,6 +52,13 @@ fn a_short_load_accounts_for_every_message_and_writes_its_outputs() {
     let json = report.to_json();
     assert!(json.starts_with('{') && json.ends_with('}') && json.contains("\"unanswered\":0"), "{json}");
     assert_eq!(json.matches('{').count(), json.matches('}').count());
+    // A second run the same day (a ladder's next step, or an operator
+    // running the load again) must not reuse the first run's tokens: the
+    // server would ignore those orders as resends and they would go unanswered.
+    let closed_loop = LoadOptions { rate: None, duration: Duration::from_millis(500), ..load };
+    let again = runtime.block_on(run(&closed_loop)).unwrap();
+    assert!(again.sent.orders > 100, "{again}");
+    assert_eq!(again.unanswered(), 0, "{again}");
     drop(runtime);
     server.shutdown().unwrap();
 }
