@@ -220,6 +220,12 @@ fn the_roll_writes_end_of_day_files_and_sessions_and_disconnect_work() {
     assert_eq!(table.len(), 3_400);
 }
 
+/// One sample's value from Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
 #[test]
 fn metrics_parse_as_openmetrics_and_count_what_was_sent() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,13 +247,19 @@ fn metrics_parse_as_openmetrics_and_count_what_was_sent() {
         }
         client // still logged in while the metrics are scraped
     });
-    let text = admin(&server).run(&AdminAction::Metrics).unwrap();
+    // The feed thread publishes on its own time: scrape until it has caught up (bounded).
+    let feed_caught_up = |text: &str| metric(text, "carbonx_feed_next_sequence") > f64::from(orders - rejects);
+    let mut text = admin(&server).run(&AdminAction::Metrics).unwrap();
+    for _ in 0..100 {
+        if feed_caught_up(&text) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        text = admin(&server).run(&AdminAction::Metrics).unwrap();
+    }
     drop(connected);
     server.shutdown().unwrap();
-    let sample = |name: &str| -> f64 {
-        let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
-        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("no {name} in\n{text}"))
-    };
+    let sample = |name: &str| metric(&text, name);
     assert_eq!(sample("carbonx_gateway_messages_in_total{type=\"O\"}"), f64::from(orders));
     assert_eq!(sample("carbonx_gateway_messages_out_total{type=\"A\"}"), f64::from(orders - rejects));
     assert_eq!(sample("carbonx_gateway_messages_out_total{type=\"J\"}"), f64::from(rejects));

@@ -43,6 +43,11 @@ pub struct UserConfig {
     pub rate_per_sec: u32,
     /// Token-bucket depth: how many may arrive at once.
     pub burst: u32,
+    /// Cancel-on-disconnect: when this username's connection ends for
+    /// any reason (logout, close, timeout, the operator), its live orders,
+    /// blocks and bids are cancelled (`U`) through the journal.
+    #[serde(default)]
+    pub cancel_on_disconnect: bool,
 }
 
 impl Default for GatewayConfig {
@@ -62,6 +67,7 @@ impl GatewayConfig {
                 accounts: vec![format!("{:04}-{:04}", (n - 1) * 340 + 1, n * 340)],
                 rate_per_sec: 1_000_000,
                 burst: 1_000_000,
+                cancel_on_disconnect: false,
             })
             .collect();
         GatewayConfig {
@@ -115,6 +121,8 @@ pub struct User {
     pub rate_per_sec: u32,
     /// Bucket depth.
     pub burst: u32,
+    /// Cancel its orders when its connection ends.
+    pub cancel_on_disconnect: bool,
 }
 
 /// The users, and the account codes of the market, resolved at start.
@@ -197,7 +205,15 @@ fn resolve_user(
             entitled.insert(*accounts.get(&code).ok_or_else(unknown)?);
         }
     }
-    Ok(User { id, name, password, accounts: entitled, rate_per_sec: user.rate_per_sec, burst: user.burst })
+    Ok(User {
+        id,
+        name,
+        password,
+        accounts: entitled,
+        rate_per_sec: user.rate_per_sec,
+        burst: user.burst,
+        cancel_on_disconnect: user.cancel_on_disconnect,
+    })
 }
 
 /// `0001-0340` → the 340 codes; `E001` → itself.

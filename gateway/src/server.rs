@@ -29,6 +29,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Commands handed to the sequencer in one queue operation at most.
 pub const COMMANDS_PER_SEND_MAX: usize = 1_024;
 
+/// How long a login waits for the same username's closing connection
+/// to free it before it is refused as a second login (`J` `S`).
+pub const RELEASE_WAIT: Duration = Duration::from_millis(500);
 const _: () = assert!(WRITE_CHUNK_MAX > 2 * crate::soup::PAYLOAD_LEN_MAX);
 
 /// The order-entry server.
@@ -105,19 +108,24 @@ impl Gateway {
         tracing::info!(%peer, user = %name, from = cursor.seq, "logged in");
         let (closed_tx, closed_rx) = watch::channel(false);
         let mut writer_task = tokio::spawn(Arc::clone(&self).writer(writer, user, session, cursor, closed_rx));
-        let mut writer_done = false;
+        let mut writer_ended = None;
         // Whichever half ends first ends the connection.
         let result = tokio::select! {
             result = self.reader(reader, buf, user, shutdown) => result,
-            _ = &mut writer_task => {
-                writer_done = true;
+            joined = &mut writer_task => {
+                writer_ended = Some(joined);
                 Ok(())
             }
             () = self.hub.slot(user).kick.notified() => Err(ConnectionError::Rule("disconnected by the operator")),
         };
         let _ = closed_tx.send(true);
-        if !writer_done {
-            let _ = writer_task.await;
+        let socket = match writer_ended {
+            Some(joined) => joined,
+            None => writer_task.await,
+        };
+        self.end_session(user).await;
+        if let Ok(mut socket) = socket {
+            let _ = socket.shutdown().await;
         }
         match result {
             Ok(()) => tracing::info!(%peer, user = %name, "session ended"),
@@ -140,7 +148,7 @@ impl Gateway {
         };
         let current = self.hub.session();
         let wrong_session = login.session != [b' '; SESSION_LEN] && login.session != current;
-        if wrong_session || !self.hub.claim(user) {
+        if wrong_session || !self.claim_soon(user).await {
             tracing::info!(user = %String::from_utf8_lossy(&login.username), wrong_session, "login rejected: session");
             Packet::LoginRejected(b'S').encode(&mut out);
             writer.write_all(&out).await?;
@@ -158,6 +166,23 @@ impl Gateway {
             return Err(err.into());
         }
         Ok(Some((user, session, cursor)))
+    }
+
+    /// Claims the username, waiting (bounded by [`RELEASE_WAIT`]) for a
+    /// previous connection that is closing: it frees the username only
+    /// after its cancel-on-disconnect is queued, and a client may
+    /// reconnect the moment it sees End of Session.
+    async fn claim_soon(&self, user: UserId) -> bool {
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        loop {
+            if self.hub.claim(user) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     async fn reader(
@@ -263,7 +288,7 @@ impl Gateway {
         session: [u8; SESSION_LEN],
         mut cursor: Cursor,
         mut closed: watch::Receiver<bool>,
-    ) {
+    ) -> OwnedWriteHalf {
         let heartbeat = Duration::from_millis(self.hub.config.heartbeat_ms);
         let slot = self.hub.slot(user);
         let mut out = Vec::with_capacity(WRITE_CHUNK_MAX);
@@ -306,10 +331,21 @@ impl Gateway {
                 _ = closed.changed() => break,
             }
         }
-        // Free the username before the client sees the connection close, so
-        // that a client reconnecting at once is not refused as a second login.
+        socket
+    }
+
+    /// After both halves of a connection have stopped: cancel-on-disconnect
+    /// (queued behind every command the reader handed over, and before the
+    /// username is free again, so that it can never cancel orders of the
+    /// next connection), then frees the username. The caller closes the
+    /// socket afterwards, so that a client reconnecting the moment it sees
+    /// the close is not refused as a second login.
+    async fn end_session(&self, user: UserId) {
+        let cancel = self.hub.directory.user(user).is_some_and(|u| u.cancel_on_disconnect);
+        if cancel {
+            self.send(&mut vec![Command::CancelUser(user)]).await;
+        }
         self.hub.release(user);
-        let _ = socket.shutdown().await;
     }
 }
 
