@@ -357,14 +357,19 @@ async fn sessions(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answe
         .hub
         .sessions()
         .into_iter()
-        .map(|i| json!({ "user": i.name, "connected": i.connected, "next_seq": i.next_seq }))
+        .map(|i| json!({ "user": i.name, "connected": i.connected, "next_seq": i.next_seq, "drop_copy": i.drop_copy }))
         .collect();
     Ok(Json(json!({ "sessions": list })))
 }
 
 async fn disconnect(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(user): Path<String>) -> Answer {
     s.authorize(&headers)?;
-    let id = s.user(&user)?;
+    // A username or a drop-copy desk: both are streams of the hub.
+    let names = s.hub.directory.stream_names().position(|n| String::from_utf8_lossy(n).trim_end() == user);
+    let id = names
+        .and_then(|n| u16::try_from(n).ok())
+        .map(UserId::new)
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no user or drop-copy desk {user}")))?;
     if s.hub.disconnect(id) {
         Ok(Json(json!({ "user": user, "disconnected": true })))
     } else {

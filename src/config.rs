@@ -279,6 +279,17 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_table_without_desks_has_no_drop_copy_not_the_demo_desk() {
+        let demo = Config::demo().to_toml();
+        let (before, desk) = demo.split_once("[[gateway.drop_copy]]").expect("the demo has a desk");
+        let after = desk.find("\n[").map_or("", |end| &desk[end..]);
+        let config = Config::parse(&format!("{before}{after}"), "x.toml").unwrap();
+        assert_eq!(config.gateway.users.len(), 10);
+        assert!(config.gateway.drop_copy.is_empty(), "a real config must never get the demo desk's password");
+        assert_eq!(Config::demo().gateway.drop_copy[0].name, "RISK01");
+    }
+
+    #[test]
     fn bad_files_name_the_problem() {
         let typo = Config::demo().to_toml().replace("stp", "stpp");
         assert!(Config::parse(&typo, "x.toml").unwrap_err().to_string().contains("x.toml"));

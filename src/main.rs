@@ -451,6 +451,7 @@ impl EmbeddedServer {
         let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
         (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
         config.admin.listen = any;
+        config.gateway.drop_copy_listen = any;
         config.feed.enabled = feed;
         let data_dir = std::env::temp_dir().join(format!("carbonx-load-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);

@@ -87,6 +87,7 @@ pub struct Server {
     eod: JoinHandle<()>,
     feed: Option<FeedThreads>,
     admin: Option<SocketAddr>,
+    drop_copy: Option<SocketAddr>,
     replayed: u64,
 }
 
@@ -242,6 +243,7 @@ impl Server {
         };
         let gateway = Gateway::new(hub, command_tx);
         runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx.clone()));
+        let drop_copy = start_drop_copy(config, &gateway, &runtime, &shutdown_rx)?;
         let feed = match feed {
             Some(feed) => Some(feed.listen(config, &runtime, &shutdown_rx)?),
             None => None,
@@ -258,6 +260,7 @@ impl Server {
             eod,
             feed,
             admin,
+            drop_copy,
             replayed,
         })
     }
@@ -265,6 +268,11 @@ impl Server {
     /// The admin endpoint's address (when it runs).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin
+    }
+
+    /// The drop-copy address (when desks are configured).
+    pub fn drop_copy_addr(&self) -> Option<SocketAddr> {
+        self.drop_copy
     }
 
     /// The order-entry address actually bound (port 0 in config picks a free one).
@@ -351,6 +359,21 @@ fn io_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
         .map_err(io("tokio runtime"))
 }
 
+/// The drop-copy listener, when desks are configured.
+fn start_drop_copy(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    runtime: &tokio::runtime::Runtime,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<SocketAddr>, ServeError> {
+    if config.gateway.drop_copy.is_empty() {
+        return Ok(None);
+    }
+    let (listener, addr) = bind(runtime, config.gateway.drop_copy_listen, "drop copy")?;
+    runtime.spawn(Arc::clone(gateway).serve_drop_copy(listener, shutdown.clone()));
+    Ok(Some(addr))
+}
+
 /// Binds a TCP listener for the runtime; the listener and its bound address.
 fn bind(
     runtime: &tokio::runtime::Runtime,
@@ -419,6 +442,11 @@ pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
             "  ITCH 5.0 feed: TCP {tcp}, snapshot {snapshot}, MoldUDP64 to {}, re-requests {rerequest}\n",
             udp.join(", ")
         ));
+    }
+    if let Some(addr) = server.drop_copy_addr() {
+        let desks: Vec<String> =
+            config.gateway.drop_copy.iter().map(|d| format!("{} ({})", d.name, d.users.join(", "))).collect();
+        text.push_str(&format!("  drop copy (SoupBinTCP, read-only): {addr}  desks {}\n", desks.join("; ")));
     }
     if let Some(admin) = server.admin_addr() {
         text.push_str(&format!("  admin (HTTP, /metrics): http://{admin}  token `{}`\n", config.admin.token));

@@ -23,6 +23,7 @@ fn config() -> Config {
     let any = "127.0.0.1:0".parse().unwrap();
     (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
     config.admin.listen = any;
+    config.gateway.drop_copy_listen = any;
     config.feed.publish_to.clear();
     config
 }

@@ -22,6 +22,7 @@ fn start() -> (Server, tempfile::TempDir) {
     let any = "127.0.0.1:0".parse().unwrap();
     (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
     config.admin.listen = any;
+    config.gateway.drop_copy_listen = any;
     config.feed.publish_to.clear();
     let dir = tempfile::tempdir().unwrap();
     let options = ServeOptions { data_dir: dir.path().into(), fsync: FsyncMode::Never, config_dir: ".".into() };

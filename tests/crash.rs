@@ -139,6 +139,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
     let mut config = Config::demo();
     config.gateway.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
+    config.gateway.drop_copy_listen = "127.0.0.1:0".parse().unwrap();
     local_feed(&mut config);
     std::fs::write(&config_path, config.to_toml()).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

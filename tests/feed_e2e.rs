@@ -104,6 +104,7 @@ fn udp_tcp_and_snapshot_consumers_rebuild_the_engines_books() {
     let any = "127.0.0.1:0".parse().unwrap();
     (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
     config.admin.listen = any;
+    config.gateway.drop_copy_listen = any;
     config.feed.publish_to = vec![udp.local_addr().unwrap()];
     let dir = tempfile::tempdir().unwrap();
     let options = ServeOptions { data_dir: dir.path().into(), fsync: FsyncMode::Never, config_dir: ".".into() };
@@ -171,6 +172,7 @@ fn a_consumer_that_stops_reading_is_cut_off_and_nobody_else_waits() {
     let any = "127.0.0.1:0".parse().unwrap();
     (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
     config.admin.listen = any;
+    config.gateway.drop_copy_listen = any;
     config.feed.publish_to.clear();
     config.feed.backlog_max_bytes = 512 * 1024;
     let dir = tempfile::tempdir().unwrap();
@@ -244,6 +246,7 @@ fn heartbeats_when_idle_and_end_of_session_after_the_close() {
     let any = "127.0.0.1:0".parse().unwrap();
     (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
     config.admin.listen = any;
+    config.gateway.drop_copy_listen = any;
     config.feed.publish_to = vec![udp.local_addr().unwrap()];
     config.gateway.heartbeat_ms = 100;
     let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,7 @@ impl Running {
     fn start(mut config: Config) -> Running {
         config.gateway.listen = "127.0.0.1:0".parse().unwrap();
         config.admin.listen = "127.0.0.1:0".parse().unwrap();
+        config.gateway.drop_copy_listen = "127.0.0.1:0".parse().unwrap();
         local_feed(&mut config);
         let dir = tempfile::tempdir().unwrap();
         let server = start_on(&config, dir.path());
@@ -214,6 +215,7 @@ fn strict_config(dir: &std::path::Path) -> Config {
     config.market.holding_cap = Some(1_000_050);
     config.market.orders_max = 3;
     config.gateway.users.truncate(2);
+    config.gateway.drop_copy.clear(); // the demo desk names DEMO03..DEMO10
     config.gateway.users[0].accounts = vec!["0001-0002".into()];
     config.gateway.users[1].accounts = vec!["0003".into()];
     config.gateway.users[1].rate_per_sec = 1;

@@ -25,6 +25,24 @@ pub struct GatewayConfig {
     pub idle_timeout_ms: u64,
     /// The usernames that may log in.
     pub users: Vec<UserConfig>,
+    /// Drop-copy listen address: read-only SoupBinTCP for risk desks.
+    pub drop_copy_listen: SocketAddr,
+    /// The risk desks and the usernames each receives a copy of (none
+    /// when a configuration file does not list any).
+    #[serde(default)]
+    pub drop_copy: Vec<DropCopyConfig>,
+}
+
+/// One drop-copy login: a firm's risk desk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropCopyConfig {
+    /// Desk username, at most 6 characters, distinct from every order-entry username.
+    pub name: String,
+    /// Password, at most 10 characters.
+    pub password: String,
+    /// The order-entry usernames whose every OUCH message the desk receives.
+    pub users: Vec<String>,
 }
 
 /// One order-entry username.
@@ -77,6 +95,12 @@ impl GatewayConfig {
             heartbeat_ms: 1_000,
             idle_timeout_ms: 15_000,
             users,
+            drop_copy_listen: SocketAddr::from(([127, 0, 0, 1], 7006)),
+            drop_copy: vec![DropCopyConfig {
+                name: "RISK01".into(),
+                password: "demo".into(),
+                users: (1..=10u32).map(|n| format!("DEMO{n:02}")).collect(),
+            }],
         }
     }
 }
@@ -104,6 +128,28 @@ pub enum GatewayConfigError {
     /// A zero limit or timer.
     #[error("{0} must be positive")]
     Zero(&'static str),
+    /// A drop-copy desk names a username that does not exist.
+    #[error("drop copy {desk:?}: no order-entry user {user:?}")]
+    UnknownDropCopyUser {
+        /// The desk.
+        desk: String,
+        /// The username it names.
+        user: String,
+    },
+}
+
+/// A drop-copy desk as the running gateway knows it.
+#[derive(Clone, Debug)]
+pub struct Desk {
+    /// Its stream's slot in the hub: after every user's
+    /// (`users.len() + n`), so that streams and logins work the same way.
+    pub slot: UserId,
+    /// Username, space-padded as on the wire.
+    pub name: [u8; 6],
+    /// Password, space-padded as on the wire.
+    pub password: [u8; 10],
+    /// The users it copies.
+    pub users: Vec<UserId>,
 }
 
 /// A user as the running gateway knows it.
@@ -134,6 +180,8 @@ pub struct Directory {
     pub accounts: FxHashMap<[u8; 4], AccountId>,
     /// Account → code (index = account number).
     pub codes: Vec<[u8; 4]>,
+    /// Drop-copy desks, in config order.
+    pub desks: Vec<Desk>,
 }
 
 impl Directory {
@@ -160,17 +208,28 @@ impl Directory {
             let id = UserId::new(u16::try_from(n).map_err(|_| GatewayConfigError::TooManyUsers)?);
             users.push(resolve_user(id, user, &accounts)?);
         }
-        let mut names: Vec<_> = users.iter().map(|u| u.name).collect();
+        let desks = resolve_desks(&config.drop_copy, &users)?;
+        let mut names: Vec<_> = users.iter().map(|u| u.name).chain(desks.iter().map(|d| d.name)).collect();
         names.sort_unstable();
         if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(GatewayConfigError::BadUsername(String::from_utf8_lossy(&pair[0]).trim().into()));
         }
-        Ok(Directory { users, accounts, codes })
+        Ok(Directory { users, accounts, codes, desks })
     }
 
     /// The user with this wire username and password.
     pub fn authenticate(&self, name: &[u8; 6], password: &[u8; 10]) -> Option<&User> {
         self.users.iter().find(|u| &u.name == name && &u.password == password)
+    }
+
+    /// The drop-copy desk with this wire username and password.
+    pub fn authenticate_desk(&self, name: &[u8; 6], password: &[u8; 10]) -> Option<&Desk> {
+        self.desks.iter().find(|d| &d.name == name && &d.password == password)
+    }
+
+    /// Every stream's name: the users', then the desks' (index = slot).
+    pub fn stream_names(&self) -> impl Iterator<Item = &[u8; 6]> {
+        self.users.iter().map(|u| &u.name).chain(self.desks.iter().map(|d| &d.name))
     }
 
     /// The user with this id.
@@ -182,6 +241,28 @@ impl Directory {
     pub fn code(&self, account: AccountId) -> [u8; 4] {
         self.codes.get(account.get() as usize).copied().unwrap_or(*b"????")
     }
+}
+
+/// Checks the desks' names and passwords and resolves the users they copy.
+fn resolve_desks(desks: &[DropCopyConfig], users: &[User]) -> Result<Vec<Desk>, GatewayConfigError> {
+    let mut resolved = Vec::with_capacity(desks.len());
+    for (n, desk) in desks.iter().enumerate() {
+        let slot = u16::try_from(users.len() + n).map_err(|_| GatewayConfigError::TooManyUsers)?;
+        let name = crate::soup::alpha::<6>(&desk.name)
+            .filter(|_| !desk.name.is_empty() && desk.name.is_ascii())
+            .ok_or_else(|| GatewayConfigError::BadUsername(desk.name.clone()))?;
+        let password = crate::soup::alpha::<10>(&desk.password)
+            .filter(|_| desk.password.is_ascii())
+            .ok_or_else(|| GatewayConfigError::BadPassword(desk.name.clone()))?;
+        let mut copied = Vec::with_capacity(desk.users.len());
+        for wanted in &desk.users {
+            let user = users.iter().find(|u| String::from_utf8_lossy(&u.name).trim_end() == wanted.as_str());
+            let unknown = || GatewayConfigError::UnknownDropCopyUser { desk: desk.name.clone(), user: wanted.clone() };
+            copied.push(user.ok_or_else(unknown)?.id);
+        }
+        resolved.push(Desk { slot: UserId::new(slot), name, password, users: copied });
+    }
+    Ok(resolved)
 }
 
 fn resolve_user(

@@ -77,6 +77,8 @@ pub struct SessionInfo {
     pub connected: bool,
     /// The sequence number the next message of today's stream will carry.
     pub next_seq: u64,
+    /// True for a drop-copy desk.
+    pub drop_copy: bool,
 }
 
 /// All sessions.
@@ -86,8 +88,10 @@ pub struct Hub {
     pub directory: Directory,
     /// The gateway's settings.
     pub config: GatewayConfig,
-    /// One slot per user, index = user id.
+    /// One slot per user (index = user id), then one per drop-copy desk.
     pub slots: Vec<UserSlot>,
+    /// Per user: the slots of the desks that receive a copy of its stream.
+    copies: Vec<Vec<usize>>,
     /// Messages in and out, rejects.
     pub counters: crate::counters::Counters,
     stocks: Vec<StockCode>,
@@ -109,22 +113,31 @@ impl Hub {
         sessions_dir: PathBuf,
     ) -> Result<Hub, GatewayConfigError> {
         let directory = Directory::new(&config, account_codes)?;
-        let slots = directory
-            .users
-            .iter()
-            .map(|u| UserSlot {
+        let throttles = directory.users.iter().map(|u| Throttle::new(u.rate_per_sec, u.burst));
+        // A desk never sends orders: its throttle is never used.
+        let desk_throttles = directory.desks.iter().map(|_| Throttle::new(1, 1));
+        let slots = throttles
+            .chain(desk_throttles)
+            .map(|throttle| UserSlot {
                 stream: Mutex::new(Stream::default()),
                 wake: Notify::new(),
                 connected: AtomicBool::new(false),
-                throttle: Mutex::new(Throttle::new(u.rate_per_sec, u.burst)),
+                throttle: Mutex::new(throttle),
                 kick: Notify::new(),
             })
             .collect();
+        let mut copies = vec![Vec::new(); directory.users.len()];
+        for desk in &directory.desks {
+            for user in &desk.users {
+                copies[usize::from(user.get())].push(usize::from(desk.slot.get()));
+            }
+        }
         let calendar = Calendar::new(market);
         Ok(Hub {
             directory,
             config,
             slots,
+            copies,
             counters: crate::counters::Counters::default(),
             stocks,
             calendar,
@@ -147,18 +160,18 @@ impl Hub {
         self.slot(user).connected.store(false, Ordering::Release);
     }
 
-    /// Every username's session.
+    /// Every username's session, then every drop-copy desk's.
     pub fn sessions(&self) -> Vec<SessionInfo> {
+        let users = self.directory.users.len();
         self.directory
-            .users
-            .iter()
-            .map(|user| {
-                let slot = self.slot(user.id);
-                SessionInfo {
-                    name: String::from_utf8_lossy(&user.name).trim().to_string(),
-                    connected: slot.connected.load(Ordering::Acquire),
-                    next_seq: slot.stream.lock().log.as_ref().map_or(1, DayLog::next_seq),
-                }
+            .stream_names()
+            .zip(&self.slots)
+            .enumerate()
+            .map(|(n, (name, slot))| SessionInfo {
+                name: String::from_utf8_lossy(name).trim().to_string(),
+                connected: slot.connected.load(Ordering::Acquire),
+                next_seq: slot.stream.lock().log.as_ref().map_or(1, DayLog::next_seq),
+                drop_copy: n >= users,
             })
             .collect()
     }
@@ -193,12 +206,14 @@ impl Hub {
         tracing::info!("order-entry router stopped");
     }
 
-    /// Starts day `date`: every user gets a new, empty stream.
+    /// Starts day `date`: every user and desk gets a new, empty stream.
     pub fn start_day(&self, date: u32) {
         let session = soup::session_name(date);
-        for (slot, user) in self.slots.iter().zip(&self.directory.users) {
-            let name = String::from_utf8_lossy(&user.name).trim().to_string();
-            let path = self.sessions_dir.join(format!("{date:08}")).join(format!("{name}.ouch"));
+        let users = self.directory.users.len();
+        for (n, (slot, name)) in self.slots.iter().zip(self.directory.stream_names()).enumerate() {
+            let name = String::from_utf8_lossy(name).trim().to_string();
+            let kind = if n < users { "ouch" } else { "dropcopy" };
+            let path = self.sessions_dir.join(format!("{date:08}")).join(format!("{name}.{kind}"));
             let log = match DayLog::create(&path) {
                 Ok(log) => Some(log),
                 Err(err) => {
@@ -263,7 +278,7 @@ impl Router {
             let ns = hub.calendar.nanos_since_midnight(*ts);
             replies.translate(event, ns, &mut self.day_started, &mut |user, outbound| {
                 let n = usize::from(user.get());
-                if n >= self.packets.len() {
+                if n >= hub.copies.len() {
                     return;
                 }
                 self.message.clear();
@@ -275,11 +290,13 @@ impl Router {
                         hub.counters.rejects.count(self.message.get(23).copied().unwrap_or(b'?'));
                     }
                 }
-                Packet::Sequenced(&self.message).encode(&mut self.packets[n]);
-                if self.counts[n] == 0 {
-                    self.touched.push(n);
+                for &stream in std::iter::once(&n).chain(&hub.copies[n]) {
+                    Packet::Sequenced(&self.message).encode(&mut self.packets[stream]);
+                    if self.counts[stream] == 0 {
+                        self.touched.push(stream);
+                    }
+                    self.counts[stream] += 1;
                 }
-                self.counts[n] += 1;
             });
         }
         for n in self.touched.drain(..) {

@@ -1,7 +1,9 @@
 //! The tokio side: a listener capped by a connection semaphore; per
 //! connection a reader task (login, decode, intake, hand commands to the
 //! sequencer in batches) and a writer task (replay and live stream from the
-//! user's day log, heartbeats, End of Session).
+//! user's day log, heartbeats, End of Session). The drop-copy port uses the
+//! same connection and writer: a desk's stream is a hub slot like a user's,
+//! and its reader accepts only heartbeats and logout.
 //!
 //! The sequencer's queue is a bounded crossbeam channel: when it is full the
 //! reader stops reading its socket (TCP pushes back on the client) instead of
@@ -41,6 +43,16 @@ pub struct Gateway {
     started: Instant,
 }
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    /// Order entry: users log in, send OUCH, receive their stream.
+    OrderEntry,
+    /// Drop copy: risk desks log in and receive a copy of their users'
+    /// streams; they send nothing but heartbeats and logout.
+    DropCopy,
+}
+
 /// Why a connection ended early (logged, never sent).
 #[derive(Debug, thiserror::Error)]
 enum ConnectionError {
@@ -59,7 +71,18 @@ impl Gateway {
     }
 
     /// Accepts connections until `shutdown` turns true.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        self.listen(listener, shutdown, Port::OrderEntry).await;
+    }
+
+    /// Serves drop-copy desks on `listener` until `shutdown` turns true.
+    pub async fn serve_drop_copy(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        self.listen(listener, shutdown, Port::DropCopy).await;
+    }
+
+    /// Accepts connections on `listener` (capped at `connections_max`
+    /// per port) until `shutdown` turns true.
+    async fn listen(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>, port: Port) {
         let permits = Arc::new(Semaphore::new(self.hub.config.connections_max));
         loop {
             let accepted = tokio::select! {
@@ -82,14 +105,20 @@ impl Gateway {
             let gateway = Arc::clone(&self);
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                gateway.connection(socket, peer, shutdown).await;
+                gateway.connection(socket, peer, shutdown, port).await;
                 drop(permit);
             });
         }
-        tracing::info!("order-entry listener stopped");
+        tracing::info!(?port, "listener stopped");
     }
 
-    async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
+    async fn connection(
+        self: Arc<Self>,
+        socket: TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+        port: Port,
+    ) {
         let _ = socket.set_nodelay(true);
         let (mut reader, mut writer) = socket.into_split();
         let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -99,7 +128,7 @@ impl Gateway {
             Ok(Err(err)) => return tracing::info!(%peer, %err, "connection closed before login"),
             Err(_) => return tracing::info!(%peer, "no login within the timeout; closed"),
         };
-        let (user, session, cursor) = match self.accept_login(&login, &mut writer).await {
+        let (user, session, cursor) = match self.accept_login(&login, &mut writer, port).await {
             Ok(Some(accepted)) => accepted,
             Ok(None) => return,
             Err(err) => return tracing::info!(%peer, %err, "login failed"),
@@ -110,8 +139,14 @@ impl Gateway {
         let mut writer_task = tokio::spawn(Arc::clone(&self).writer(writer, user, session, cursor, closed_rx));
         let mut writer_ended = None;
         // Whichever half ends first ends the connection.
+        let read = async {
+            match port {
+                Port::OrderEntry => self.reader(reader, buf, user, shutdown).await,
+                Port::DropCopy => self.drop_copy_reader(reader, buf, shutdown).await,
+            }
+        };
         let result = tokio::select! {
-            result = self.reader(reader, buf, user, shutdown) => result,
+            result = read => result,
             joined = &mut writer_task => {
                 writer_ended = Some(joined);
                 Ok(())
@@ -138,9 +173,15 @@ impl Gateway {
         &self,
         login: &LoginRequest,
         writer: &mut OwnedWriteHalf,
+        port: Port,
     ) -> Result<Option<(UserId, [u8; SESSION_LEN], Cursor)>, ConnectionError> {
         let mut out = Vec::with_capacity(64);
-        let Some(user) = self.hub.directory.authenticate(&login.username, &login.password).map(|u| u.id) else {
+        let directory = &self.hub.directory;
+        let stream = match port {
+            Port::OrderEntry => directory.authenticate(&login.username, &login.password).map(|u| u.id),
+            Port::DropCopy => directory.authenticate_desk(&login.username, &login.password).map(|d| d.slot),
+        };
+        let Some(user) = stream else {
             tracing::info!(user = %String::from_utf8_lossy(&login.username), "login rejected: not authorized");
             Packet::LoginRejected(b'A').encode(&mut out);
             writer.write_all(&out).await?;
@@ -212,6 +253,41 @@ impl Gateway {
                 Ok(read) => read?,
                 Err(_) => return Err(ConnectionError::Rule("nothing received within the idle timeout")),
             };
+            buf.truncate(start + n);
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A desk's side of a drop-copy connection: heartbeats and logout
+    /// only; the port is read-only, so any data closes the connection.
+    async fn drop_copy_reader(
+        &self,
+        mut socket: OwnedReadHalf,
+        mut buf: Vec<u8>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ConnectionError> {
+        let idle = Duration::from_millis(self.hub.config.idle_timeout_ms);
+        loop {
+            let mut used = 0;
+            while let Some((packet, len)) = soup::next_packet(&buf[used..])? {
+                used += len;
+                match packet {
+                    Packet::ClientHeartbeat | Packet::Debug(_) => {}
+                    Packet::LogoutRequest => return Ok(()),
+                    Packet::Unsequenced(_) => return Err(ConnectionError::Rule("drop copy is read-only: data sent")),
+                    _ => return Err(ConnectionError::Rule("a packet a drop-copy client may not send")),
+                }
+            }
+            buf.drain(..used);
+            let start = buf.len();
+            buf.resize(start + READ_CHUNK, 0);
+            let read = tokio::select! {
+                read = tokio::time::timeout(idle, socket.read(&mut buf[start..])) => read,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            let n = read.map_err(|_| ConnectionError::Rule("nothing received within the idle timeout"))??;
             buf.truncate(start + n);
             if n == 0 {
                 return Ok(());
