@@ -14,6 +14,7 @@
 //! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
 //! - [`replay`]: `carbonx replay`, the offline replay of a data directory.
 //! - [`server`]: `carbonx serve`: recovery, the threads, the listeners, shutdown.
+//! - [`watch`]: `carbonx watch`, the market maker's view from the feed.
 //! - [`load`]: `carbonx load`: open-loop load with HDR latency percentiles.
 //! - [`plot`]: SVG plots of a load run.
 //! - [`journal_file`]: the journal files: group commit and recovery.
@@ -34,3 +35,4 @@ pub mod plot;
 pub mod replay;
 pub mod sequencer;
 pub mod server;
+pub mod watch;

@@ -31,20 +31,31 @@ enum Cmd {
         #[arg(long, value_parser = parse_fsync)]
         fsync: Option<FsyncMode>,
     },
-    /// Follows the market data: loads a snapshot, then the TCP feed, and prints the top levels every second.
+    /// Follows the market data: every instrument's book, last trade, volume, band and the auctions,
+    /// refreshed in place every second. Replays the day's TCP feed from sequence 1, so that the
+    /// day's figures are exact (`--from-snapshot` joins late: figures count from then on).
     Watch {
-        /// The snapshot service.
+        /// The snapshot service (with `--from-snapshot`).
         #[arg(long, default_value = "127.0.0.1:7003")]
         snapshot: std::net::SocketAddr,
         /// The TCP feed.
         #[arg(long, default_value = "127.0.0.1:7002")]
         feed: std::net::SocketAddr,
+        /// The admin endpoint, for the public list of auctions (omitted when unreachable).
+        #[arg(long, default_value = "127.0.0.1:7010")]
+        admin: std::net::SocketAddr,
         /// Price levels per side.
         #[arg(long, default_value_t = 5)]
         levels: usize,
         /// Stop after this many seconds (default: until interrupted).
         #[arg(long)]
         seconds: Option<u64>,
+        /// Catch up, print one frame and exit.
+        #[arg(long)]
+        once: bool,
+        /// Start from the snapshot service instead of replaying the day.
+        #[arg(long)]
+        from_snapshot: bool,
     },
     /// Load benchmark: drives a server over SoupBinTCP/OUCH and reports latency percentiles.
     Load {
@@ -123,7 +134,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve { config, data_dir, fsync } => serve(config.as_deref(), data_dir, fsync),
-        Cmd::Watch { snapshot, feed, levels, seconds } => watch(snapshot, feed, levels, seconds),
+        Cmd::Watch { snapshot, feed, admin, levels, seconds, once, from_snapshot } => {
+            let source =
+                if from_snapshot { carbonx::watch::Source::Snapshot(snapshot) } else { carbonx::watch::Source::Replay };
+            let frames = if once { carbonx::watch::Frames::Once } else { carbonx::watch::Frames::Every(seconds) };
+            watch(&carbonx::watch::WatchOptions { feed, source, admin, levels, frames })
+        }
         Cmd::Load {
             connect,
             users,
@@ -306,23 +322,12 @@ fn wait_for_stop(server: &Server) -> &'static str {
     })
 }
 
-fn watch(snapshot: std::net::SocketAddr, feed: std::net::SocketAddr, levels: usize, seconds: Option<u64>) -> ExitCode {
+fn watch(options: &carbonx::watch::WatchOptions) -> ExitCode {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         eprintln!("carbonx: cannot start a runtime");
         return ExitCode::FAILURE;
     };
-    let result: Result<(), carbonx_feed::watch::WatchError> = runtime.block_on(async {
-        let book = carbonx_feed::watch::load_snapshot(snapshot).await?;
-        let mut follower = carbonx_feed::watch::Follower::start(feed, book).await?;
-        let rounds = seconds.unwrap_or(u64::MAX);
-        for _ in 0..rounds.max(1) {
-            follower.poll(std::time::Duration::from_secs(1)).await?;
-            println!("--- feed sequence {}", follower.book.next_seq() - 1);
-            print!("{}", carbonx_feed::watch::render(&follower.book, levels));
-        }
-        Ok(())
-    });
-    match result {
+    match runtime.block_on(carbonx::watch::run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("carbonx: watch: {err}");

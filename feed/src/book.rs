@@ -179,6 +179,16 @@ impl BookBuilder {
         self.orders.iter().map(|(r, o)| (*r, *o)).collect()
     }
 
+    /// A resting order by reference.
+    pub fn order(&self, order_ref: u64) -> Option<FeedOrder> {
+        self.orders.get(&order_ref).copied()
+    }
+
+    /// An instrument's collar: (reference, lower, upper), 4 implied decimals.
+    pub fn band(&self, locate: u16) -> Option<(u32, u32, u32)> {
+        self.collars.get(&locate).map(|j| (j.reference_price, j.lower_price, j.upper_price))
+    }
+
     /// The instruments seen in the directory: `(locate, stock)`.
     pub fn instruments(&self) -> Vec<(u16, [u8; 8])> {
         self.directory.iter().map(|(l, r)| (*l, r.stock)).collect()

@@ -12,6 +12,7 @@
 //! - [`translate`]: engine events to ITCH messages, as PROTOCOL.md maps them.
 //! - [`book`]: the book built from the feed alone, with gap detection and
 //!   top-N levels; the server's snapshots come from it too.
+//! - [`stats`]: last trade, volume by method, the close and auction results, from the feed.
 //!
 //! With I/O:
 //! - [`service`]: the feed thread: translate, number, log, book, publish MoldUDP64.
@@ -30,6 +31,7 @@ pub mod itch;
 pub mod moldudp;
 pub mod rerequest;
 pub mod service;
+pub mod stats;
 pub mod tcp;
 pub mod translate;
 pub mod watch;

@@ -1,9 +1,11 @@
-//! A feed consumer: load a snapshot, then follow the TCP feed from the
-//! snapshot's `G` number, keeping a [`BookBuilder`]. `carbonx watch` prints
-//! its top levels; tests compare it with the engine's own book.
+//! A feed consumer: follow the TCP feed from sequence 1 (the whole day, so
+//! the day's statistics are exact) or load a snapshot and follow from its
+//! `G` number, keeping a [`BookBuilder`] and [`MarketStats`]. `carbonx
+//! watch` renders them; tests compare the book with the engine's own.
 
 use crate::book::BookBuilder;
 use crate::itch::Message;
+use crate::stats::MarketStats;
 use carbonx_gateway::client::{Client, ClientError, Received};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -66,6 +68,8 @@ pub struct Follower {
     client: Client,
     /// The book so far.
     pub book: BookBuilder,
+    /// Trades, volumes, the close and auction results seen since it started.
+    pub stats: MarketStats,
 }
 
 impl Follower {
@@ -75,7 +79,7 @@ impl Follower {
     /// Connection trouble or a refused login.
     pub async fn start(addr: SocketAddr, book: BookBuilder) -> Result<Follower, WatchError> {
         let client = login(addr, book.next_seq()).await?;
-        Ok(Follower { client, book })
+        Ok(Follower { client, book, stats: MarketStats::new() })
     }
 
     /// Applies everything that arrives within `wait`; returns how many messages.
@@ -89,7 +93,11 @@ impl Follower {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.client.recv(left).await {
                 Ok(Received::Raw(seq, bytes)) => {
-                    self.book.apply(seq, &Message::decode(&bytes)?)?;
+                    let message = Message::decode(&bytes)?;
+                    if seq == self.book.next_seq() {
+                        self.stats.observe(&message, &self.book);
+                    }
+                    self.book.apply(seq, &message)?;
                     applied += 1;
                 }
                 Ok(Received::EndOfSession) => return Err(ClientError::Closed.into()),
@@ -101,12 +109,43 @@ impl Follower {
     }
 }
 
-/// The top `levels` of every instrument as text.
-pub fn render(book: &BookBuilder, levels: usize) -> String {
+/// Yuan text of a price with 4 implied decimals (`74.63`).
+fn yuan(price: u32) -> String {
+    format!("{}.{:02}", price / 10_000, price % 10_000 / 100)
+}
+
+/// Each instrument's header line: state, reference and band, last
+/// trade, volume by method, the close and auction results.
+fn summary(book: &BookBuilder, stats: &MarketStats, locate: u16, stock: &[u8; 8]) -> String {
+    let state = book.state(locate).map_or('?', char::from);
+    let mut line = format!("{:<6} [{}]", String::from_utf8_lossy(stock).trim(), state);
+    if let Some((reference, lower, upper)) = book.band(locate) {
+        line.push_str(&format!("  ref {}  band {}..{}", yuan(reference), yuan(lower), yuan(upper)));
+    }
+    let s = stats.of(locate);
+    match s.last {
+        Some((price, shares)) => line.push_str(&format!("  last {} x {shares} t", yuan(price))),
+        None => line.push_str("  last -"),
+    }
+    line.push_str(&format!(
+        "  volume {} t (block {} t, auction {} t)",
+        s.listing_volume, s.block_volume, s.auction_volume
+    ));
+    if let Some(close) = s.close {
+        line.push_str(&format!("  close {}", yuan(close)));
+    }
+    for a in &s.auctions {
+        line.push_str(&format!("  auction sold {} t @ {}", a.shares, yuan(a.price)));
+    }
+    line.push('\n');
+    line
+}
+
+/// Every instrument's summary line and top `levels` as text.
+pub fn render(book: &BookBuilder, stats: &MarketStats, levels: usize) -> String {
     let mut out = String::new();
     for (locate, stock) in book.instruments() {
-        let state = book.state(locate).map_or('?', char::from);
-        out.push_str(&format!("{} [{}]\n", String::from_utf8_lossy(&stock).trim(), state));
+        out.push_str(&summary(book, stats, locate, &stock));
         let (bids, asks) = (book.top(locate, b'B', levels), book.top(locate, b'S', levels));
         for i in 0..levels.max(1) {
             let cell = |l: Option<&crate::book::Level>| {
