@@ -98,7 +98,11 @@ impl Engine {
 
     /// Takes the locks for `e`; [`Engine::check_risk`] passed just before.
     pub(crate) fn lock(&mut self, e: &Exposure) {
-        let cap = self.config.holding_cap.map(i64::from);
+        self.lock_within(e, self.config.holding_cap.map(i64::from));
+    }
+
+    /// Takes the locks for `e` against `cap` (none: uncapped).
+    fn lock_within(&mut self, e: &Exposure, cap: Option<i64>) {
         let Some(table) = &mut self.accounts else {
             return;
         };
@@ -124,7 +128,13 @@ impl Engine {
     pub(crate) fn relock(&mut self, old: &Exposure, new: &Exposure) -> Result<(), RejectReason> {
         self.release(old);
         let checked = self.check_risk(new);
-        self.lock(if checked.is_ok() { new } else { old });
+        match checked {
+            Ok(()) => self.lock(new),
+            // Putting back what the order held is never checked against the
+            // cap: a deposit since may have taken the account past it, and
+            // a refused replace must leave the order exactly as it was.
+            Err(_) => self.lock_within(old, None),
+        }
         checked
     }
 

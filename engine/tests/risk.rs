@@ -243,3 +243,28 @@ fn random_stream_conserves_cash_and_holdings() {
         assert!(letters.get(&letter).copied().unwrap_or(0) > 0, "seed {seed}: no {letter} rejects in {letters:?}");
     }
 }
+
+/// Found by the differential test with accounts: a deposit of allowances
+/// can take an account past the holding cap while one of its buys rests;
+/// a replace of that buy refused (here for the cap) must put the old locks back
+/// (not re-check them against the cap, which panicked the engine).
+#[test]
+fn a_refused_replace_after_a_deposit_past_the_cap_leaves_the_order_as_it_was() {
+    let mut e = engine(Some(150));
+    let replace = Command::Replace(Replace {
+        user: UserId::new(0),
+        token: Token::from_text("b1").unwrap(),
+        new_token: Token::from_text("b2").unwrap(),
+        qty: Qty::new(40),
+        price: 800_000, // 40 t more would pass the cap: refused `m`
+        tif: 99_999,
+        display: b'Y',
+        min_qty: 0,
+    });
+    let cea = Asset::Holding(InstrumentId::new(0));
+    let out = run(&mut e, &[order("b1", 0, Side::Buy, 10, 7_000), transfer(1, 0, cea, 145), replace]);
+    assert_eq!(rejects(&out), [b'm']);
+    let h = e.accounts().unwrap().holding(AccountId::new(0), InstrumentId::new(0)).unwrap();
+    assert_eq!((h.available, h.open_buy), (145, 10), "past the cap (155 > 150), the order keeps its 10 t");
+    assert_eq!(cash(&e, 0), (100_000 - 70_000, 70_000));
+}
