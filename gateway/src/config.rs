@@ -208,12 +208,9 @@ impl Directory {
             let id = UserId::new(u16::try_from(n).map_err(|_| GatewayConfigError::TooManyUsers)?);
             users.push(resolve_user(id, user, &accounts)?);
         }
+        unique_names(users.iter().map(|u| u.name))?;
         let desks = resolve_desks(&config.drop_copy, &users)?;
-        let mut names: Vec<_> = users.iter().map(|u| u.name).chain(desks.iter().map(|d| d.name)).collect();
-        names.sort_unstable();
-        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(GatewayConfigError::BadUsername(String::from_utf8_lossy(&pair[0]).trim().into()));
-        }
+        unique_names(users.iter().map(|u| u.name).chain(desks.iter().map(|d| d.name)))?;
         Ok(Directory { users, accounts, codes, desks })
     }
 
@@ -240,6 +237,16 @@ impl Directory {
     /// An account's code (`????` for an unknown one, which no order can name).
     pub fn code(&self, account: AccountId) -> [u8; 4] {
         self.codes.get(account.get() as usize).copied().unwrap_or(*b"????")
+    }
+}
+
+/// Every login name once (users and drop-copy desks share the namespace).
+fn unique_names(names: impl Iterator<Item = [u8; 6]>) -> Result<(), GatewayConfigError> {
+    let mut names: Vec<[u8; 6]> = names.collect();
+    names.sort_unstable();
+    match names.windows(2).find(|w| w[0] == w[1]) {
+        Some(pair) => Err(GatewayConfigError::BadUsername(String::from_utf8_lossy(&pair[0]).trim().into())),
+        None => Ok(()),
     }
 }
 
@@ -339,6 +346,13 @@ mod tests {
         let mut config = GatewayConfig::demo();
         config.users[1].name = "DEMO01".into();
         assert!(matches!(Directory::new(&config, demo_codes()), Err(GatewayConfigError::BadUsername(_))));
+        let mut config = GatewayConfig::demo();
+        config.drop_copy[0].name = "DEMO03".into();
+        assert!(matches!(Directory::new(&config, demo_codes()), Err(GatewayConfigError::BadUsername(_))));
+        config.drop_copy[0].name = "RISK01".into();
+        config.drop_copy[0].users.push("NOBODY".into());
+        let err = Directory::new(&config, demo_codes()).unwrap_err().to_string();
+        assert!(err.contains("RISK01") && err.contains("NOBODY"), "{err}");
         let mut config = GatewayConfig::demo();
         config.users[0].name = "TOOLONG".into();
         assert!(matches!(Directory::new(&config, demo_codes()), Err(GatewayConfigError::BadUsername(_))));

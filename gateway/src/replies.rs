@@ -107,7 +107,12 @@ mod tests {
 
     #[test]
     fn an_auction_fill_goes_to_the_bidder_and_to_the_sellers_username_with_flag_h() {
-        let directory = Directory { users: Vec::new(), accounts: Default::default(), codes: vec![*b"0001", *b"0002"] };
+        let directory = Directory {
+            users: Vec::new(),
+            accounts: Default::default(),
+            codes: vec![*b"0001", *b"0002"],
+            desks: Vec::new(),
+        };
         let stocks = [StockCode::from_text("CEA").unwrap()];
         let replies = Replies { directory: &directory, stocks: &stocks };
         let id = AuctionId::from_text("A1").unwrap();
