@@ -199,6 +199,27 @@ impl AccountTable {
         self.holdings.get(self.slot(account, instrument)?)
     }
 
+    /// Every account as (code, cash, holdings in directory order), for a snapshot.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (&[u8; 4], Cash, &[Holding])> + '_ {
+        let per = self.instruments.max(1);
+        self.codes.iter().zip(&self.cash).zip(self.holdings.chunks(per)).map(|((code, cash), h)| (code, *cash, h))
+    }
+
+    /// A table from a snapshot's rows; `None` when a row does not have one
+    /// holding per instrument or a code repeats.
+    pub(crate) fn from_rows(instruments: usize, rows: Vec<([u8; 4], Cash, Vec<Holding>)>) -> Option<AccountTable> {
+        let mut table = AccountTable::new(instruments);
+        for (code, cash, holdings) in rows {
+            if holdings.len() != instruments || table.codes.contains(&code) {
+                return None;
+            }
+            table.codes.push(code);
+            table.cash.push(cash);
+            table.holdings.extend(holdings);
+        }
+        Some(table)
+    }
+
     fn slot(&self, account: AccountId, instrument: InstrumentId) -> Option<usize> {
         let a = account.get() as usize;
         (a < self.codes.len() && instrument.index() < self.instruments)

@@ -248,6 +248,11 @@ impl Engine {
         })
     }
 
+    /// The configuration it runs with.
+    pub fn config(&self) -> &crate::config::EngineConfig {
+        &self.config
+    }
+
     /// The accounts, when the engine runs with pre-trade risk.
     pub fn accounts(&self) -> Option<&crate::accounts::AccountTable> {
         self.accounts.as_ref()

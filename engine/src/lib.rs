@@ -25,6 +25,8 @@
 //! - [`calendar`]: phases of the day from timestamps, dates, holidays.
 //! - [`accounts`]: cash and holdings for pre-trade risk, CSV and demo accounts.
 //! - [`journal`]: the journal record codec (the file writer is the binary's).
+//! - [`snapshot`]: the whole state as plain data and an engine restored from it
+//!   (start-of-day snapshots; the file format is the binary's).
 //!
 //! Sans-IO: no threads, no clock, no files, no sockets. Time, input and
 //! output buffers come from the caller (the quinn-proto and raft-rs
@@ -37,6 +39,7 @@ pub mod command;
 pub mod config;
 pub mod event;
 pub mod journal;
+pub mod snapshot;
 pub mod types;
 
 mod auction;

@@ -1806,6 +1806,9 @@ fn drive(
         generator.now = 1_000 + i;
         let command = generator.next();
         let now = Timestamp::from_nanos(1_000 + i);
+        if i % SNAPSHOT_EVERY == SNAPSHOT_EVERY - 1 {
+            engine = through_a_snapshot(&engine);
+        }
         got.clear();
         engine.apply(&command, now, &mut got);
         let expected = model.apply(&command, now);
@@ -1825,6 +1828,20 @@ fn drive(
         assert_eq!(engine.state_hash(), model.state_hash(), "seed {seed}: final state hash");
     }
     kinds
+}
+
+/// Every this many commands the run continues on an engine restored from
+/// a snapshot of the current one (through JSON, as a file would carry
+/// it): every later command then checks the restore against the model.
+const SNAPSHOT_EVERY: u64 = 7_919;
+
+fn through_a_snapshot(engine: &Engine) -> Engine {
+    let snapshot = engine.snapshot();
+    let text = serde_json::to_string(&snapshot).unwrap();
+    let read: snapshot::Snapshot = serde_json::from_str(&text).unwrap();
+    let restored = Engine::restore(engine.config().clone(), &read).unwrap();
+    assert_eq!(restored.snapshot(), snapshot, "a restored engine snapshots the same");
+    restored
 }
 
 fn count_kinds(events: &[Event], kinds: &mut std::collections::BTreeMap<String, u64>) {
