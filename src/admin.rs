@@ -19,6 +19,7 @@
 //! | `POST /halt/{stock}`, `POST /resume/{stock}` | trading halt and resume |
 //! | `POST /kill/{account}` | kill switch: cancel every live order and block of the account (`S`) |
 //! | `POST /roll` | end-of-day roll (the only day end in always-open mode) |
+//! | `POST /snapshot` | write an on-demand snapshot of the whole state (`DATA/snapshots/now-...`) |
 //! | `POST /transfer` | deposit or withdraw cash or allowances: `{"account","asset","amount"}` |
 //! | `GET /sessions` | every username: connected, next sequence number |
 //! | `POST /disconnect/{user}` | ends a username's connection |
@@ -181,6 +182,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/resume/{stock}", post(resume))
         .route("/kill/{account}", post(kill))
         .route("/roll", post(roll))
+        .route("/snapshot", post(snapshot))
         .route("/transfer", post(transfer))
         .route("/sessions", get(sessions))
         .route("/disconnect/{user}", post(disconnect))
@@ -269,6 +271,16 @@ async fn roll(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
         .collect();
     let next = s.inspect(Engine::session_date).await?;
     Ok(Json(json!({ "rolled": true, "session_date": next, "statistics": stats })))
+}
+
+async fn snapshot(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
+    s.authorize(&headers)?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    s.submit(OperatorRequest::Snapshot(reply))?;
+    match wait(answer).await? {
+        Ok(path) => Ok(Json(json!({ "snapshot": path.display().to_string() }))),
+        Err(reason) => Err(refuse(StatusCode::CONFLICT, format!("no snapshot: {reason}"))),
+    }
 }
 
 /// `POST /transfer`'s body.

@@ -26,6 +26,8 @@ pub enum AdminAction {
     },
     /// The end-of-day roll: the close, T+1 settlement, the next day starts.
     Roll,
+    /// Writes a snapshot of the whole state now (for `carbonx replay --snapshot`).
+    Snapshot,
     /// Registry deposit: cash in yuan (`cash 1000.00`) or allowances in tonnes (`CEA 500`).
     Deposit {
         /// The account.
@@ -157,6 +159,7 @@ impl AdminClient {
             AdminAction::Resume { stock } => self.post(&format!("/resume/{stock}"), None).map(pretty),
             AdminAction::Kill { account } => self.post(&format!("/kill/{account}"), None).map(pretty),
             AdminAction::Roll => self.post("/roll", None).map(pretty),
+            AdminAction::Snapshot => self.post("/snapshot", None).map(pretty),
             AdminAction::Deposit { account, asset, amount } => self.transfer(account, asset, amount),
             AdminAction::Withdraw { account, asset, amount } => {
                 let negative = format!("-{}", amount.trim_start_matches('+'));

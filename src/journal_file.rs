@@ -63,6 +63,12 @@ pub fn journal_path(dir: &Path, date: u32) -> PathBuf {
     dir.join(format!("journal-{date}.cxj"))
 }
 
+/// The trading day (`YYYYMMDD`) of a journal file, from its name.
+pub fn date_of(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_prefix("journal-")?.strip_suffix(".cxj")?.parse().ok()
+}
+
 /// Journal files in `dir`, oldest day first.
 ///
 /// # Errors

@@ -17,6 +17,7 @@
 //! - [`watch`]: `carbonx watch`, the market maker's view from the feed.
 //! - [`load`]: `carbonx load`: open-loop load with HDR latency percentiles.
 //! - [`plot`]: SVG plots of a load run.
+//! - [`snapshot_file`]: snapshot files: start-of-day (before each roll) and on demand.
 //! - [`journal_file`]: the journal files: group commit and recovery.
 //!
 //! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
@@ -35,4 +36,5 @@ pub mod plot;
 pub mod replay;
 pub mod sequencer;
 pub mod server;
+pub mod snapshot_file;
 pub mod watch;

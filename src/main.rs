@@ -127,6 +127,12 @@ enum Cmd {
         /// A recorded state hash (hex): exit with failure unless the replay reproduces it.
         #[arg(long)]
         verify: Option<String>,
+        /// Start from the first journal file, ignoring the start-of-day snapshots.
+        #[arg(long, conflicts_with = "snapshot")]
+        full: bool,
+        /// Start from this snapshot file (start-of-day or on-demand).
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
     },
 }
 
@@ -173,7 +179,14 @@ fn main() -> ExitCode {
             run_load(&plan)
         }
         Cmd::Admin { url, token, action } => admin(&url, &token, &action),
-        Cmd::Replay { data_dir, config, verify } => replay(&data_dir, config.as_deref(), verify.as_deref()),
+        Cmd::Replay { data_dir, config, verify, full, snapshot } => {
+            let from = match (full, snapshot) {
+                (true, _) => carbonx::replay::ReplayFrom::Full,
+                (false, Some(path)) => carbonx::replay::ReplayFrom::Snapshot(path),
+                (false, None) => carbonx::replay::ReplayFrom::Latest,
+            };
+            replay(&data_dir, config.as_deref(), verify.as_deref(), &from)
+        }
         Cmd::Config { file } => {
             let config = match file {
                 None => Ok(Config::demo()),
@@ -212,14 +225,19 @@ fn admin(url: &str, token: &str, action: &carbonx::admin_client::AdminAction) ->
     }
 }
 
-fn replay(data_dir: &std::path::Path, config: Option<&std::path::Path>, verify: Option<&str>) -> ExitCode {
+fn replay(
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    verify: Option<&str>,
+    from: &carbonx::replay::ReplayFrom,
+) -> ExitCode {
     let loaded = match config {
         None => Ok((Config::demo(), PathBuf::from("."))),
         Some(path) => Config::load(path).map(|c| (c, path.parent().map_or(PathBuf::from("."), PathBuf::from))),
     };
     let report = loaded
         .map_err(carbonx::replay::ReplayError::from)
-        .and_then(|(c, base)| carbonx::replay::replay(&c, &base, data_dir));
+        .and_then(|(c, base)| carbonx::replay::replay(&c, &base, data_dir, from));
     let report = match report {
         Ok(report) => report,
         Err(err) => {

@@ -11,6 +11,7 @@
 
 use crate::journal_file::{self, FsyncMode, JournalWriter, RecoveryError};
 use crate::metrics::SequencerMetrics;
+use crate::snapshot_file::{self, SnapshotFile};
 use carbonx_engine::journal::Record;
 use carbonx_engine::{Command, Engine, Event, Seq, Timestamp, Token, UserId};
 use crossbeam::channel::Receiver;
@@ -64,6 +65,9 @@ pub enum OperatorRequest {
     Command(Command, tokio::sync::oneshot::Sender<Vec<Event>>),
     /// Read the engine between two batches: no state change, not journaled.
     Inspect(Box<dyn FnOnce(&Engine) + Send>),
+    /// Write an on-demand snapshot between two batches; the answer is its
+    /// path or why not.
+    Snapshot(tokio::sync::oneshot::Sender<Result<PathBuf, String>>),
 }
 
 /// An operator command of the batch being formed: its index in the batch
@@ -100,6 +104,12 @@ pub enum SequencerError {
     /// Recovery found a bad journal.
     #[error(transparent)]
     Recovery(#[from] RecoveryError),
+    /// The journal file a snapshot continues with is missing.
+    #[error("{path}: missing, but the snapshot it would start from continues with it")]
+    MissingJournal {
+        /// The file.
+        path: PathBuf,
+    },
     /// A journal file's sequence numbers have a gap.
     #[error("{path}: record {found} follows {expected_before}: the journal has a gap")]
     Gap {
@@ -130,6 +140,19 @@ pub struct Sequencer<P: Publisher> {
     events: Vec<Event>,
     replies: Vec<PendingReply>,
     metrics: Option<SequencerMetrics>,
+    /// Recovery from a snapshot taken before a roll: the roll's old-day
+    /// events were published before the crash (and that day's files
+    /// written), so they are not published again; the new day's are.
+    mute_until_new_day: bool,
+}
+
+/// Where a replay starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayStart {
+    /// The snapshot file restored, if any.
+    pub snapshot: Option<PathBuf>,
+    /// The first journal file replayed (`YYYYMMDD`) and the first record in it.
+    pub from: Option<(u32, u64)>,
 }
 
 impl<P: Publisher> Sequencer<P> {
@@ -149,6 +172,7 @@ impl<P: Publisher> Sequencer<P> {
             events: Vec::with_capacity(1 << 16),
             replies: Vec::new(),
             metrics: None,
+            mute_until_new_day: false,
         }
     }
 
@@ -192,7 +216,43 @@ impl<P: Publisher> Sequencer<P> {
     /// # Errors
     /// A corrupt journal or a sequence gap.
     pub fn recover(&mut self) -> Result<u64, SequencerError> {
-        self.replay_journal(true)
+        let start = self.restore_latest_snapshot(true);
+        self.replay_from(true, &start)
+    }
+
+    /// Restores the newest start-of-day snapshot that reads, restores and
+    /// (with `need_day_files`) whose day's end-of-day files were written;
+    /// an unusable one is logged and the next older one tried. Without any,
+    /// the replay starts from the first journal file.
+    pub fn restore_latest_snapshot(&mut self, need_day_files: bool) -> ReplayStart {
+        let none = ReplayStart { snapshot: None, from: None };
+        let Some(dir) = self.data_dir.clone() else { return none };
+        let files = snapshot_file::roll_snapshots(&dir).unwrap_or_else(|err| {
+            tracing::warn!(%err, "cannot list the snapshots; replaying every journal file");
+            Vec::new()
+        });
+        for path in files {
+            match self.try_restore(&path, &dir, need_day_files) {
+                Ok(start) => return start,
+                Err(reason) => tracing::warn!(file = %path.display(), %reason, "snapshot not used"),
+            }
+        }
+        none
+    }
+
+    /// Restores `path` if it can be used; the replay's start.
+    pub fn try_restore(&mut self, path: &Path, dir: &Path, need_day_files: bool) -> Result<ReplayStart, String> {
+        let file = snapshot_file::read(path).map_err(|e| e.to_string())?;
+        let statistics = dir.join("eod").join(format!("{:08}", file.journal_date)).join("statistics.csv");
+        if need_day_files && file.kind == snapshot_file::START_OF_DAY && !statistics.exists() {
+            return Err(format!("{} missing: that day is replayed to write it", statistics.display()));
+        }
+        self.engine = Engine::restore(self.engine.config().clone(), &file.engine).map_err(|e| e.to_string())?;
+        self.last_ts = file.last_ts;
+        self.taken = file.taken.iter().map(|&(user, token)| (UserId::new(user), Token::from_bytes(token))).collect();
+        self.mute_until_new_day = file.kind == snapshot_file::START_OF_DAY;
+        tracing::info!(file = %path.display(), date = file.journal_date, from = file.next_seq, "restored a snapshot");
+        Ok(ReplayStart { snapshot: Some(path.to_path_buf()), from: Some((file.journal_date, file.next_seq)) })
     }
 
     /// Replays the journal like [`Sequencer::recover`]; without `truncate`
@@ -201,18 +261,35 @@ impl<P: Publisher> Sequencer<P> {
     /// # Errors
     /// A corrupt journal or a sequence gap.
     pub fn replay_journal(&mut self, truncate: bool) -> Result<u64, SequencerError> {
+        self.replay_from(truncate, &ReplayStart { snapshot: None, from: None })
+    }
+
+    /// Replays the journal from `start` (every file when it names none):
+    /// files of earlier days are not even read.
+    ///
+    /// # Errors
+    /// A corrupt journal or a sequence gap.
+    pub fn replay_from(&mut self, truncate: bool, start: &ReplayStart) -> Result<u64, SequencerError> {
         let Some(dir) = self.data_dir.clone() else {
             return Ok(0);
         };
         let files = journal_file::journal_files(&dir)
             .map_err(|source| SequencerError::Journal { path: dir.clone(), source })?;
+        let (first_date, first_seq) = start.from.unwrap_or((0, 1));
+        if start.from.is_some() && !files.iter().any(|p| journal_file::date_of(p) == Some(first_date)) {
+            return Err(SequencerError::MissingJournal { path: journal_file::journal_path(&dir, first_date) });
+        }
         let mut count = 0;
-        for path in files {
+        for path in files.into_iter().filter(|p| journal_file::date_of(p).is_none_or(|d| d >= first_date)) {
             let recovered = journal_file::read(&path, truncate)?;
             if recovered.truncated > 0 {
                 tracing::warn!(file = %path.display(), bytes = recovered.truncated, truncate, "torn journal tail");
             }
-            for record in &recovered.records {
+            let skip = journal_file::date_of(&path) == Some(first_date) && start.from.is_some();
+            if skip {
+                self.next_seq = first_seq;
+            }
+            for record in recovered.records.iter().filter(|r| !skip || r.seq.get() >= first_seq) {
                 self.check_sequence(&path, record)?;
                 self.apply_one(&record.command, record.timestamp);
                 count += 1;
@@ -270,6 +347,9 @@ impl<P: Publisher> Sequencer<P> {
                         batch.push(command);
                     }
                     Ok(OperatorRequest::Inspect(read)) => read(&self.engine),
+                    Ok(OperatorRequest::Snapshot(reply)) => {
+                        let _ = reply.send(self.snapshot_now());
+                    }
                     Err(_) => {}
                 },
                 default(IDLE_TICK) => {}
@@ -321,11 +401,15 @@ impl<P: Publisher> Sequencer<P> {
         for chunk in batch.split_inclusive(|c| *c == Command::Roll) {
             let now = clock.now();
             let stamped: Vec<(Timestamp, &Command)> = chunk.iter().map(|c| (self.stamp(now), c)).collect();
+            let (first_seq, journal_date) = (self.next_seq, self.engine.upcoming_session_date(now));
             self.journal_batch(&stamped, now)?;
             let mut answered = Vec::new();
             let started = std::time::Instant::now();
             let commands = stamped.len();
-            for (ts, command) in stamped {
+            for (offset, (ts, command)) in stamped.into_iter().enumerate() {
+                if *command == Command::Roll {
+                    self.snapshot_before_roll(journal_date, first_seq + offset as u64, ts);
+                }
                 self.apply_one(command, ts);
                 if let Some((_, reply)) = replies.next_if(|(at, _)| *at == index) {
                     answered.push((reply, self.events.clone()));
@@ -346,6 +430,44 @@ impl<P: Publisher> Sequencer<P> {
             }
         }
         Ok(())
+    }
+
+    /// The start-of-day snapshot: the state before the roll that ends day
+    /// `date`, whose record is `seq` of that day's journal (already durable).
+    /// A failure is logged: recovery then replays from an older snapshot.
+    fn snapshot_before_roll(&self, date: u32, seq: u64, roll: Timestamp) {
+        let Some(dir) = &self.data_dir else { return };
+        let file = SnapshotFile {
+            journal_date: date,
+            next_seq: seq,
+            last_ts: roll.nanos().saturating_sub(1),
+            kind: snapshot_file::START_OF_DAY.into(),
+            taken: Vec::new(),
+            engine: self.engine.snapshot(),
+        };
+        if let Err(err) = snapshot_file::write(&snapshot_file::roll_path(dir, date), &file) {
+            tracing::error!(%err, "start-of-day snapshot not written");
+        }
+    }
+
+    /// The operator's snapshot of the state now, between two batches.
+    ///
+    /// # Errors
+    /// No data directory, or the file could not be written.
+    pub fn snapshot_now(&self) -> Result<PathBuf, String> {
+        let dir = self.data_dir.as_ref().ok_or("the server runs without a data directory")?;
+        let date = self.engine.session_date().ok_or("no trading day has started")?;
+        let path = snapshot_file::snapshot_dir(dir).join(format!("now-{date:08}-{}.snap", self.next_seq));
+        let file = SnapshotFile {
+            journal_date: date,
+            next_seq: self.next_seq,
+            last_ts: self.last_ts,
+            kind: snapshot_file::ON_DEMAND.into(),
+            taken: self.taken.iter().map(|(user, token)| (user.get(), *token.bytes())).collect(),
+            engine: self.engine.snapshot(),
+        };
+        snapshot_file::write(&path, &file).map_err(|e| e.to_string())?;
+        Ok(path)
     }
 
     fn stamp(&mut self, now: Timestamp) -> Timestamp {
@@ -401,13 +523,16 @@ impl<P: Publisher> Sequencer<P> {
                 // A new day starts with its instruments' references: what
                 // comes before them (the old day's close) belongs to the old day.
                 let split = self.events.iter().position(|e| matches!(e, Event::Reference(_))).unwrap_or(0);
-                self.publisher.publish(ts, &self.events[..split]);
-                if day_before.is_some() {
-                    self.publisher.day_ended(&self.engine);
+                if !std::mem::take(&mut self.mute_until_new_day) {
+                    self.publisher.publish(ts, &self.events[..split]);
+                    if day_before.is_some() {
+                        self.publisher.day_ended(&self.engine);
+                    }
                 }
                 self.publisher.new_day(date);
                 self.publisher.publish(ts, &self.events[split..]);
             }
+            _ if self.mute_until_new_day => {}
             _ => self.publisher.publish(ts, &self.events),
         }
     }
