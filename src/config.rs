@@ -175,6 +175,17 @@ pub enum ConfigFileError {
 }
 
 impl Config {
+    /// The same market with every listener on a free loopback port and no
+    /// MoldUDP64 destination: what tests and the load generator's embedded
+    /// server run (several at once must not collide on 7001..7010).
+    pub fn on_free_ports(mut self) -> Config {
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        (self.gateway.listen, self.gateway.drop_copy_listen, self.admin.listen) = (any, any, any);
+        (self.feed.tcp, self.feed.snapshot, self.feed.rerequest) = (any, any, any);
+        self.feed.publish_to.clear();
+        self
+    }
+
     /// The embedded demo market (always-open, seven instruments).
     pub fn demo() -> Config {
         Config {

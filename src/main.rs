@@ -470,11 +470,7 @@ struct EmbeddedServer {
 
 impl EmbeddedServer {
     fn start(fsync: FsyncMode, feed: bool) -> Result<EmbeddedServer, carbonx::server::ServeError> {
-        let mut config = Config::demo();
-        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
-        (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-        config.admin.listen = any;
-        config.gateway.drop_copy_listen = any;
+        let mut config = Config::demo().on_free_ports();
         config.feed.enabled = feed;
         let data_dir = std::env::temp_dir().join(format!("carbonx-load-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);

@@ -4,6 +4,7 @@
 //! command's effect is checked where a broker and a market maker see it,
 //! and again after a restart. Every wait is bounded.
 
+mod support;
 use carbonx::admin_client::{AdminAction, AdminClient, AdminError};
 use carbonx::config::Config;
 use carbonx::journal_file::FsyncMode;
@@ -15,17 +16,12 @@ use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::admin::cli;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 fn config() -> Config {
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
-    config.feed.publish_to.clear();
-    config
+    Config::demo().on_free_ports()
 }
 
 fn start(dir: &Path) -> Server {
@@ -35,19 +31,6 @@ fn start(dir: &Path) -> Server {
 
 fn admin(server: &Server) -> AdminClient {
     AdminClient::new(&format!("http://{}", server.admin_addr().unwrap()), carbonx::config::DEMO_ADMIN_TOKEN)
-}
-
-/// Runs the `carbonx admin` binary: (exit code, stdout, stderr).
-fn cli(server: &Server, args: &[&str]) -> (i32, String, String) {
-    let url = format!("http://{}", server.admin_addr().unwrap());
-    let out = Command::new(env!("CARGO_BIN_EXE_carbonx"))
-        .args(["admin", "--url", &url])
-        .args(args)
-        .env("CARBONX_ADMIN_TOKEN", carbonx::config::DEMO_ADMIN_TOKEN)
-        .output()
-        .unwrap();
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
 }
 
 fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {

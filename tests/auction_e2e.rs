@@ -6,6 +6,7 @@
 //! twice, once with a restart in the middle of the window; the allocation
 //! must be the same. Every wait is bounded.
 
+mod support;
 use carbonx::config::Config;
 use carbonx::journal_file::FsyncMode;
 use carbonx::server::{ServeOptions, Server};
@@ -14,35 +15,17 @@ use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{AuctionBid, CancelOrder, Inbound, Outbound};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
+use support::admin::cli;
 
 const WAIT: Duration = Duration::from_secs(5);
 /// The window: long enough for a restart in the middle, short for CI.
 const WINDOW: &str = "+6s";
 
 fn start(dir: &Path) -> Server {
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
-    config.feed.publish_to.clear();
+    let config = Config::demo().on_free_ports();
     let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
     Server::start(&config, &options).unwrap()
-}
-
-/// Runs `carbonx admin ... <args>`: (exit code, stdout, stderr).
-fn cli(server: &Server, args: &[&str]) -> (i32, String, String) {
-    let url = format!("http://{}", server.admin_addr().unwrap());
-    let out = Command::new(env!("CARGO_BIN_EXE_carbonx"))
-        .args(["admin", "--url", &url])
-        .args(args)
-        .env("CARBONX_ADMIN_TOKEN", carbonx::config::DEMO_ADMIN_TOKEN)
-        .output()
-        .unwrap();
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
 }
 
 fn cli_json(server: &Server, args: &[&str]) -> Value {

@@ -18,12 +18,7 @@ use std::time::Duration;
 use support::capture::{CaptureProxy, coalesce};
 
 fn start() -> (Server, tempfile::TempDir) {
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
-    config.feed.publish_to.clear();
+    let config = Config::demo().on_free_ports();
     let dir = tempfile::tempdir().unwrap();
     let options = ServeOptions { data_dir: dir.path().into(), fsync: FsyncMode::Never, config_dir: ".".into() };
     (Server::start(&config, &options).unwrap(), dir)

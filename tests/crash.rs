@@ -136,11 +136,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
     println!("crash test seed {seed} ({kills} kills); rerun with CARBONX_CRASH_SEED={seed}");
     let tmp = tempfile::tempdir().unwrap();
     let (config_path, data) = (tmp.path().join("carbonx.toml"), tmp.path().join("data"));
-    let mut config = Config::demo();
-    config.gateway.listen = "127.0.0.1:0".parse().unwrap();
-    config.admin.listen = "127.0.0.1:0".parse().unwrap();
-    config.gateway.drop_copy_listen = "127.0.0.1:0".parse().unwrap();
-    local_feed(&mut config);
+    let config = Config::demo().on_free_ports();
     std::fs::write(&config_path, config.to_toml()).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rng = Rng(seed);
@@ -201,11 +197,4 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
     let report = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success(), "{report}{}", String::from_utf8_lossy(&replay.stderr));
     assert!(report.contains("invariants:       hold"), "{report}");
-}
-
-/// Feed services on free ports, no UDP destination (tests run in parallel).
-fn local_feed(config: &mut Config) {
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any);
-    config.feed.publish_to.clear();
 }

@@ -21,12 +21,7 @@ const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(400);
 
 fn start(dir: &Path) -> Server {
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
-    config.feed.publish_to.clear();
+    let mut config = Config::demo().on_free_ports();
     config.gateway.drop_copy = vec![DropCopyConfig {
         name: "RISK01".into(),
         password: "desk".into(),

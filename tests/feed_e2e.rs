@@ -100,11 +100,7 @@ fn apply_udp(book: &mut BookBuilder, bytes: &[u8], rerequest: &UdpSocket, sessio
 #[test]
 fn udp_tcp_and_snapshot_consumers_rebuild_the_engines_books() {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
+    let mut config = Config::demo().on_free_ports();
     config.feed.publish_to = vec![udp.local_addr().unwrap()];
     let dir = tempfile::tempdir().unwrap();
     let options = ServeOptions { data_dir: dir.path().into(), fsync: FsyncMode::Never, config_dir: ".".into() };
@@ -168,12 +164,7 @@ fn udp_tcp_and_snapshot_consumers_rebuild_the_engines_books() {
 
 #[test]
 fn a_consumer_that_stops_reading_is_cut_off_and_nobody_else_waits() {
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
-    config.feed.publish_to.clear();
+    let mut config = Config::demo().on_free_ports();
     config.feed.backlog_max_bytes = 512 * 1024;
     let dir = tempfile::tempdir().unwrap();
     let options = ServeOptions { data_dir: dir.path().into(), fsync: FsyncMode::Never, config_dir: ".".into() };
@@ -242,11 +233,7 @@ fn a_consumer_that_stops_reading_is_cut_off_and_nobody_else_waits() {
 #[test]
 fn heartbeats_when_idle_and_end_of_session_after_the_close() {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
+    let mut config = Config::demo().on_free_ports();
     config.feed.publish_to = vec![udp.local_addr().unwrap()];
     config.gateway.heartbeat_ms = 100;
     let dir = tempfile::tempdir().unwrap();

@@ -20,11 +20,8 @@ struct Running {
 }
 
 impl Running {
-    fn start(mut config: Config) -> Running {
-        config.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        config.admin.listen = "127.0.0.1:0".parse().unwrap();
-        config.gateway.drop_copy_listen = "127.0.0.1:0".parse().unwrap();
-        local_feed(&mut config);
+    fn start(config: Config) -> Running {
+        let config = config.on_free_ports();
         let dir = tempfile::tempdir().unwrap();
         let server = start_on(&config, dir.path());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -522,11 +519,4 @@ async fn logout(mut client: Client) {
         }
     }
     panic!("the server did not close the session after a logout");
-}
-
-/// Feed services on free ports, no UDP destination (tests run in parallel).
-fn local_feed(config: &mut Config) {
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any);
-    config.feed.publish_to.clear();
 }

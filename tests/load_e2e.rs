@@ -9,12 +9,7 @@ use std::time::Duration;
 
 #[test]
 fn a_short_load_accounts_for_every_message_and_writes_its_outputs() {
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
-    config.feed.publish_to.clear();
+    let config = Config::demo().on_free_ports();
     let dir = tempfile::tempdir().unwrap();
     let options = ServeOptions { data_dir: dir.path().join("data"), fsync: FsyncMode::Batch, config_dir: ".".into() };
     let server = Server::start(&config, &options).unwrap();

@@ -17,12 +17,7 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn start(dir: &std::path::Path) -> Server {
-    let mut config = Config::demo();
-    let any = "127.0.0.1:0".parse().unwrap();
-    (config.gateway.listen, config.feed.tcp, config.feed.snapshot, config.feed.rerequest) = (any, any, any, any);
-    config.admin.listen = any;
-    config.gateway.drop_copy_listen = any;
-    config.feed.publish_to.clear();
+    let config = Config::demo().on_free_ports();
     let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
     Server::start(&config, &options).unwrap()
 }

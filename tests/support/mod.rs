@@ -1,6 +1,7 @@
 //! Shared helpers of the root crate's integration tests (`mod support;`):
 //! independent decoders for what our server puts on the wire.
 //!
+//! - [`admin`]: the `carbonx admin` binary against a test server;
 //! - [`capture`]: a recording TCP proxy (std threads) between a client and
 //!   the server;
 //! - [`pcap`]: writes a recorded conversation as a classic pcap file
@@ -25,6 +26,7 @@
 //! `scripts/test.sh`; tests that need them fail (not skip) without them.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod capture;
 pub mod pcap;
 pub mod tshark;
