@@ -8,8 +8,12 @@
 //!   available + locked + bought today), in the accounts-file format of
 //!   RULES.md (`account,cash_yuan,CEA,...`), so it loads as the next
 //!   day's accounts;
+//! - `transfers.csv`: the day's registry transfers (deposits positive,
+//!   withdrawals negative), so that opening positions + trades + transfers
+//!   = closing positions for every account, from these files alone;
 //! - `statistics.csv`: per instrument and method: open, high, low, close,
-//!   volume, turnover, trades.
+//!   volume, turnover, trades. Written last: its presence means the day's
+//!   files are complete (recovery from a snapshot relies on it).
 //!
 //! The writer is its own stage on its own thread, fed by the sequencer's
 //! fan-out like the gateway and the feed, so file I/O never slows the
@@ -19,7 +23,7 @@
 
 use crate::admin::fen_text;
 use carbonx_engine::accounts::AccountTable;
-use carbonx_engine::{AccountId, DailyStats, Event, InstrumentId, Side, StockCode, Timestamp};
+use carbonx_engine::{AccountId, Asset, DailyStats, Event, InstrumentId, Side, StockCode, Timestamp};
 use crossbeam::channel::Receiver;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,16 +47,26 @@ pub struct EodWriter {
     date: Option<u32>,
     trades: Option<std::io::BufWriter<std::fs::File>>,
     stats: Vec<DailyStats>,
+    transfers: String,
 }
 
 const TRADES_HEADER: &str =
     "match,timestamp_ns,instrument,method,price_yuan,qty_t,buy_account,sell_account,buy_order,sell_order,aggressor\n";
+const TRANSFERS_HEADER: &str = "request,timestamp_ns,account,asset,amount\n";
 const STATS_HEADER: &str = "date,instrument,method,open,high,low,close,volume_t,turnover_yuan,trades\n";
 
 impl EodWriter {
     /// Writes under `data_dir/eod`; `accounts` are the account codes in account order.
     pub fn new(data_dir: &Path, stocks: Vec<StockCode>, accounts: Vec<[u8; 4]>) -> EodWriter {
-        EodWriter { dir: data_dir.join("eod"), stocks, accounts, date: None, trades: None, stats: Vec::new() }
+        EodWriter {
+            dir: data_dir.join("eod"),
+            stocks,
+            accounts,
+            date: None,
+            trades: None,
+            stats: Vec::new(),
+            transfers: String::from(TRANSFERS_HEADER),
+        }
     }
 
     /// Runs until the input closes; a file error is logged, never fatal
@@ -91,6 +105,7 @@ impl EodWriter {
         trades.write_all(TRADES_HEADER.as_bytes())?;
         (self.date, self.trades) = (Some(date), Some(trades));
         self.stats.clear();
+        self.transfers = String::from(TRANSFERS_HEADER);
         Ok(())
     }
 
@@ -100,12 +115,7 @@ impl EodWriter {
                 Event::Executed(x) => {
                     let Some(trades) = self.trades.as_mut() else { continue };
                     let (buy, sell) = if x.taker_side == Side::Buy { (x.taker, x.maker) } else { (x.maker, x.taker) };
-                    let accounts = &self.accounts;
-                    let code = |a: AccountId| {
-                        accounts
-                            .get(a.get() as usize)
-                            .map_or_else(|| a.get().to_string(), |c| String::from_utf8_lossy(c).into())
-                    };
+                    let code = |a: AccountId| account_code(&self.accounts, a);
                     writeln!(
                         trades,
                         "{},{},{},{},{},{},{},{},{},{},{}",
@@ -123,6 +133,14 @@ impl EodWriter {
                     )?;
                 }
                 Event::DailyStats(d) => self.stats.push(*d),
+                Event::Transferred { transfer: t, accepted: true } => {
+                    let (asset, amount) = match t.asset {
+                        Asset::Cash => ("cash".to_string(), fen_text(i128::from(t.amount))),
+                        Asset::Holding(i) => (stock(&self.stocks, i), t.amount.to_string()),
+                    };
+                    let account = self.code(t.account);
+                    self.transfers.push_str(&format!("{},{},{account},{asset},{amount}\n", t.request, ts.nanos()));
+                }
                 _ => {}
             }
         }
@@ -130,6 +148,10 @@ impl EodWriter {
             trades.flush()?;
         }
         Ok(())
+    }
+
+    fn code(&self, a: AccountId) -> String {
+        account_code(&self.accounts, a)
     }
 
     fn day_ended(&mut self, accounts: &AccountTable) -> std::io::Result<()> {
@@ -141,6 +163,7 @@ impl EodWriter {
             std::fs::rename(dir.join("trades.csv.partial"), dir.join("trades.csv"))?;
         }
         write_atomically(&dir.join("positions.csv"), &positions_csv(accounts, &self.stocks))?;
+        write_atomically(&dir.join("transfers.csv"), &self.transfers)?;
         write_atomically(&dir.join("statistics.csv"), &self.statistics_csv(date))?;
         tracing::info!(dir = %dir.display(), "end-of-day files written");
         Ok(())
@@ -197,4 +220,9 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let partial = path.with_extension("csv.partial");
     std::fs::write(&partial, text)?;
     std::fs::rename(partial, path)
+}
+
+/// An account's code (`0001`), or its number if it has none.
+fn account_code(codes: &[[u8; 4]], a: AccountId) -> String {
+    codes.get(a.get() as usize).map_or_else(|| a.get().to_string(), |c| String::from_utf8_lossy(c).into())
 }

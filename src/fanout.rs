@@ -26,14 +26,14 @@ pub enum Audience {
     /// Market data: book changes, executions, trading states, statistics,
     /// phases, auction results.
     MarketData,
-    /// End-of-day files: executions and statistics.
+    /// End-of-day files: executions, registry transfers and statistics.
     Settlement,
 }
 
 /// True when `event` concerns `audience`.
 pub fn concerns(audience: Audience, event: &Event) -> bool {
     if audience == Audience::Settlement {
-        return matches!(event, Event::Executed(_) | Event::DailyStats(_));
+        return matches!(event, Event::Executed(_) | Event::DailyStats(_) | Event::Transferred { accepted: true, .. });
     }
     match event {
         Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => audience == Audience::OrderEntry,

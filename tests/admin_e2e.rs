@@ -280,3 +280,80 @@ fn parse_with_prometheus_client(text: &str) {
     let families: usize = counts.split_whitespace().next().unwrap().parse().unwrap();
     assert!(families >= 12, "{counts}");
 }
+
+/// Parses yuan text (`-12.05`) to fen.
+fn fen(text: &str) -> i64 {
+    let (sign, digits) = text.strip_prefix('-').map_or((1, text), |rest| (-1, rest));
+    sign * carbonx_engine::accounts::parse_yuan_to_fen(digits).unwrap()
+}
+
+/// Every data row of a CSV file, split into fields.
+fn rows(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+#[test]
+fn end_of_day_files_of_a_seeded_day_reconcile_for_every_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let admin = admin(&server);
+    let mut rng = carbonx::load::Rng(2026);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client = login(&server, "DEMO01").await;
+        let count = 400;
+        for n in 0..count {
+            let (side, firm) = (if rng.below(2) == 0 { b'B' } else { b'S' }, format!("{:04}", 1 + rng.below(12)));
+            let price = 745_000 + 100 * rng.below(30) as u32;
+            let shares = 1 + rng.below(500) as u32;
+            client.queue(&order(&format!("R{n}"), side, shares, price, &firm));
+        }
+        client.flush().await.unwrap();
+        let mut answered = 0;
+        while answered < count {
+            let message = next(&mut client).await;
+            answered += u32::from(matches!(message, Outbound::Accepted(_) | Outbound::Rejected { .. }));
+        }
+    });
+    for (account, asset, amount) in [("0003", "cash", "1234.56"), ("0007", "CEA", "250"), ("0011", "CCER", "900")] {
+        let deposit = AdminAction::Deposit { account: account.into(), asset: asset.into(), amount: amount.into() };
+        admin.run(&deposit).unwrap();
+    }
+    let withdraw = AdminAction::Withdraw { account: "0005".into(), asset: "cash".into(), amount: "99.99".into() };
+    admin.run(&withdraw).unwrap();
+    admin.run(&AdminAction::Roll).unwrap();
+    let engine = server.shutdown().unwrap();
+    let day = std::fs::read_dir(dir.path().join("eod")).unwrap().next().unwrap().unwrap().path();
+    let codes = ["CEA", "CEA21", "CEA22", "CEA23", "CEA24", "CEA25", "CCER"];
+    // Opening: the demo market, 100,000,000.00 yuan and 2,000,000 t of everything.
+    let mut expected: std::collections::BTreeMap<String, (i64, Vec<i64>)> =
+        (1..=3_400).map(|a| (format!("{a:04}"), (100_000_000 * 100, vec![2_000_000; codes.len()]))).collect();
+    let trades = rows(&day.join("trades.csv"));
+    assert!(trades.len() > 50, "a seeded day with trades: {}", trades.len());
+    for t in &trades {
+        let (instrument, price, qty) =
+            (codes.iter().position(|c| *c == t[2]).unwrap(), fen(&t[4]), t[5].parse::<i64>().unwrap());
+        let buyer = expected.get_mut(&t[6]).unwrap();
+        (buyer.0, buyer.1[instrument]) = (buyer.0 - price * qty, buyer.1[instrument] + qty);
+        let seller = expected.get_mut(&t[7]).unwrap();
+        (seller.0, seller.1[instrument]) = (seller.0 + price * qty, seller.1[instrument] - qty);
+    }
+    let transfers = rows(&day.join("transfers.csv"));
+    assert_eq!(transfers.len(), 4);
+    for t in &transfers {
+        let account = expected.get_mut(&t[2]).unwrap();
+        match t[3].as_str() {
+            "cash" => account.0 += fen(&t[4]),
+            code => account.1[codes.iter().position(|c| *c == code).unwrap()] += t[4].parse::<i64>().unwrap(),
+        }
+    }
+    let positions = rows(&day.join("positions.csv"));
+    assert_eq!(positions.len(), 3_400);
+    for p in &positions {
+        let holdings: Vec<i64> = p[2..].iter().map(|v| v.parse().unwrap()).collect();
+        assert_eq!((fen(&p[1]), holdings), expected[&p[0]], "account {}: opening + trades + transfers", p[0]);
+    }
+    let cash = engine.accounts().unwrap().cash(carbonx_engine::AccountId::new(2)).unwrap();
+    assert_eq!(fen(&positions[2][1]), cash.available + cash.locked, "the file agrees with the engine");
+}
