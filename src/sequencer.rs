@@ -38,6 +38,10 @@ impl Default for Batching {
         Batching { max_commands: BATCH_MAX, window: Duration::ZERO }
     }
 }
+/// Order tokens reserved for a day at start, so that a busy day's set of
+/// taken tokens does not stop the engine thread to rehash (a 2 M-entry
+/// rehash is tens of milliseconds); a bigger day still grows it.
+pub const TAKEN_RESERVED: usize = 1 << 21;
 /// How long the sequencer waits for input before it checks the clock.
 const IDLE_TICK: Duration = Duration::from_millis(20);
 
@@ -166,7 +170,7 @@ impl<P: Publisher> Sequencer<P> {
             journal: None,
             open_journal: Box::new(JournalWriter::open),
             batching: Batching::default(),
-            taken: FxHashSet::default(),
+            taken: FxHashSet::with_capacity_and_hasher(TAKEN_RESERVED, Default::default()),
             next_seq: 1,
             last_ts: 0,
             events: Vec::with_capacity(1 << 16),
