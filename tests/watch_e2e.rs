@@ -126,6 +126,8 @@ fn watch_once_shows_band_last_trade_volumes_levels_and_the_auction() {
     ] {
         assert!(cea.contains(expected), "{expected:?} missing in {cea:?}\n{out}");
     }
+    let turnover = "turnover 746.30 yuan (block 7500000.00 yuan, auction 4500000.00 yuan)";
+    assert!(out.lines().any(|l| l.trim_start() == turnover), "{turnover:?} missing:\n{out}");
     assert!(out.contains("5 t @    74.00"), "the resting bid is not in the levels:\n{out}");
     let auction = out.lines().find(|l| l.trim_start().starts_with("A1 ")).unwrap_or_else(|| panic!("{out}"));
     assert!(auction.contains("ended") && auction.contains("sold 60000 t @ 75.00"), "{auction}");

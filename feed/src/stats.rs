@@ -1,6 +1,6 @@
 //! What a market maker's screen shows beside the book, from the feed alone:
-//! per instrument the last listing trade, the day's volume by method, the
-//! official close and the one-way bidding auctions' results.
+//! per instrument the last listing trade, the day's volume and turnover by
+//! method, the official close and the one-way bidding auctions' results.
 //!
 //! Attribution follows PROTOCOL.md: a listing trade is an `E` against a
 //! displayed order (at that order's price); an auction's result is one
@@ -24,17 +24,35 @@ pub struct AuctionPrint {
     pub price: u32,
 }
 
+/// What one method traded: tonnes and their value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Volume {
+    /// Tonnes traded.
+    pub tonnes: u64,
+    /// Σ price × tonnes with the price's 4 implied decimals (so 1/10,000
+    /// yuan); `u128` because one print's price × shares can pass `u64`.
+    pub turnover: u128,
+}
+
+impl Volume {
+    /// Counts one print; saturating, so that no feed content can panic.
+    fn add(&mut self, shares: u64, price: u32) {
+        self.tonnes = self.tonnes.saturating_add(shares);
+        self.turnover = self.turnover.saturating_add(u128::from(shares) * u128::from(price));
+    }
+}
+
 /// One instrument's day so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InstrumentStats {
     /// The last listing trade: (price, tonnes).
     pub last: Option<(u32, u32)>,
-    /// Listing tonnes traded.
-    pub listing_volume: u64,
-    /// Block tonnes traded.
-    pub block_volume: u64,
-    /// Auction tonnes sold.
-    pub auction_volume: u64,
+    /// Listing trades (`E` at the resting order's price).
+    pub listing: Volume,
+    /// Block trades (`P` outside an auction's result).
+    pub block: Volume,
+    /// Auction fills (`P` after a `Q` cross `I`, up to its shares).
+    pub auction: Volume,
     /// The official close, once printed.
     pub close: Option<u32>,
     /// Auction results in print order.
@@ -62,7 +80,7 @@ impl MarketStats {
                 if let Some(order) = book.order(e.order_ref) {
                     let s = self.by_locate.entry(order.locate).or_default();
                     s.last = Some((order.price, e.shares));
-                    s.listing_volume += u64::from(e.shares);
+                    s.listing.add(u64::from(e.shares), order.price);
                 }
             }
             Message::Trade(p) => {
@@ -70,9 +88,12 @@ impl MarketStats {
                 let shares = u64::from(p.shares);
                 if s.auction_tonnes_due >= shares {
                     s.auction_tonnes_due -= shares;
-                    s.auction_volume += shares;
+                    s.auction.add(shares, p.price);
                 } else {
-                    s.block_volume += shares;
+                    // A print that does not fit ends the auction's fills, so
+                    // that a later small block is not taken for one.
+                    s.auction_tonnes_due = 0;
+                    s.block.add(shares, p.price);
                 }
             }
             Message::CrossTrade(q) => {
@@ -160,7 +181,10 @@ mod tests {
         );
         let s = stats.of(1);
         assert_eq!(s.last, Some((746_400, 50)));
-        assert_eq!((s.listing_volume, s.block_volume, s.auction_volume), (80, 300_000, 150_000));
+        let tonnes = (s.listing.tonnes, s.block.tonnes, s.auction.tonnes);
+        assert_eq!(tonnes, (80, 300_000, 150_000));
+        let turnover = (s.listing.turnover, s.block.turnover, s.auction.turnover);
+        assert_eq!(turnover, (30 * 746_300 + 50 * 746_400, 200_000 * 750_000 + 100_000 * 760_000, 150_000 * 746_300));
         assert_eq!(s.close, Some(746_333));
         assert_eq!(s.auctions, [AuctionPrint { shares: 150_000, price: 746_300 }]);
         assert_eq!(stats.of(2), InstrumentStats::default());
@@ -168,5 +192,21 @@ mod tests {
         let start = Message::SystemEvent(SystemEvent { header: header(0), event_code: b'O' });
         feed(&mut stats, &mut book, &[start]);
         assert_eq!(stats.of(1), InstrumentStats::default());
+    }
+
+    #[test]
+    fn a_print_larger_than_the_auction_left_is_a_block_and_ends_the_fills() {
+        let (mut stats, mut book) = (MarketStats::new(), BookBuilder::new());
+        let messages = [cross(1, 100, 700_000, CrossTrade::INTRADAY), trade(1, 150, 750_000), trade(1, 50, 750_000)];
+        feed(&mut stats, &mut book, &messages);
+        let s = stats.of(1);
+        assert_eq!((s.block.tonnes, s.auction.tonnes), (200, 0));
+    }
+
+    #[test]
+    fn volumes_saturate_instead_of_panicking() {
+        let mut volume = Volume { tonnes: u64::MAX - 1, turnover: u128::MAX - 1 };
+        volume.add(u64::from(u32::MAX), u32::MAX);
+        assert_eq!(volume, Volume { tonnes: u64::MAX, turnover: u128::MAX });
     }
 }

@@ -129,7 +129,7 @@ fn summary(book: &BookBuilder, stats: &MarketStats, locate: u16, stock: &[u8; 8]
     }
     line.push_str(&format!(
         "  volume {} t (block {} t, auction {} t)",
-        s.listing_volume, s.block_volume, s.auction_volume
+        s.listing.tonnes, s.block.tonnes, s.auction.tonnes
     ));
     if let Some(close) = s.close {
         line.push_str(&format!("  close {}", yuan(close)));
@@ -138,7 +138,19 @@ fn summary(book: &BookBuilder, stats: &MarketStats, locate: u16, stock: &[u8; 8]
         line.push_str(&format!("  auction sold {} t @ {}", a.shares, yuan(a.price)));
     }
     line.push('\n');
+    line.push_str(&format!(
+        "       turnover {} yuan (block {} yuan, auction {} yuan)\n",
+        turnover_yuan(s.listing.turnover),
+        turnover_yuan(s.block.turnover),
+        turnover_yuan(s.auction.turnover)
+    ));
     line
+}
+
+/// Yuan text of a turnover (Σ price × tonnes, 4 implied decimals),
+/// truncated to the fen like the prices.
+fn turnover_yuan(turnover: u128) -> String {
+    format!("{}.{:02}", turnover / 10_000, turnover % 10_000 / 100)
 }
 
 /// Every instrument's summary line and top `levels` as text.
