@@ -19,6 +19,7 @@
 //! - [`plot`]: SVG plots of a load run.
 //! - [`snapshot_file`]: snapshot files: start-of-day (before each roll) and on demand.
 //! - [`journal_file`]: the journal files: group commit and recovery.
+//! - [`taken`]: the day's taken order tokens, a set that doubles without stopping the engine thread.
 //!
 //! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
 //! the feed are `carbonx-gateway` and `carbonx-feed`.
@@ -37,4 +38,5 @@ pub mod replay;
 pub mod sequencer;
 pub mod server;
 pub mod snapshot_file;
+pub mod taken;
 pub mod watch;

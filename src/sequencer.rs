@@ -12,10 +12,10 @@
 use crate::journal_file::{self, FsyncMode, JournalWriter, RecoveryError};
 use crate::metrics::SequencerMetrics;
 use crate::snapshot_file::{self, SnapshotFile};
+use crate::taken::TakenTokens;
 use carbonx_engine::journal::Record;
 use carbonx_engine::{Command, Engine, Event, Seq, Timestamp, Token, UserId};
 use crossbeam::channel::Receiver;
-use rustc_hash::FxHashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,10 +38,12 @@ impl Default for Batching {
         Batching { max_commands: BATCH_MAX, window: Duration::ZERO }
     }
 }
-/// Order tokens reserved for a day at start, so that a busy day's set of
-/// taken tokens does not stop the engine thread to rehash (a 2 M-entry
-/// rehash is tens of milliseconds); a bigger day still grows it.
-pub const TAKEN_RESERVED: usize = 1 << 21;
+/// How many commands ahead the taken-token slot is prefetched: enough for
+/// a memory load to arrive while the commands in between are applied.
+const PREFETCH_AHEAD: usize = 4;
+/// Records decoded ahead of the engine in a replay: enough to look
+/// [`PREFETCH_AHEAD`] commands ahead, few enough to stay in the cache.
+const REPLAY_BATCH: usize = 256;
 /// How long the sequencer waits for input before it checks the clock.
 const IDLE_TICK: Duration = Duration::from_millis(20);
 
@@ -138,7 +140,7 @@ pub struct Sequencer<P: Publisher> {
     journal: Option<JournalWriter>,
     open_journal: JournalOpener,
     batching: Batching,
-    taken: FxHashSet<(UserId, Token)>,
+    taken: TakenTokens,
     next_seq: u64,
     last_ts: u64,
     events: Vec<Event>,
@@ -170,7 +172,7 @@ impl<P: Publisher> Sequencer<P> {
             journal: None,
             open_journal: Box::new(JournalWriter::open),
             batching: Batching::default(),
-            taken: FxHashSet::with_capacity_and_hasher(TAKEN_RESERVED, Default::default()),
+            taken: TakenTokens::new(),
             next_seq: 1,
             last_ts: 0,
             events: Vec::with_capacity(1 << 16),
@@ -284,19 +286,25 @@ impl<P: Publisher> Sequencer<P> {
             return Err(SequencerError::MissingJournal { path: journal_file::journal_path(&dir, first_date) });
         }
         let mut count = 0;
+        let mut batch = Vec::with_capacity(REPLAY_BATCH);
         for path in files.into_iter().filter(|p| journal_file::date_of(p).is_none_or(|d| d >= first_date)) {
-            let recovered = journal_file::read(&path, truncate)?;
-            if recovered.truncated > 0 {
-                tracing::warn!(file = %path.display(), bytes = recovered.truncated, truncate, "torn journal tail");
-            }
             let skip = journal_file::date_of(&path) == Some(first_date) && start.from.is_some();
             if skip {
                 self.next_seq = first_seq;
             }
-            for record in recovered.records.iter().filter(|r| !skip || r.seq.get() >= first_seq) {
-                self.check_sequence(&path, record)?;
-                self.apply_one(&record.command, record.timestamp);
-                count += 1;
+            let mut reader = journal_file::RecordReader::open(&path)?;
+            while read_batch(&mut reader, &mut batch)? {
+                let first = if skip { batch.partition_point(|r| r.seq.get() < first_seq) } else { 0 };
+                for (i, record) in batch.iter().enumerate().skip(first) {
+                    self.prefetch_ahead(|i| batch.get(i).map(|r| &r.command), i);
+                    self.check_sequence(&path, record)?;
+                    self.apply_one(&record.command, record.timestamp);
+                    count += 1;
+                }
+            }
+            let truncated = reader.finish(truncate)?;
+            if truncated > 0 {
+                tracing::warn!(file = %path.display(), bytes = truncated, truncate, "torn journal tail");
             }
             self.publisher.flush();
         }
@@ -410,7 +418,8 @@ impl<P: Publisher> Sequencer<P> {
             let mut answered = Vec::new();
             let started = std::time::Instant::now();
             let commands = stamped.len();
-            for (offset, (ts, command)) in stamped.into_iter().enumerate() {
+            for (offset, &(ts, command)) in stamped.iter().enumerate() {
+                self.prefetch_ahead(|i| stamped.get(i).map(|s| s.1), offset);
                 if *command == Command::Roll {
                     self.snapshot_before_roll(journal_date, first_seq + offset as u64, ts);
                 }
@@ -514,16 +523,15 @@ impl<P: Publisher> Sequencer<P> {
         for event in &self.events {
             match event {
                 Event::Accepted(o) | Event::Replaced { order: o, .. } => {
-                    self.taken.insert((o.user, o.token));
+                    self.taken.insert(o.user, &o.token);
                 }
                 _ => {}
             }
         }
-        if *command == Command::Roll {
-            self.taken.clear();
-        }
         match self.engine.session_date() {
             Some(date) if Some(date) != day_before => {
+                // Tokens are unique per day: whatever changed the day.
+                self.taken.clear();
                 // A new day starts with its instruments' references: what
                 // comes before them (the old day's close) belongs to the old day.
                 let split = self.events.iter().position(|e| matches!(e, Event::Reference(_))).unwrap_or(0);
@@ -554,14 +562,40 @@ impl<P: Publisher> Sequencer<P> {
     }
 
     fn resends_taken_token(&self, command: &Command) -> bool {
-        match command {
-            Command::NewOrder(o) => self.taken.contains(&(o.user, o.token)),
-            Command::Replace(r) => self.taken.contains(&(r.user, r.new_token)),
-            Command::NewBlock(b) => self.taken.contains(&(b.user, b.token)),
-            Command::Pick(p) => self.taken.contains(&(p.user, p.token)),
-            Command::AuctionBid(b) => self.taken.contains(&(b.user, b.token)),
-            _ => false,
+        new_token(command).is_some_and(|(user, token)| self.taken.contains(user, token))
+    }
+
+    /// Starts loading the taken-token slot of the command `AHEAD` places
+    /// after `commands[i]` (see [`TakenTokens::prefetch`]).
+    fn prefetch_ahead<'a>(&self, commands: impl Fn(usize) -> Option<&'a Command>, i: usize) {
+        if let Some((user, token)) = commands(i + PREFETCH_AHEAD).and_then(new_token) {
+            self.taken.prefetch(user, token);
         }
+    }
+}
+
+/// Reads the next records of a journal file into `batch` (cleared first);
+/// whether there were any.
+fn read_batch(reader: &mut journal_file::RecordReader, batch: &mut Vec<Record>) -> Result<bool, RecoveryError> {
+    batch.clear();
+    while batch.len() < REPLAY_BATCH {
+        match reader.next_record()? {
+            Some(record) => batch.push(record),
+            None => break,
+        }
+    }
+    Ok(!batch.is_empty())
+}
+
+/// The new token a command would take, if it takes one.
+fn new_token(command: &Command) -> Option<(UserId, &Token)> {
+    match command {
+        Command::NewOrder(o) => Some((o.user, &o.token)),
+        Command::Replace(r) => Some((r.user, &r.new_token)),
+        Command::NewBlock(b) => Some((b.user, &b.token)),
+        Command::Pick(p) => Some((p.user, &p.token)),
+        Command::AuctionBid(b) => Some((b.user, &b.token)),
+        _ => None,
     }
 }
 
