@@ -177,6 +177,9 @@ impl Engine {
 
     /// The live bid named by token.
     pub(crate) fn find_bid(&self, user: UserId, token: Token) -> Option<BidAt> {
+        if self.bid_index.len() == 0 {
+            return None; // the usual case: every order asks
+        }
         let per = self.config.auction_bids_max as usize;
         let is = |slot: u32| {
             let b = &self.auctions[slot as usize / per].bids[slot as usize % per];

@@ -70,6 +70,9 @@ impl BlockOrder {
 impl Engine {
     /// The index of a live block order named by token.
     pub(crate) fn find_block(&self, user: UserId, token: Token) -> Option<usize> {
+        if self.blocks.is_empty() {
+            return None; // the usual case: every order asks
+        }
         self.block_tags.find(token_hash(user, &token), |_| true)?;
         self.blocks.iter().position(|b| b.user == user && b.token == token)
     }
@@ -259,13 +262,10 @@ impl Engine {
         if self.books[instrument.index()].halted {
             return Err(RejectReason::Halted);
         }
-        let slot = self.orders.find_id(cmd.target).ok_or(RejectReason::NotPickable)?;
-        let target = *self.orders.slab.get(slot);
         let ladder = self.books[instrument.index()].side(cmd.side.opposite());
-        let within_best = ladder.levels_best_first().take(PICK_LEVELS).any(|(p, _)| p == target.price);
-        let pickable =
-            target.instrument == instrument && target.side == cmd.side.opposite() && target.account != cmd.account;
-        if !pickable || !within_best {
+        let slot = ladder.find_in_best(&self.orders.slab, PICK_LEVELS, cmd.target).ok_or(RejectReason::NotPickable)?;
+        let target = *self.orders.slab.get(slot);
+        if target.account == cmd.account {
             return Err(RejectReason::NotPickable);
         }
         let (account, side, qty) = (cmd.account, cmd.side, cmd.qty);

@@ -339,6 +339,22 @@ impl Ladder {
         })
     }
 
+    /// The slot of order `id` if it rests in one of the best `levels`
+    /// levels (a pick's target): a walk of their queues.
+    pub fn find_in_best(&self, slab: &Slab, levels: usize, id: OrderId) -> Option<u32> {
+        self.levels_best_first().take(levels).find_map(|(_, level)| {
+            let mut slot = level.head();
+            while slot != NIL {
+                let order = slab.get(slot);
+                if order.id == id {
+                    return Some(slot);
+                }
+                slot = order.next();
+            }
+            None
+        })
+    }
+
     /// Checks the ladder against the slab; panics with a description on any breach.
     pub fn check_invariants(&self, slab: &Slab, instrument: InstrumentId) -> usize {
         let mut seen = 0usize;

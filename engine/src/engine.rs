@@ -78,14 +78,18 @@ impl Book {
     }
 }
 
-/// Every resting order and the two indexes onto it.
+/// Every resting order and the index onto it.
+///
+/// Only by token: cancels and replaces name orders so. There is no index
+/// by public reference: the one command that names an order by reference,
+/// a pick, may only pick within the best five levels, which are searched
+/// instead; keeping a second index cost every order an insert and a removal
+/// (and a replace, which takes a new reference, both).
 pub(crate) struct Orders {
     /// The slab.
     pub slab: Slab,
-    /// Live orders by (user, token): cancels and replaces name orders so.
+    /// Live orders by (user, token).
     pub by_token: SlotIndex,
-    /// Live orders by public reference: O(1) lookup by id.
-    pub by_id: SlotIndex,
 }
 
 /// The index hash of a (user, token) pair: orders and auction bids are named so.
@@ -98,25 +102,16 @@ pub(crate) fn token_hash(user: UserId, token: &Token) -> u64 {
     mix(a, u64::from_le_bytes(b))
 }
 
-fn id_hash(id: OrderId) -> u64 {
-    mix(id.get(), 0)
-}
-
 impl Orders {
     /// Room for `capacity` resting orders.
     pub fn with_capacity(capacity: u32) -> Orders {
-        Orders {
-            slab: Slab::with_capacity(capacity),
-            by_token: SlotIndex::new(capacity),
-            by_id: SlotIndex::new(capacity),
-        }
+        Orders { slab: Slab::with_capacity(capacity), by_token: SlotIndex::new(capacity) }
     }
 
     /// Stores a new resting order and indexes it.
     pub fn insert(&mut self, order: Order) -> u32 {
         let slot = self.slab.insert(order).expect("capacity checked at validation");
         self.by_token.insert(token_hash(order.user, &order.token), slot);
-        self.by_id.insert(id_hash(order.id), slot);
         slot
     }
 
@@ -124,7 +119,6 @@ impl Orders {
     pub fn remove(&mut self, slot: u32) -> Order {
         let order = *self.slab.get(slot);
         self.by_token.remove(token_hash(order.user, &order.token), slot);
-        self.by_id.remove(id_hash(order.id), slot);
         self.slab.remove(slot);
         order
     }
@@ -144,11 +138,6 @@ impl Orders {
             o.token == token && o.user == user
         };
         self.by_token.find(token_hash(user, &token), is)
-    }
-
-    /// The slot of a live order by public reference.
-    pub fn find_id(&self, id: OrderId) -> Option<u32> {
-        self.by_id.find(id_hash(id), |s| self.slab.get(s).id == id)
     }
 }
 
