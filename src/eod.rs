@@ -1,7 +1,8 @@
 //! End-of-day files for the registry's settlement and the operator, in
 //! `DATA_DIR/eod/YYYYMMDD/`, CSV with a header row:
 //! - `trades.csv`: every trade of the day, both accounts, the method and
-//!   the match number; appended batch by batch while the day runs (as
+//!   the match number; appended while the day runs, a batch of up to
+//!   [`crate::fanout::SETTLEMENT_BATCH`] events at a time (as
 //!   `trades.csv.partial`, so memory stays bounded however busy the day)
 //!   and renamed when the day ends;
 //! - `positions.csv`: every account's closing cash and holdings (owned:
@@ -17,7 +18,8 @@
 //!
 //! The writer is its own stage on its own thread, fed by the sequencer's
 //! fan-out like the gateway and the feed, so file I/O never slows the
-//! engine. The positions are a copy of the account table the sequencer
+//! engine; it is woken once per few thousand events and at each day's
+//! boundaries rather than after every sequencer batch. The positions are a copy of the account table the sequencer
 //! takes once per day, when the day ends. A replay at start-up rewrites the
 //! files of replayed days with the same content.
 

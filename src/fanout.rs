@@ -104,11 +104,19 @@ impl Sink for Sender<FeedInput> {
     }
 }
 
+/// Events the settlement stage (end-of-day files) collects before a
+/// hand-off: its files need no hurry, and every hand-off wakes its thread,
+/// which on a busy 2-core machine costs a context switch per batch.
+pub const SETTLEMENT_BATCH: usize = 4_096;
+
 /// One destination stage.
 struct Stage {
     audience: Audience,
     sink: Box<dyn Sink>,
     pending: EventBatch,
+    /// Hand the pending events over once there are this many (or at a day
+    /// boundary); 0: after every sequencer batch.
+    hand_over_at: usize,
 }
 
 /// Routes events to the stages that want them, one batch per sequencer batch.
@@ -122,10 +130,34 @@ impl Fanout {
         Fanout { stages: Vec::new() }
     }
 
-    /// Adds a stage receiving the events of `audience`.
+    /// Adds a stage receiving the events of `audience`: after every
+    /// sequencer batch, except the settlement stage, which gets them in
+    /// batches of [`SETTLEMENT_BATCH`] and at every day boundary.
     pub fn with(mut self, audience: Audience, sink: impl Sink + 'static) -> Fanout {
-        self.stages.push(Stage { audience, sink: Box::new(sink), pending: Vec::new() });
+        let hand_over_at = if audience == Audience::Settlement { SETTLEMENT_BATCH } else { 0 };
+        self.stages.push(Stage { audience, sink: Box::new(sink), pending: Vec::new(), hand_over_at });
         self
+    }
+
+    /// Hands pending events over: to every stage with `all`, otherwise to
+    /// those whose batch is due.
+    fn hand_over(&mut self, all: bool) {
+        for stage in &mut self.stages {
+            if stage.pending.is_empty() || (!all && stage.pending.len() < stage.hand_over_at) {
+                continue;
+            }
+            let batch = std::mem::take(&mut stage.pending);
+            if !stage.sink.events(batch) {
+                tracing::error!(audience = ?stage.audience, "stage stopped; its events are dropped");
+            }
+        }
+    }
+}
+
+impl Drop for Fanout {
+    /// A stopping server hands over what a lazy stage still holds.
+    fn drop(&mut self) {
+        self.hand_over(true);
     }
 }
 
@@ -144,15 +176,7 @@ impl Publisher for Fanout {
     }
 
     fn flush(&mut self) {
-        for stage in &mut self.stages {
-            if stage.pending.is_empty() {
-                continue;
-            }
-            let batch = std::mem::take(&mut stage.pending);
-            if !stage.sink.events(batch) {
-                tracing::error!(audience = ?stage.audience, "stage stopped; its events are dropped");
-            }
-        }
+        self.hand_over(false);
     }
 
     fn queue_depths(&self) -> (usize, usize) {
@@ -161,7 +185,7 @@ impl Publisher for Fanout {
     }
 
     fn day_ended(&mut self, engine: &Engine) {
-        self.flush();
+        self.hand_over(true);
         for stage in &self.stages {
             if !stage.sink.day_ended(engine) {
                 tracing::error!(audience = ?stage.audience, "stage stopped; the day end is dropped");
@@ -170,7 +194,7 @@ impl Publisher for Fanout {
     }
 
     fn new_day(&mut self, date: u32) {
-        self.flush();
+        self.hand_over(true);
         for stage in &self.stages {
             if !stage.sink.day(date) {
                 tracing::error!(audience = ?stage.audience, "stage stopped; the day start is dropped");
@@ -182,6 +206,7 @@ impl Publisher for Fanout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eod::EodInput;
     use carbonx_engine::{Phase, Qty, Token, UserId};
 
     #[test]
@@ -212,5 +237,52 @@ mod tests {
         let feed: Vec<String> = feed_rx.try_iter().map(|m| format!("{m:?}")).collect();
         assert_eq!(feed.len(), 3, "{feed:?}");
         assert!(feed[0].contains("BookReduce") && !feed[0].contains("CancelRejected"), "{feed:?}");
+    }
+
+    #[test]
+    fn the_settlement_stage_gets_full_batches_day_boundaries_and_the_rest_at_the_end() {
+        let (eod_tx, eod_rx) = crossbeam::channel::unbounded::<EodInput>();
+        let mut fanout = Fanout::new().with(Audience::Settlement, eod_tx);
+        let stats = |n: usize| {
+            let (instrument, price) = (carbonx_engine::InstrumentId::new(0), carbonx_engine::Price::MIN);
+            let (open, high, low, close) = (price, price, price, price);
+            let method = carbonx_engine::Method::Listing;
+            let stats = carbonx_engine::DailyStats {
+                method,
+                instrument,
+                open,
+                high,
+                low,
+                close,
+                volume: 0,
+                turnover: 0,
+                trades: 0,
+            };
+            vec![Event::DailyStats(stats); n]
+        };
+        let ts = Timestamp::from_nanos(1);
+        let sizes = |rx: &crossbeam::channel::Receiver<EodInput>| -> Vec<String> {
+            rx.try_iter()
+                .map(|m| match m {
+                    EodInput::Events(batch) => batch.len().to_string(),
+                    EodInput::Day(date) => format!("day {date}"),
+                    EodInput::DayEnded(_) => "ended".into(),
+                })
+                .collect()
+        };
+        fanout.publish(ts, &stats(SETTLEMENT_BATCH - 1));
+        fanout.flush();
+        assert!(sizes(&eod_rx).is_empty(), "not due yet");
+        fanout.publish(ts, &stats(2));
+        fanout.flush();
+        assert_eq!(sizes(&eod_rx), [(SETTLEMENT_BATCH + 1).to_string()]);
+        fanout.publish(ts, &stats(3));
+        fanout.flush();
+        fanout.new_day(20_261_126);
+        assert_eq!(sizes(&eod_rx), ["3", "day 20261126"], "a day boundary hands over first");
+        fanout.publish(ts, &stats(5));
+        fanout.flush();
+        drop(fanout);
+        assert_eq!(sizes(&eod_rx), ["5"], "nothing is lost when the server stops");
     }
 }
