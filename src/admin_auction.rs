@@ -9,7 +9,7 @@
 //! | `GET /public/auctions` | no token: the announcements and results, what the exchange publishes (no bid counts) |
 //!
 //! Window times are the operator's words: `now`, `+90s`, `+10m`, `+1h`
-//! (from the server's clock), or `HH:MM[:SS]` Beijing time today. Bids
+//! (from the server's clock), or `HH:MM` or `HH:MM:SS` Beijing time today. Bids
 //! are sealed: while an auction is open its bids are only counted, never
 //! listed (the exchange publishes them only as the allocation).
 
@@ -42,7 +42,7 @@ pub struct AnnounceRequest {
     pub user: String,
     /// Tonnes offered (at least the auction minimum, 100,000 t).
     pub qty: u32,
-    /// Window start: `now`, `+90s`, `+10m`, `+1h` or `HH:MM[:SS]` Beijing time.
+    /// Window start: `now`, `+90s`, `+10m`, `+1h` or `HH:MM` or `HH:MM:SS` Beijing time.
     pub start: String,
     /// Window end, in the same words.
     pub end: String,
