@@ -83,7 +83,23 @@ fn resend_after_the_snapshot(server: &Server) {
 }
 
 /// (state hash, DEMO01's next sequence number, the feed's next sequence number).
+/// The numbers once the router and the feed thread have caught up: a
+/// client's last Accepted can arrive before the feed thread has taken the
+/// same batch, so one reading can lag; two equal readings 50 ms apart do not.
 fn observe(server: &Server) -> (String, String) {
+    let mut last = read_numbers(server);
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = read_numbers(server);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the session and feed numbers kept changing: {last:?}");
+}
+
+fn read_numbers(server: &Server) -> (String, String) {
     let admin = admin(server);
     let sessions = admin.run(&AdminAction::Sessions).unwrap();
     let demo01 = sessions.split("\"DEMO01\"").nth(1).and_then(|rest| rest.split("\"next_seq\": ").nth(1));
