@@ -123,12 +123,11 @@ impl Orders {
         order
     }
 
-    /// Gives the order in `slot` a new token (a replace that keeps priority).
+    /// Gives the order in `slot` a new token (a replace).
     pub fn retoken(&mut self, slot: u32, token: Token) {
-        let order = *self.slab.get(slot);
-        self.by_token.remove(token_hash(order.user, &order.token), slot);
-        self.slab.get_mut(slot).token = token;
-        self.by_token.insert(token_hash(order.user, &token), slot);
+        let order = self.slab.get_mut(slot);
+        let (user, old) = (order.user, std::mem::replace(&mut order.token, token));
+        self.by_token.rekey(token_hash(user, &old), token_hash(user, &token), slot);
     }
 
     /// The slot of a live order named by token.
@@ -448,18 +447,32 @@ impl Engine {
             return self.reduce_in_place(slot, &order, cmd.new_token, cmd.qty, out);
         }
         let instrument = order.instrument;
-        self.books[instrument.index()].side_mut(order.side).unlink(&mut self.orders.slab, slot);
-        self.orders.remove(slot);
+        // Only the opposite side decides whether it crosses: the order's own place does not matter.
         let rests_quietly =
             spec.tif == crate::command::TimeInForce::Day && !self.crosses(instrument, order.side, price);
         if rests_quietly {
-            self.rest(info, price);
+            self.requeue(slot, &order, &info, price);
             let qty = cmd.qty;
             emit(out, Event::BookReplace { instrument, old: order.id, new: id, qty, price });
         } else {
+            self.books[instrument.index()].side_mut(order.side).unlink(&mut self.orders.slab, slot);
+            self.orders.remove(slot);
             emit(out, Event::BookDelete { instrument, id: order.id });
             self.execute(info, price, spec.tif, out);
         }
+    }
+
+    /// Moves the resting `order` in `slot` to the back of the queue at
+    /// `price` under the token, reference and quantity of `info`, in its own
+    /// slot: what a removal and [`Engine::rest`] do, with one index
+    /// operation fewer.
+    fn requeue(&mut self, slot: u32, order: &Order, info: &OrderInfo, price: Price) {
+        let ladder = self.books[order.instrument.index()].side_mut(order.side);
+        ladder.unlink(&mut self.orders.slab, slot);
+        self.orders.retoken(slot, info.token);
+        let moved = self.orders.slab.get_mut(slot);
+        (moved.id, moved.price, moved.open) = (info.id, price, info.qty);
+        ladder.push_back(&mut self.orders.slab, slot);
     }
 
     fn reduce_in_place<O: Extend<Event>>(&mut self, slot: u32, order: &Order, token: Token, qty: Qty, out: &mut O) {

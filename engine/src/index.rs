@@ -101,11 +101,30 @@ impl SlotIndex {
         }
     }
 
+    /// Moves `slot` from `old` to `new` (a replace's new token): one
+    /// removal and one placement, with no growth check since the count
+    /// stays the same.
+    ///
+    /// # Panics
+    /// When `slot` is not in the index under `old` (a bug in the caller).
+    pub fn rekey(&mut self, old: u64, new: u64, slot: u32) {
+        self.take(old, slot);
+        self.place(entry(new, slot));
+    }
+
     /// Removes `slot`, stored under `hash`.
     ///
     /// # Panics
     /// When `slot` is not in the index (a bug in the caller).
     pub fn remove(&mut self, hash: u64, slot: u32) {
+        self.take(hash, slot);
+        self.items -= 1;
+    }
+
+    /// Empties the entry of `slot` under `hash` and shifts back the entries
+    /// after it that would otherwise become unreachable (the count is the
+    /// caller's).
+    fn take(&mut self, hash: u64, slot: u32) {
         let wanted = entry(hash, slot);
         let mut hole = self.home(hash);
         while self.table[hole] != wanted {
@@ -113,7 +132,6 @@ impl SlotIndex {
             hole = self.next(hole);
         }
         self.table[hole] = EMPTY;
-        self.items -= 1;
         let mut j = self.next(hole);
         while self.table[j] != EMPTY {
             let home = self.home(self.table[j]);
@@ -182,6 +200,27 @@ mod tests {
         let mut expected: Vec<u32> = model.into_iter().collect();
         expected.sort_unstable();
         assert_eq!(stored, expected);
+    }
+
+    #[test]
+    fn rekey_moves_a_slot_to_its_new_hash() {
+        let mut index = SlotIndex::new(2_000);
+        let mut key: Vec<u64> = (0..2_000).map(weak).collect();
+        for slot in 0..2_000 {
+            index.insert(key[slot as usize], slot);
+        }
+        let mut x = 99u64;
+        for round in 0..50_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let slot = ((x >> 33) % 2_000) as u32;
+            let new = (u64::from(slot % 5) << 61) | ((round % 3) << 40);
+            index.rekey(key[slot as usize], new, slot);
+            key[slot as usize] = new;
+        }
+        assert_eq!(index.len(), 2_000);
+        for slot in 0..2_000u32 {
+            assert_eq!(index.find(key[slot as usize], |s| s == slot), Some(slot), "slot {slot}");
+        }
     }
 
     #[test]
