@@ -2,16 +2,21 @@
 //! 1,000,000 commands per second durable) and replay speed: read, checksum,
 //! decode and apply (goal: at least 10,000,000 commands per second); and
 //! the snapshot of a busy day's state (3,400 accounts, 20,000 resting
-//! orders): taken, written as a file and restored. `cargo bench --bench journal`.
+//! orders): taken, written as a file and restored; and the day's set of
+//! taken tokens against `HashSet`s, with the longest single insert of a
+//! busy day. `cargo bench --bench journal`.
 
 use carbonx::journal_file::{FsyncMode, JournalWriter};
 use carbonx::load::Rng;
 use carbonx::sequencer::{Publisher, Sequencer};
+use carbonx::taken::TakenTokens;
 use carbonx_engine::journal::Record;
 use carbonx_engine::{AccountId, Command, Engine, Event, NewOrder, Seq, Side, StockCode, Timestamp, Token, UserId};
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
+use rustc_hash::FxHashSet;
 use std::hint::black_box;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Orders around the reference, a fifth of them crossing.
 fn commands(n: usize) -> Vec<Command> {
@@ -136,9 +141,75 @@ fn snapshot(c: &mut Criterion) {
     group.finish();
 }
 
+/// A busy day's tokens: 16 users, sequential tokens each.
+fn day_tokens(n: usize) -> Vec<(UserId, Token)> {
+    (0..n).map(|i| (UserId::new((i % 16) as u16), Token::from_text(&format!("T{:012}", i / 16)).unwrap())).collect()
+}
+
+/// Total time and longest single insert of `tokens` into a set.
+fn insert_all(tokens: &[(UserId, Token)], mut insert: impl FnMut(UserId, &Token)) -> (Duration, Duration) {
+    let (start, mut longest) = (Instant::now(), Duration::ZERO);
+    for (user, token) in tokens {
+        let one = Instant::now();
+        insert(*user, token);
+        longest = longest.max(one.elapsed());
+    }
+    (start.elapsed(), longest)
+}
+
+fn taken_tokens(c: &mut Criterion) {
+    let busy = day_tokens(3_000_000);
+    let mut ours = TakenTokens::new();
+    let mut growing: FxHashSet<(UserId, Token)> = FxHashSet::default();
+    let mut reserved: FxHashSet<(UserId, Token)> = FxHashSet::with_capacity_and_hasher(1 << 21, Default::default());
+    for (name, (total, longest)) in [
+        ("TakenTokens (incremental doubling)", insert_all(&busy, |u, t| _ = ours.insert(u, t))),
+        ("FxHashSet, growing", insert_all(&busy, |u, t| _ = growing.insert((u, *t)))),
+        ("FxHashSet, reserved for 2 M", insert_all(&busy, |u, t| _ = reserved.insert((u, *t)))),
+    ] {
+        println!("3,000,000 tokens into {name}: {total:.2?} in all, longest single insert {longest:.2?}");
+    }
+    let day = day_tokens(200_000);
+    let mut group = c.benchmark_group("taken tokens");
+    group.throughput(Throughput::Elements(day.len() as u64));
+    group.sample_size(10);
+    group.bench_function("200,000 checks and inserts: TakenTokens", |b| {
+        b.iter_batched(
+            TakenTokens::new,
+            |mut set| {
+                for (user, token) in &day {
+                    if !set.contains(*user, token) {
+                        set.insert(*user, token);
+                    }
+                }
+                set
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    let sets = [("FxHashSet, growing", 0), ("FxHashSet, reserved for 2 M", 1 << 21)];
+    for (name, reserve) in sets {
+        group.bench_function(format!("200,000 checks and inserts: {name}"), |b| {
+            b.iter_batched(
+                || FxHashSet::with_capacity_and_hasher(reserve, Default::default()),
+                |mut set| {
+                    for pair in &day {
+                        if !set.contains(pair) {
+                            set.insert(*pair);
+                        }
+                    }
+                    set
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
 // criterion's macro generates an undocumented `pub fn benches`.
 #[allow(missing_docs)]
 mod group {
-    criterion::criterion_group!(benches, super::group_commit, super::replay, super::snapshot);
+    criterion::criterion_group!(benches, super::group_commit, super::replay, super::snapshot, super::taken_tokens);
 }
 criterion_main!(group::benches);

@@ -163,16 +163,20 @@ impl TakenTokens {
             self.len += usize::from(added);
             return added;
         }
-        if self.contains(user, token) {
+        if self.draining.as_ref().is_some_and(|(old, _)| old.contains(key)) {
             return false;
         }
         self.drain_some();
         if self.table.full() {
+            if self.table.contains(key) {
+                return false;
+            }
             self.start_doubling();
         }
-        self.table.insert(key);
-        self.len += 1;
-        true
+        // The table's own insert finds the key if it is there already.
+        let added = self.table.insert(key);
+        self.len += usize::from(added);
+        added
     }
 
     /// Forgets every token (a new trading day) and shrinks back to the
