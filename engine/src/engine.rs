@@ -337,9 +337,16 @@ impl Engine {
             capacity: cmd.capacity,
             min_qty: cmd.min_qty,
         };
-        emit(out, Event::Accepted(info));
         let limit = spec.limit.unwrap_or_else(|| self.band_edge(spec.instrument, cmd.side));
         self.lock(&crate::risk::Exposure::of_new(&info, limit));
+        if spec.tif == crate::command::TimeInForce::Day && !self.crosses(spec.instrument, cmd.side, limit) {
+            // What `execute` would do without a fill, with both events in one `extend` after
+            // the book work (see `replace_valid`).
+            self.rest(info, limit);
+            let (instrument, side, qty) = (info.instrument, info.side, info.qty);
+            return out.extend([Event::Accepted(info), Event::BookAdd { instrument, id, side, qty, price: limit }]);
+        }
+        emit(out, Event::Accepted(info));
         self.execute(info, limit, spec.tif, out);
     }
 
@@ -442,8 +449,9 @@ impl Engine {
             capacity: order.capacity,
             min_qty: cmd.min_qty,
         };
-        emit(out, Event::Replaced { order: info, previous_token: order.token });
+        let replaced = Event::Replaced { order: info, previous_token: order.token };
         if keeps_priority {
+            emit(out, replaced);
             return self.reduce_in_place(slot, &order, cmd.new_token, cmd.qty, out);
         }
         let instrument = order.instrument;
@@ -453,8 +461,11 @@ impl Engine {
         if rests_quietly {
             self.requeue(slot, &order, &info, price);
             let qty = cmd.qty;
-            emit(out, Event::BookReplace { instrument, old: order.id, new: id, qty, price });
+            // Both events in one `extend`, after the book work: copying a just-built event
+            // into the sink stalled on store forwarding (perf: a tenth of the mixed stream).
+            out.extend([replaced, Event::BookReplace { instrument, old: order.id, new: id, qty, price }]);
         } else {
+            emit(out, replaced);
             self.books[instrument.index()].side_mut(order.side).unlink(&mut self.orders.slab, slot);
             self.orders.remove(slot);
             emit(out, Event::BookDelete { instrument, id: order.id });
