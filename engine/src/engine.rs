@@ -342,9 +342,8 @@ impl Engine {
         if spec.tif == crate::command::TimeInForce::Day && !self.crosses(spec.instrument, cmd.side, limit) {
             // What `execute` would do without a fill, with both events in one `extend` after
             // the book work (see `replace_valid`).
-            self.rest(info, limit);
-            let (instrument, side, qty) = (info.instrument, info.side, info.qty);
-            return out.extend([Event::Accepted(info), Event::BookAdd { instrument, id, side, qty, price: limit }]);
+            let added = self.rest(info, limit);
+            return out.extend([Event::Accepted(info), added]);
         }
         emit(out, Event::Accepted(info));
         self.execute(info, limit, spec.tif, out);
@@ -494,8 +493,9 @@ impl Engine {
         emit(out, Event::BookReduce { instrument, id: order.id, cancelled: decrement });
     }
 
-    /// Puts an accepted order (or its remainder) on the book as the newest at its price.
-    pub(crate) fn rest(&mut self, info: OrderInfo, price: Price) -> u32 {
+    /// Puts an accepted order (or its remainder) on the book as the newest
+    /// at its price; the feed's `BookAdd` that announces it.
+    pub(crate) fn rest(&mut self, info: OrderInfo, price: Price) -> Event {
         let order = Order::new(
             info.id,
             info.token,
@@ -509,6 +509,7 @@ impl Engine {
         );
         let slot = self.orders.insert(order);
         self.books[info.instrument.index()].side_mut(info.side).push_back(&mut self.orders.slab, slot);
-        slot
+        let (instrument, id, side, qty) = (info.instrument, info.id, info.side, info.qty);
+        Event::BookAdd { instrument, id, side, qty, price }
     }
 }

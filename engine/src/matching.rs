@@ -48,9 +48,8 @@ impl Engine {
             return;
         }
         if tif == TimeInForce::Day {
-            self.rest(info, limit);
-            let (instrument, id, side, qty) = (info.instrument, info.id, info.side, info.qty);
-            emit(out, Event::BookAdd { instrument, id, side, qty, price: limit });
+            let added = self.rest(info, limit);
+            emit(out, added);
         } else {
             self.cancel_incoming(&mut info, limit, CancelReason::ImmediateOrCancel, out);
         }
