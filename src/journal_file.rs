@@ -49,15 +49,6 @@ pub enum RecoveryError {
     },
 }
 
-/// What recovery found in one file.
-#[derive(Debug)]
-pub struct Recovered {
-    /// Every good record, in order.
-    pub records: Vec<Record>,
-    /// Bytes cut off the end (a torn last record), 0 for a clean file.
-    pub truncated: u64,
-}
-
 /// The path of the journal of trading day `date` (`YYYYMMDD`).
 pub fn journal_path(dir: &Path, date: u32) -> PathBuf {
     dir.join(format!("journal-{date}.cxj"))
@@ -85,29 +76,6 @@ pub fn journal_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     });
     files.sort();
     Ok(files)
-}
-
-/// Reads a journal file, truncating a torn tail in place.
-///
-/// # Errors
-/// [`RecoveryError::Corrupt`] for a bad record before the end, with its offset.
-pub fn recover(path: &Path) -> Result<Recovered, RecoveryError> {
-    read(path, true)
-}
-
-/// Reads a journal file; with `truncate`, a torn tail is cut off the file,
-/// otherwise it is only reported (for offline tools that must not write).
-///
-/// # Errors
-/// [`RecoveryError::Corrupt`] for a bad record before the end, with its offset.
-pub fn read(path: &Path, truncate: bool) -> Result<Recovered, RecoveryError> {
-    let mut reader = RecordReader::open(path)?;
-    let mut records = Vec::new();
-    while let Some(record) = reader.next_record()? {
-        records.push(record);
-    }
-    let truncated = reader.finish(truncate)?;
-    Ok(Recovered { records, truncated })
 }
 
 /// Bytes read from a journal file at a time: many records per `read`, and
@@ -160,8 +128,12 @@ impl RecordReader {
                 Ok(None) => self.refill()?,
                 // Bad, and ends exactly where the bytes read so far end: a
                 // torn tail if the file ends there too.
-                Err(source) if !self.eof && is_torn_tail(&self.buf[self.start..self.end], &source) => self.refill()?,
-                Err(source) if self.eof && is_torn_tail(&self.buf[self.start..self.end], &source) => return Ok(None),
+                Err(source) if is_torn_tail(&self.buf[self.start..self.end], &source) => {
+                    if self.eof {
+                        return Ok(None);
+                    }
+                    self.refill()?;
+                }
                 Err(source) => {
                     return Err(RecoveryError::Corrupt { path: self.path.clone(), offset: self.offset, source });
                 }
@@ -311,6 +283,29 @@ impl JournalWriter {
 mod tests {
     use super::*;
     use carbonx_engine::{Command, Seq, Timestamp};
+
+    /// What a whole file reads back as.
+    #[derive(Debug)]
+    struct Recovered {
+        records: Vec<Record>,
+        truncated: u64,
+    }
+
+    /// Reads all of `path` through [`RecordReader`], as recovery does.
+    fn read(path: &Path, truncate: bool) -> Result<Recovered, RecoveryError> {
+        let mut reader = RecordReader::open(path)?;
+        let mut records = Vec::new();
+        while let Some(record) = reader.next_record()? {
+            records.push(record);
+        }
+        let truncated = reader.finish(truncate)?;
+        Ok(Recovered { records, truncated })
+    }
+
+    /// Reads all of `path`, cutting a torn tail off the file.
+    fn recover(path: &Path) -> Result<Recovered, RecoveryError> {
+        read(path, true)
+    }
 
     fn record(n: u64) -> Record {
         Record { seq: Seq::new(n), timestamp: Timestamp::from_nanos(n * 10), command: Command::Clock }
