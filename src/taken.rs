@@ -76,28 +76,26 @@ impl Table {
         prefetch(&self.slots[self.home(key)]);
     }
 
-    fn contains(&self, key: u128) -> bool {
+    /// Where `key` is (`Ok`), or the empty slot its probe ends at (`Err`).
+    fn probe(&self, key: u128) -> Result<usize, usize> {
         let mut i = self.home(key);
         loop {
             match self.slots[i] {
-                EMPTY => return false,
-                k if k == key => return true,
+                EMPTY => return Err(i),
+                k if k == key => return Ok(i),
                 _ => i = self.next(i),
             }
         }
     }
 
+    fn contains(&self, key: u128) -> bool {
+        self.probe(key).is_ok()
+    }
+
     /// Adds `key` unless present; whether it was added.
     fn insert(&mut self, key: u128) -> bool {
-        let mut i = self.home(key);
-        loop {
-            match self.slots[i] {
-                EMPTY => break,
-                k if k == key => return false,
-                _ => i = self.next(i),
-            }
-        }
-        self.slots[i] = key;
+        let Err(vacant) = self.probe(key) else { return false };
+        self.slots[vacant] = key;
         self.len += 1;
         true
     }
