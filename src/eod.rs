@@ -19,9 +19,10 @@
 //! The writer is its own stage on its own thread, fed by the sequencer's
 //! fan-out like the gateway and the feed, so file I/O never slows the
 //! engine; it is woken once per few thousand events and at each day's
-//! boundaries rather than after every sequencer batch. The positions are a copy of the account table the sequencer
-//! takes once per day, when the day ends. A replay at start-up rewrites the
-//! files of replayed days with the same content.
+//! boundaries rather than after every sequencer batch. The positions are a
+//! copy of the account table the sequencer takes once per day, when the day
+//! ends. A replay at start-up rewrites the files of replayed days with the
+//! same content.
 
 use crate::admin::fen_text;
 use carbonx_engine::accounts::AccountTable;
@@ -43,7 +44,8 @@ pub enum EodInput {
 
 /// The end-of-day writer.
 pub struct EodWriter {
-    dir: PathBuf,
+    /// The data directory; the files go under its `eod/`.
+    data_dir: PathBuf,
     stocks: Vec<StockCode>,
     accounts: Vec<[u8; 4]>,
     date: Option<u32>,
@@ -61,7 +63,7 @@ impl EodWriter {
     /// Writes under `data_dir/eod`; `accounts` are the account codes in account order.
     pub fn new(data_dir: &Path, stocks: Vec<StockCode>, accounts: Vec<[u8; 4]>) -> EodWriter {
         EodWriter {
-            dir: data_dir.join("eod"),
+            data_dir: data_dir.to_path_buf(),
             stocks,
             accounts,
             date: None,
@@ -76,7 +78,7 @@ impl EodWriter {
     pub fn run(mut self, input: &Receiver<EodInput>) {
         for message in input {
             if let Err(err) = self.handle(message) {
-                tracing::error!(%err, dir = %self.dir.display(), "end-of-day file write failed");
+                tracing::error!(%err, dir = %self.data_dir.display(), "end-of-day file write failed");
             }
         }
         if let Some(mut trades) = self.trades.take() {
@@ -97,7 +99,7 @@ impl EodWriter {
     }
 
     fn day_dir(&self, date: u32) -> PathBuf {
-        self.dir.join(format!("{date:08}"))
+        day_dir(&self.data_dir, date)
     }
 
     fn start(&mut self, date: u32) -> std::io::Result<()> {
@@ -140,7 +142,7 @@ impl EodWriter {
                         Asset::Cash => ("cash".to_string(), fen_text(i128::from(t.amount))),
                         Asset::Holding(i) => (stock(&self.stocks, i), t.amount.to_string()),
                     };
-                    let account = self.code(t.account);
+                    let account = account_code(&self.accounts, t.account);
                     self.transfers.push_str(&format!("{},{},{account},{asset},{amount}\n", t.request, ts.nanos()));
                 }
                 _ => {}
@@ -150,10 +152,6 @@ impl EodWriter {
             trades.flush()?;
         }
         Ok(())
-    }
-
-    fn code(&self, a: AccountId) -> String {
-        account_code(&self.accounts, a)
     }
 
     fn day_ended(&mut self, accounts: &AccountTable) -> std::io::Result<()> {
@@ -166,7 +164,7 @@ impl EodWriter {
         }
         write_atomically(&dir.join("positions.csv"), &positions_csv(accounts, &self.stocks))?;
         write_atomically(&dir.join("transfers.csv"), &self.transfers)?;
-        write_atomically(&dir.join("statistics.csv"), &self.statistics_csv(date))?;
+        write_atomically(&statistics_path(&self.data_dir, date), &self.statistics_csv(date))?;
         tracing::info!(dir = %dir.display(), "end-of-day files written");
         Ok(())
     }
@@ -222,6 +220,17 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let partial = path.with_extension("csv.partial");
     std::fs::write(&partial, text)?;
     std::fs::rename(partial, path)
+}
+
+/// The directory of day `date`'s files under data directory `data_dir`.
+fn day_dir(data_dir: &Path, date: u32) -> PathBuf {
+    data_dir.join("eod").join(format!("{date:08}"))
+}
+
+/// Day `date`'s `statistics.csv`, written last: its presence means the
+/// day's files are complete.
+pub fn statistics_path(data_dir: &Path, date: u32) -> PathBuf {
+    day_dir(data_dir, date).join("statistics.csv")
 }
 
 /// An account's code (`0001`), or its number if it has none.

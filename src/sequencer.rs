@@ -249,7 +249,7 @@ impl<P: Publisher> Sequencer<P> {
     /// Restores `path` if it can be used; the replay's start.
     pub fn try_restore(&mut self, path: &Path, dir: &Path, need_day_files: bool) -> Result<ReplayStart, String> {
         let file = snapshot_file::read(path).map_err(|e| e.to_string())?;
-        let statistics = dir.join("eod").join(format!("{:08}", file.journal_date)).join("statistics.csv");
+        let statistics = crate::eod::statistics_path(dir, file.journal_date);
         if need_day_files && file.kind == snapshot_file::START_OF_DAY && !statistics.exists() {
             return Err(format!("{} missing: that day is replayed to write it", statistics.display()));
         }
