@@ -65,15 +65,21 @@ pub fn date_of(path: &Path) -> Option<u32> {
 /// # Errors
 /// When the directory cannot be listed.
 pub fn journal_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    files_named(dir, |name| name.starts_with("journal-") && name.ends_with(".cxj"))
+}
+
+/// The files in `dir` whose names satisfy `keep`, in name order; none when
+/// `dir` does not exist (yet).
+///
+/// # Errors
+/// When the directory cannot be listed.
+pub fn files_named(dir: &Path, keep: impl Fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(err),
     };
-    files.retain(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        name.starts_with("journal-") && name.ends_with(".cxj")
-    });
+    files.retain(|p| keep(p.file_name().and_then(|n| n.to_str()).unwrap_or("")));
     files.sort();
     Ok(files)
 }

@@ -125,16 +125,9 @@ pub fn read(path: &Path) -> Result<SnapshotFile, SnapshotFileError> {
 /// # Errors
 /// The directory cannot be listed.
 pub fn roll_snapshots(data_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(snapshot_dir(data_dir)) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
-    files.retain(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        name.len() == 13 && name.ends_with(".snap") && name[..8].bytes().all(|b| b.is_ascii_digit())
-    });
-    files.sort();
+    let is_roll =
+        |name: &str| name.len() == 13 && name.ends_with(".snap") && name[..8].bytes().all(|b| b.is_ascii_digit());
+    let mut files = crate::journal_file::files_named(&snapshot_dir(data_dir), is_roll)?;
     files.reverse();
     Ok(files)
 }
