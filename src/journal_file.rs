@@ -116,6 +116,16 @@ impl RecordReader {
         Ok(RecordReader { path: path.to_path_buf(), file, buf, start: 0, end: 0, offset: 0, eof: false })
     }
 
+    /// The most tokens the file's records can have taken (see
+    /// [`journal::TOKEN_RECORD_LEN_MIN`]): room for a replay's taken set.
+    ///
+    /// # Errors
+    /// The file's size cannot be read.
+    pub fn tokens_max(&self) -> Result<usize, RecoveryError> {
+        let len = self.file.metadata().map_err(|source| RecoveryError::Io { path: self.path.clone(), source })?.len();
+        Ok(usize::try_from(len).unwrap_or(usize::MAX) / journal::TOKEN_RECORD_LEN_MIN)
+    }
+
     /// The next good record; `None` at the end of the file or at a torn tail.
     ///
     /// # Errors

@@ -57,10 +57,25 @@ struct Table {
     len: usize,
 }
 
+/// Slots per 4 KiB page.
+const SLOTS_PER_PAGE: usize = 4096 / std::mem::size_of::<u128>();
+
 impl Table {
     fn new(slots: usize) -> Table {
         debug_assert!(slots.is_power_of_two());
         Table { slots: vec![EMPTY; slots], shift: 64 - slots.trailing_zeros(), len: 0 }
+    }
+
+    /// A table whose pages are all mapped now: zeroed memory is mapped
+    /// lazily, and a page first read then written faults twice (the shared
+    /// zero page, then its copy); writing one slot per page maps each once,
+    /// here instead of in the middle of a replay.
+    fn new_mapped(slots: usize) -> Table {
+        let mut table = Table::new(slots);
+        for page in table.slots.chunks_mut(SLOTS_PER_PAGE) {
+            page[0] = std::hint::black_box(EMPTY);
+        }
+        table
     }
 
     fn home(&self, key: u128) -> usize {
@@ -131,6 +146,15 @@ impl TakenTokens {
         TakenTokens { table: Table::new(SLOTS_MIN), draining: None, zero: false, len: 0 }
     }
 
+    /// An empty set with room for `tokens` without growing, its memory
+    /// mapped now: for a replay, which knows from the journal's size about
+    /// how many tokens the day took (growing and mapping pages on the way
+    /// cost more than the replay's engine work).
+    pub fn with_room(tokens: usize) -> TakenTokens {
+        let slots = tokens.saturating_mul(2).next_power_of_two().max(SLOTS_MIN);
+        TakenTokens { table: Table::new_mapped(slots), draining: None, zero: false, len: 0 }
+    }
+
     /// Whether `user` already used `token` today.
     pub fn contains(&self, user: UserId, token: &Token) -> bool {
         let key = key(user, token);
@@ -181,6 +205,11 @@ impl TakenTokens {
     /// smallest table.
     pub fn clear(&mut self) {
         *self = TakenTokens::new();
+    }
+
+    /// Forgets every token, keeping room for `tokens` (see [`TakenTokens::with_room`]).
+    pub fn clear_with_room(&mut self, tokens: usize) {
+        *self = if tokens == 0 { TakenTokens::new() } else { TakenTokens::with_room(tokens) };
     }
 
     /// How many tokens are taken.
@@ -310,6 +339,30 @@ mod tests {
             assert!(2 * taken.table.len <= taken.table.slots.len());
         }
         assert_eq!(taken.len(), 4 * SLOTS_MIN);
+    }
+
+    #[test]
+    fn a_set_with_room_never_doubles_before_its_room_is_used() {
+        let room = 3 * SLOTS_MIN;
+        let mut taken = TakenTokens::with_room(room);
+        let slots = taken.table.slots.len();
+        assert!(2 * room <= slots, "room at a load of at most one half");
+        for n in 0..room as u64 {
+            assert!(taken.insert(UserId::new(1), &token(n)));
+            assert!(taken.draining.is_none(), "doubled after {n} of {room} tokens");
+        }
+        assert_eq!(taken.table.slots.len(), slots);
+        assert!((0..room as u64).all(|n| taken.contains(UserId::new(1), &token(n))));
+        // Past its room it grows as any set does, losing nothing.
+        for n in room as u64..(2 * room) as u64 {
+            assert!(taken.insert(UserId::new(1), &token(n)));
+        }
+        assert_eq!(taken.len(), 2 * room);
+        assert!((0..2 * room as u64).all(|n| taken.contains(UserId::new(1), &token(n))));
+        taken.clear_with_room(10);
+        assert!(taken.is_empty());
+        assert_eq!(taken.table.slots.len(), SLOTS_MIN, "small room, smallest table");
+        assert!(!taken.contains(UserId::new(1), &token(0)));
     }
 
     #[test]

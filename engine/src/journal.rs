@@ -28,6 +28,11 @@ use crate::types::{AccountId, AuctionId, InstrumentId, OrderId, Qty, Seq, Side, 
 pub const RECORD_LEN_MAX: usize = 4 + 8 + 8 + 1 + 64 + 4;
 const HEADER_LEN: usize = 4;
 const FIXED_LEN: usize = 8 + 8 + 4; // sequence, timestamp, checksum
+/// The shortest record of a command that can take an order token (a new
+/// order, replace, block, pick or auction bid; a pick's body, 41 bytes, is
+/// the shortest): a journal of `n` bytes took at most `n /
+/// TOKEN_RECORD_LEN_MIN` tokens.
+pub const TOKEN_RECORD_LEN_MIN: usize = HEADER_LEN + FIXED_LEN + 1 + 41;
 
 /// One journaled command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -484,6 +489,28 @@ mod tests {
             rest = &rest[used..];
         }
         assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn no_token_taking_record_is_shorter_than_the_bound() {
+        let takes_token = |c: &Command| {
+            matches!(
+                c,
+                Command::NewOrder(_)
+                    | Command::Replace(_)
+                    | Command::NewBlock(_)
+                    | Command::Pick(_)
+                    | Command::AuctionBid(_)
+            )
+        };
+        let lengths: Vec<usize> = samples()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| takes_token(c))
+            .map(|(i, c)| encode(&record(i, c), &mut Vec::new()))
+            .collect();
+        assert_eq!(lengths.len(), 6, "every kind sampled");
+        assert_eq!(lengths.iter().min(), Some(&TOKEN_RECORD_LEN_MIN), "the bound is the shortest, exactly");
     }
 
     #[test]
