@@ -7,10 +7,12 @@
 //! because silently skipping it would replay a different history.
 
 use carbonx_engine::journal::{self, JournalError, Record};
+use crossbeam::channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// When the journal is flushed to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -228,13 +230,63 @@ impl JournalSink for File {
     }
 }
 
+fn sink_away() -> io::Error {
+    io::Error::other("the journal was used between commit_start and commit_finish")
+}
+
+fn sync_thread_stopped() -> io::Error {
+    io::Error::other("the journal's sync thread stopped")
+}
+
+/// A sink handed to the sync thread, and what comes back.
+type SyncResult = (Box<dyn JournalSink>, io::Result<()>, Duration);
+
+/// The thread that runs a writer's `fdatasync` while the sequencer applies
+/// the batch it covers (see [`JournalWriter::commit_start`]): the sink goes
+/// there and comes back, so nothing is shared and nothing is locked.
+struct Syncer {
+    /// Requests; dropped to stop the thread.
+    to: Option<Sender<Box<dyn JournalSink>>>,
+    from: Receiver<SyncResult>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start() -> io::Result<Syncer> {
+        let (to, requests) = crossbeam::channel::bounded::<Box<dyn JournalSink>>(1);
+        let (done, from) = crossbeam::channel::bounded(1);
+        let thread = std::thread::Builder::new().name("carbonx-fsync".into()).spawn(move || {
+            for mut sink in requests {
+                let started = Instant::now();
+                let synced = sink.sync_data();
+                if done.send((sink, synced, started.elapsed())).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Syncer { to: Some(to), from, thread: Some(thread) })
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        // Closing the request queue ends the thread.
+        self.to = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Appends records to today's journal file.
 pub struct JournalWriter {
-    sink: Box<dyn JournalSink>,
+    /// The sink; `None` while the sync thread has it.
+    sink: Option<Box<dyn JournalSink>>,
     path: PathBuf,
     buffer: Vec<u8>,
     mode: FsyncMode,
-    last_sync: Option<std::time::Duration>,
+    last_sync: Option<Duration>,
+    syncer: Option<Syncer>,
 }
 
 impl JournalWriter {
@@ -251,7 +303,14 @@ impl JournalWriter {
 
     /// A writer over any sink; `path` names it in errors.
     pub fn with_sink(path: PathBuf, sink: Box<dyn JournalSink>, mode: FsyncMode) -> JournalWriter {
-        JournalWriter { sink, path, buffer: Vec::with_capacity(1 << 20), mode, last_sync: None }
+        JournalWriter {
+            sink: Some(sink),
+            path,
+            buffer: Vec::with_capacity(1 << 20),
+            mode,
+            last_sync: None,
+            syncer: None,
+        }
     }
 
     /// The file being written.
@@ -270,18 +329,59 @@ impl JournalWriter {
     /// # Errors
     /// The write or sync failure: the caller must not release any reply.
     pub fn commit(&mut self) -> io::Result<()> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let written = self.sink.write_all(&self.buffer);
-        self.buffer.clear();
-        written?;
-        if self.mode != FsyncMode::Never {
-            let started = std::time::Instant::now();
-            self.sink.sync_data()?;
+        if self.write_out()? && self.mode != FsyncMode::Never {
+            let started = Instant::now();
+            self.sink.as_mut().ok_or_else(sink_away)?.sync_data()?;
             self.last_sync = Some(started.elapsed());
         }
         Ok(())
+    }
+
+    /// [`JournalWriter::commit`] in two halves: writes the buffered records
+    /// and starts their sync on a thread of its own, returning at once, so
+    /// that the caller can apply the batch meanwhile; nothing about it may
+    /// leave the process before [`JournalWriter::commit_finish`] says the
+    /// records are durable.
+    ///
+    /// # Errors
+    /// The write failed, or the sync thread could not be started.
+    pub fn commit_start(&mut self) -> io::Result<()> {
+        if !self.write_out()? || self.mode == FsyncMode::Never {
+            return Ok(());
+        }
+        if self.syncer.is_none() {
+            self.syncer = Some(Syncer::start()?);
+        }
+        let sink = self.sink.take().ok_or_else(sink_away)?;
+        let to = self.syncer.as_ref().and_then(|s| s.to.as_ref()).expect("started above");
+        to.send(sink).map_err(|_| sync_thread_stopped())
+    }
+
+    /// Waits for the sync [`JournalWriter::commit_start`] started (at once
+    /// when none is under way).
+    ///
+    /// # Errors
+    /// The sync failed: the caller must not release any reply.
+    pub fn commit_finish(&mut self) -> io::Result<()> {
+        if self.sink.is_some() {
+            return Ok(());
+        }
+        let syncer = self.syncer.as_ref().expect("a sink away is at the sync thread");
+        let (sink, synced, took) = syncer.from.recv().map_err(|_| sync_thread_stopped())?;
+        self.sink = Some(sink);
+        self.last_sync = Some(took);
+        synced
+    }
+
+    /// Writes the buffered records to the sink; whether there were any.
+    fn write_out(&mut self) -> io::Result<bool> {
+        if self.buffer.is_empty() {
+            return Ok(false);
+        }
+        let sink = self.sink.as_mut().ok_or_else(sink_away)?;
+        let written = sink.write_all(&self.buffer);
+        self.buffer.clear();
+        written.map(|()| true)
     }
 
     /// How long the last commit's `fdatasync` took, once (for the metrics).
@@ -334,6 +434,29 @@ mod tests {
         }
         w.commit().unwrap();
         w.path().to_path_buf()
+    }
+
+    #[test]
+    fn a_commit_in_two_halves_is_durable_after_the_second() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::open(tmp.path(), 20261124, FsyncMode::Batch).unwrap();
+        w.commit_finish().unwrap(); // nothing under way: at once
+        for round in 0..3u64 {
+            for i in 1..=100 {
+                w.append(&record(round * 100 + i));
+            }
+            w.commit_start().unwrap();
+            w.commit_finish().unwrap();
+            assert!(w.take_sync_time().is_some(), "the sync was timed");
+        }
+        w.append(&record(301));
+        w.commit().unwrap(); // the sink came back: the one-piece commit works too
+        w.append(&record(302));
+        w.commit_start().unwrap(); // dropped with a sync under way: no hang, no loss
+        let path = w.path().to_path_buf();
+        drop(w);
+        let seqs: Vec<u64> = read(&path, false).unwrap().records.iter().map(|r| r.seq.get()).collect();
+        assert_eq!(seqs, (1..=302).collect::<Vec<_>>());
     }
 
     #[test]

@@ -44,6 +44,9 @@ const PREFETCH_AHEAD: usize = 4;
 /// Records decoded ahead of the engine in a replay: enough to look
 /// [`PREFETCH_AHEAD`] commands ahead, few enough to stay in the cache.
 const REPLAY_BATCH: usize = 64;
+/// The smallest batch whose `fdatasync` runs while it is applied: a smaller
+/// one applies in less time than a thread hand-off takes, and waits alone.
+const OVERLAP_MIN: usize = 256;
 /// Batches a replay's reader thread may have decoded ahead of the engine.
 const READ_AHEAD: usize = 16;
 /// How long the sequencer waits for input before it checks the clock.
@@ -51,9 +54,12 @@ const IDLE_TICK: Duration = Duration::from_millis(20);
 
 /// Where the sequencer's output goes: the gateway's sessions and the feed.
 pub trait Publisher {
-    /// The events of one command, applied at `now`, in order.
+    /// The events of one command, applied at `now`, in order. They must
+    /// only be held: a batch's journal sync may still be running (see
+    /// `may_sync_while_applying`), so nothing may leave the process before
+    /// [`Publisher::flush`] (or a day's start or end).
     fn publish(&mut self, now: Timestamp, events: &[Event]);
-    /// The end of a batch: push what was published out.
+    /// The end of a batch, now durable: push what was published out.
     fn flush(&mut self) {}
     /// The trading day ended; `engine` holds its final state (before the
     /// next day's first event).
@@ -449,7 +455,8 @@ impl<P: Publisher> Sequencer<P> {
             let now = clock.now();
             let stamped: Vec<(Timestamp, &Command)> = chunk.iter().map(|c| (self.stamp(now), c)).collect();
             let (first_seq, journal_date) = (self.next_seq, self.engine.upcoming_session_date(now));
-            self.journal_batch(&stamped, now)?;
+            let overlap = self.may_sync_while_applying(&stamped);
+            self.journal_batch(&stamped, now, overlap)?;
             let mut answered = Vec::new();
             let started = std::time::Instant::now();
             let commands = stamped.len();
@@ -468,6 +475,9 @@ impl<P: Publisher> Sequencer<P> {
                 m.apply_seconds.observe(started.elapsed().as_secs_f64() / commands as f64);
                 m.batch_commands.observe(commands as f64);
                 m.commands.inc_by(commands as u64);
+            }
+            if overlap {
+                self.finish_journal_commit()?;
             }
             self.publisher.flush();
             for (reply, events) in answered {
@@ -523,7 +533,35 @@ impl<P: Publisher> Sequencer<P> {
         Timestamp::from_nanos(self.last_ts)
     }
 
-    fn journal_batch(&mut self, stamped: &[(Timestamp, &Command)], now: Timestamp) -> Result<(), SequencerError> {
+    /// Whether the batch's `fdatasync` may run while the batch is applied:
+    /// in `batch` mode, for a batch big enough to hide some of it, when
+    /// nothing in it can send anything out before the batch's end. Events
+    /// wait in the publisher until [`Publisher::flush`], which comes after
+    /// the sync; but a new day (the first command, or the one after a roll)
+    /// hands events over at once, and a roll writes a snapshot: those
+    /// batches sync first, as every batch did.
+    fn may_sync_while_applying(&self, stamped: &[(Timestamp, &Command)]) -> bool {
+        self.fsync == FsyncMode::Batch
+            && stamped.len() >= OVERLAP_MIN
+            && self.engine.session_date().is_some()
+            && stamped.iter().all(|(_, c)| **c != Command::Roll)
+    }
+
+    /// Waits for the sync that [`Sequencer::journal_batch`] left running.
+    fn finish_journal_commit(&mut self) -> Result<(), SequencerError> {
+        let Some(journal) = self.journal.as_mut() else { return Ok(()) };
+        let path = journal.path().to_path_buf();
+        journal.commit_finish().map_err(|source| SequencerError::Journal { path, source })?;
+        record_sync(self.metrics.as_ref(), journal);
+        Ok(())
+    }
+
+    fn journal_batch(
+        &mut self,
+        stamped: &[(Timestamp, &Command)],
+        now: Timestamp,
+        overlap: bool,
+    ) -> Result<(), SequencerError> {
         let Some(dir) = self.data_dir.clone() else {
             return Ok(());
         };
@@ -541,6 +579,9 @@ impl<P: Publisher> Sequencer<P> {
                 journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
                 record_sync(self.metrics.as_ref(), journal);
             }
+        }
+        if overlap {
+            return journal.commit_start().map_err(io_err(journal.path().to_path_buf()));
         }
         journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
         record_sync(self.metrics.as_ref(), journal);

@@ -50,13 +50,39 @@ impl JournalSink for SimulatedFile {
     }
 }
 
-/// The events released to clients, in order.
+/// The events released to clients, in order. Like the server's fan-out,
+/// it holds what is published until the batch's flush (or a day's start or
+/// end) and only then releases it; with a disk, it checks there that every
+/// byte written was synced first.
 #[derive(Default)]
-struct Released(Vec<Event>);
+struct Released(Vec<Event>, Vec<Event>, Option<Arc<Mutex<Disk>>>);
+
+impl Released {
+    fn watching(disk: &Arc<Mutex<Disk>>) -> Released {
+        Released(Vec::new(), Vec::new(), Some(Arc::clone(disk)))
+    }
+
+    fn release(&mut self) {
+        if let Some(disk) = &self.2 {
+            let unsynced = disk.lock().unwrap().pending.len();
+            assert_eq!(unsynced, 0, "events released with {unsynced} journal bytes not yet synced");
+        }
+        self.0.append(&mut self.1);
+    }
+}
 
 impl Publisher for Released {
     fn publish(&mut self, _now: Timestamp, events: &[Event]) {
-        self.0.extend_from_slice(events);
+        self.1.extend_from_slice(events);
+    }
+    fn flush(&mut self) {
+        self.release();
+    }
+    fn new_day(&mut self, _date: u32) {
+        self.release();
+    }
+    fn day_ended(&mut self, _engine: &Engine) {
+        self.release();
     }
 }
 
@@ -108,12 +134,14 @@ fn run(seed: u64) {
         shared.lock().unwrap().path = Some(path.clone());
         Ok(JournalWriter::with_sink(path, Box::new(SimulatedFile(Arc::clone(&shared))), mode))
     });
-    let mut live = Sequencer::new(engine(), Released::default(), Some(tmp.path().into()), FsyncMode::Batch)
+    let mut live = Sequencer::new(engine(), Released::watching(&disk), Some(tmp.path().into()), FsyncMode::Batch)
         .with_journal_opener(opener);
     let clock = TestClock(Cell::new(1_795_485_600 * 1_000_000_000)); // 2026-11-24 10:00 Shanghai
     let mut n = 0;
     for _ in 0..1_000 {
-        let batch: Vec<Command> = (0..1 + rng.below(20))
+        // Now and then a batch big enough that its sync runs while it is applied.
+        let size = if rng.below(8) == 0 { 256 + rng.below(300) } else { 1 + rng.below(20) };
+        let batch: Vec<Command> = (0..size)
             .map(|_| {
                 n += 1;
                 command(&mut rng, n)
