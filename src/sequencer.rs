@@ -594,7 +594,7 @@ impl<P: Publisher> Sequencer<P> {
         if self.resends_taken_token(command) {
             return;
         }
-        let day_before = self.engine.session_date();
+        let day_before = self.engine.session_day();
         self.engine.apply(command, ts, &mut self.events);
         for event in &self.events {
             match event {
@@ -604,8 +604,9 @@ impl<P: Publisher> Sequencer<P> {
                 _ => {}
             }
         }
-        match self.engine.session_date() {
-            Some(date) if Some(date) != day_before => {
+        match self.engine.session_day() {
+            Some(day) if Some(day) != day_before => {
+                let date = carbonx_engine::calendar::yyyymmdd_from_days(day);
                 // Tokens are unique per day: whatever changed the day.
                 self.taken.clear_with_room(self.taken_room);
                 // A new day starts with its instruments' references: what
@@ -641,11 +642,13 @@ impl<P: Publisher> Sequencer<P> {
         new_token(command).is_some_and(|(user, token)| self.taken.contains(user, token))
     }
 
-    /// Starts loading the taken-token slot of the command `AHEAD` places
-    /// after `commands[i]` (see [`TakenTokens::prefetch`]).
+    /// Starts loading what the command `PREFETCH_AHEAD` places after
+    /// `commands[i]` will look up: its token's slot in the taken set (see
+    /// [`TakenTokens::prefetch`]) and in the engine's order index.
     fn prefetch_ahead<'a>(&self, commands: impl Fn(usize) -> Option<&'a Command>, i: usize) {
         if let Some((user, token)) = commands(i + PREFETCH_AHEAD).and_then(new_token) {
             self.taken.prefetch(user, token);
+            self.engine.prefetch_token(user, token);
         }
     }
 }

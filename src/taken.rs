@@ -16,6 +16,7 @@
 //! one `u128` in an open-addressing table with linear probing; nothing is
 //! ever removed before the day's end, so there are no tombstones.
 
+use carbonx_engine::hint::prefetch;
 use carbonx_engine::{Token, UserId};
 
 /// Slots of the first table: 1 MB, enough for a quiet day without growing.
@@ -316,21 +317,6 @@ impl FromIterator<(UserId, Token)> for TakenTokens {
 fn unmoved_keys(old: &Table, moved: usize) -> impl Iterator<Item = u128> + '_ {
     old.keys_from(moved)
 }
-
-/// A hint to the cache: load the line holding `slot`.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-fn prefetch(slot: &u128) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    // SAFETY: a prefetch is only a hint: it reads nothing into the program,
-    // cannot fault, and `slot` is a valid reference anyway. SSE, which the
-    // intrinsic needs, is part of every x86_64 target.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast()) }
-}
-
-/// Without a prefetch instruction, nothing: lookups are just slower.
-#[cfg(not(target_arch = "x86_64"))]
-fn prefetch(_slot: &u128) {}
 
 /// Asks the kernel to back the 2 MiB-aligned stretches of `slots` with
 /// huge pages when they are first written; whether it took the advice

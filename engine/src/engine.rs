@@ -130,6 +130,11 @@ impl Orders {
         self.by_token.rekey(token_hash(user, &old), token_hash(user, &token), slot);
     }
 
+    /// Starts loading where [`Orders::find`] will look for `token`.
+    pub fn prefetch(&self, user: UserId, token: &Token) {
+        self.by_token.prefetch(token_hash(user, token));
+    }
+
     /// The slot of a live order named by token.
     pub fn find(&self, user: UserId, token: Token) -> Option<u32> {
         let is = |s: u32| {

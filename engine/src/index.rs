@@ -86,6 +86,12 @@ impl SlotIndex {
         }
     }
 
+    /// Starts loading the home position of `hash` into the cache (a hint
+    /// for a [`SlotIndex::find`] soon after).
+    pub fn prefetch(&self, hash: u64) {
+        crate::hint::prefetch(&self.table[self.home(hash)]);
+    }
+
     /// Adds `slot` under `hash` (the caller guarantees it is not there yet).
     pub fn insert(&mut self, hash: u64, slot: u32) {
         let load_limit = if self.size < SIZE_HALF_LOAD { 4 } else { 2 };
@@ -248,5 +254,20 @@ mod tests {
         assert_eq!(index.size, index.table.len());
         assert!(2 * index.len() <= index.size);
         assert!((0..3_000).all(|s| index.find(mix(u64::from(s), 0), |x| x == s) == Some(s)));
+    }
+
+    #[test]
+    fn a_prefetch_stays_inside_the_table_at_every_size() {
+        let mut index = SlotIndex::new(1 << 17);
+        for slot in 0..(1u32 << 17) {
+            if slot.is_power_of_two() {
+                for hash in [0, 1, u64::MAX, u64::MAX >> 1, mix(u64::from(slot), 7)] {
+                    index.prefetch(hash); // indexes the table: out of bounds would panic
+                    assert!(index.home(hash) < index.size, "a prefetch reads the logical table only");
+                }
+            }
+            index.insert(mix(u64::from(slot), 1), slot);
+        }
+        assert_eq!(index.len(), 1 << 17, "a prefetch changes nothing");
     }
 }

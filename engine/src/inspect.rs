@@ -183,6 +183,13 @@ impl Engine {
         self.session_day.map(crate::calendar::yyyymmdd_from_days)
     }
 
+    /// The current trading day as a day number (days since 1970-01-01):
+    /// what a caller compares after every command to see whether the day
+    /// changed, without [`Engine::session_date`]'s calendar arithmetic.
+    pub fn session_day(&self) -> Option<i64> {
+        self.session_day
+    }
+
     /// The trading day (`YYYYMMDD`) the next command at `now` belongs to:
     /// the current one, or before the first command the one it will start.
     pub fn upcoming_session_date(&self, now: crate::types::Timestamp) -> u32 {

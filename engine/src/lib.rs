@@ -22,6 +22,7 @@
 //!   public book) and pick orders (trade one named order in the best 5).
 //! - `index.rs`: the compact hash index (token → slot, reference → slot)
 //!   that stays cache-sized while few orders rest and never allocates.
+//! - [`hint`]: the cache prefetch a caller looking ahead may ask for.
 //! - [`calendar`]: phases of the day from timestamps, dates, holidays.
 //! - [`accounts`]: cash and holdings for pre-trade risk, CSV and demo accounts.
 //! - [`journal`]: the journal record codec (the file writer is the binary's).
@@ -38,6 +39,7 @@ pub mod calendar;
 pub mod command;
 pub mod config;
 pub mod event;
+pub mod hint;
 pub mod journal;
 pub mod snapshot;
 pub mod types;
