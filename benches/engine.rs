@@ -27,6 +27,9 @@
 //!   announcement and the bids are set up outside the measured routine,
 //!   which is the one clock command that reaches the window's end.
 //!
+//! - `blocks`: carbonx alone: 1,000 block agreement pairs, each matched
+//!   by its deal, while 9,000 other block orders wait.
+//!
 //! Run: `cargo bench --bench engine` (add `-- --test` to run each once).
 
 use carbonx_engine as cx;
@@ -601,6 +604,59 @@ fn auction(c: &mut Criterion) {
     g.finish();
 }
 
+/// A block agreement order of account `account` for deal `deal` with
+/// `counterparty`, 100,000 t of CEA at the reference.
+fn block(k: u32, account: u32, counterparty: u32, side: cx::Side, deal: u64) -> cx::Command {
+    cx::Command::NewBlock(cx::NewBlock {
+        user: cx::UserId::new(0),
+        token: cx::Token::from_text(&format!("K{k}")).expect("short token"),
+        account: cx::AccountId::new(account),
+        counterparty: cx::AccountId::new(counterparty),
+        side,
+        qty: cx::Qty::new(100_000),
+        stock: cx::StockCode::from_text("CEA").expect("CEA"),
+        price: REFERENCE * cx::command::WIRE_PER_FEN,
+        deal_id: deal.to_le_bytes(),
+    })
+}
+
+/// carbonx alone: 1,000 block pairs, each matched by its deal, while
+/// `BLOCKS_WAITING` other block orders wait for counterparties that never
+/// come (the default capacity is 10,000): the cost of a block order must
+/// not grow with the number waiting.
+fn blocks(c: &mut Criterion) {
+    const BLOCKS_WAITING: u32 = 9_000;
+    let waiting: Vec<cx::Command> =
+        (0..BLOCKS_WAITING).map(|k| block(k, 10_000 + k, 30_000 + k, cx::Side::Buy, u64::from(k))).collect();
+    let pairs: Vec<cx::Command> = (0..1_000u32)
+        .flat_map(|k| {
+            let (buyer, seller, deal) = (2 * k + 1, 2 * k + 2, 1_000_000 + u64::from(k));
+            let id = BLOCKS_WAITING + 2 * k;
+            [block(id, buyer, seller, cx::Side::Buy, deal), block(id + 1, seller, buyer, cx::Side::Sell, deal)]
+        })
+        .collect();
+    let mut g = c.benchmark_group("blocks");
+    g.throughput(Throughput::Elements(pairs.len() as u64));
+    g.bench_function("1,000 pairs matched with 9,000 waiting", |b| {
+        let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 12);
+        b.iter_batched(
+            || carbonx_book(&waiting),
+            |mut engine| {
+                let mut trades = 0;
+                for command in &pairs {
+                    out.clear();
+                    engine.apply(black_box(command), cx::Timestamp::from_nanos(2), &mut out);
+                    trades += out.iter().filter(|e| matches!(e, cx::Event::Executed(_))).count();
+                }
+                assert_eq!((trades, engine.waiting_blocks()), (1_000, BLOCKS_WAITING as usize));
+                engine
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    g.finish();
+}
+
 fn streams(c: &mut Criterion) {
     let (prefill, stream) = mixed_streams();
     compare(c, "mixed", "exchange_core_mix", &prefill, &stream);
@@ -612,6 +668,6 @@ fn streams(c: &mut Criterion) {
 // criterion's macro generates an undocumented `pub fn benches`.
 #[allow(missing_docs)]
 mod group {
-    criterion::criterion_group!(benches, super::per_op, super::streams, super::auction);
+    criterion::criterion_group!(benches, super::per_op, super::streams, super::auction, super::blocks);
 }
 criterion_main!(group::benches);

@@ -11,7 +11,7 @@
 //! best five levels, ignoring time priority inside the level.
 
 use crate::command::{NewBlock, Pick, TIF_DAY, TIF_IOC, WIRE_PER_FEN};
-use crate::engine::{Engine, emit, token_hash};
+use crate::engine::{Engine, emit};
 use crate::event::{CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason};
 use crate::risk::Exposure;
 use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
@@ -68,13 +68,9 @@ impl BlockOrder {
 }
 
 impl Engine {
-    /// The index of a live block order named by token.
-    pub(crate) fn find_block(&self, user: UserId, token: Token) -> Option<usize> {
-        if self.blocks.is_empty() {
-            return None; // the usual case: every order asks
-        }
-        self.block_tags.find(token_hash(user, &token), |_| true)?;
-        self.blocks.iter().position(|b| b.user == user && b.token == token)
+    /// The slot of a live block order named by token.
+    pub(crate) fn find_block(&self, user: UserId, token: Token) -> Option<u32> {
+        self.blocks.find_token(user, token)
     }
 
     /// A hint for a caller that knows a command a few places ahead (the
@@ -125,12 +121,11 @@ impl Engine {
         let order =
             BlockOrder { id, user, token, account, counterparty, instrument, side, qty, price, deal_id: cmd.deal_id };
         self.lock(&order.exposure());
-        match self.blocks.iter().position(|b| b.mirrors(&order)) {
-            Some(index) => self.trade_blocks(index, &order, out),
-            None => {
-                self.block_tags.insert(token_hash(order.user, &order.token), 0);
-                self.blocks.push(order);
-            }
+        // At most one order of the counterparty's account waits for this deal.
+        let mirror = self.blocks.find_deal(order.counterparty, &order.deal_id);
+        match mirror.filter(|&slot| self.blocks.get(slot).mirrors(&order)) {
+            Some(slot) => self.trade_blocks(slot, &order, out),
+            None => _ = self.blocks.push(order),
         }
     }
 
@@ -144,7 +139,7 @@ impl Engine {
         }
         let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
         let price = crate::validate::check_price(cmd.price, false)?.ok_or(RejectReason::InvalidPrice)?;
-        let duplicate = self.blocks.iter().any(|b| b.account == cmd.account && b.deal_id == cmd.deal_id);
+        let duplicate = self.blocks.find_deal(cmd.account, &cmd.deal_id).is_some();
         if cmd.counterparty == cmd.account || !self.account_known(cmd.counterparty) || duplicate {
             return Err(RejectReason::InvalidField);
         }
@@ -167,9 +162,9 @@ impl Engine {
         Ok((instrument, price))
     }
 
-    /// The block trade between the waiting order at `index` and its mirror.
-    fn trade_blocks<O: Extend<Event>>(&mut self, index: usize, taker: &BlockOrder, out: &mut O) {
-        let maker = self.remove_block(index);
+    /// The block trade between the waiting order in `slot` and its mirror.
+    fn trade_blocks<O: Extend<Event>>(&mut self, slot: u32, taker: &BlockOrder, out: &mut O) {
+        let maker = self.blocks.remove(slot);
         let match_id = MatchId::new(self.next_match_id);
         self.next_match_id += 1;
         self.settle(&maker.exposure(), &taker.exposure(), taker.qty, taker.price);
@@ -189,16 +184,9 @@ impl Engine {
         );
     }
 
-    /// Takes the waiting block order at `index` out of the list and its tag out of the index.
-    fn remove_block(&mut self, index: usize) -> BlockOrder {
-        let order = self.blocks.remove(index);
-        self.block_tags.remove(token_hash(order.user, &order.token), 0);
-        order
-    }
-
-    /// Cancels the waiting block order at `index` in full.
-    pub(crate) fn cancel_block<O: Extend<Event>>(&mut self, index: usize, reason: CancelReason, out: &mut O) {
-        let order = self.remove_block(index);
+    /// Cancels the waiting block order in `slot` in full.
+    pub(crate) fn cancel_block<O: Extend<Event>>(&mut self, slot: u32, reason: CancelReason, out: &mut O) {
+        let order = self.blocks.remove(slot);
         self.release(&order.exposure());
         let (user, token, id, decrement) = (order.user, order.token, order.id, order.qty);
         emit(out, Event::cancelled(user, token, id, decrement, reason));
@@ -211,12 +199,11 @@ impl Engine {
         reason: CancelReason,
         out: &mut O,
     ) {
-        let mut index = 0;
-        while index < self.blocks.len() {
-            if pred(&self.blocks[index]) {
-                self.cancel_block(index, reason, out);
-            } else {
-                index += 1;
+        let mut cursor = self.blocks.oldest();
+        while let Some(slot) = cursor {
+            cursor = self.blocks.newer(slot);
+            if pred(self.blocks.get(slot)) {
+                self.cancel_block(slot, reason, out);
             }
         }
     }

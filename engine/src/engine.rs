@@ -175,18 +175,13 @@ pub struct Engine {
     /// Total cash and per-instrument holdings at load: trading conserves them.
     pub(crate) initial_totals: Option<(i128, Vec<i128>)>,
     /// Unmatched block orders, oldest first (preallocated to `blocks_max`).
-    pub(crate) blocks: Vec<crate::block::BlockOrder>,
+    pub(crate) blocks: crate::waiting::WaitingBlocks,
     /// Today's auctions in announcement order (preallocated to `auctions_max`).
     pub(crate) auctions: Vec<crate::auction::Auction>,
     /// Bid lists not in use, each reserved to `auction_bids_max` at start.
     pub(crate) bid_pool: Vec<Vec<crate::auction::Bid>>,
     /// Live bids by (user, token); slot = auction index × `auction_bids_max` + position.
     pub(crate) bid_index: SlotIndex,
-    /// The tags of the waiting block orders' tokens (every slot 0): a
-    /// constant-time "certainly not a block" for the resend check that
-    /// every order makes, so thousands of waiting blocks cost an order
-    /// nothing; a hit is confirmed by a scan of `blocks`.
-    pub(crate) block_tags: SlotIndex,
 }
 
 impl Engine {
@@ -209,11 +204,10 @@ impl Engine {
             day_closed: false,
             accounts: None,
             initial_totals: None,
-            blocks: Vec::with_capacity(config.blocks_max as usize),
+            blocks: crate::waiting::WaitingBlocks::with_capacity(config.blocks_max),
             auctions: Vec::with_capacity(config.auctions_max as usize),
             bid_pool: (0..config.auctions_max).map(|_| Vec::with_capacity(config.auction_bids_max as usize)).collect(),
             bid_index: SlotIndex::new(config.auctions_max * config.auction_bids_max),
-            block_tags: SlotIndex::new(config.blocks_max),
             config,
         };
         for (index, inst) in engine.config.instruments.iter().enumerate() {

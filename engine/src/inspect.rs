@@ -86,10 +86,7 @@ impl Engine {
             let o = self.orders.slab.get(slot);
             assert_eq!(self.orders.find(o.user, o.token), Some(slot), "token index disagrees for {:?}", o.id);
         }
-        assert_eq!(self.blocks.len(), self.block_tags.len(), "block tag index size");
-        for b in &self.blocks {
-            assert!(self.find_block(b.user, b.token).is_some(), "block {:?} not found by its token", b.id);
-        }
+        assert!(self.blocks.indexes_agree(), "the waiting block orders' indexes disagree with their list");
         self.check_auction_invariants();
         self.check_account_invariants();
     }
@@ -142,7 +139,7 @@ impl Engine {
                 self.hash_side(&mut h, book.instrument, side);
             }
         }
-        for b in &self.blocks {
+        for b in self.blocks.iter() {
             h.write_u64(b.id.get());
             h.write(b.token.bytes());
             h.write_u16(b.user.get());

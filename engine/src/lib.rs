@@ -20,6 +20,8 @@
 //!   allocated by price then time when the window ends).
 //! - `block.rs`: block agreement orders (matched by deal, never on the
 //!   public book) and pick orders (trade one named order in the best 5).
+//! - `waiting.rs`: the block orders waiting for their counterparty: a slab
+//!   in arrival order with indexes by token and by account and deal.
 //! - `index.rs`: the compact hash index (token → slot, reference → slot)
 //!   that stays cache-sized while few orders rest and never allocates.
 //! - [`hint`]: the cache prefetch a caller looking ahead may ask for.
@@ -54,6 +56,7 @@ mod inspect;
 mod matching;
 mod risk;
 mod validate;
+mod waiting;
 
 pub use auction::RankedBid;
 pub use calendar::Phase;

@@ -427,14 +427,20 @@ impl Engine {
 
     fn restore_block(&mut self, b: &BlockState) -> Result<(), SnapshotError> {
         let price = Price::from_fen(b.price).ok_or(SnapshotError::Invalid("block price"))?;
-        if usize::from(b.instrument) >= self.books.len() || self.blocks.len() >= self.config.blocks_max as usize {
+        let (user, token, account) = (UserId::new(b.user), Token::from_bytes(b.token), AccountId::new(b.accounts[0]));
+        let taken =
+            self.blocks.find_token(user, token).is_some() || self.blocks.find_deal(account, &b.deal_id).is_some();
+        if usize::from(b.instrument) >= self.books.len()
+            || self.blocks.len() >= self.config.blocks_max as usize
+            || taken
+        {
             return Err(SnapshotError::Invalid("block order"));
         }
         let order = BlockOrder {
             id: OrderId::new(b.id),
-            user: UserId::new(b.user),
-            token: Token::from_bytes(b.token),
-            account: AccountId::new(b.accounts[0]),
+            user,
+            token,
+            account,
             counterparty: AccountId::new(b.accounts[1]),
             instrument: InstrumentId::new(b.instrument),
             side: if b.buy { Side::Buy } else { Side::Sell },
@@ -442,7 +448,6 @@ impl Engine {
             price,
             deal_id: b.deal_id,
         };
-        self.block_tags.insert(token_hash(order.user, &order.token), 0);
         self.blocks.push(order);
         Ok(())
     }
