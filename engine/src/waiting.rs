@@ -57,10 +57,12 @@ impl WaitingBlocks {
         }
     }
 
+    /// Number of waiting orders.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when none waits (the usual case).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
