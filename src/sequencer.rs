@@ -543,7 +543,7 @@ impl<P: Publisher> Sequencer<P> {
     fn may_sync_while_applying(&self, stamped: &[(Timestamp, &Command)]) -> bool {
         self.fsync == FsyncMode::Batch
             && stamped.len() >= OVERLAP_MIN
-            && self.engine.session_date().is_some()
+            && self.engine.session_day().is_some()
             && stamped.iter().all(|(_, c)| **c != Command::Roll)
     }
 
@@ -653,8 +653,6 @@ impl<P: Publisher> Sequencer<P> {
     }
 }
 
-/// Reads the next records of a journal file into `batch` (cleared first);
-/// whether there were any.
 /// The reader thread of a replay: fills the empty batches it is handed and
 /// passes them on (an error ends the file); gives the reader back for its
 /// torn-tail check.
@@ -679,6 +677,8 @@ fn read_ahead(
     reader
 }
 
+/// Reads the next records of a journal file into `batch` (cleared first);
+/// whether there were any.
 fn read_batch(reader: &mut journal_file::RecordReader, batch: &mut Vec<Record>) -> Result<bool, RecoveryError> {
     batch.clear();
     while batch.len() < REPLAY_BATCH {

@@ -270,7 +270,7 @@ impl TakenTokens {
 
     /// Every taken `(user, token)`, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (UserId, Token)> + '_ {
-        let unmoved = self.draining.iter().flat_map(|(old, moved)| unmoved_keys(old, *moved));
+        let unmoved = self.draining.iter().flat_map(|(old, moved)| old.keys_from(*moved));
         let stored = self.table.keys_from(0);
         let zero = self.zero.then_some(EMPTY);
         stored.chain(unmoved).chain(zero).map(unkey)
@@ -314,10 +314,6 @@ impl FromIterator<(UserId, Token)> for TakenTokens {
     }
 }
 
-fn unmoved_keys(old: &Table, moved: usize) -> impl Iterator<Item = u128> + '_ {
-    old.keys_from(moved)
-}
-
 /// Asks the kernel to back the 2 MiB-aligned stretches of `slots` with
 /// huge pages when they are first written; whether it took the advice
 /// (transparent huge pages may be off: then nothing changes but speed).
@@ -331,8 +327,9 @@ fn advise_huge_pages(slots: &[u128]) -> bool {
         return false;
     }
     // SAFETY: the range is the whole pages inside `slots`, memory this
-    // table owns, and starts on a page boundary as madvise requires. MADV_HUGEPAGE only
-    // changes how the pages are backed, never their contents.
+    // table owns, and starts on a page boundary as madvise requires.
+    // MADV_HUGEPAGE only changes how the pages are backed, never their
+    // contents.
     let status = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
     status == 0
 }

@@ -428,11 +428,11 @@ impl Engine {
     fn restore_block(&mut self, b: &BlockState) -> Result<(), SnapshotError> {
         let price = Price::from_fen(b.price).ok_or(SnapshotError::Invalid("block price"))?;
         let (user, token, account) = (UserId::new(b.user), Token::from_bytes(b.token), AccountId::new(b.accounts[0]));
-        let taken =
+        let already_waiting =
             self.blocks.find_token(user, token).is_some() || self.blocks.find_deal(account, &b.deal_id).is_some();
         if usize::from(b.instrument) >= self.books.len()
             || self.blocks.len() >= self.config.blocks_max as usize
-            || taken
+            || already_waiting
         {
             return Err(SnapshotError::Invalid("block order"));
         }
