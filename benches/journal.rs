@@ -6,10 +6,10 @@
 //! taken tokens against `HashSet`s, with the longest single insert of a
 //! busy day. `cargo bench --bench journal`.
 
-use carbonx::journal_file::{FsyncMode, JournalWriter};
-use carbonx::load::Rng;
-use carbonx::sequencer::{Publisher, Sequencer};
-use carbonx::taken::TakenTokens;
+use carbonx::serve::journal_file::{FsyncMode, JournalWriter};
+use carbonx::serve::sequencer::{Publisher, Sequencer};
+use carbonx::serve::taken::TakenTokens;
+use carbonx::tools::load::Rng;
 use carbonx_engine::journal::Record;
 use carbonx_engine::{AccountId, Command, Engine, Event, NewOrder, Seq, Side, StockCode, Timestamp, Token, UserId};
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
@@ -81,7 +81,7 @@ fn replay(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let mut live = Sequencer::new(engine(), Nothing, Some(tmp.path().into()), FsyncMode::Never);
     for chunk in day.chunks(4_096) {
-        live.process(chunk, &carbonx::sequencer::SystemClock).unwrap();
+        live.process(chunk, &carbonx::serve::sequencer::SystemClock).unwrap();
     }
     drop(live);
     let mut group = c.benchmark_group("journal");
@@ -115,26 +115,26 @@ fn snapshot(c: &mut Criterion) {
     let engine = busy_engine();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("bench.snap");
-    let file = |engine: &Engine| carbonx::snapshot_file::SnapshotFile {
+    let file = |engine: &Engine| carbonx::serve::snapshot_file::SnapshotFile {
         journal_date: 20261124,
         next_seq: 1,
         last_ts: 0,
-        kind: carbonx::snapshot_file::START_OF_DAY.into(),
+        kind: carbonx::serve::snapshot_file::START_OF_DAY.into(),
         taken: Vec::new(),
         engine: engine.snapshot(),
     };
-    carbonx::snapshot_file::write(&path, &file(&engine)).unwrap();
+    carbonx::serve::snapshot_file::write(&path, &file(&engine)).unwrap();
     let bytes = std::fs::metadata(&path).unwrap().len();
     println!("snapshot of {} resting orders and 3,400 accounts: {bytes} bytes", engine.resting_count());
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(10);
     group.bench_function("take and write (fsync) a busy day's snapshot", |b| {
-        b.iter(|| carbonx::snapshot_file::write(&path, &file(black_box(&engine))).unwrap());
+        b.iter(|| carbonx::serve::snapshot_file::write(&path, &file(black_box(&engine))).unwrap());
     });
     let config = engine.config().clone();
     group.bench_function("read, check and restore it", |b| {
         b.iter(|| {
-            let read = carbonx::snapshot_file::read(&path).unwrap();
+            let read = carbonx::serve::snapshot_file::read(&path).unwrap();
             black_box(Engine::restore(config.clone(), &read.engine).unwrap())
         });
     });

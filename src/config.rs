@@ -2,7 +2,7 @@
 //! exchange. Without a file, `carbonx` runs the embedded demo market of
 //! RULES.md ([`Config::demo`]).
 
-use crate::journal_file::FsyncMode;
+use crate::serve::journal_file::FsyncMode;
 use carbonx_engine::accounts::{AccountTable, AccountsError};
 use carbonx_engine::{Engine, EngineConfig};
 use carbonx_gateway::config::GatewayConfig;
@@ -74,14 +74,14 @@ pub struct JournalConfig {
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { fsync: FsyncMode::Batch, batch_max: crate::sequencer::BATCH_MAX, batch_window_us: 0 }
+        JournalConfig { fsync: FsyncMode::Batch, batch_max: crate::serve::sequencer::BATCH_MAX, batch_window_us: 0 }
     }
 }
 
 impl JournalConfig {
     /// The sequencer's batching.
-    pub fn batching(&self) -> crate::sequencer::Batching {
-        crate::sequencer::Batching {
+    pub fn batching(&self) -> crate::serve::sequencer::Batching {
+        crate::serve::sequencer::Batching {
             max_commands: self.batch_max.max(1),
             window: std::time::Duration::from_micros(self.batch_window_us),
         }

@@ -4,39 +4,21 @@
 //! it to run whole servers in-process.
 //!
 //! # Layout
-//! - [`admin`]: the operator's HTTP endpoint (halt, kill switch, roll, transfers, sessions, book, `/metrics`).
-//! - [`admin_auction`]: the operator's one-way bidding auctions on that endpoint.
-//! - [`admin_client`]: `carbonx admin`, the command line over that endpoint.
-//! - [`metrics`]: Prometheus metrics from the sequencer, the gateway and the feed.
-//! - [`eod`]: end-of-day files (trades, positions, statistics) written at each day's end.
+//! Three rooms and the configuration they share:
+//! - [`serve`]: `carbonx serve`, the running exchange: the threads and their
+//!   wiring, the sequencer, the journal and snapshot files, the fan-out, the
+//!   day's taken tokens, the end-of-day files and the metrics.
+//! - [`admin`]: the operator's HTTP endpoint, its auctions, and `carbonx
+//!   admin`, the command line over it.
+//! - [`tools`]: the programs run beside a server: `load`, `replay`, `watch`
+//!   and the plots of a load run.
 //! - [`config`]: the TOML configuration and the embedded demo market.
-//! - [`fanout`]: routes each durable batch of events to the gateway and the feed.
-//! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
-//! - [`replay`]: `carbonx replay`, the offline replay of a data directory.
-//! - [`server`]: `carbonx serve`: recovery, the threads, the listeners, shutdown.
-//! - [`watch`]: `carbonx watch`, the market maker's view from the feed.
-//! - [`load`]: `carbonx load`: open-loop load with HDR latency percentiles.
-//! - [`plot`]: SVG plots of a load run.
-//! - [`snapshot_file`]: snapshot files: start-of-day (before each roll) and on demand.
-//! - [`journal_file`]: the journal files: group commit and recovery.
-//! - [`taken`]: the day's taken order tokens, a set that doubles without stopping the engine thread.
 //!
-//! The engine itself is the sans-IO crate `carbonx-engine`; the gateway and
-//! the feed are `carbonx-gateway` and `carbonx-feed`.
+//! Imports: this crate uses all four of ours, `carbonx-engine` (the sans-IO
+//! engine), `carbonx-soup` (SoupBinTCP sessions), `carbonx-gateway` (order
+//! entry) and `carbonx-feed` (market data); none of them imports it.
 
 pub mod admin;
-pub mod admin_auction;
-pub mod admin_client;
 pub mod config;
-pub mod eod;
-pub mod fanout;
-pub mod journal_file;
-pub mod load;
-pub mod metrics;
-pub mod plot;
-pub mod replay;
-pub mod sequencer;
-pub mod server;
-pub mod snapshot_file;
-pub mod taken;
-pub mod watch;
+pub mod serve;
+pub mod tools;

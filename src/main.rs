@@ -2,8 +2,8 @@
 //! `# Layout` in `lib.rs` for the parts).
 
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,7 +75,7 @@ enum Cmd {
         #[arg(long)]
         steps: Option<String>,
         /// Orders in flight per session with `--rate max`.
-        #[arg(long, default_value_t = carbonx::load::IN_FLIGHT_DEFAULT)]
+        #[arg(long, default_value_t = carbonx::tools::load::IN_FLIGHT_DEFAULT)]
         in_flight: u64,
         /// Measured seconds per step.
         #[arg(long, default_value_t = 10.0)]
@@ -114,7 +114,7 @@ enum Cmd {
         token: String,
         /// What to do.
         #[command(subcommand)]
-        action: carbonx::admin_client::AdminAction,
+        action: carbonx::admin::client::AdminAction,
     },
     /// Replays a data directory's journal offline: state hash, counts, statistics.
     Replay {
@@ -141,10 +141,14 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Serve { config, data_dir, fsync } => serve(config.as_deref(), data_dir, fsync),
         Cmd::Watch { snapshot, feed, admin, levels, seconds, once, from_snapshot } => {
-            let source =
-                if from_snapshot { carbonx::watch::Source::Snapshot(snapshot) } else { carbonx::watch::Source::Replay };
-            let frames = if once { carbonx::watch::Frames::Once } else { carbonx::watch::Frames::Every(seconds) };
-            watch(&carbonx::watch::WatchOptions { feed, source, admin, levels, frames })
+            let source = if from_snapshot {
+                carbonx::tools::watch::Source::Snapshot(snapshot)
+            } else {
+                carbonx::tools::watch::Source::Replay
+            };
+            let frames =
+                if once { carbonx::tools::watch::Frames::Once } else { carbonx::tools::watch::Frames::Every(seconds) };
+            watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames })
         }
         Cmd::Load {
             connect,
@@ -181,9 +185,9 @@ fn main() -> ExitCode {
         Cmd::Admin { url, token, action } => admin(&url, &token, &action),
         Cmd::Replay { data_dir, config, verify, full, snapshot } => {
             let from = match (full, snapshot) {
-                (true, _) => carbonx::replay::ReplayFrom::Full,
-                (false, Some(path)) => carbonx::replay::ReplayFrom::Snapshot(path),
-                (false, None) => carbonx::replay::ReplayFrom::Latest,
+                (true, _) => carbonx::tools::replay::ReplayFrom::Full,
+                (false, Some(path)) => carbonx::tools::replay::ReplayFrom::Snapshot(path),
+                (false, None) => carbonx::tools::replay::ReplayFrom::Latest,
             };
             replay(&data_dir, config.as_deref(), verify.as_deref(), &from)
         }
@@ -207,8 +211,8 @@ fn main() -> ExitCode {
 }
 
 /// Exit codes: 0 done, 1 refused (the server's message on stderr), 2 unreachable.
-fn admin(url: &str, token: &str, action: &carbonx::admin_client::AdminAction) -> ExitCode {
-    use carbonx::admin_client::{AdminClient, AdminError};
+fn admin(url: &str, token: &str, action: &carbonx::admin::client::AdminAction) -> ExitCode {
+    use carbonx::admin::client::{AdminClient, AdminError};
     match AdminClient::new(url, token).run(action) {
         Ok(text) => {
             println!("{}", text.trim_end());
@@ -229,15 +233,15 @@ fn replay(
     data_dir: &std::path::Path,
     config: Option<&std::path::Path>,
     verify: Option<&str>,
-    from: &carbonx::replay::ReplayFrom,
+    from: &carbonx::tools::replay::ReplayFrom,
 ) -> ExitCode {
     let loaded = match config {
         None => Ok((Config::demo(), PathBuf::from("."))),
         Some(path) => Config::load(path).map(|c| (c, path.parent().map_or(PathBuf::from("."), PathBuf::from))),
     };
     let report = loaded
-        .map_err(carbonx::replay::ReplayError::from)
-        .and_then(|(c, base)| carbonx::replay::replay(&c, &base, data_dir, from));
+        .map_err(carbonx::tools::replay::ReplayError::from)
+        .and_then(|(c, base)| carbonx::tools::replay::replay(&c, &base, data_dir, from));
     let report = match report {
         Ok(report) => report,
         Err(err) => {
@@ -249,7 +253,7 @@ fn replay(
     let Some(expected) = verify else {
         return ExitCode::SUCCESS;
     };
-    match carbonx::replay::parse_hash(expected) {
+    match carbonx::tools::replay::parse_hash(expected) {
         Some(hash) if hash == report.state_hash => {
             println!("verified: the journal reproduces {hash:#018x}");
             ExitCode::SUCCESS
@@ -302,7 +306,7 @@ fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: Option<Fsyn
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", carbonx::server::banner(&config, &server, &data_dir));
+    println!("{}", carbonx::serve::banner(&config, &server, &data_dir));
     let reason = wait_for_stop(&server);
     tracing::info!(reason, "shutting down");
     match server.shutdown() {
@@ -340,12 +344,12 @@ fn wait_for_stop(server: &Server) -> &'static str {
     })
 }
 
-fn watch(options: &carbonx::watch::WatchOptions) -> ExitCode {
+fn watch(options: &carbonx::tools::watch::WatchOptions) -> ExitCode {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         eprintln!("carbonx: cannot start a runtime");
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(carbonx::watch::run(options)) {
+    match runtime.block_on(carbonx::tools::watch::run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("carbonx: watch: {err}");
@@ -427,7 +431,7 @@ fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAd
         println!("carbonx load: {settings}; users {}", plan.users);
     }
     for (step, rate) in rates.iter().enumerate() {
-        let options = carbonx::load::LoadOptions {
+        let options = carbonx::tools::load::LoadOptions {
             connect,
             users: plan.users.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect(),
             password: plan.password.clone(),
@@ -438,7 +442,7 @@ fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAd
             seed: plan.seed.wrapping_add(step as u64),
             progress: !plan.json,
         };
-        let report = match runtime.block_on(carbonx::load::run(&options)) {
+        let report = match runtime.block_on(carbonx::tools::load::run(&options)) {
             Ok(report) => report,
             Err(err) => {
                 eprintln!("carbonx: load: {err}");
@@ -469,7 +473,7 @@ struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    fn start(fsync: FsyncMode, feed: bool) -> Result<EmbeddedServer, carbonx::server::ServeError> {
+    fn start(fsync: FsyncMode, feed: bool) -> Result<EmbeddedServer, carbonx::serve::ServeError> {
         let mut config = Config::demo().on_free_ports();
         config.feed.enabled = feed;
         let data_dir = std::env::temp_dir().join(format!("carbonx-load-{}", std::process::id()));

@@ -5,10 +5,10 @@
 //! and again after a restart. Every wait is bounded.
 
 mod support;
-use carbonx::admin_client::{AdminAction, AdminClient, AdminError};
+use carbonx::admin::client::{AdminAction, AdminClient, AdminError};
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_feed::book::BookBuilder;
 use carbonx_feed::watch::Follower;
 use carbonx_gateway::client::{Client, Received};
@@ -38,9 +38,20 @@ fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound 
 }
 
 async fn login(server: &Server, user: &str) -> Client {
+    login_to_day(server, user).await.0
+}
+
+/// Logs in and also returns the trading day of the session (`CX` + `YYYYMMDD`),
+/// the name of that day's end-of-day directory.
+async fn login_to_day(server: &Server, user: &str) -> (Client, String) {
     let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
-    assert!(matches!(client.login(user, "demo", "", 0).await.unwrap(), Received::LoginAccepted { .. }));
-    client
+    match client.login(user, "demo", "", 0).await.unwrap() {
+        Received::LoginAccepted { session, .. } => {
+            let day = String::from_utf8_lossy(&session[2..]).trim().to_string();
+            (client, day)
+        }
+        other => panic!("login refused: {other:?}"),
+    }
 }
 
 /// The next sequenced message that is not a System Event.
@@ -298,10 +309,10 @@ fn end_of_day_files_of_a_seeded_day_reconcile_for_every_account() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     let admin = admin(&server);
-    let mut rng = carbonx::load::Rng(2026);
+    let mut rng = carbonx::tools::load::Rng(2026);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let mut client = login(&server, "DEMO01").await;
+    let traded_day = runtime.block_on(async {
+        let (mut client, traded_day) = login_to_day(&server, "DEMO01").await;
         let count = 400;
         for n in 0..count {
             let (side, firm) = (if rng.below(2) == 0 { b'B' } else { b'S' }, format!("{:04}", 1 + rng.below(12)));
@@ -315,6 +326,7 @@ fn end_of_day_files_of_a_seeded_day_reconcile_for_every_account() {
             let message = next(&mut client).await;
             answered += u32::from(matches!(message, Outbound::Accepted(_) | Outbound::Rejected { .. }));
         }
+        traded_day
     });
     for (account, asset, amount) in [("0003", "cash", "1234.56"), ("0007", "CEA", "250"), ("0011", "CCER", "900")] {
         let deposit = AdminAction::Deposit { account: account.into(), asset: asset.into(), amount: amount.into() };
@@ -324,7 +336,9 @@ fn end_of_day_files_of_a_seeded_day_reconcile_for_every_account() {
     admin.run(&withdraw).unwrap();
     admin.run(&AdminAction::Roll).unwrap();
     let engine = server.shutdown().unwrap();
-    let day = std::fs::read_dir(dir.path().join("eod")).unwrap().next().unwrap().unwrap().path();
+    // The day the orders above traded in, not whichever day directory the
+    // file system happens to list first (after the roll there are two).
+    let day = dir.path().join("eod").join(&traded_day);
     let codes = ["CEA", "CEA21", "CEA22", "CEA23", "CEA24", "CEA25", "CCER"];
     // Opening: the demo market, 100,000,000.00 yuan and 2,000,000 t of everything.
     let mut expected: std::collections::BTreeMap<String, (i64, Vec<i64>)> =

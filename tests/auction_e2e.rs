@@ -8,8 +8,8 @@
 
 mod support;
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_feed::itch::{CrossTrade, Message};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{AuctionBid, CancelOrder, Inbound, Outbound};

@@ -10,7 +10,7 @@
 //! Seed: `CARBONX_CRASH_SEED` (printed); kills: `CARBONX_CRASH_KILLS` (default 20).
 
 use carbonx::config::Config;
-use carbonx::load::Rng;
+use carbonx::tools::load::Rng;
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound};
 use carbonx_gateway::soup::alpha;

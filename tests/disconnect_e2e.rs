@@ -6,10 +6,10 @@
 //! keeps them cancelled), and they never touch the orders of the
 //! username's next connection. Every wait is bounded.
 
-use carbonx::admin_client::{AdminAction, AdminClient};
+use carbonx::admin::client::{AdminAction, AdminClient};
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_feed::book::BookBuilder;
 use carbonx_feed::watch::Follower;
 use carbonx_gateway::client::{Client, Received};

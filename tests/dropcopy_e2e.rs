@@ -5,10 +5,10 @@
 //! password is refused, and a desk that sends an order is disconnected
 //! without the order reaching the market. Every wait is bounded.
 
-use carbonx::admin_client::{AdminAction, AdminClient};
+use carbonx::admin::client::{AdminAction, AdminClient};
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::{Client, ClientError, Received};
 use carbonx_gateway::config::DropCopyConfig;
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};

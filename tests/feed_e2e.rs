@@ -6,8 +6,8 @@
 //! follows the TCP feed from the snapshot's `G`.
 
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_engine::{InstrumentId, Side};
 use carbonx_feed::book::{BookBuilder, FeedOrder};
 use carbonx_feed::itch::Message;

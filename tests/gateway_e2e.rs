@@ -3,8 +3,8 @@
 //! speaking SoupBinTCP + OUCH. Every wait is bounded by a timeout.
 
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::{Client, ClientError, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterBlock, EnterOrder, Inbound, Outbound, PickOrder, ReplaceOrder};
 use carbonx_gateway::soup::{Packet, alpha};

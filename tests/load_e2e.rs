@@ -2,9 +2,9 @@
 //! server; the counts must add up and the outputs must be written and well formed.
 
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::load::{LoadOptions, run};
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
+use carbonx::tools::load::{LoadOptions, run};
 use std::time::Duration;
 
 #[test]

@@ -5,9 +5,9 @@
 //! would). Recovery from what survived must reproduce every event that had
 //! been released to clients before the cut, in order.
 
-use carbonx::journal_file::{FsyncMode, JournalSink, JournalWriter};
-use carbonx::load::Rng;
-use carbonx::sequencer::{Clock, Publisher, Sequencer};
+use carbonx::serve::journal_file::{FsyncMode, JournalSink, JournalWriter};
+use carbonx::serve::sequencer::{Clock, Publisher, Sequencer};
+use carbonx::tools::load::Rng;
 use carbonx_engine::{
     AccountId, Cancel, Command, Engine, Event, NewOrder, Qty, Side, StockCode, Timestamp, Token, UserId,
 };

@@ -3,8 +3,8 @@
 //! fails on a wrong hash; a torn tail is reported but the file is left as
 //! it was; corruption in the middle fails naming the file and offset.
 
-use carbonx::journal_file::FsyncMode;
-use carbonx::sequencer::{Publisher, Sequencer, SystemClock};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::sequencer::{Publisher, Sequencer, SystemClock};
 use carbonx_engine::*;
 use std::path::Path;
 use std::process::Command as Process;
@@ -53,7 +53,7 @@ fn replay(dir: &Path, verify: Option<String>) -> (bool, String) {
 }
 
 fn journal(dir: &Path) -> std::path::PathBuf {
-    carbonx::journal_file::journal_files(dir).unwrap().pop().unwrap()
+    carbonx::serve::journal_file::journal_files(dir).unwrap().pop().unwrap()
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //! in the same state hash. Sessions include replaces, cancels, halts and
 //! rolls (so replay crosses journal files and trading days).
 
-use carbonx::journal_file::FsyncMode;
-use carbonx::load::Rng;
-use carbonx::sequencer::{Clock, Publisher, Sequencer};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::sequencer::{Clock, Publisher, Sequencer};
+use carbonx::tools::load::Rng;
 use carbonx_engine::{
     AccountId, Cancel, Command, Engine, Event, InstrumentId, NewOrder, Qty, Replace, Side, StockCode, Timestamp, Token,
     UserId,

@@ -6,10 +6,10 @@
 //! snapshot falls back to the one before; the operator's on-demand
 //! snapshot replays to the same hash. Every wait is bounded.
 
-use carbonx::admin_client::{AdminAction, AdminClient};
+use carbonx::admin::client::{AdminAction, AdminClient};
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use std::path::Path;
@@ -148,13 +148,13 @@ fn a_restart_replays_at_most_one_day_and_continues_every_sequence() {
     resend_after_the_snapshot(&server);
     let before = observe(&server);
     let hash = server.shutdown().unwrap().state_hash();
-    let snapshots = carbonx::snapshot_file::roll_snapshots(data).unwrap();
+    let snapshots = carbonx::serve::snapshot_file::roll_snapshots(data).unwrap();
     assert_eq!(snapshots.len(), 2, "one start-of-day snapshot per roll: {snapshots:?}");
     let full = replay(data, &["--full"]);
     assert!(full.contains(&format!("{hash:#018x}")), "{full}");
 
     // The first day's journal is gone: recovery must not need it.
-    let mut journals = carbonx::journal_file::journal_files(data).unwrap();
+    let mut journals = carbonx::serve::journal_file::journal_files(data).unwrap();
     assert_eq!(journals.len(), 3);
     std::fs::remove_file(journals.remove(0)).unwrap();
     let server = start(data);
@@ -184,7 +184,7 @@ fn a_corrupt_newest_snapshot_falls_back_to_the_one_before() {
     let server = three_days(data);
     let before = observe(&server);
     let hash = server.shutdown().unwrap().state_hash();
-    let snapshots = carbonx::snapshot_file::roll_snapshots(data).unwrap();
+    let snapshots = carbonx::serve::snapshot_file::roll_snapshots(data).unwrap();
     let mut bytes = std::fs::read(&snapshots[0]).unwrap();
     let last = bytes.len() - 2;
     bytes[last] ^= 0x20;

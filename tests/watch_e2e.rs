@@ -5,10 +5,10 @@
 //! `--from-snapshot`, and a clear failure when the feed is unreachable.
 //! Every wait is bounded.
 
-use carbonx::admin_client::{AdminAction, AdminClient, AuctionAction};
+use carbonx::admin::client::{AdminAction, AdminClient, AuctionAction};
 use carbonx::config::Config;
-use carbonx::journal_file::FsyncMode;
-use carbonx::server::{ServeOptions, Server};
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{AuctionBid, EnterBlock, EnterOrder, Inbound, Outbound};
 use std::process::Command;

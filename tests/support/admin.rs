@@ -1,6 +1,6 @@
 //! The `carbonx admin` binary against a test server.
 
-use carbonx::server::Server;
+use carbonx::serve::Server;
 use std::process::Command;
 
 /// Runs `carbonx admin --url <server's admin endpoint> <args>` with the

@@ -11,11 +11,11 @@
 
 use crate::admin::{AdminState, OPERATOR_QUEUE_MAX};
 use crate::config::{Config, ConfigFileError};
-use crate::eod::{EodInput, EodWriter};
-use crate::fanout::{Audience, Fanout};
-use crate::journal_file::FsyncMode;
-use crate::metrics::Metrics;
-use crate::sequencer::{OperatorRequest, Sequencer, SequencerError, SystemClock};
+use crate::serve::eod::{EodInput, EodWriter};
+use crate::serve::fanout::{Audience, Fanout};
+use crate::serve::journal_file::FsyncMode;
+use crate::serve::metrics::Metrics;
+use crate::serve::sequencer::{OperatorRequest, Sequencer, SequencerError, SystemClock};
 use carbonx_engine::{AccountId, Command};
 use carbonx_feed::service::{FeedInput, FeedService, FeedShared, PublishConfig};
 use carbonx_feed::tcp::{Service, TcpFeedConfig};

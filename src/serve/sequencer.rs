@@ -9,10 +9,10 @@
 //! The check runs at apply time, so a replay of the journal makes exactly
 //! the same decisions.
 
-use crate::journal_file::{self, FsyncMode, JournalWriter, RecoveryError};
-use crate::metrics::SequencerMetrics;
-use crate::snapshot_file::{self, SnapshotFile};
-use crate::taken::TakenTokens;
+use crate::serve::journal_file::{self, FsyncMode, JournalWriter, RecoveryError};
+use crate::serve::metrics::SequencerMetrics;
+use crate::serve::snapshot_file::{self, SnapshotFile};
+use crate::serve::taken::TakenTokens;
 use carbonx_engine::journal::Record;
 use carbonx_engine::{Command, Engine, Event, Seq, Timestamp, Token, UserId};
 use crossbeam::channel::{Receiver, Sender};
@@ -261,7 +261,7 @@ impl<P: Publisher> Sequencer<P> {
     /// Restores `path` if it can be used; the replay's start.
     pub fn try_restore(&mut self, path: &Path, dir: &Path, need_day_files: bool) -> Result<ReplayStart, String> {
         let file = snapshot_file::read(path).map_err(|e| e.to_string())?;
-        let statistics = crate::eod::statistics_path(dir, file.journal_date);
+        let statistics = crate::serve::eod::statistics_path(dir, file.journal_date);
         if need_day_files && file.kind == snapshot_file::START_OF_DAY && !statistics.exists() {
             return Err(format!("{} missing: that day is replayed to write it", statistics.display()));
         }

@@ -8,8 +8,8 @@
 //! stage pushes back on the sequencer instead of growing memory; external
 //! clients are cut off by those stages long before that happens.
 
-use crate::eod::EodInput;
-use crate::sequencer::Publisher;
+use crate::serve::eod::EodInput;
+use crate::serve::sequencer::Publisher;
 use carbonx_engine::{Engine, Event, Timestamp};
 use carbonx_feed::service::FeedInput;
 use carbonx_gateway::hub::StageInput;
@@ -206,7 +206,7 @@ impl Publisher for Fanout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eod::EodInput;
+    use crate::serve::eod::EodInput;
     use carbonx_engine::{Phase, Qty, Token, UserId};
 
     #[test]

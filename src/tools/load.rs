@@ -824,10 +824,13 @@ impl LoadReport {
             written.push(path);
         }
         let path = dir.join(format!("{tag}latency.svg"));
-        crate::plot::latency(&path, &[("order -> Accepted", &self.accepted), ("order -> Executed", &self.executed)])?;
+        crate::tools::plot::latency(
+            &path,
+            &[("order -> Accepted", &self.accepted), ("order -> Executed", &self.executed)],
+        )?;
         written.push(path);
         let path = dir.join(format!("{tag}throughput.svg"));
-        crate::plot::throughput(&path, &self.per_second)?;
+        crate::tools::plot::throughput(&path, &self.per_second)?;
         written.push(path);
         Ok(written)
     }

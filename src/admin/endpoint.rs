@@ -1,5 +1,5 @@
 //! The operator's endpoint: HTTP with JSON on loopback (default
-//! 127.0.0.1:7010), used by `carbonx admin` ([`crate::admin_client`]).
+//! 127.0.0.1:7010), used by `carbonx admin` ([`crate::admin::client`]).
 //!
 //! Every state change is a journaled command sent into the one sequenced
 //! stream ([`OperatorRequest::Command`]); the answer is built from the
@@ -24,11 +24,11 @@
 //! | `GET /sessions` | every username: connected, next sequence number |
 //! | `POST /disconnect/{user}` | ends a username's connection |
 //! | `GET /book/{stock}?levels=10` | the top levels of a book, from the engine |
-//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
-//! | `POST /auction`, `GET /auctions`, `GET /auction/{id}` | one-way bidding auctions ([`crate::admin_auction`]) |
+//! | `GET /metrics` | Prometheus text ([`crate::serve::metrics`]) |
+//! | `POST /auction`, `GET /auctions`, `GET /auction/{id}` | one-way bidding auctions ([`crate::admin::auction`]) |
 
-use crate::metrics::Metrics;
-use crate::sequencer::OperatorRequest;
+use crate::serve::metrics::Metrics;
+use crate::serve::sequencer::OperatorRequest;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -188,10 +188,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/disconnect/{user}", post(disconnect))
         .route("/book/{stock}", get(book))
         .route("/metrics", get(metrics))
-        .route("/auction", post(crate::admin_auction::announce))
-        .route("/auctions", get(crate::admin_auction::list))
-        .route("/auction/{id}", get(crate::admin_auction::show))
-        .route("/public/auctions", get(crate::admin_auction::public_list))
+        .route("/auction", post(crate::admin::auction::announce))
+        .route("/auctions", get(crate::admin::auction::list))
+        .route("/auction/{id}", get(crate::admin::auction::show))
+        .route("/public/auctions", get(crate::admin::auction::public_list))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such admin route; see `carbonx admin --help`") })
         .with_state(state)
 }

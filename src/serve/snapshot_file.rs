@@ -127,7 +127,7 @@ pub fn read(path: &Path) -> Result<SnapshotFile, SnapshotFileError> {
 pub fn roll_snapshots(data_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let is_roll =
         |name: &str| name.len() == 13 && name.ends_with(".snap") && name[..8].bytes().all(|b| b.is_ascii_digit());
-    let mut files = crate::journal_file::files_named(&snapshot_dir(data_dir), is_roll)?;
+    let mut files = crate::serve::journal_file::files_named(&snapshot_dir(data_dir), is_roll)?;
     files.reverse();
     Ok(files)
 }

@@ -2,7 +2,7 @@
 //! `DATA_DIR/eod/YYYYMMDD/`, CSV with a header row:
 //! - `trades.csv`: every trade of the day, both accounts, the method and
 //!   the match number; appended while the day runs, a batch of up to
-//!   [`crate::fanout::SETTLEMENT_BATCH`] events at a time (as
+//!   [`crate::serve::fanout::SETTLEMENT_BATCH`] events at a time (as
 //!   `trades.csv.partial`, so memory stays bounded however busy the day)
 //!   and renamed when the day ends;
 //! - `positions.csv`: every account's closing cash and holdings (owned:

@@ -181,7 +181,7 @@ impl AdminClient {
     fn auction(&self, action: &AuctionAction) -> Result<Value, AdminError> {
         match action {
             AuctionAction::Announce { id, stock, qty, seller, user, start, end, pricing, floor } => {
-                let body = crate::admin_auction::AnnounceRequest {
+                let body = crate::admin::auction::AnnounceRequest {
                     id: id.clone(),
                     stock: stock.clone(),
                     seller: seller.clone(),

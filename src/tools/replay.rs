@@ -8,7 +8,7 @@
 //! (an on-demand one too), and both must give the same hash.
 
 use crate::config::{Config, ConfigFileError};
-use crate::sequencer::{Publisher, ReplayStart, Sequencer, SequencerError};
+use crate::serve::sequencer::{Publisher, ReplayStart, Sequencer, SequencerError};
 use carbonx_engine::{DailyStats, Event, InstrumentId, Method, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -95,11 +95,11 @@ pub enum ReplayError {
 /// # Errors
 /// A [`ReplayError`] naming what is wrong.
 pub fn replay(config: &Config, base: &Path, data_dir: &Path, from: &ReplayFrom) -> Result<ReplayReport, ReplayError> {
-    if crate::journal_file::journal_files(data_dir).map_or(true, |files| files.is_empty()) {
+    if crate::serve::journal_file::journal_files(data_dir).map_or(true, |files| files.is_empty()) {
         return Err(ReplayError::NoJournal(data_dir.display().to_string()));
     }
     let engine = config.build_engine(base)?;
-    let fsync = crate::journal_file::FsyncMode::Never;
+    let fsync = crate::serve::journal_file::FsyncMode::Never;
     let mut sequencer = Sequencer::new(engine, Counter::default(), Some(data_dir.to_path_buf()), fsync);
     let start = match from {
         ReplayFrom::Latest => sequencer.restore_latest_snapshot(false),

@@ -1,0 +1,15 @@
+//! The operator's side: the HTTP endpoint (halt, kill switch, roll,
+//! transfers, sessions, book, `/metrics`), its one-way bidding auctions, and
+//! `carbonx admin`, the command line over it.
+//!
+//! # Layout
+//! - `endpoint.rs` (re-exported here): the routes, the operator queue into
+//!   the sequencer, and the answers.
+//! - [`auction`]: announcing, listing and showing auctions.
+//! - [`client`]: `carbonx admin`.
+
+pub mod auction;
+pub mod client;
+mod endpoint;
+
+pub use endpoint::*;
