@@ -268,9 +268,9 @@ fn generate(
 ///
 /// Why the cap: matchcore 0.4.0 matches a crossing limit order as if it had
 /// no limit (`submit_crossable_order` calls `match_order` with `None`), so
-/// a larger IOC trades through its price there, the books part, and the two
-/// engines no longer do the same work (found when the streams' first
-/// divergence was printed: a buy limited at 74.66 filled at 74.67).
+/// a larger IOC trades through its price there (a buy limited at 74.66
+/// fills at 74.67), the books part, and the two engines no longer do the
+/// same work.
 fn ioc_within_limit(engine: &cx::Engine, k: u32, buy: bool, price: u32, qty: u32) -> Op {
     let makers = if buy { cx::Side::Sell } else { cx::Side::Buy };
     let reachable: u64 = engine

@@ -460,7 +460,7 @@ impl Engine {
             self.requeue(slot, &order, &info, price);
             let qty = cmd.qty;
             // Both events in one `extend`, after the book work: copying a just-built event
-            // into the sink stalled on store forwarding (perf: a tenth of the mixed stream).
+            // into the sink stalled on store forwarding.
             out.extend([replaced, Event::BookReplace { instrument, old: order.id, new: id, qty, price }]);
         } else {
             emit(out, replaced);

@@ -2,24 +2,23 @@
 //!
 //! Why not a `HashMap` sized for `orders_max`: with a million-order
 //! capacity and a few thousand live orders, every lookup lands on a random
-//! cache line of a 100 MB table, and the engine runs 3-4× slower than with
-//! a table that fits in cache. This index stores only a slot and 32 bits of
-//! its key's hash per entry (the key lives in the slab), keeps its load at
-//! most a quarter (a half once large) in a logical size that doubles as
-//! orders arrive (at most one half once the reserved memory is all in use),
-//! and rehashes inside memory reserved at start, so it never allocates
-//! after construction.
+//! cache line of a table far bigger than the cache, and the whole engine
+//! runs several times slower than with a table that fits in it. This index
+//! stores only a slot and 32 bits of its key's hash per entry (the key
+//! lives in the slab), keeps its load at most a quarter (a half once large)
+//! in a logical size that doubles as orders arrive (at most one half once
+//! the reserved memory is all in use), and rehashes inside memory reserved
+//! at start, so it never allocates after construction.
 //! Linear probing with backward-shift deletion leaves no tombstones, so
 //! probes stay short.
 //!
 //! Why a quarter: a replace probes the index four times (the old token, the
 //! new one's resend check, the removal's backward shift and the new
-//! placement); at a load of one half the exchange-core mix took about a
-//! quarter longer than at a quarter, for a table that still fits in cache.
-//! Why a half once the table is large (from 64 Ki entries, 512 KB): then
-//! its size in the cache costs more than the probes; the deep-book bench
-//! (20,000 orders) ran 6% faster at a half, the exchange-core mix (1,000
-//! orders, a small table) 23% slower.
+//! placement), so while the table still fits in cache, shorter probes are
+//! what counts (the replace-heavy exchange-core mix is measurably slower at
+//! a half). Why a half once the table is large (from 64 Ki entries,
+//! 512 KB): then its size in the cache costs more than the probes (the
+//! deep-book bench, with tens of thousands of orders, is faster at a half).
 
 /// Smallest logical table size.
 const SIZE_MIN: usize = 1 << 10;

@@ -22,8 +22,10 @@
 //!   public book) and pick orders (trade one named order in the best 5).
 //! - `waiting.rs`: the block orders waiting for their counterparty: a slab
 //!   in arrival order with indexes by token and by account and deal.
-//! - `index.rs`: the compact hash index (token → slot, reference → slot)
-//!   that stays cache-sized while few orders rest and never allocates.
+//! - `index.rs`: the compact hash index (key hash → slab slot) that stays
+//!   cache-sized while few orders rest and never allocates: live orders and
+//!   auction bids by (user, token), waiting blocks by token and by account
+//!   and deal. There is no index by public reference (see `Orders` in `engine.rs`).
 //! - [`hint`]: the cache prefetch a caller looking ahead may ask for.
 //! - [`calendar`]: phases of the day from timestamps, dates, holidays.
 //! - [`accounts`]: cash and holdings for pre-trade risk, CSV and demo accounts.

@@ -1,14 +1,13 @@
 //! The block orders waiting for their counterparty, oldest first.
 //!
-//! Why not a `Vec` scanned per order: every block order asked it twice
-//! (is this account's deal already waiting? is its mirror waiting?) and a
-//! match or cancel removed from the middle; with the default 10,000 waiting
-//! blocks that is tens of microseconds of the engine thread per block order,
-//! and blocks whose counterparty never comes pile up all day (a closed-loop
-//! load run lost a tenth of its throughput to it by its tenth second). Here
+//! Why not a `Vec` scanned per order: every block order asks twice (is
+//! this account's deal already waiting? is its mirror waiting?) and a
+//! match or cancel removes from the middle; blocks whose counterparty never
+//! comes pile up all day (up to `blocks_max`), so scans and shifts would
+//! grow with them on the engine thread. Here
 //! each waiting order has a slot in a preallocated slab, linked in arrival
 //! order (expiry, the kill switch, snapshots and the state hash walk it
-//! oldest first, as before), and two hash indexes answer the questions in
+//! oldest first), and two hash indexes answer the questions in
 //! constant time: by token (cancels, resend checks) and by account and deal
 //! id (duplicates, mirrors). Nothing allocates after construction.
 

@@ -3,7 +3,7 @@
 //! of every type, cancels, reduces, replaces, self-trades, halts, the kill
 //! switch, capacity-full rejects, daily rolls, auction announcements,
 //! bids and their allocation) runs with the counter watched.
-#![allow(unsafe_code)] // The counting allocator is the only unsafe code in the workspace.
+#![allow(unsafe_code)] // The counting allocator implements `GlobalAlloc`, an unsafe trait.
 
 use carbonx_engine::*;
 use std::alloc::{GlobalAlloc, Layout, System};
