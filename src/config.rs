@@ -1,6 +1,6 @@
 //! The `carbonx` configuration file: TOML, one section per part of the
 //! exchange. Without a file, `carbonx` runs the embedded demo market of
-//! RULES.md ([`Config::demo`]).
+//! RULES §13 ([`Config::demo`]).
 
 use crate::serve::journal_file::FsyncMode;
 use carbonx_engine::accounts::{AccountTable, AccountsError};
@@ -88,7 +88,7 @@ impl JournalConfig {
     }
 }
 
-/// `[feed]`: where market data goes (defaults: RULES.md's demo ports).
+/// `[feed]`: where market data goes (defaults: the demo ports of RULES §13).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedConfig {

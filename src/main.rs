@@ -20,7 +20,7 @@ struct Cli {
 enum Cmd {
     /// Runs the exchange: order entry, engine, journal (default: the embedded demo market).
     Serve {
-        /// A configuration file (default: the embedded demo market of RULES.md).
+        /// A configuration file (default: the embedded demo market of docs/RULES.md §13).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Where the journal and the session day logs live.

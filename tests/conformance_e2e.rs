@@ -110,7 +110,7 @@ fn the_nasdaq_protocols_client_logs_in_and_reads_its_accepted() {
     let path = dir.path().join("python.pcap");
     support::pcap::write_soup_pcap(&path, 7001, &coalesce(&proxy.finish())).unwrap();
     // nasdaq-protocols left-justifies the requested sequence number, which
-    // tshark 4.0 flags; PROTOCOL.md tells servers to accept it.
+    // tshark 4.0 flags; PROTOCOL §1 tells servers to accept it.
     support::tshark::assert_tshark_clean_allowing(&path, 7001, &["soupbintcp.req_seq_num.invalid"]);
     drop(server.shutdown());
 }

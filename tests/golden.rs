@@ -28,7 +28,7 @@
 //!
 //! `GOLDEN_REWRITE=1 cargo test --test golden` rewrites the expectations
 //! from what the engine does; every rewritten file must then be read
-//! against RULES.md before it is committed.
+//! against docs/RULES.md before it is committed.
 
 use carbonx_engine::accounts::AccountTable;
 use carbonx_engine::*;

@@ -1,4 +1,4 @@
-//! Independent-decoder check of the wire layouts in PROTOCOL.md: SoupBinTCP
+//! Independent-decoder check of the wire layouts in docs/PROTOCOL.md (§2 to §6): SoupBinTCP
 //! 3.0 frames and OUCH 4.2 messages built here by hand, byte by byte from
 //! the tables (not with the gateway's codecs), written to a pcap and decoded
 //! by Wireshark's `tshark`. Every field tshark shows must be the value sent,
@@ -18,14 +18,14 @@ use support::capture::{CaptureProxy, coalesce};
 use support::pcap::{Direction, MAX_SEGMENT, TcpConversation, write_soup_pcap, write_tcp_pcap};
 use support::tshark::{Decoded, Pdu, assert_tshark_clean, decode, python_path, tshark_path};
 
-/// The order-entry port of PROTOCOL.md.
+/// The order-entry port of PROTOCOL §2.
 const PORT: u16 = 7001;
 
 /// A conversation as written: chunks of bytes, each one way.
 type Segments = Vec<(Direction, Vec<u8>)>;
 
 // ---------------------------------------------------------------------------
-// Hand-built frames (PROTOCOL.md tables)
+// Hand-built frames (the tables of PROTOCOL §2 to §6)
 // ---------------------------------------------------------------------------
 
 /// An `A` field: ASCII, left-justified, space-padded to `n`.
@@ -484,7 +484,7 @@ fn ouch_outbound_messages_decode_as_sent() {
     assert_eq!(i.payload_len(), Some(23));
 }
 
-/// Every reject, cancel and liquidity letter of PROTOCOL.md, and the market
+/// Every reject, cancel and liquidity letter of PROTOCOL §4.5, §5.1 and §5.3, and the market
 /// price, decode without error (letters OUCH does not define show as
 /// "Unknown" in Wireshark, which is not an error).
 #[test]
@@ -548,7 +548,7 @@ fn extension_messages_are_allowed_inbound() {
     ];
     let d = clean("extension", &segs);
     assert_eq!(d.pdus[2].data.as_deref(), Some(&block[..]));
-    // The same bytes outbound are not a PROTOCOL.md message.
+    // The same bytes outbound are not a message of PROTOCOL §4.
     let path = pcap_path("extension_outbound");
     write_soup_pcap(&path, PORT, &[segs[0].clone(), segs[1].clone(), (ToClient, soup(b'S', &block))]).unwrap();
     let problems = decode(&path, PORT).problems(&[]);

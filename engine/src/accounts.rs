@@ -3,7 +3,7 @@
 //! locked, and (for holdings) what was bought today and becomes sellable
 //! only at the roll (T+1).
 //!
-//! Full pre-funding, no short selling, no credit (RULES.md): a buy locks
+//! Full pre-funding, no short selling, no credit (RULES §6.2): a buy locks
 //! `price × qty`, a sell locks `qty` of sellable holdings; a fill moves cash
 //! and holdings between the two accounts and releases any price
 //! improvement. All arithmetic is checked: an overflow is a reject, never a
@@ -109,7 +109,7 @@ impl AccountTable {
         AccountTable { codes: Vec::new(), cash: Vec::new(), holdings: Vec::new(), instruments }
     }
 
-    /// The demo accounts of RULES.md: `0001` .. `count` (4 digits), each with
+    /// The demo accounts of RULES §13: `0001` .. `count` (4 digits), each with
     /// 100,000,000.00 yuan and 2,000,000 t of every instrument, all sellable.
     pub fn demo(instruments: usize, count: u32) -> AccountTable {
         let mut table = AccountTable::new(instruments);

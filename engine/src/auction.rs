@@ -1,4 +1,4 @@
-//! One-way bidding auctions (单向竞价, RULES.md trading method 4).
+//! One-way bidding auctions (单向竞价, RULES §2.4).
 //!
 //! The operator announces an auction: one seller offers at least 100,000 t
 //! of one instrument, locked from its sellable holding at once. During the

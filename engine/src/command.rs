@@ -5,7 +5,7 @@
 //! Order fields arrive as they were on the wire (OUCH's price with four
 //! implied decimals, time in force, display, minimum quantity, cross type)
 //! so that the engine alone decides every reject, in the one check order
-//! PROTOCOL.md fixes. The gateway decides only what it must: throttle,
+//! PROTOCOL §5.2 fixes. The gateway decides only what it must: throttle,
 //! entitlement and the side letter, sent as [`Command::Reject`].
 
 use crate::event::RejectReason;
@@ -55,7 +55,7 @@ pub enum Command {
     /// A reject the gateway decided (throttle, entitlement, side), journaled
     /// so that the user's sequenced stream replays identically.
     Reject(GatewayReject),
-    /// Operator: announce a one-way bidding auction (RULES.md, method 4).
+    /// Operator: announce a one-way bidding auction (RULES §2.4).
     /// The seller's quantity is locked at once; the auction is allocated by
     /// the first command whose time is at or after the window's end.
     AnnounceAuction(AnnounceAuction),

@@ -1,7 +1,7 @@
-//! Engine configuration: the market's numbers (RULES.md) and capacities.
+//! Engine configuration: the market's numbers (docs/RULES.md) and capacities.
 //!
 //! Every number of the rules is a setting here, never a constant buried in
-//! code. [`EngineConfig::demo`] is the embedded demo market of RULES.md.
+//! code. [`EngineConfig::demo`] is the embedded demo market of RULES §13.
 
 use crate::types::{Price, Qty, StockCode};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ pub enum SessionMode {
 }
 
 /// What happens when an incoming order reaches a resting order of its own
-/// account (RULES.md, "Self-trade prevention").
+/// account (RULES §7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StpMode {
@@ -170,7 +170,7 @@ pub enum ConfigError {
 }
 
 impl EngineConfig {
-    /// The demo market of RULES.md: always-open, the seven instruments at
+    /// The demo market of RULES §13: always-open, the seven instruments at
     /// their default previous closes, cancel-newest STP.
     pub fn demo() -> EngineConfig {
         let instrument = |code: &str, fen| InstrumentConfig {

@@ -143,9 +143,8 @@ impl Event {
     }
 }
 
-/// The trading method an order, fill or statistic belongs to (RULES.md,
-/// "Trading methods"). Block and auction trades never move the listing
-/// open, high, low or close.
+/// The trading method an order, fill or statistic belongs to (RULES §2).
+/// Block and auction trades never move the listing open, high, low or close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// Listing trading: the continuous book (pick orders included).
@@ -248,7 +247,7 @@ pub struct Execution {
     pub taker: Party,
 }
 
-/// Why an order or replace was rejected: the OUCH reject letters of PROTOCOL.md.
+/// Why an order or replace was rejected: the OUCH reject letters of PROTOCOL §5.1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectReason {
     /// `S` unknown stock.

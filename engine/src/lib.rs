@@ -8,7 +8,7 @@
 //! - [`command`] and [`event`]: the engine's whole vocabulary.
 //! - [`Engine`] (`engine.rs`): the state and [`Engine::apply`], one `match`
 //!   dispatching each command to a small handler in a sibling module:
-//!   `validate.rs` (the check order of PROTOCOL.md), `matching.rs`
+//!   `validate.rs` (the check order of PROTOCOL §5.2), `matching.rs`
 //!   (price-time matching, self-trade prevention, FOK, drains), `day.rs`
 //!   (sessions, halts, close, roll), `risk.rs` (locks, checks and
 //!   settlement when the engine has accounts) and `inspect.rs` (invariants, state

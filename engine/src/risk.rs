@@ -1,5 +1,5 @@
 //! Pre-trade risk, when the engine has accounts ([`Engine::with_accounts`]):
-//! checks in PROTOCOL.md's order (holdings `i`, holding cap `m`, funds `n`),
+//! checks in the order of PROTOCOL §5.2 (holdings `i`, holding cap `m`, funds `n`),
 //! the locks an order holds while it lives, their release, and the
 //! settlement of each fill. Without accounts (the book alone, as in the
 //! matchcore comparison) every function here is a no-op.

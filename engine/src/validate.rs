@@ -1,4 +1,4 @@
-//! Validation of orders and replaces in the one check order PROTOCOL.md
+//! Validation of orders and replaces in the one check order PROTOCOL §5.2
 //! fixes: fields in wire order (shares, stock, price, time in force,
 //! display, minimum quantity, cross type), then session, halt, band,
 //! post-only, and last capacity. The first failing check decides.

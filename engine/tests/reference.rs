@@ -1,6 +1,6 @@
 //! The differential test: the engine against a naive reference book.
 //!
-//! The reference is written again from RULES.md and PROTOCOL.md in the
+//! The reference is written again from docs/RULES.md and docs/PROTOCOL.md in the
 //! plainest way (a `Vec` of resting orders per book, sorted into priority
 //! order when needed) and shares no logic with the engine: not its band
 //! arithmetic, not its matching, not its hash. It uses the engine's public
@@ -14,7 +14,7 @@
 //!
 //! With accounts the model also keeps every account's cash and holdings
 //! (available, locked, bought today, open buys against the cap) in plain
-//! vectors, written again from RULES.md's "Accounts and pre-trade risk":
+//! vectors, written again from RULES §6:
 //! what an order locks, price improvement given back at each fill, T+1 at
 //! the roll, block agreements matched with their mirror, one-way bidding
 //! auctions allocated at the window's end, registry transfers. A second
@@ -247,7 +247,7 @@ impl RefAccounts {
         (account as usize) < self.cash.len()
     }
 
-    /// PROTOCOL.md's order: holdings `i` for a sell; cap `m`, then funds `n` for a buy.
+    /// The order of PROTOCOL §5.2: holdings `i` for a sell; cap `m`, then funds `n` for a buy.
     fn check(&self, l: &Lock) -> Result<(), RejectReason> {
         if !self.known(l.account) {
             return Err(RejectReason::NotEntitled);

@@ -744,7 +744,7 @@ impl EndOfSnapshot {
     }
 
     /// Decodes an End of Snapshot. Like every numeric ASCII field of ours
-    /// (PROTOCOL.md, SoupBinTCP), the number is parsed leniently: spaces on
+    /// (PROTOCOL §1), the number is parsed leniently: spaces on
     /// either side are stripped; leading zeros are accepted.
     ///
     /// # Errors
@@ -808,7 +808,7 @@ pub enum Message {
     EndOfSnapshot(EndOfSnapshot),
 }
 
-/// Every type byte with its fixed length, in PROTOCOL.md's table order.
+/// Every type byte with its fixed length, in the table order of PROTOCOL §7.2, then `G` (§10).
 pub const MESSAGE_TYPES: [(u8, usize); 12] = [
     (SystemEvent::TYPE, SystemEvent::LEN),
     (StockDirectory::TYPE, StockDirectory::LEN),

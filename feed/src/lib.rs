@@ -9,7 +9,7 @@
 //! - [`moldudp`]: MoldUDP64 framing: packet header, the [`moldudp::Packer`]
 //!   that fills one datagram in a buffer it owns, the checked datagram
 //!   decoder, heartbeat, end of session and re-request packets.
-//! - [`translate`]: engine events to ITCH messages, as PROTOCOL.md maps them.
+//! - [`translate`]: engine events to ITCH messages, as PROTOCOL §7 maps them.
 //! - [`book`]: the book built from the feed alone, with gap detection and
 //!   top-N levels; the server's snapshots come from it too.
 //! - [`stats`]: last trade, volume by method, the close and auction results, from the feed.

@@ -2,7 +2,7 @@
 //! per instrument the last listing trade, the day's volume and turnover by
 //! method, the official close and the one-way bidding auctions' results.
 //!
-//! Attribution follows PROTOCOL.md: a listing trade is an `E` against a
+//! Attribution follows PROTOCOL §7.3: a listing trade is an `E` against a
 //! displayed order (at that order's price); an auction's result is one
 //! `Q` with cross type `I` followed by one `P` per fill, so the `P`s of an
 //! instrument after such a `Q`, up to its shares, are auction fills; every

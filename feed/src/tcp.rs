@@ -1,6 +1,6 @@
 //! The feed over TCP (SoupBinTCP sequenced packets carrying ITCH) and the
 //! snapshot service. Both accept a login with any username and password in
-//! the demo market (PROTOCOL.md).
+//! the demo market (PROTOCOL §9, §10).
 //!
 //! TCP feed: a consumer logs in with a sequence number (1 = the whole day,
 //! 0 = only new messages), is replayed from the day log and then follows

@@ -1,4 +1,4 @@
-//! Engine events to ITCH 5.0 messages, as PROTOCOL.md maps them. Pure: the
+//! Engine events to ITCH 5.0 messages, as PROTOCOL §7.3 and §7.4 map them. Pure: the
 //! publishers number and send what this produces.
 //!
 //! | engine event | ITCH |

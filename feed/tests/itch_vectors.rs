@@ -262,7 +262,7 @@ fn end_of_snapshot_parses_leniently_and_rejects_garbage() {
         wire.extend_from_slice(field);
         EndOfSnapshot::decode(&wire).map(|g| g.sequence)
     };
-    // Spaces on either side and leading zeros are accepted (PROTOCOL.md).
+    // Spaces on either side and leading zeros are accepted (PROTOCOL §1).
     assert_eq!(parse(b"42                  "), Ok(42));
     assert_eq!(parse(b"   42               "), Ok(42));
     assert_eq!(parse(b"00000000000000000042"), Ok(42));

@@ -75,7 +75,7 @@ impl Default for GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// The demo market of RULES.md: `DEMO01`..`DEMO10`, password `demo`,
+    /// The demo market of RULES §13: `DEMO01`..`DEMO10`, password `demo`,
     /// 340 accounts each, 1,000,000 messages per second, port 7001.
     pub fn demo() -> GatewayConfig {
         let users = (1..=10u32)

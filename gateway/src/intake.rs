@@ -2,7 +2,7 @@
 //! only the checks that need the session: the throttle (`V`), entitlement
 //! (`L`) and the side letter; everything else travels to the engine as the
 //! wire carried it, so the engine decides every other reject in the one
-//! check order of PROTOCOL.md. The gateway's own rejects become
+//! check order of PROTOCOL §5.2. The gateway's own rejects become
 //! [`Command::Reject`] and are journaled like orders, so the user's
 //! sequenced stream replays byte for byte.
 

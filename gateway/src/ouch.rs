@@ -1,7 +1,7 @@
 //! OUCH 4.2 messages and the carbon extensions (`b` block, `p` pick), byte
-//! layouts exactly as PROTOCOL.md gives them. Fields are carried raw (side
+//! layouts exactly as PROTOCOL §3, §4 and §6 give them. Fields are carried raw (side
 //! letters, display, cross type...): deciding what a value means is the
-//! engine's job, in the one check order PROTOCOL.md fixes, so the codec only
+//! engine's job, in the one check order of PROTOCOL §5.2, so the codec only
 //! checks the type byte and the exact length, then reads fixed offsets.
 //!
 //! Encoding writes into a fixed-size array and never allocates; decoding
@@ -975,7 +975,7 @@ mod tests {
             (Outbound::CancelReject { timestamp: 5, token: t }, wire(&[b"I", &ts, b"T1            "])),
         ];
         for ((message, expected), len) in cases.into_iter().zip([10, 28, 40, 24, 23]) {
-            assert_eq!(expected.len(), len, "PROTOCOL.md length of {message:?}");
+            assert_eq!(expected.len(), len, "PROTOCOL §4 length of {message:?}");
             let mut out = Vec::new();
             message.encode_into(&mut out);
             assert_eq!(out, expected, "{message:?}");

@@ -1,4 +1,4 @@
-//! The operator's one-way bidding auctions (RULES.md trading method 4) on
+//! The operator's one-way bidding auctions (RULES §2.4) on
 //! the admin endpoint ([`crate::admin`]).
 //!
 //! | route | does |

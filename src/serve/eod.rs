@@ -7,7 +7,7 @@
 //!   and renamed when the day ends;
 //! - `positions.csv`: every account's closing cash and holdings (owned:
 //!   available + locked + bought today), in the accounts-file format of
-//!   RULES.md (`account,cash_yuan,CEA,...`), so it loads as the next
+//!   RULES §6.1 (`account,cash_yuan,CEA,...`), so it loads as the next
 //!   day's accounts;
 //! - `transfers.csv`: the day's registry transfers (deposits positive,
 //!   withdrawals negative), so that opening positions + trades + transfers

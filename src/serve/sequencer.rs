@@ -2,10 +2,10 @@
 //! from the gateway's bounded queue in batches, numbers and timestamps
 //! them, journals the batch (group commit), applies it, and only then
 //! publishes the events: no reply and no market data leaves before its
-//! command is durable (DESIGN.md, "One sequenced stream").
+//! command is durable (docs/ARCHITECTURE.md).
 //!
 //! It also keeps the day's taken order tokens: an order or replace whose
-//! token was already accepted today is ignored without reply (PROTOCOL.md).
+//! token was already accepted today is ignored without reply (PROTOCOL §4.9).
 //! The check runs at apply time, so a replay of the journal makes exactly
 //! the same decisions.
 

@@ -597,7 +597,7 @@ fn base36<const N: usize>(mut n: u64) -> [u8; N] {
 /// Three base-36 digits from the wall clock's second (they repeat every
 /// 13 hours), never the same twice in one process: a step that would start
 /// in the previous step's second waits for the next. A server ignores an
-/// order whose token was used before on the same day (PROTOCOL.md), so a
+/// order whose token was used before on the same day (PROTOCOL §4.9), so a
 /// second run with the same tokens would go unanswered.
 async fn run_tag() -> [u8; 3] {
     static LAST: AtomicU64 = AtomicU64::new(u64::MAX);

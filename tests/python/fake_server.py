@@ -5,7 +5,7 @@ Usage: fake_server.py [--port N] [--mode accept|reject|silent|close|deny|mute] [
 
 Listens on 127.0.0.1 (port 0 = any free port), prints "PORT <n>" on stdout
 once listening, then serves --connections clients (default 1) one after the
-other and exits. Written from PROTOCOL.md with plain sockets, deliberately not
+other and exits. Written from PROTOCOL §2 to §4 with plain sockets, deliberately not
 with nasdaq-protocols, so that it checks the client rather than mirrors it:
 
 - the first packet must be a Login Request (length field 47); user DEMO01,

@@ -20,7 +20,7 @@ answered in time; 4 no Accepted in time, or the connection ended first;
 
 Note: nasdaq-protocols sends the requested sequence number left-justified
 ("1" then 19 spaces); Wireshark flags that (soupbintcp.req_seq_num.invalid),
-our server parses it leniently (PROTOCOL.md).
+our server parses it leniently (PROTOCOL §1).
 
 Run it with the test virtual environment, made by scripts/test.sh:
     .venv-test/bin/python tests/python/ouch_client.py 127.0.0.1 7001 T1

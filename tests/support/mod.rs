@@ -7,7 +7,7 @@
 //! - [`pcap`]: writes a recorded conversation as a classic pcap file
 //!   (Ethernet/IPv4/TCP, handshake, real checksums);
 //! - [`tshark`]: runs Wireshark's tshark on it and fails on any Error
-//!   expert info or a frame that is not a PROTOCOL.md OUCH 4.2 message.
+//!   expert info or a frame that is not an OUCH 4.2 message of PROTOCOL §3-§4.
 //!
 //! A real session checked end to end:
 //!

@@ -250,7 +250,7 @@ pub fn decode(pcap: &Path, port: u16) -> Decoded {
     decoded
 }
 
-/// OUCH 4.2 message types of PROTOCOL.md with their exact lengths, per
+/// OUCH 4.2 message types of PROTOCOL §3 and §4 with their exact lengths, per
 /// direction (`U` is Replace Order inbound, Replaced outbound).
 const OUCH42_INBOUND: &[(char, usize)] = &[('O', 49), ('U', 47), ('X', 19)];
 /// See [`OUCH42_INBOUND`].
@@ -294,7 +294,7 @@ impl Decoded {
                 let want = table.iter().find(|(c, _)| *c == ot).map(|(_, n)| *n);
                 if want.is_none() || want != p.payload_len() {
                     problems.push(format!(
-                        "frame {}: OUCH {ot:?} of {:?} bytes {} is not an OUCH 4.2 message of PROTOCOL.md",
+                        "frame {}: OUCH {ot:?} of {:?} bytes {} is not an OUCH 4.2 message of PROTOCOL §3-§4",
                         p.frame,
                         p.payload_len(),
                         if p.to_server { "to the server" } else { "to the client" },
@@ -313,7 +313,7 @@ impl Decoded {
 /// - at least one SoupBinTCP packet, each of a type allowed in its direction;
 /// - every Sequenced (`S`) and Unsequenced (`U`) Data packet was recognised
 ///   as OUCH by Wireshark's dissector (which goes by type letter and
-///   length), as an OUCH 4.2 message of PROTOCOL.md of exactly its 4.2
+///   length), as an OUCH 4.2 message of PROTOCOL §3-§4 of exactly its 4.2
 ///   length (Wireshark also takes the shorter 4.0/4.1 forms of `O`, `A`,
 ///   `U`), except inbound carbon extension messages (lowercase type
 ///   letters, unknown to OUCH).

@@ -27,7 +27,7 @@ pub const CEA25: [u8; 8] = *b"CEA25   ";
 pub const T_OPEN: u64 = 34_200_000_000_123;
 
 /// One message of every standard type plus `G`, with distinct field values,
-/// in PROTOCOL.md's table order (`S R H J A E X D U P Q G`).
+/// in the table order of PROTOCOL §7.2, then `G` of §10 (`S R H J A E X D U P Q G`).
 pub fn samples() -> Vec<Message> {
     [reference_data(), order_flow()].concat()
 }
