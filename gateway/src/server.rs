@@ -1,7 +1,10 @@
 //! The tokio side: a listener capped by a connection semaphore; per
 //! connection a reader task (login, decode, intake, hand commands to the
 //! sequencer in batches) and a writer task (replay and live stream from the
-//! user's day log, heartbeats, End of Session). The drop-copy port uses the
+//! user's day log, heartbeats, End of Session). The SoupBinTCP rules (login
+//! first and in time, heartbeats, the idle timeout, sequence numbers) are
+//! the [`carbonx_soup::session`] state machine's: the reader drives its
+//! [`SessionReader`] half, the writer its [`SessionWriter`] half. The drop-copy port uses the
 //! same connection and writer: a desk's stream is a hub slot like a user's,
 //! and its reader accepts only heartbeats and logout.
 //!
