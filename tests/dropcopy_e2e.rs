@@ -17,7 +17,7 @@ use carbonx_soup::packet::Packet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-use support::session::try_login;
+use support::session::{login, try_login};
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(400);
@@ -88,11 +88,8 @@ fn a_desk_gets_exactly_its_users_messages_replays_from_any_number_and_cannot_tra
         assert_eq!(try_login(desk, "DEMO01", "demo", 1).await.err(), Some(b'A'), "a user is not a desk");
         assert_eq!(try_login(entry, "RISK01", "desk", 1).await.err(), Some(b'A'), "a desk cannot enter orders");
         let mut live_desk = try_login(desk, "RISK01", "desk", 1).await.unwrap().0;
-        let (mut one, mut two) = (
-            try_login(entry, "DEMO01", "demo", 0).await.unwrap().0,
-            try_login(entry, "DEMO02", "demo", 0).await.unwrap().0,
-        );
-        let mut three = try_login(entry, "DEMO03", "demo", 0).await.unwrap().0;
+        let (mut one, mut two) = (login(entry, "DEMO01", 0).await, login(entry, "DEMO02", 0).await);
+        let mut three = login(entry, "DEMO03", 0).await;
         enter(&mut one, "A1", b'S', 746_300, "0001").await;
         enter(&mut two, "B1", b'B', 746_300, "0341").await; // trades with A1
         enter(&mut two, "B2", b'B', 740_000, "0342").await;
