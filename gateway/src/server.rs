@@ -83,7 +83,8 @@ fn timeout_text(timeout: Timeout) -> &'static str {
     }
 }
 
-/// The connection-ending meaning of a reader event other than data.
+/// The connection-ending meaning of a reader event; data is one only on the
+/// read-only drop-copy port (order entry hands it to the intake instead).
 fn ending(event: Event) -> Result<(), ConnectionError> {
     match event {
         Event::Logout => Ok(()),
