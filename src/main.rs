@@ -191,21 +191,24 @@ fn main() -> ExitCode {
             };
             replay(&data_dir, config.as_deref(), verify.as_deref(), &from)
         }
-        Cmd::Config { file } => {
-            let config = match file {
-                None => Ok(Config::demo()),
-                Some(path) => Config::load(&path),
-            };
-            match config {
-                Ok(config) => {
-                    print!("{}", config.to_toml());
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("carbonx: {err}");
-                    ExitCode::FAILURE
-                }
-            }
+        Cmd::Config { file } => print_config(file.as_deref()),
+    }
+}
+
+/// Prints the embedded config, or `file` checked and filled with defaults.
+fn print_config(file: Option<&std::path::Path>) -> ExitCode {
+    let config = match file {
+        None => Ok(Config::demo()),
+        Some(path) => Config::load(path),
+    };
+    match config {
+        Ok(config) => {
+            print!("{}", config.to_toml());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("carbonx: {err}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -11,12 +11,13 @@ use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
 use carbonx_feed::book::BookBuilder;
 use carbonx_feed::watch::Follower;
-use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::client::Client;
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use support::admin::cli;
+use support::session::{login, try_login};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -37,21 +38,11 @@ fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound 
     Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
 }
 
-async fn login(server: &Server, user: &str) -> Client {
-    login_to_day(server, user).await.0
-}
-
 /// Logs in and also returns the trading day of the session (`CX` + `YYYYMMDD`),
 /// the name of that day's end-of-day directory.
 async fn login_to_day(server: &Server, user: &str) -> (Client, String) {
-    let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
-    match client.login(user, "demo", "", 0).await.unwrap() {
-        Received::LoginAccepted { session, .. } => {
-            let day = String::from_utf8_lossy(&session[2..]).trim().to_string();
-            (client, day)
-        }
-        other => panic!("login refused: {other:?}"),
-    }
+    let (client, session) = try_login(server.order_entry_addr(), user, "demo", 0).await.expect("login refused");
+    (client, String::from_utf8_lossy(&session[2..]).trim().to_string())
 }
 
 /// The next sequenced message that is not a System Event.
@@ -91,7 +82,7 @@ fn halt_kill_switch_and_deposit_take_effect_on_order_entry_and_the_feed_and_surv
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let mut follower = Follower::start(server.tcp_feed_addr().unwrap(), BookBuilder::new()).await.unwrap();
-        let mut client = login(&server, "DEMO01").await;
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
         // Halt through the CLI: new CEA orders are rejected H, the feed says H.
         let (code, out, err) = cli(&server, &["halt", "CEA"]);
         assert_eq!(code, 0, "{out}{err}");
@@ -141,7 +132,7 @@ fn halt_kill_switch_and_deposit_take_effect_on_order_entry_and_the_feed_and_surv
     server.shutdown().unwrap();
     let server = start(dir.path());
     runtime.block_on(async {
-        let mut client = login(&server, "DEMO01").await;
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
         let ccer = Inbound::Enter(EnterOrder::limit("R1", b'B', 10, "CCER", 700_000, "0001"));
         assert_eq!(reject_reason(&mut client, ccer).await, Some(b'H'), "the halt did not survive");
         // 0004: 1,000 + 10,000 yuan, 7,463 locked by D2, 3,537 available:
@@ -163,7 +154,7 @@ fn the_roll_writes_end_of_day_files_and_sessions_and_disconnect_work() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let admin = admin(&server);
     runtime.block_on(async {
-        let mut client = login(&server, "DEMO01").await;
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
         assert_eq!(reject_reason(&mut client, order("S1", b'S', 40, 746_300, "0001")).await, None);
         assert_eq!(reject_reason(&mut client, order("B1", b'B', 40, 746_300, "0002")).await, None);
         let sessions = admin.run(&AdminAction::Sessions).unwrap();
@@ -228,7 +219,7 @@ fn metrics_parse_as_openmetrics_and_count_what_was_sent() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (orders, rejects) = (200u32, 20u32);
     let connected = runtime.block_on(async {
-        let mut client = login(&server, "DEMO01").await;
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
         for n in 0..orders {
             // Every tenth is outside the band: rejected K.
             let price = if n % 10 == 0 { 900_000 } else { 700_000 + (n % 50) * 100 };

@@ -11,12 +11,13 @@ use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
 use carbonx_feed::itch::{CrossTrade, Message};
-use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::client::Client;
 use carbonx_gateway::ouch::{AuctionBid, CancelOrder, Inbound, Outbound};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::admin::cli;
+use support::session::login;
 
 const WAIT: Duration = Duration::from_secs(5);
 /// The window: long enough for a restart in the middle, short for CI.
@@ -47,13 +48,6 @@ fn bid(token: &str, shares: u32, price: u32, account: &str) -> Inbound {
     Inbound::Bid(message)
 }
 
-async fn login(server: &Server, user: &str, from: u64) -> Client {
-    let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
-    let answer = client.login(user, "demo", "", from).await.unwrap();
-    assert!(matches!(answer, Received::LoginAccepted { .. }), "{user}: {answer:?}");
-    client
-}
-
 /// The next sequenced message that is not a System Event.
 async fn next(client: &mut Client) -> Outbound {
     loop {
@@ -80,7 +74,7 @@ async fn send_bid(client: &mut Client, message: Inbound) -> Option<u8> {
 /// Every Executed (token, shares, price, liquidity) and Canceled (token,
 /// shares, reason) in a username's stream from sequence 1.
 async fn outcome(server: &Server, user: &str) -> Vec<String> {
-    let mut client = login(server, user, 1).await;
+    let mut client = login(server.order_entry_addr(), user, 1).await;
     let mut seen = Vec::new();
     while let Ok((_, message)) = client.next_message(Duration::from_millis(500)).await {
         let token = |t: &[u8; 14]| String::from_utf8_lossy(t).trim_end().to_string();
@@ -99,11 +93,12 @@ async fn outcome(server: &Server, user: &str) -> Vec<String> {
 
 /// The ITCH feed from sequence 1 until quiet: each `Q` and `P` as text.
 async fn feed_prints(server: &Server) -> Vec<String> {
-    let mut client = Client::connect(server.tcp_feed_addr().unwrap()).await.unwrap().raw();
-    assert!(matches!(client.login("WATCH", "watch", "", 1).await.unwrap(), Received::LoginAccepted { .. }));
+    let mut client = carbonx_soup::client::Client::connect(server.tcp_feed_addr().unwrap()).await.unwrap();
+    let answer = client.login("WATCH", "watch", "", 1).await.unwrap();
+    assert!(matches!(answer, carbonx_soup::client::Received::LoginAccepted { .. }));
     let mut prints = Vec::new();
     while let Ok(received) = client.recv(Duration::from_millis(500)).await {
-        let Received::Raw(_, bytes) = received else { continue };
+        let carbonx_soup::client::Received::Sequenced(_, bytes) = received else { continue };
         match Message::decode(&bytes).unwrap() {
             Message::CrossTrade(q) if q.cross_type == CrossTrade::INTRADAY => {
                 prints.push(format!("Q {} @ {} I", q.shares, q.price));
@@ -151,7 +146,8 @@ fn run_auction(restart_in_the_window: bool) -> Outcome {
     let (code, _, err) = cli(&server, &[&announce[..], &["--end", WINDOW]].concat());
     assert!(code == 1 && err.contains("already used today"), "a second A1 must be refused: {err}");
     runtime.block_on(async {
-        let (mut two, mut three) = (login(&server, "DEMO02", 0).await, login(&server, "DEMO03", 0).await);
+        let (mut two, mut three) =
+            (login(server.order_entry_addr(), "DEMO02", 0).await, login(server.order_entry_addr(), "DEMO03", 0).await);
         assert_eq!(send_bid(&mut two, bid("B1", 60_000, 760_000, "0341")).await, None);
         assert_eq!(send_bid(&mut three, bid("B2", 80_000, 750_000, "0681")).await, None);
         assert_eq!(send_bid(&mut two, bid("B3", 50_000, 750_000, "0342")).await, None);
@@ -172,7 +168,7 @@ fn run_auction(restart_in_the_window: bool) -> Outcome {
         assert_eq!(again["auctions"][0]["live_bids"], open["auctions"][0]["live_bids"], "{again}");
     }
     runtime.block_on(async {
-        let mut three = login(&server, "DEMO03", 0).await;
+        let mut three = login(server.order_entry_addr(), "DEMO03", 0).await;
         assert_eq!(send_bid(&mut three, bid("B5", 30_000, 746_300, "0683")).await, None);
         assert_eq!(send_bid(&mut three, bid("B6", 30_000, 746_200, "0684")).await, Some(b'K'));
     });

@@ -11,7 +11,7 @@ use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound, ReplaceOrder};
-use carbonx_gateway::soup::{Packet, alpha};
+use carbonx_soup::packet::{Packet, alpha};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

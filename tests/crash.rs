@@ -13,7 +13,7 @@ use carbonx::config::Config;
 use carbonx::tools::load::Rng;
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound};
-use carbonx_gateway::soup::alpha;
+use carbonx_soup::packet::alpha;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -6,17 +6,19 @@
 //! keeps them cancelled), and they never touch the orders of the
 //! username's next connection. Every wait is bounded.
 
+mod support;
 use carbonx::admin::client::{AdminAction, AdminClient};
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
 use carbonx_feed::book::BookBuilder;
 use carbonx_feed::watch::Follower;
-use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::client::Client;
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
-use carbonx_gateway::soup::Packet;
+use carbonx_soup::packet::Packet;
 use std::path::Path;
 use std::time::Duration;
+use support::session::login_again;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -25,20 +27,6 @@ fn start(dir: &Path) -> Server {
     config.gateway.users[0].cancel_on_disconnect = true; // DEMO01; DEMO02 keeps the default (off)
     let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
     Server::start(&config, &options).unwrap()
-}
-
-/// Logs in, retrying (bounded) while the previous connection's username is
-/// still being released.
-async fn login(server: &Server, user: &str, from: u64) -> Client {
-    for _ in 0..50 {
-        let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
-        match client.login(user, "demo", "", from).await.unwrap() {
-            Received::LoginAccepted { .. } => return client,
-            Received::LoginRejected(b'S') => tokio::time::sleep(Duration::from_millis(20)).await,
-            other => panic!("{user}: {other:?}"),
-        }
-    }
-    panic!("{user} could not log in again");
 }
 
 /// Enters a resting buy and waits for its Accepted (the username's stream
@@ -56,7 +44,7 @@ async fn rest(client: &mut Client, token: &str, price: u32, firm: &str) {
 
 /// Every Canceled in a username's stream from sequence 1: (token, reason).
 async fn cancels(server: &Server, user: &str) -> Vec<(String, char)> {
-    let mut client = login(server, user, 1).await;
+    let mut client = login_again(server.order_entry_addr(), user, 1).await;
     let mut seen = Vec::new();
     while let Ok((_, message)) = client.next_message(Duration::from_millis(300)).await {
         if let Outbound::Canceled { token, reason, .. } = message {
@@ -86,20 +74,20 @@ fn a_dropped_logged_out_or_kicked_session_loses_its_orders_only_when_configured_
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let mut follower = Follower::start(server.tcp_feed_addr().unwrap(), BookBuilder::new()).await.unwrap();
-        let mut keeper = login(&server, "DEMO02", 0).await;
+        let mut keeper = login_again(server.order_entry_addr(), "DEMO02", 0).await;
         rest(&mut keeper, "K1", 700_000, "0341").await;
         // A dropped socket.
-        let mut one = login(&server, "DEMO01", 0).await;
+        let mut one = login_again(server.order_entry_addr(), "DEMO01", 0).await;
         rest(&mut one, "D1", 700_100, "0001").await;
         rest(&mut one, "D2", 700_200, "0002").await;
         assert!(feed_shows(&mut follower, 3).await);
         drop(one);
         assert!(feed_shows(&mut follower, 1).await, "the dropped session's orders are still on the feed");
         // A logout; then reconnecting at once: the new connection's order stays.
-        let mut two = login(&server, "DEMO01", 0).await;
+        let mut two = login_again(server.order_entry_addr(), "DEMO01", 0).await;
         rest(&mut two, "L1", 700_300, "0003").await;
         two.send_packet(Packet::LogoutRequest).await.unwrap();
-        let mut three = login(&server, "DEMO01", 0).await;
+        let mut three = login_again(server.order_entry_addr(), "DEMO01", 0).await;
         rest(&mut three, "N1", 700_400, "0004").await;
         // The operator's disconnect.
         admin.run(&AdminAction::Disconnect { user: "DEMO01".into() }).unwrap();

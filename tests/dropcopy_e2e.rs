@@ -5,6 +5,7 @@
 //! password is refused, and a desk that sends an order is disconnected
 //! without the order reaching the market. Every wait is bounded.
 
+mod support;
 use carbonx::admin::client::{AdminAction, AdminClient};
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
@@ -12,10 +13,11 @@ use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::{Client, ClientError, Received};
 use carbonx_gateway::config::DropCopyConfig;
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
-use carbonx_gateway::soup::Packet;
+use carbonx_soup::packet::Packet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+use support::session::{login, try_login};
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(400);
@@ -29,15 +31,6 @@ fn start(dir: &Path) -> Server {
     }];
     let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
     Server::start(&config, &options).unwrap()
-}
-
-async fn login(addr: SocketAddr, user: &str, password: &str, from: u64) -> Result<Client, u8> {
-    let mut client = Client::connect(addr).await.unwrap();
-    match client.login(user, password, "", from).await.unwrap() {
-        Received::LoginAccepted { .. } => Ok(client),
-        Received::LoginRejected(reason) => Err(reason),
-        other => panic!("{user}: {other:?}"),
-    }
 }
 
 /// Sends an order and waits for its answer (skipping fills of earlier orders).
@@ -54,11 +47,11 @@ async fn enter(client: &mut Client, token: &str, side: u8, price: u32, firm: &st
 
 /// Every sequenced message from `from` until the stream goes quiet: (sequence, bytes).
 async fn read_raw(addr: SocketAddr, user: &str, password: &str, from: u64) -> Vec<(u64, Vec<u8>)> {
-    let mut client = login(addr, user, password, from).await.unwrap().raw();
+    let mut client = try_login(addr, user, password, from).await.unwrap().0.into_soup();
     let mut seen = Vec::new();
     while let Ok(received) = client.recv(QUIET).await {
-        if let Received::Raw(seq, bytes) = received {
-            seen.push((seq, bytes));
+        if let carbonx_soup::client::Received::Sequenced(seq, bytes) = received {
+            seen.push((seq, bytes.to_vec()));
         }
     }
     let _ = client.send_packet(Packet::LogoutRequest).await;
@@ -91,13 +84,12 @@ fn a_desk_gets_exactly_its_users_messages_replays_from_any_number_and_cannot_tra
     let (entry, desk) = (server.order_entry_addr(), server.drop_copy_addr().unwrap());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        assert_eq!(login(desk, "RISK01", "wrong", 1).await.err(), Some(b'A'), "wrong password");
-        assert_eq!(login(desk, "DEMO01", "demo", 1).await.err(), Some(b'A'), "a user is not a desk");
-        assert_eq!(login(entry, "RISK01", "desk", 1).await.err(), Some(b'A'), "a desk cannot enter orders");
-        let mut live_desk = login(desk, "RISK01", "desk", 1).await.unwrap();
-        let (mut one, mut two) =
-            (login(entry, "DEMO01", "demo", 0).await.unwrap(), login(entry, "DEMO02", "demo", 0).await.unwrap());
-        let mut three = login(entry, "DEMO03", "demo", 0).await.unwrap();
+        assert_eq!(try_login(desk, "RISK01", "wrong", 1).await.err(), Some(b'A'), "wrong password");
+        assert_eq!(try_login(desk, "DEMO01", "demo", 1).await.err(), Some(b'A'), "a user is not a desk");
+        assert_eq!(try_login(entry, "RISK01", "desk", 1).await.err(), Some(b'A'), "a desk cannot enter orders");
+        let mut live_desk = try_login(desk, "RISK01", "desk", 1).await.unwrap().0;
+        let (mut one, mut two) = (login(entry, "DEMO01", 0).await, login(entry, "DEMO02", 0).await);
+        let mut three = login(entry, "DEMO03", 0).await;
         enter(&mut one, "A1", b'S', 746_300, "0001").await;
         enter(&mut two, "B1", b'B', 746_300, "0341").await; // trades with A1
         enter(&mut two, "B2", b'B', 740_000, "0342").await;
@@ -141,7 +133,7 @@ fn a_desk_gets_exactly_its_users_messages_replays_from_any_number_and_cannot_tra
     assert!(sessions.contains("\"RISK01\"") && sessions.contains("\"drop_copy\": true"), "{sessions}");
     // A desk has a stream like a user's: the operator can end its connection.
     let kicked = runtime.block_on(async {
-        let mut desk = login(desk, "RISK01", "desk", 0).await.unwrap();
+        let mut desk = try_login(desk, "RISK01", "desk", 0).await.unwrap().0;
         let admin =
             AdminClient::new(&format!("http://{}", server.admin_addr().unwrap()), carbonx::config::DEMO_ADMIN_TOKEN);
         tokio::task::spawn_blocking(move || admin.run(&AdminAction::Disconnect { user: "RISK01".into() }))

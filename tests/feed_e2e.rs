@@ -178,13 +178,13 @@ fn a_consumer_that_stops_reading_is_cut_off_and_nobody_else_waits() {
         socket.set_recv_buffer_size(4_096).unwrap();
         let mut slow = socket.connect(tcp).await.unwrap();
         let mut login = Vec::new();
-        let request = carbonx_gateway::soup::LoginRequest {
+        let request = carbonx_soup::packet::LoginRequest {
             username: *b"SLOW  ",
             password: *b"x         ",
             session: [b' '; 10],
             sequence: 1,
         };
-        carbonx_gateway::soup::Packet::LoginRequest(request).encode(&mut login);
+        carbonx_soup::packet::Packet::LoginRequest(request).encode(&mut login);
         tokio::io::AsyncWriteExt::write_all(&mut slow, &login).await.unwrap();
         let mut follower = Follower::start(tcp, BookBuilder::new()).await.unwrap();
         let mut client = Client::connect(server.order_entry_addr()).await.unwrap();

@@ -2,12 +2,13 @@
 //! in-process (journal, engine thread, router, tokio gateway) and clients
 //! speaking SoupBinTCP + OUCH. Every wait is bounded by a timeout.
 
+mod support;
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::{Client, ClientError, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterBlock, EnterOrder, Inbound, Outbound, PickOrder, ReplaceOrder};
-use carbonx_gateway::soup::{Packet, alpha};
+use carbonx_soup::packet::{Packet, alpha};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -35,12 +36,7 @@ impl Running {
     /// A logged-in client (requested sequence 1: the whole day).
     fn login(&self, user: &str) -> Client {
         let addr = self.addr();
-        self.runtime.block_on(async {
-            let mut client = Client::connect(addr).await.unwrap();
-            let answer = client.login(user, "demo", "", 1).await.unwrap();
-            assert!(matches!(answer, Received::LoginAccepted { .. }), "{answer:?}");
-            client
-        })
+        self.runtime.block_on(support::session::login(addr, user, 1))
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {

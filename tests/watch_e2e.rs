@@ -5,14 +5,16 @@
 //! `--from-snapshot`, and a clear failure when the feed is unreachable.
 //! Every wait is bounded.
 
+mod support;
 use carbonx::admin::client::{AdminAction, AdminClient, AuctionAction};
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
-use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::client::Client;
 use carbonx_gateway::ouch::{AuctionBid, EnterBlock, EnterOrder, Inbound, Outbound};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::session::login;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -26,12 +28,6 @@ fn pad<const N: usize>(text: &str) -> [u8; N] {
     let mut out = [b' '; N];
     out[..text.len()].copy_from_slice(text.as_bytes());
     out
-}
-
-async fn login(server: &Server, user: &str) -> Client {
-    let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
-    assert!(matches!(client.login(user, "demo", "", 0).await.unwrap(), Received::LoginAccepted { .. }));
-    client
 }
 
 /// Sends and waits for the Accepted.
@@ -93,7 +89,8 @@ fn watch_once_shows_band_last_trade_volumes_levels_and_the_auction() {
     admin.run(&AdminAction::Auction { action: announce }).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let (mut one, mut two) = (login(&server, "DEMO01").await, login(&server, "DEMO02").await);
+        let (mut one, mut two) =
+            (login(server.order_entry_addr(), "DEMO01", 0).await, login(server.order_entry_addr(), "DEMO02", 0).await);
         accepted(&mut one, Inbound::Enter(EnterOrder::limit("S1", b'S', 10, "CEA", 746_300, "0002"))).await;
         accepted(&mut two, Inbound::Enter(EnterOrder::limit("B1", b'B', 10, "CEA", 746_300, "0341"))).await;
         accepted(&mut two, Inbound::Enter(EnterOrder::limit("B2", b'B', 5, "CEA", 740_000, "0342"))).await;

@@ -17,14 +17,19 @@
 //! With I/O:
 //! - [`service`]: the feed thread: translate, number, log, book, publish MoldUDP64.
 //! - [`rerequest`]: the MoldUDP64 re-request server (UDP).
-//! - [`tcp`]: the TCP feed (SoupBinTCP) and the snapshot service (tokio).
+//! - [`tcp`]: the TCP feed and the snapshot service (tokio), each connection
+//!   driven by a [`carbonx_soup::session::ServerSession`].
 //! - [`watch`]: a consumer: snapshot, then the TCP feed, into a [`book::BookBuilder`].
 //!
 //! The codecs are byte-exact testable against hand-written vectors and
-//! independent decoders (`itchy`, `moldudp`). The day log of the feed is the
-//! gateway's [`carbonx_gateway::daylog::DayLog`] (SoupBinTCP packets, a file
-//! with a bounded in-memory tail), read by the TCP feed and the re-request
-//! server alike.
+//! independent decoders (`itchy`, `moldudp`). The day log of the feed is a
+//! [`carbonx_soup::daylog::DayLog`] (SoupBinTCP packets, a file with a
+//! bounded in-memory tail), read by the TCP feed and the re-request server
+//! alike.
+//!
+//! Imports: [`carbonx_engine`] and [`carbonx_soup`] (the SoupBinTCP session
+//! state machine, day log and client that the TCP feed, the snapshot service
+//! and [`watch`] use) only; never `carbonx-gateway`.
 
 pub mod book;
 pub mod itch;

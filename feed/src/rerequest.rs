@@ -6,6 +6,7 @@
 
 use crate::moldudp::{DATAGRAM_MAX, PackError, Packer, ReRequest};
 use crate::service::FeedShared;
+use bytes::BytesMut;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ const POLL: Duration = Duration::from_millis(100);
 pub fn serve(socket: &UdpSocket, shared: &Arc<FeedShared>, stop: &AtomicBool) {
     let _ = socket.set_read_timeout(Some(POLL));
     let mut request = [0u8; 64];
-    let mut scratch = Vec::with_capacity(DATAGRAM_MAX * 2);
+    let mut scratch = BytesMut::with_capacity(DATAGRAM_MAX * 2);
     while !stop.load(Ordering::Relaxed) {
         let Ok((len, from)) = socket.recv_from(&mut request) else { continue };
         let Ok(wanted) = ReRequest::decode(&request[..len]) else {
@@ -38,7 +39,7 @@ fn reply(socket: &UdpSocket, to: SocketAddr, datagram: &[u8]) {
 }
 
 /// The datagram answering `wanted`, or `None` when it must be dropped.
-pub fn answer(shared: &FeedShared, wanted: &ReRequest, scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
+pub fn answer(shared: &FeedShared, wanted: &ReRequest, scratch: &mut BytesMut) -> Option<Vec<u8>> {
     let state = shared.state.lock();
     let log = state.log.as_ref()?;
     if wanted.session != state.session || wanted.sequence == 0 || wanted.sequence >= log.next_seq() || wanted.count == 0

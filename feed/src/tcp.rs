@@ -13,13 +13,50 @@
 
 use crate::itch::{EndOfSnapshot, Message};
 use crate::service::FeedShared;
-use carbonx_gateway::daylog::Cursor;
-use carbonx_gateway::soup::{self, LoginRequest, Packet, SESSION_LEN};
+use bytes::Bytes;
+use carbonx_soup::daylog::Cursor;
+use carbonx_soup::packet::{LoginRequest, SESSION_LEN};
+use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
+use carbonx_soup::session::{Event, ServerSession, SessionError, SessionWriter, Timeout, Timers};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+
+/// Why a feed or snapshot consumer was disconnected (logged, never sent).
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// No login: another packet first, bad bytes, the timeout or a close.
+    #[error("login: {0}")]
+    Login(#[from] LoginError),
+    /// The consumer broke SoupBinTCP after the login.
+    #[error(transparent)]
+    Protocol(#[from] SessionError),
+    /// Nothing received within the idle timeout.
+    #[error("nothing received within the idle timeout")]
+    Idle,
+    /// The consumer sent data; a feed is read-only.
+    #[error("unexpected packet from a feed consumer")]
+    Unexpected,
+    /// The login asked for another session, or there is no trading day yet.
+    #[error("session not available")]
+    SessionNotAvailable,
+    /// The consumer fell further behind the live end than its cap.
+    #[error("backlog of {backlog} bytes passed the cap of {cap}")]
+    Backlog {
+        /// Unsent bytes.
+        backlog: u64,
+        /// The cap.
+        cap: u64,
+    },
+    /// The feed thread stopped.
+    #[error("the feed stopped")]
+    FeedStopped,
+    /// The socket or the day log's file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// Default unsent backlog past which a TCP consumer is cut off.
 pub const BACKLOG_MAX: u64 = 8 << 20;
@@ -41,13 +78,20 @@ pub struct TcpFeedConfig {
     pub idle_timeout: Duration,
 }
 
+impl TcpFeedConfig {
+    /// The session timers.
+    pub fn timers(&self) -> Timers {
+        Timers { login: self.login_timeout, heartbeat: self.heartbeat, idle: self.idle_timeout }
+    }
+}
+
 impl Default for TcpFeedConfig {
     fn default() -> Self {
         TcpFeedConfig {
             backlog_max: BACKLOG_MAX,
-            heartbeat: Duration::from_secs(1),
-            login_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(15),
+            heartbeat: carbonx_soup::session::HEARTBEAT,
+            login_timeout: carbonx_soup::session::LOGIN_TIMEOUT,
+            idle_timeout: carbonx_soup::session::IDLE_TIMEOUT,
         }
     }
 }
@@ -96,50 +140,32 @@ pub async fn serve(
     }
 }
 
-async fn login(socket: &mut TcpStream, buf: &mut Vec<u8>, timeout: Duration) -> Result<LoginRequest, String> {
-    let read = async {
-        loop {
-            if let Some((packet, used)) = soup::next_packet(buf).map_err(|e| e.to_string())? {
-                let Packet::LoginRequest(login) = packet else {
-                    return Err("the first packet was not a Login Request".to_string());
-                };
-                buf.drain(..used);
-                return Ok(login);
-            }
-            let mut chunk = [0u8; 256];
-            let n = socket.read(&mut chunk).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("closed before login".to_string());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    };
-    tokio::time::timeout(timeout, read).await.map_err(|_| "no login in time".to_string())?
+/// Writes what the session has queued.
+async fn transmit(socket: &mut TcpStream, writer: &mut SessionWriter) -> Result<(), ConsumerError> {
+    if let Some(bytes) = writer.poll_transmit(Instant::now()) {
+        socket.write_all(&bytes).await?;
+    }
+    Ok(())
 }
 
-async fn send(socket: &mut TcpStream, packet: Packet<'_>) -> Result<(), String> {
-    let mut out = Vec::with_capacity(64);
-    packet.encode(&mut out);
-    socket.write_all(&out).await.map_err(|e| e.to_string())
-}
-
-async fn snapshot(mut socket: TcpStream, shared: &FeedShared, config: TcpFeedConfig) -> Result<(), String> {
-    let mut buf = Vec::new();
-    login(&mut socket, &mut buf, config.login_timeout).await?;
-    let (session, messages, next) = {
+async fn snapshot(mut socket: TcpStream, shared: &FeedShared, config: TcpFeedConfig) -> Result<(), ConsumerError> {
+    let mut session = ServerSession::new(config.timers(), Instant::now());
+    read_login(&mut socket, &mut session.reader).await?;
+    let (name, messages, next) = {
         let state = shared.state.lock();
         let next = state.log.as_ref().map_or(1, |l| l.next_seq());
         (state.session, state.book.snapshot(state.last_ns), next)
     };
-    send(&mut socket, Packet::LoginAccepted { session, sequence: 1 }).await?;
-    let mut out = Vec::with_capacity(messages.len() * 40 + 64);
+    let writer = &mut session.writer;
+    writer.accept(name, 1);
+    transmit(&mut socket, writer).await?;
     let mut encoded = [0u8; crate::itch::MESSAGE_LEN_MAX];
     for message in messages.iter().chain([&Message::EndOfSnapshot(EndOfSnapshot { sequence: next })]) {
         let len = message.encode(&mut encoded);
-        Packet::Sequenced(&encoded[..len]).encode(&mut out);
+        writer.sequenced(&encoded[..len]);
     }
-    Packet::EndOfSession.encode(&mut out);
-    socket.write_all(&out).await.map_err(|e| e.to_string())?;
+    writer.end_session();
+    transmit(&mut socket, writer).await?;
     let _ = socket.shutdown().await;
     Ok(())
 }
@@ -149,61 +175,62 @@ async fn stream(
     shared: &FeedShared,
     config: TcpFeedConfig,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<(), ConsumerError> {
     let _ = socket.set_nodelay(true);
-    let mut buf = Vec::new();
-    let login = login(&mut socket, &mut buf, config.login_timeout).await?;
+    let ServerSession { mut reader, mut writer } = ServerSession::new(config.timers(), Instant::now());
+    let login = read_login(&mut socket, &mut reader).await?;
     let mut live = shared.next_seq.subscribe();
     let Some((session, mut cursor)) = start_cursor(shared, &login)? else {
-        send(&mut socket, Packet::LoginRejected(b'S')).await?;
-        return Err("session not available".into());
+        writer.reject(b'S');
+        transmit(&mut socket, &mut writer).await?;
+        return Err(ConsumerError::SessionNotAvailable);
     };
-    send(&mut socket, Packet::LoginAccepted { session, sequence: cursor.seq }).await?;
-    let peer = socket.peer_addr().map_err(|e| e.to_string())?;
+    writer.accept(session, cursor.seq);
+    transmit(&mut socket, &mut writer).await?;
+    let peer = socket.peer_addr()?;
     let listed = shared.register(peer);
-    let mut out = Vec::with_capacity(WRITE_CHUNK);
-    let mut idle_deadline = tokio::time::Instant::now() + config.idle_timeout;
     loop {
         listed.consumer.sent.store(cursor.offset, std::sync::atomic::Ordering::Relaxed);
-        let ended = fill(shared, &session, &mut cursor, &mut out, config.backlog_max)?;
-        if !out.is_empty() {
+        let ended = fill(shared, &session, &mut cursor, &mut writer, config.backlog_max)?;
+        if let Some(out) = writer.poll_transmit(Instant::now()) {
             write_watching_backlog(&mut socket, &out, shared, &cursor, &mut live, config.backlog_max).await?;
             continue;
         }
         if ended {
-            send(&mut socket, Packet::EndOfSession).await?;
+            writer.end_session();
+            transmit(&mut socket, &mut writer).await?;
             return Ok(());
         }
-        let mut chunk = [0u8; 512];
+        let heartbeat = deadline_of(writer.poll_timeout());
         tokio::select! {
             _ = live.changed() => {}
-            _ = tokio::time::sleep(config.heartbeat) => send(&mut socket, Packet::ServerHeartbeat).await?,
-            read = socket.read(&mut chunk) => {
-                let n = read.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if consumer_packets(&mut buf)? {
-                    return Ok(());
-                }
-                idle_deadline = tokio::time::Instant::now() + config.idle_timeout;
+            _ = tokio::time::sleep_until(heartbeat) => {
+                writer.handle_timeout(Instant::now());
+                transmit(&mut socket, &mut writer).await?;
             }
-            _ = tokio::time::sleep_until(idle_deadline) => return Err("nothing received within the idle timeout".into()),
+            read = read_once(&mut socket, &mut reader, 512) => match read? {
+                Incoming::Bytes | Incoming::Nothing => {
+                    if consumer_events(&mut reader)? {
+                        return Ok(());
+                    }
+                }
+                Incoming::Closed => return Ok(()),
+                Incoming::Event(_) => return Err(ConsumerError::Idle),
+            },
             _ = shutdown.changed() => return Ok(()),
         }
     }
 }
 
-/// Copies the next packets for a consumer into `out`; true when its session ended.
+/// Queues the next packets for a consumer in its session; true when its
+/// session ended.
 fn fill(
     shared: &FeedShared,
     session: &[u8; SESSION_LEN],
     cursor: &mut Cursor,
-    out: &mut Vec<u8>,
+    writer: &mut SessionWriter,
     backlog_max: u64,
-) -> Result<bool, String> {
-    out.clear();
+) -> Result<bool, ConsumerError> {
     let state = shared.state.lock();
     if &state.session != session {
         return Ok(true);
@@ -211,35 +238,34 @@ fn fill(
     let Some(log) = state.log.as_ref() else { return Ok(true) };
     let backlog = log.end().offset - cursor.offset;
     if backlog > backlog_max {
-        return Err(format!("backlog of {backlog} bytes passed the cap of {backlog_max}"));
+        return Err(ConsumerError::Backlog { backlog, cap: backlog_max });
     }
-    log.read(cursor, WRITE_CHUNK, out).map_err(|e| e.to_string())?;
+    writer.replay(log, cursor, WRITE_CHUNK)?;
     Ok(false)
 }
 
 /// Handles what a consumer sent; true on logout.
-fn consumer_packets(buf: &mut Vec<u8>) -> Result<bool, String> {
-    let mut used = 0;
-    while let Some((packet, len)) = soup::next_packet(&buf[used..]).map_err(|e| e.to_string())? {
-        used += len;
-        match packet {
-            Packet::LogoutRequest => return Ok(true),
-            Packet::ClientHeartbeat | Packet::Debug(_) => {}
-            _ => return Err("unexpected packet from a feed consumer".into()),
-        }
+fn consumer_events(reader: &mut carbonx_soup::session::SessionReader) -> Result<bool, ConsumerError> {
+    match reader.poll_event() {
+        None => Ok(false),
+        Some(Event::Logout) => Ok(true),
+        Some(Event::ProtocolError(err)) => Err(err.into()),
+        Some(Event::TimedOut(Timeout::Idle | Timeout::Login)) => Err(ConsumerError::Idle),
+        Some(Event::Unsequenced(_) | Event::LoginRequested(_)) => Err(ConsumerError::Unexpected),
     }
-    buf.drain(..used);
-    Ok(false)
 }
 
 /// Where a consumer's login starts it; `None` when the session is not available.
-fn start_cursor(shared: &FeedShared, login: &LoginRequest) -> Result<Option<([u8; SESSION_LEN], Cursor)>, String> {
+fn start_cursor(
+    shared: &FeedShared,
+    login: &LoginRequest,
+) -> Result<Option<([u8; SESSION_LEN], Cursor)>, ConsumerError> {
     let state = shared.state.lock();
     let wrong = login.session != [b' '; SESSION_LEN] && login.session != state.session;
     let Some(log) = state.log.as_ref().filter(|_| !wrong) else {
         return Ok(None);
     };
-    let cursor = if login.sequence == 0 { log.end() } else { log.seek(login.sequence).map_err(|e| e.to_string())? };
+    let cursor = if login.sequence == 0 { log.end() } else { log.seek(login.sequence)? };
     Ok(Some((state.session, cursor)))
 }
 
@@ -248,25 +274,25 @@ fn start_cursor(shared: &FeedShared, login: &LoginRequest) -> Result<Option<([u8
 /// consumer is cut off instead of holding its connection forever.
 async fn write_watching_backlog(
     socket: &mut TcpStream,
-    out: &[u8],
+    out: &Bytes,
     shared: &FeedShared,
     cursor: &Cursor,
     live: &mut watch::Receiver<([u8; SESSION_LEN], u64)>,
     backlog_max: u64,
-) -> Result<(), String> {
+) -> Result<(), ConsumerError> {
     let write = socket.write_all(out);
     tokio::pin!(write);
     loop {
         tokio::select! {
-            written = &mut write => return written.map_err(|e| e.to_string()),
+            written = &mut write => return Ok(written?),
             changed = live.changed() => {
                 if changed.is_err() {
-                    return Err("the feed stopped".into());
+                    return Err(ConsumerError::FeedStopped);
                 }
                 let end = shared.state.lock().log.as_ref().map_or(0, |l| l.end().offset);
                 let backlog = (end + out.len() as u64).saturating_sub(cursor.offset);
                 if backlog > backlog_max {
-                    return Err(format!("backlog of {backlog} bytes passed the cap of {backlog_max}"));
+                    return Err(ConsumerError::Backlog { backlog, cap: backlog_max });
                 }
             }
         }

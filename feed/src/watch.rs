@@ -6,7 +6,7 @@
 use crate::book::BookBuilder;
 use crate::itch::Message;
 use crate::stats::MarketStats;
-use carbonx_gateway::client::{Client, ClientError, Received};
+use carbonx_soup::client::{Client, ClientError, Received};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ pub enum WatchError {
 }
 
 async fn login(addr: SocketAddr, sequence: u64) -> Result<Client, WatchError> {
-    let mut client = Client::connect(addr).await?.raw();
+    let mut client = Client::connect(addr).await?;
     match client.login("WATCH", "watch", "", sequence).await? {
         Received::LoginAccepted { .. } => Ok(client),
         Received::LoginRejected(reason) => Err(WatchError::Rejected(char::from(reason))),
@@ -49,7 +49,7 @@ pub async fn load_snapshot(addr: SocketAddr) -> Result<BookBuilder, WatchError> 
     let mut book = BookBuilder::new();
     loop {
         match client.recv(Duration::from_secs(10)).await? {
-            Received::Raw(_, bytes) => {
+            Received::Sequenced(_, bytes) => {
                 let message = Message::decode(&bytes)?;
                 book.apply_unsequenced(&message);
                 if let Message::EndOfSnapshot(g) = message {
@@ -92,7 +92,7 @@ impl Follower {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.client.recv(left).await {
-                Ok(Received::Raw(seq, bytes)) => {
+                Ok(Received::Sequenced(seq, bytes)) => {
                     let message = Message::decode(&bytes)?;
                     if seq == self.book.next_seq() {
                         self.stats.observe(&message, &self.book);

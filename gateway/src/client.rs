@@ -1,14 +1,17 @@
-//! A small SoupBinTCP + OUCH client: what the end-to-end tests, the load
-//! generator and brokers' tools use to talk to the gateway. Every wait is
-//! bounded by a timeout, so a test can never hang on a silent server.
+//! The OUCH client: what the end-to-end tests, the load generator and
+//! brokers' tools use to talk to the gateway. A thin layer over the
+//! SoupBinTCP client of [`carbonx_soup::client`]: it encodes [`Inbound`]
+//! messages and decodes sequenced payloads as [`Outbound`]. Every wait is
+//! bounded by a timeout.
 
 use crate::ouch::{Inbound, Outbound};
-use crate::soup::{self, LoginRequest, Packet, SESSION_LEN};
+use carbonx_soup::client as soup;
+use carbonx_soup::packet::{Packet, SESSION_LEN};
+use carbonx_soup::session::ClientEvent;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+pub use carbonx_soup::client::ClientError;
 
 /// What the server sent, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +27,7 @@ pub enum Received {
     LoginRejected(u8),
     /// A sequenced OUCH message with its sequence number.
     Sequenced(u64, Outbound),
-    /// A sequenced message not decoded as OUCH (a raw client, such as a
-    /// feed consumer, or bytes that are not OUCH), with its sequence number.
+    /// A sequenced message that is not OUCH, with its sequence number.
     Raw(u64, Vec<u8>),
     /// Server Heartbeat.
     Heartbeat,
@@ -35,41 +37,35 @@ pub enum Received {
     Debug(Vec<u8>),
 }
 
-/// Why the client stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// Socket error.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    /// The server broke the protocol.
-    #[error("protocol: {0}")]
-    Protocol(#[from] soup::SoupError),
-    /// Nothing within the timeout.
-    #[error("timed out")]
-    Timeout,
-    /// The server closed the connection.
-    #[error("connection closed by the server")]
-    Closed,
+impl From<ClientEvent> for Received {
+    fn from(event: ClientEvent) -> Received {
+        match event {
+            ClientEvent::LoginAccepted { session, sequence } => Received::LoginAccepted { session, sequence },
+            ClientEvent::LoginRejected(reason) => Received::LoginRejected(reason),
+            ClientEvent::Sequenced(seq, bytes) => match Outbound::decode(&bytes) {
+                Ok(message) => Received::Sequenced(seq, message),
+                Err(_) => Received::Raw(seq, bytes.to_vec()),
+            },
+            ClientEvent::Heartbeat => Received::Heartbeat,
+            ClientEvent::EndOfSession => Received::EndOfSession,
+            ClientEvent::Debug(text) => Received::Debug(text.to_vec()),
+        }
+    }
 }
 
-/// One connection.
+/// One OUCH connection.
 pub struct Client {
-    reader: ClientReader,
-    writer: ClientWriter,
+    inner: soup::Client,
 }
 
 /// The receiving half of a [`Client`].
 pub struct ClientReader {
-    socket: OwnedReadHalf,
-    buf: Vec<u8>,
-    next_seq: u64,
-    raw: bool,
+    inner: soup::ClientReader,
 }
 
 /// The sending half of a [`Client`].
 pub struct ClientWriter {
-    socket: OwnedWriteHalf,
-    out: Vec<u8>,
+    inner: soup::ClientWriter,
 }
 
 impl Client {
@@ -78,24 +74,19 @@ impl Client {
     /// # Errors
     /// The connection failed.
     pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
-        let socket = TcpStream::connect(addr).await?;
-        socket.set_nodelay(true)?;
-        let (read, write) = socket.into_split();
-        Ok(Client {
-            reader: ClientReader { socket: read, buf: Vec::with_capacity(1 << 16), next_seq: 0, raw: false },
-            writer: ClientWriter { socket: write, out: Vec::with_capacity(1 << 16) },
-        })
+        Ok(Client { inner: soup::Client::connect(addr).await? })
     }
 
-    /// Hands sequenced payloads over undecoded ([`Received::Raw`]): for feeds.
-    pub fn raw(mut self) -> Client {
-        self.reader.raw = true;
-        self
+    /// The SoupBinTCP client underneath, which hands sequenced payloads
+    /// over undecoded (a drop copy read byte for byte, or a feed).
+    pub fn into_soup(self) -> soup::Client {
+        self.inner
     }
 
     /// The two halves, for a reader task and a writer task.
     pub fn into_split(self) -> (ClientReader, ClientWriter) {
-        (self.reader, self.writer)
+        let (reader, writer) = self.inner.into_split();
+        (ClientReader { inner: reader }, ClientWriter { inner: writer })
     }
 
     /// Sends a Login Request and waits for the answer.
@@ -109,18 +100,7 @@ impl Client {
         session: &str,
         sequence: u64,
     ) -> Result<Received, ClientError> {
-        let login = LoginRequest {
-            username: soup::alpha(user).unwrap_or([b'?'; 6]),
-            password: soup::alpha(password).unwrap_or([b'?'; 10]),
-            session: soup::alpha(session).unwrap_or([b'?'; SESSION_LEN]),
-            sequence,
-        };
-        self.send_packet(Packet::LoginRequest(login)).await?;
-        let answer = self.recv(Duration::from_secs(5)).await?;
-        if let Received::LoginAccepted { sequence, .. } = answer {
-            self.reader.next_seq = sequence;
-        }
-        Ok(answer)
+        self.inner.login(user, password, session, sequence).await.map(Received::from)
     }
 
     /// Sends one OUCH message in Unsequenced Data.
@@ -128,13 +108,15 @@ impl Client {
     /// # Errors
     /// Socket error.
     pub async fn send(&mut self, message: &Inbound) -> Result<(), ClientError> {
-        self.writer.queue(message);
-        self.writer.flush().await
+        self.queue(message);
+        self.inner.flush().await
     }
 
     /// Queues one OUCH message; [`Client::flush`] sends everything queued in one write.
     pub fn queue(&mut self, message: &Inbound) {
-        self.writer.queue(message);
+        let mut bytes = [0u8; crate::ouch::MESSAGE_LEN_MAX];
+        let len = encode(message, &mut bytes);
+        self.inner.queue_unsequenced(&bytes[..len]);
     }
 
     /// Sends raw bytes (tests of bad input).
@@ -142,8 +124,7 @@ impl Client {
     /// # Errors
     /// Socket error.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.writer.socket.write_all(bytes).await?;
-        Ok(())
+        self.inner.send_raw(bytes).await
     }
 
     /// Sends any packet.
@@ -151,7 +132,7 @@ impl Client {
     /// # Errors
     /// Socket error.
     pub async fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError> {
-        self.writer.send_packet(packet).await
+        self.inner.send_packet(packet).await
     }
 
     /// Writes everything queued.
@@ -159,7 +140,7 @@ impl Client {
     /// # Errors
     /// Socket error.
     pub async fn flush(&mut self) -> Result<(), ClientError> {
-        self.writer.flush().await
+        self.inner.flush().await
     }
 
     /// The next packet from the server, waiting at most `timeout`.
@@ -167,15 +148,24 @@ impl Client {
     /// # Errors
     /// Timeout, closed connection, protocol or socket error.
     pub async fn recv(&mut self, timeout: Duration) -> Result<Received, ClientError> {
-        self.reader.recv(timeout).await
+        self.inner.recv(timeout).await.map(Received::from)
     }
 
-    /// The next sequenced message, skipping heartbeats, waiting at most `timeout` in all.
+    /// The next sequenced OUCH message, skipping heartbeats and payloads
+    /// that are not OUCH, waiting at most `timeout` in all.
     ///
     /// # Errors
     /// As [`Client::recv`]; End of Session is [`ClientError::Closed`].
     pub async fn next_message(&mut self, timeout: Duration) -> Result<(u64, Outbound), ClientError> {
-        self.reader.next_message(timeout).await
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await? {
+                Received::Sequenced(seq, message) => return Ok((seq, message)),
+                Received::EndOfSession => return Err(ClientError::Closed),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -183,15 +173,8 @@ impl ClientWriter {
     /// Queues one OUCH message; [`ClientWriter::flush`] sends everything queued in one write.
     pub fn queue(&mut self, message: &Inbound) {
         let mut bytes = [0u8; crate::ouch::MESSAGE_LEN_MAX];
-        let len = match message {
-            Inbound::Enter(m) => copy(&mut bytes, &m.encode()),
-            Inbound::Replace(m) => copy(&mut bytes, &m.encode()),
-            Inbound::Cancel(m) => copy(&mut bytes, &m.encode()),
-            Inbound::Block(m) => copy(&mut bytes, &m.encode()),
-            Inbound::Pick(m) => copy(&mut bytes, &m.encode()),
-            Inbound::Bid(m) => copy(&mut bytes, &m.encode()),
-        };
-        Packet::Unsequenced(&bytes[..len]).encode(&mut self.out);
+        let len = encode(message, &mut bytes);
+        self.inner.queue_unsequenced(&bytes[..len]);
     }
 
     /// Sends any packet (after what is queued).
@@ -199,8 +182,7 @@ impl ClientWriter {
     /// # Errors
     /// Socket error.
     pub async fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError> {
-        packet.encode(&mut self.out);
-        self.flush().await
+        self.inner.send_packet(packet).await
     }
 
     /// Writes everything queued.
@@ -208,9 +190,19 @@ impl ClientWriter {
     /// # Errors
     /// Socket error.
     pub async fn flush(&mut self) -> Result<(), ClientError> {
-        self.socket.write_all(&self.out).await?;
-        self.out.clear();
-        Ok(())
+        self.inner.flush().await
+    }
+}
+
+/// Writes `message` into `buf` without allocating; its length.
+fn encode(message: &Inbound, buf: &mut [u8; crate::ouch::MESSAGE_LEN_MAX]) -> usize {
+    match message {
+        Inbound::Enter(m) => copy(buf, &m.encode()),
+        Inbound::Replace(m) => copy(buf, &m.encode()),
+        Inbound::Cancel(m) => copy(buf, &m.encode()),
+        Inbound::Block(m) => copy(buf, &m.encode()),
+        Inbound::Pick(m) => copy(buf, &m.encode()),
+        Inbound::Bid(m) => copy(buf, &m.encode()),
     }
 }
 
@@ -225,31 +217,10 @@ impl ClientReader {
     /// # Errors
     /// Timeout, closed connection, protocol or socket error.
     pub async fn recv(&mut self, timeout: Duration) -> Result<Received, ClientError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some((packet, used)) = soup::next_packet(&self.buf)? {
-                let received = decode(packet, &mut self.next_seq, self.raw);
-                self.buf.drain(..used);
-                return Ok(received);
-            }
-            let start = self.buf.len();
-            self.buf.resize(start + 16 * 1024, 0);
-            let read = tokio::time::timeout_at(deadline, self.socket.read(&mut self.buf[start..])).await;
-            let n = match read {
-                Ok(n) => n?,
-                Err(_) => {
-                    self.buf.truncate(start);
-                    return Err(ClientError::Timeout);
-                }
-            };
-            self.buf.truncate(start + n);
-            if n == 0 {
-                return Err(ClientError::Closed);
-            }
-        }
+        self.inner.recv(timeout).await.map(Received::from)
     }
 
-    /// The next sequenced message, skipping heartbeats, waiting at most `timeout` in all.
+    /// The next sequenced OUCH message, skipping heartbeats, waiting at most `timeout` in all.
     ///
     /// # Errors
     /// As [`ClientReader::recv`]; End of Session is [`ClientError::Closed`].
@@ -263,24 +234,5 @@ impl ClientReader {
                 _ => {}
             }
         }
-    }
-}
-
-fn decode(packet: Packet<'_>, next_seq: &mut u64, raw: bool) -> Received {
-    match packet {
-        Packet::LoginAccepted { session, sequence } => Received::LoginAccepted { session, sequence },
-        Packet::LoginRejected(reason) => Received::LoginRejected(reason),
-        Packet::Sequenced(bytes) => {
-            let seq = *next_seq;
-            *next_seq += 1;
-            match Outbound::decode(bytes) {
-                Ok(message) if !raw => Received::Sequenced(seq, message),
-                _ => Received::Raw(seq, bytes.to_vec()),
-            }
-        }
-        Packet::ServerHeartbeat => Received::Heartbeat,
-        Packet::EndOfSession => Received::EndOfSession,
-        Packet::Debug(text) => Received::Debug(text.to_vec()),
-        _ => Received::Debug(b"a client packet type from the server".to_vec()),
     }
 }

@@ -255,10 +255,10 @@ fn resolve_desks(desks: &[DropCopyConfig], users: &[User]) -> Result<Vec<Desk>, 
     let mut resolved = Vec::with_capacity(desks.len());
     for (n, desk) in desks.iter().enumerate() {
         let slot = u16::try_from(users.len() + n).map_err(|_| GatewayConfigError::TooManyUsers)?;
-        let name = crate::soup::alpha::<6>(&desk.name)
+        let name = carbonx_soup::packet::alpha::<6>(&desk.name)
             .filter(|_| !desk.name.is_empty() && desk.name.is_ascii())
             .ok_or_else(|| GatewayConfigError::BadUsername(desk.name.clone()))?;
-        let password = crate::soup::alpha::<10>(&desk.password)
+        let password = carbonx_soup::packet::alpha::<10>(&desk.password)
             .filter(|_| desk.password.is_ascii())
             .ok_or_else(|| GatewayConfigError::BadPassword(desk.name.clone()))?;
         let mut copied = Vec::with_capacity(desk.users.len());
@@ -277,10 +277,10 @@ fn resolve_user(
     user: &UserConfig,
     accounts: &FxHashMap<[u8; 4], AccountId>,
 ) -> Result<User, GatewayConfigError> {
-    let name = crate::soup::alpha::<6>(&user.name)
+    let name = carbonx_soup::packet::alpha::<6>(&user.name)
         .filter(|_| !user.name.is_empty() && user.name.is_ascii())
         .ok_or_else(|| GatewayConfigError::BadUsername(user.name.clone()))?;
-    let password = crate::soup::alpha::<10>(&user.password)
+    let password = carbonx_soup::packet::alpha::<10>(&user.password)
         .filter(|_| user.password.is_ascii())
         .ok_or_else(|| GatewayConfigError::BadPassword(user.name.clone()))?;
     if user.rate_per_sec == 0 || user.burst == 0 {
@@ -307,13 +307,15 @@ fn resolve_user(
 /// `0001-0340` → the 340 codes; `E001` → itself.
 fn expand(entry: &str) -> Option<Vec<[u8; 4]>> {
     match entry.split_once('-') {
-        None => crate::soup::alpha::<4>(entry).filter(|_| entry.len() == 4).map(|c| vec![c]),
+        None => carbonx_soup::packet::alpha::<4>(entry).filter(|_| entry.len() == 4).map(|c| vec![c]),
         Some((low, high)) => {
             let (low, high): (u32, u32) = (low.trim().parse().ok()?, high.trim().parse().ok()?);
             if low > high || high > 9_999 {
                 return None;
             }
-            Some((low..=high).map(|n| crate::soup::alpha::<4>(&format!("{n:04}")).expect("4 digits")).collect())
+            Some(
+                (low..=high).map(|n| carbonx_soup::packet::alpha::<4>(&format!("{n:04}")).expect("4 digits")).collect(),
+            )
         }
     }
 }
@@ -323,7 +325,7 @@ mod tests {
     use super::*;
 
     fn demo_codes() -> Vec<[u8; 4]> {
-        (1..=3_400u32).map(|n| crate::soup::alpha::<4>(&format!("{n:04}")).unwrap()).collect()
+        (1..=3_400u32).map(|n| carbonx_soup::packet::alpha::<4>(&format!("{n:04}")).unwrap()).collect()
     }
 
     #[test]

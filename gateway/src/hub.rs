@@ -5,12 +5,13 @@
 //! client can never slow the engine or other users.
 
 use crate::config::{Directory, GatewayConfig, GatewayConfigError};
-use crate::daylog::{Cursor, DayLog};
 use crate::intake::Throttle;
 use crate::replies::Replies;
-use crate::soup::{self, Packet, SESSION_LEN};
+use bytes::{Bytes, BytesMut};
 use carbonx_engine::calendar::Calendar;
 use carbonx_engine::{EngineConfig, Event, StockCode, Timestamp, UserId};
+use carbonx_soup::daylog::{Cursor, DayLog};
+use carbonx_soup::packet::{self as soup, Packet, SESSION_LEN};
 use crossbeam::channel::Receiver;
 use parking_lot::Mutex;
 use std::path::PathBuf;
@@ -251,12 +252,14 @@ impl Hub {
     }
 }
 
-/// The router's scratch buffers, reused batch after batch.
+/// The router's scratch buffers, reused batch after batch. Each message is
+/// framed once; its user's stream and every drop-copy desk that copies the
+/// user share the one [`Bytes`] packet.
 struct Router {
-    packets: Vec<Vec<u8>>,
-    counts: Vec<u64>,
+    packets: Vec<Vec<Bytes>>,
     touched: Vec<usize>,
     message: Vec<u8>,
+    framed: BytesMut,
     day_started: bool,
 }
 
@@ -264,9 +267,9 @@ impl Router {
     fn new(users: usize) -> Router {
         Router {
             packets: vec![Vec::new(); users],
-            counts: vec![0; users],
             touched: Vec::new(),
             message: Vec::with_capacity(crate::ouch::MESSAGE_LEN_MAX),
+            framed: BytesMut::with_capacity(64 * 1024),
             day_started: false,
         }
     }
@@ -290,19 +293,20 @@ impl Router {
                         hub.counters.rejects.count(self.message.get(23).copied().unwrap_or(b'?'));
                     }
                 }
+                Packet::Sequenced(&self.message).encode(&mut self.framed);
+                let packet = self.framed.split().freeze();
                 for &stream in std::iter::once(&n).chain(&hub.copies[n]) {
-                    Packet::Sequenced(&self.message).encode(&mut self.packets[stream]);
-                    if self.counts[stream] == 0 {
+                    if self.packets[stream].is_empty() {
                         self.touched.push(stream);
                     }
-                    self.counts[stream] += 1;
+                    self.packets[stream].push(packet.clone());
                 }
             });
         }
         for n in self.touched.drain(..) {
             let slot = &hub.slots[n];
             let mut stream = slot.stream.lock();
-            match stream.log.as_mut().map(|log| log.append(&self.packets[n], self.counts[n])) {
+            match stream.log.as_mut().map(|log| log.append_shared(&self.packets[n])) {
                 Some(Ok(())) => {}
                 Some(Err(err)) => tracing::error!(%err, user = n, "session day log write failed"),
                 None => tracing::error!(user = n, "messages before the first trading day were dropped"),
@@ -310,7 +314,6 @@ impl Router {
             drop(stream);
             slot.wake.notify_one();
             self.packets[n].clear();
-            self.counts[n] = 0;
         }
     }
 }

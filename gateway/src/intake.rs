@@ -226,7 +226,7 @@ mod tests {
     use crate::config::GatewayConfig;
 
     fn directory() -> Directory {
-        let codes = (1..=3_400u32).map(|n| crate::soup::alpha::<4>(&format!("{n:04}")).unwrap()).collect();
+        let codes = (1..=3_400u32).map(|n| carbonx_soup::packet::alpha::<4>(&format!("{n:04}")).unwrap()).collect();
         Directory::new(&GatewayConfig::demo(), codes).unwrap()
     }
 

@@ -1,7 +1,10 @@
 //! The tokio side: a listener capped by a connection semaphore; per
 //! connection a reader task (login, decode, intake, hand commands to the
 //! sequencer in batches) and a writer task (replay and live stream from the
-//! user's day log, heartbeats, End of Session). The drop-copy port uses the
+//! user's day log, heartbeats, End of Session). The SoupBinTCP rules (login
+//! first and in time, heartbeats, the idle timeout, sequence numbers) are
+//! the [`carbonx_soup::session`] state machine's: the reader drives its
+//! [`SessionReader`] half, the writer its [`SessionWriter`] half. The drop-copy port uses the
 //! same connection and writer: a desk's stream is a hub slot like a user's,
 //! and its reader accepts only heartbeats and logout.
 //!
@@ -9,17 +12,19 @@
 //! reader stops reading its socket (TCP pushes back on the client) instead of
 //! blocking a runtime thread or growing memory.
 
-use crate::daylog::Cursor;
 use crate::hub::Hub;
 use crate::intake::Intake;
 use crate::ouch::Inbound;
-use crate::soup::{self, LoginRequest, Packet, SESSION_LEN, SoupError};
 use carbonx_engine::{Command, UserId};
+use carbonx_soup::daylog::Cursor;
+use carbonx_soup::packet::{LoginRequest, PAYLOAD_LEN_MAX, SESSION_LEN};
+use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
+use carbonx_soup::session::{Event, ServerSession, SessionError, SessionReader, SessionWriter, Timeout, Timers};
 use crossbeam::channel::{Sender, TrySendError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -34,7 +39,7 @@ pub const COMMANDS_PER_SEND_MAX: usize = 1_024;
 /// How long a login waits for the same username's closing connection
 /// to free it before it is refused as a second login (`J` `S`).
 pub const RELEASE_WAIT: Duration = Duration::from_millis(500);
-const _: () = assert!(WRITE_CHUNK_MAX > 2 * crate::soup::PAYLOAD_LEN_MAX);
+const _: () = assert!(WRITE_CHUNK_MAX > 2 * PAYLOAD_LEN_MAX);
 
 /// The order-entry server.
 pub struct Gateway {
@@ -56,12 +61,38 @@ pub enum Port {
 /// Why a connection ended early (logged, never sent).
 #[derive(Debug, thiserror::Error)]
 enum ConnectionError {
-    #[error("protocol error: {0}")]
-    Protocol(#[from] SoupError),
+    /// The client broke SoupBinTCP (bad framing, no login first, a second
+    /// login, a server packet type).
+    #[error("{0}")]
+    Protocol(#[from] SessionError),
+    /// A timer ran out: no login in time, or nothing received for the idle timeout.
+    #[error("{}", timeout_text(*.0))]
+    TimedOut(Timeout),
+    /// A rule of this port or the operator ended it.
     #[error("{0}")]
     Rule(&'static str),
+    /// The socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+fn timeout_text(timeout: Timeout) -> &'static str {
+    match timeout {
+        Timeout::Login => "no login within the timeout",
+        Timeout::Idle => "nothing received within the idle timeout",
+    }
+}
+
+/// The connection-ending meaning of a reader event; data is one only on the
+/// read-only drop-copy port (order entry hands it to the intake instead).
+fn ending(event: Event) -> Result<(), ConnectionError> {
+    match event {
+        Event::Logout => Ok(()),
+        Event::TimedOut(timeout) => Err(ConnectionError::TimedOut(timeout)),
+        Event::ProtocolError(err) => Err(err.into()),
+        Event::LoginRequested(_) => Err(SessionError::SecondLogin.into()),
+        Event::Unsequenced(_) => Err(ConnectionError::Rule("drop copy is read-only: data sent")),
+    }
 }
 
 impl Gateway {
@@ -112,6 +143,16 @@ impl Gateway {
         tracing::info!(?port, "listener stopped");
     }
 
+    /// The session timers from the config.
+    fn timers(&self) -> Timers {
+        let config = &self.hub.config;
+        Timers {
+            login: Duration::from_millis(config.login_timeout_ms),
+            heartbeat: Duration::from_millis(config.heartbeat_ms),
+            idle: Duration::from_millis(config.idle_timeout_ms),
+        }
+    }
+
     async fn connection(
         self: Arc<Self>,
         socket: TcpStream,
@@ -121,14 +162,13 @@ impl Gateway {
     ) {
         let _ = socket.set_nodelay(true);
         let (mut reader, mut writer) = socket.into_split();
-        let mut buf = Vec::with_capacity(READ_CHUNK);
-        let login_timeout = Duration::from_millis(self.hub.config.login_timeout_ms);
-        let login = match tokio::time::timeout(login_timeout, read_login(&mut reader, &mut buf)).await {
-            Ok(Ok(login)) => login,
-            Ok(Err(err)) => return tracing::info!(%peer, %err, "connection closed before login"),
-            Err(_) => return tracing::info!(%peer, "no login within the timeout; closed"),
+        let (mut input, mut output) = ServerSession::new(self.timers(), Instant::now()).split();
+        let login = match read_login(&mut reader, &mut input).await {
+            Ok(login) => login,
+            Err(LoginError::TimedOut) => return tracing::info!(%peer, "no login within the timeout; closed"),
+            Err(err) => return tracing::info!(%peer, %err, "connection closed before login"),
         };
-        let (user, session, cursor) = match self.accept_login(&login, &mut writer, port).await {
+        let (user, session, cursor) = match self.accept_login(&login, &mut output, &mut writer, port).await {
             Ok(Some(accepted)) => accepted,
             Ok(None) => return,
             Err(err) => return tracing::info!(%peer, %err, "login failed"),
@@ -136,17 +176,11 @@ impl Gateway {
         let name = String::from_utf8_lossy(&login.username).trim().to_string();
         tracing::info!(%peer, user = %name, from = cursor.seq, "logged in");
         let (closed_tx, closed_rx) = watch::channel(false);
-        let mut writer_task = tokio::spawn(Arc::clone(&self).writer(writer, user, session, cursor, closed_rx));
+        let mut writer_task = tokio::spawn(Arc::clone(&self).writer(writer, output, user, session, cursor, closed_rx));
         let mut writer_ended = None;
         // Whichever half ends first ends the connection.
-        let read = async {
-            match port {
-                Port::OrderEntry => self.reader(reader, buf, user, shutdown).await,
-                Port::DropCopy => self.drop_copy_reader(reader, buf, shutdown).await,
-            }
-        };
         let result = tokio::select! {
-            result = read => result,
+            result = self.reader(reader, input, user, port, shutdown) => result,
             joined = &mut writer_task => {
                 writer_ended = Some(joined);
                 Ok(())
@@ -172,10 +206,30 @@ impl Gateway {
     async fn accept_login(
         &self,
         login: &LoginRequest,
+        output: &mut SessionWriter,
         writer: &mut OwnedWriteHalf,
         port: Port,
     ) -> Result<Option<(UserId, [u8; SESSION_LEN], Cursor)>, ConnectionError> {
-        let mut out = Vec::with_capacity(64);
+        let accepted = self.check_login(login, port).await;
+        match accepted {
+            Ok((_, session, cursor)) => output.accept(session, cursor.seq),
+            Err(reason) => output.reject(reason),
+        }
+        let answer = output.poll_transmit(Instant::now()).unwrap_or_default();
+        let written = writer.write_all(&answer).await;
+        match (accepted, written) {
+            (Ok(accepted), Ok(())) => Ok(Some(accepted)),
+            (Ok((user, ..)), Err(err)) => {
+                self.hub.release(user);
+                Err(err.into())
+            }
+            (Err(_), written) => written.map(|()| None).map_err(ConnectionError::from),
+        }
+    }
+
+    /// The login's user (claimed), session and replay start, or the reject
+    /// reason: `A` not authorized, `S` session not available.
+    async fn check_login(&self, login: &LoginRequest, port: Port) -> Result<(UserId, [u8; SESSION_LEN], Cursor), u8> {
         let directory = &self.hub.directory;
         let stream = match port {
             Port::OrderEntry => directory.authenticate(&login.username, &login.password).map(|u| u.id),
@@ -183,30 +237,19 @@ impl Gateway {
         };
         let Some(user) = stream else {
             tracing::info!(user = %String::from_utf8_lossy(&login.username), "login rejected: not authorized");
-            Packet::LoginRejected(b'A').encode(&mut out);
-            writer.write_all(&out).await?;
-            return Ok(None);
+            return Err(b'A');
         };
         let current = self.hub.session();
         let wrong_session = login.session != [b' '; SESSION_LEN] && login.session != current;
         if wrong_session || !self.claim_soon(user).await {
             tracing::info!(user = %String::from_utf8_lossy(&login.username), wrong_session, "login rejected: session");
-            Packet::LoginRejected(b'S').encode(&mut out);
-            writer.write_all(&out).await?;
-            return Ok(None);
+            return Err(b'S');
         }
         let Some((session, cursor)) = self.hub.login_cursor(user, login.sequence) else {
             self.hub.release(user);
-            Packet::LoginRejected(b'S').encode(&mut out);
-            writer.write_all(&out).await?;
-            return Ok(None);
+            return Err(b'S');
         };
-        Packet::LoginAccepted { session, sequence: cursor.seq }.encode(&mut out);
-        if let Err(err) = writer.write_all(&out).await {
-            self.hub.release(user);
-            return Err(err.into());
-        }
-        Ok(Some((user, session, cursor)))
+        Ok((user, session, cursor))
     }
 
     /// Claims the username, waiting (bounded by [`RELEASE_WAIT`]) for a
@@ -226,112 +269,73 @@ impl Gateway {
         }
     }
 
+    /// A client's side of the connection: order entry hands its messages
+    /// to the sequencer; a drop-copy desk may send heartbeats and logout only.
     async fn reader(
         &self,
         mut socket: OwnedReadHalf,
-        mut buf: Vec<u8>,
+        mut input: SessionReader,
         user: UserId,
+        port: Port,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), ConnectionError> {
-        let idle = Duration::from_millis(self.hub.config.idle_timeout_ms);
         let directory = &self.hub.directory;
-        let intake = Intake { directory, user: &directory.users[usize::from(user.get())] };
+        let intake = match port {
+            Port::OrderEntry => Some(Intake { directory, user: &directory.users[usize::from(user.get())] }),
+            Port::DropCopy => None,
+        };
         let mut commands = Vec::new();
         loop {
-            let done = self.handle_packets(&intake, &mut buf, &mut commands)?;
+            let ended = match &intake {
+                Some(intake) => self.handle_events(intake, &mut input, &mut commands),
+                None => input.poll_event().map(ending),
+            };
             self.send(&mut commands).await;
-            if done {
-                return Ok(());
+            if let Some(ended) = ended {
+                return ended;
             }
-            let start = buf.len();
-            buf.resize(start + READ_CHUNK, 0);
             let read = tokio::select! {
-                read = tokio::time::timeout(idle, socket.read(&mut buf[start..])) => read,
+                read = read_once(&mut socket, &mut input, READ_CHUNK) => read?,
                 _ = shutdown.changed() => return Ok(()),
             };
-            let n = match read {
-                Ok(read) => read?,
-                Err(_) => return Err(ConnectionError::Rule("nothing received within the idle timeout")),
-            };
-            buf.truncate(start + n);
-            if n == 0 {
-                return Ok(());
+            match read {
+                Incoming::Bytes | Incoming::Nothing => {}
+                Incoming::Closed => return Ok(()),
+                Incoming::Event(event) => return ending(event),
             }
         }
     }
 
-    /// A desk's side of a drop-copy connection: heartbeats and logout
-    /// only; the port is read-only, so any data closes the connection.
-    async fn drop_copy_reader(
-        &self,
-        mut socket: OwnedReadHalf,
-        mut buf: Vec<u8>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(), ConnectionError> {
-        let idle = Duration::from_millis(self.hub.config.idle_timeout_ms);
-        loop {
-            let mut used = 0;
-            while let Some((packet, len)) = soup::next_packet(&buf[used..])? {
-                used += len;
-                match packet {
-                    Packet::ClientHeartbeat | Packet::Debug(_) => {}
-                    Packet::LogoutRequest => return Ok(()),
-                    Packet::Unsequenced(_) => return Err(ConnectionError::Rule("drop copy is read-only: data sent")),
-                    _ => return Err(ConnectionError::Rule("a packet a drop-copy client may not send")),
-                }
-            }
-            buf.drain(..used);
-            let start = buf.len();
-            buf.resize(start + READ_CHUNK, 0);
-            let read = tokio::select! {
-                read = tokio::time::timeout(idle, socket.read(&mut buf[start..])) => read,
-                _ = shutdown.changed() => return Ok(()),
-            };
-            let n = read.map_err(|_| ConnectionError::Rule("nothing received within the idle timeout"))??;
-            buf.truncate(start + n);
-            if n == 0 {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Consumes every whole packet in `buf`; true when the client logged out.
-    fn handle_packets(
+    /// Turns the events of every whole packet received into commands;
+    /// `Some` when the session is over (logout, or why it failed).
+    fn handle_events(
         &self,
         intake: &Intake<'_>,
-        buf: &mut Vec<u8>,
+        input: &mut SessionReader,
         commands: &mut Vec<Command>,
-    ) -> Result<bool, ConnectionError> {
-        let mut used = 0;
-        let mut logout = false;
-        while let Some((packet, len)) = soup::next_packet(&buf[used..])? {
-            used += len;
-            match packet {
-                Packet::Unsequenced(bytes) => {
-                    self.hub.counters.messages_in.count(bytes.first().copied().unwrap_or(0));
-                    let now = self.started.elapsed().as_nanos() as u64;
-                    let command = match Inbound::decode(bytes) {
-                        Ok(inbound) => {
-                            intake.command(&inbound, &mut self.hub.slot(intake.user.id).throttle.lock(), now)
-                        }
-                        Err(err) => {
-                            tracing::info!(%err, "invalid OUCH message; rejected");
-                            intake.malformed(bytes)
-                        }
-                    };
-                    commands.push(command);
+    ) -> Option<Result<(), ConnectionError>> {
+        while let Some(event) = input.poll_event() {
+            let Event::Unsequenced(bytes) = event else {
+                let ended = ending(event);
+                if ended.is_err() {
+                    // As before the session layer: the commands read in the
+                    // same batch as a protocol error are not handed on.
+                    commands.clear();
                 }
-                Packet::ClientHeartbeat | Packet::Debug(_) => {}
-                Packet::LogoutRequest => {
-                    logout = true;
-                    break;
+                return Some(ended);
+            };
+            self.hub.counters.messages_in.count(bytes.first().copied().unwrap_or(0));
+            let now = self.started.elapsed().as_nanos() as u64;
+            let command = match Inbound::decode(&bytes) {
+                Ok(inbound) => intake.command(&inbound, &mut self.hub.slot(intake.user.id).throttle.lock(), now),
+                Err(err) => {
+                    tracing::info!(%err, "invalid OUCH message; rejected");
+                    intake.malformed(&bytes)
                 }
-                Packet::LoginRequest(_) => return Err(ConnectionError::Rule("a second login on one connection")),
-                _ => return Err(ConnectionError::Rule("a server packet type from the client")),
-            }
+            };
+            commands.push(command);
         }
-        buf.drain(..used);
-        Ok(logout)
+        None
     }
 
     /// Hands commands to the sequencer; waits (without blocking the
@@ -357,53 +361,44 @@ impl Gateway {
         }
     }
 
+    /// The server's side: replay, then the live stream from the user's day
+    /// log, heartbeats after silence, End of Session when the day rolled.
     async fn writer(
         self: Arc<Self>,
         mut socket: OwnedWriteHalf,
+        mut output: SessionWriter,
         user: UserId,
         session: [u8; SESSION_LEN],
         mut cursor: Cursor,
         mut closed: watch::Receiver<bool>,
     ) -> OwnedWriteHalf {
-        let heartbeat = Duration::from_millis(self.hub.config.heartbeat_ms);
         let slot = self.hub.slot(user);
-        let mut out = Vec::with_capacity(WRITE_CHUNK_MAX);
         loop {
-            out.clear();
             let ended = {
                 let stream = slot.stream.lock();
                 match stream.log_of(&session) {
                     Some(log) => {
-                        if let Err(err) = log.read(&mut cursor, WRITE_CHUNK_MAX, &mut out) {
+                        if let Err(err) = output.replay(log, &mut cursor, WRITE_CHUNK_MAX) {
                             tracing::error!(%err, "session day log read failed");
                             break;
                         }
-                        out.is_empty() && stream.session != session
+                        output.is_idle() && stream.session != session
                     }
                     None => true,
                 }
             };
             if ended {
-                out.clear();
-                Packet::EndOfSession.encode(&mut out);
-                let _ = socket.write_all(&out).await;
-                break;
+                output.end_session();
             }
-            if !out.is_empty() {
-                if socket.write_all(&out).await.is_err() {
+            if let Some(bytes) = output.poll_transmit(Instant::now()) {
+                if socket.write_all(&bytes).await.is_err() || ended {
                     break;
                 }
                 continue;
             }
             tokio::select! {
                 _ = slot.wake.notified() => {}
-                _ = tokio::time::sleep(heartbeat) => {
-                    out.clear();
-                    Packet::ServerHeartbeat.encode(&mut out);
-                    if socket.write_all(&out).await.is_err() {
-                        break;
-                    }
-                }
+                _ = tokio::time::sleep_until(deadline_of(output.poll_timeout())) => output.handle_timeout(Instant::now()),
                 _ = closed.changed() => break,
             }
         }
@@ -422,25 +417,5 @@ impl Gateway {
             self.send(&mut vec![Command::CancelUser(user)]).await;
         }
         self.hub.release(user);
-    }
-}
-
-/// Reads until the first packet, which must be a Login Request.
-async fn read_login(socket: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> Result<LoginRequest, ConnectionError> {
-    loop {
-        if let Some((packet, used)) = soup::next_packet(buf)? {
-            let Packet::LoginRequest(login) = packet else {
-                return Err(ConnectionError::Rule("the first packet was not a Login Request"));
-            };
-            buf.drain(..used);
-            return Ok(login);
-        }
-        let start = buf.len();
-        buf.resize(start + 256, 0);
-        let n = socket.read(&mut buf[start..]).await?;
-        buf.truncate(start + n);
-        if n == 0 {
-            return Err(ConnectionError::Rule("closed by the client"));
-        }
     }
 }

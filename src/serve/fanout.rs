@@ -97,7 +97,7 @@ impl Sink for Sender<FeedInput> {
         self.send(FeedInput::Batch(batch)).is_ok()
     }
     fn day(&self, date: u32) -> bool {
-        self.send(FeedInput::Day { session: carbonx_gateway::soup::session_name(date) }).is_ok()
+        self.send(FeedInput::Day { session: carbonx_soup::packet::session_name(date) }).is_ok()
     }
     fn depth(&self) -> usize {
         self.len()

@@ -11,7 +11,7 @@
 
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterBlock, EnterOrder, Inbound, Outbound, ReplaceOrder};
-use carbonx_gateway::soup::Packet;
+use carbonx_soup::packet::Packet;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

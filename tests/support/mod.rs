@@ -6,6 +6,8 @@
 //!   the server;
 //! - [`pcap`]: writes a recorded conversation as a classic pcap file
 //!   (Ethernet/IPv4/TCP, handshake, real checksums);
+//! - [`session`]: the login helper of every test that trades through the
+//!   OUCH client;
 //! - [`tshark`]: runs Wireshark's tshark on it and fails on any Error
 //!   expert info or a frame that is not an OUCH 4.2 message of PROTOCOL §3-§4.
 //!
@@ -29,4 +31,5 @@
 pub mod admin;
 pub mod capture;
 pub mod pcap;
+pub mod session;
 pub mod tshark;

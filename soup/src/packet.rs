@@ -6,6 +6,7 @@
 //! Client and server packet types use disjoint letters, so one [`Packet`]
 //! enum covers both directions; each endpoint rejects the other side's types.
 
+use bytes::BufMut;
 use thiserror::Error;
 
 /// Largest length field accepted (type byte plus payload). The longest
@@ -104,22 +105,21 @@ impl Packet<'_> {
         )
     }
 
-    /// Appends the packet, length field first, to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Appends the packet, length field first, to `out` (a `Vec<u8>` or a
+    /// `BytesMut`).
+    pub fn encode(&self, out: &mut impl BufMut) {
         match *self {
             Packet::LoginRequest(l) => {
-                let start = begin(out, b'L');
-                out.extend_from_slice(&l.username);
-                out.extend_from_slice(&l.password);
-                out.extend_from_slice(&l.session);
-                out.extend_from_slice(&numeric(l.sequence));
-                finish(out, start);
+                begin(out, b'L', LOGIN_REQUEST_LEN);
+                out.put_slice(&l.username);
+                out.put_slice(&l.password);
+                out.put_slice(&l.session);
+                out.put_slice(&numeric(l.sequence));
             }
             Packet::LoginAccepted { session, sequence } => {
-                let start = begin(out, b'A');
-                out.extend_from_slice(&session);
-                out.extend_from_slice(&numeric(sequence));
-                finish(out, start);
+                begin(out, b'A', SESSION_LEN + SEQUENCE_LEN);
+                out.put_slice(&session);
+                out.put_slice(&numeric(sequence));
             }
             Packet::LoginRejected(reason) => frame(out, b'J', &[reason]),
             Packet::Unsequenced(msg) => frame(out, b'U', msg),
@@ -131,6 +131,22 @@ impl Packet<'_> {
             Packet::EndOfSession => frame(out, b'Z', &[]),
         }
     }
+
+    /// The packet's type letter.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Packet::LoginRequest(_) => b'L',
+            Packet::Unsequenced(_) => b'U',
+            Packet::ClientHeartbeat => b'R',
+            Packet::LogoutRequest => b'O',
+            Packet::LoginAccepted { .. } => b'A',
+            Packet::LoginRejected(_) => b'J',
+            Packet::Sequenced(_) => b'S',
+            Packet::ServerHeartbeat => b'H',
+            Packet::EndOfSession => b'Z',
+            Packet::Debug(_) => b'+',
+        }
+    }
 }
 
 /// Appends one packet of type `kind` with `payload` to `out`.
@@ -138,23 +154,16 @@ impl Packet<'_> {
 /// # Panics
 /// If the payload is longer than [`PAYLOAD_LEN_MAX`] allows: a caller bug,
 /// every message we send is shorter.
-pub fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+pub fn frame(out: &mut impl BufMut, kind: u8, payload: &[u8]) {
     assert!(payload.len() < PAYLOAD_LEN_MAX, "SoupBinTCP payload of {} bytes", payload.len());
-    let len = (payload.len() + 1) as u16;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.push(kind);
-    out.extend_from_slice(payload);
+    begin(out, kind, payload.len());
+    out.put_slice(payload);
 }
 
-fn begin(out: &mut Vec<u8>, kind: u8) -> usize {
-    let start = out.len();
-    out.extend_from_slice(&[0, 0, kind]);
-    start
-}
-
-fn finish(out: &mut [u8], start: usize) {
-    let len = (out.len() - start - 2) as u16;
-    out[start..start + 2].copy_from_slice(&len.to_be_bytes());
+/// The length field and type byte of a packet with `payload_len` payload bytes.
+fn begin(out: &mut impl BufMut, kind: u8, payload_len: usize) {
+    out.put_u16((payload_len + 1) as u16);
+    out.put_u8(kind);
 }
 
 /// A number as a 20-byte ASCII field, right-justified and space-padded.

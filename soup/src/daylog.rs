@@ -9,7 +9,9 @@
 //! The file is not synced: it is rebuilt from the journal at start-up
 //! (the journal, not this file, is what makes the stream durable).
 
+use bytes::{Bytes, BytesMut};
 use std::fs::{File, OpenOptions};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,8 @@ use std::path::{Path, PathBuf};
 pub const TAIL_BYTES_MAX: usize = 1 << 20;
 /// One index entry per this many messages.
 pub const INDEX_EVERY: u64 = 256;
+/// Packets per vectored write at most (Linux's `IOV_MAX`).
+pub const IOV_MAX: usize = 1024;
 
 const _: () = assert!(TAIL_BYTES_MAX >= 4 * 1024, "the tail must hold many packets");
 
@@ -94,6 +98,39 @@ impl DayLog {
             return Ok(());
         }
         self.file.write_all_at(packets, self.end)?;
+        self.index_and_keep(packets, count);
+        Ok(())
+    }
+
+    /// Appends packets (one framed packet per [`Bytes`], shared with the
+    /// other streams that carry the same message) with one vectored write
+    /// per [`IOV_MAX`] packets at most.
+    ///
+    /// # Errors
+    /// The write failed; the log is unchanged in memory.
+    pub fn append_shared(&mut self, packets: &[Bytes]) -> std::io::Result<()> {
+        for batch in packets.chunks(IOV_MAX) {
+            let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|p| IoSlice::new(p)).collect();
+            let mut rest = &mut slices[..];
+            let mut at = (&self.file).seek(SeekFrom::Start(self.end))?;
+            while !rest.is_empty() {
+                let written = (&self.file).write_vectored(rest)?;
+                if written == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                at += written as u64;
+                IoSlice::advance_slices(&mut rest, written);
+            }
+            debug_assert_eq!(at, self.end + batch.iter().map(|p| p.len() as u64).sum::<u64>());
+            for packet in batch {
+                self.index_and_keep(packet, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Indexes `count` packets just written at the end and keeps them in the tail.
+    fn index_and_keep(&mut self, packets: &[u8], count: u64) {
         let mut at = 0;
         for _ in 0..count {
             if (self.next_seq - 1) % INDEX_EVERY == 0 {
@@ -105,7 +142,6 @@ impl DayLog {
         debug_assert_eq!(at, packets.len(), "count does not match the packets");
         self.end += packets.len() as u64;
         self.push_tail(packets);
-        Ok(())
     }
 
     fn push_tail(&mut self, packets: &[u8]) {
@@ -148,7 +184,7 @@ impl DayLog {
     ///
     /// # Errors
     /// Reading the file failed.
-    pub fn read(&self, cursor: &mut Cursor, max_bytes: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    pub fn read(&self, cursor: &mut Cursor, max_bytes: usize, out: &mut BytesMut) -> std::io::Result<()> {
         if cursor.seq >= self.next_seq {
             return Ok(());
         }
@@ -211,7 +247,7 @@ fn packet_len(bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soup::{self, Packet};
+    use crate::packet::{self as soup, Packet};
 
     fn message(n: u64) -> Vec<u8> {
         let mut packet = Vec::new();
@@ -232,7 +268,7 @@ mod tests {
         assert!(log.tail.len() <= TAIL_BYTES_MAX && log.tail_seq > 1, "the tail did not roll");
         for start in [1, 2, 255, 256, 257, 10_000, total - 3, total, total + 1, total + 50] {
             let mut cursor = log.seek(start).unwrap();
-            let mut out = Vec::new();
+            let mut out = BytesMut::new();
             let mut expected = start.min(total + 1);
             while cursor.seq <= total && expected < start + 2_000 {
                 out.clear();
@@ -249,7 +285,7 @@ mod tests {
         }
         let end = log.end();
         let mut cursor = end;
-        let mut out = Vec::new();
+        let mut out = BytesMut::new();
         log.read(&mut cursor, 1_000, &mut out).unwrap();
         assert!(out.is_empty() && cursor == end);
     }
