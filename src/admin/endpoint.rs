@@ -211,17 +211,29 @@ pub async fn serve(
 }
 
 async fn halt(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(stock): Path<String>) -> Answer {
-    set_halted(&s, &headers, &stock, true).await
+    set_halted(&s, &headers, &stock, Halting::Halt).await
 }
 
 async fn resume(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(stock): Path<String>) -> Answer {
-    set_halted(&s, &headers, &stock, false).await
+    set_halted(&s, &headers, &stock, Halting::Resume).await
 }
 
-async fn set_halted(s: &AdminState, headers: &HeaderMap, stock: &str, halted: bool) -> Answer {
+/// A halt or a resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Halting {
+    /// Stop trading an instrument.
+    Halt,
+    /// Trade it again.
+    Resume,
+}
+
+async fn set_halted(s: &AdminState, headers: &HeaderMap, stock: &str, halting: Halting) -> Answer {
     s.authorize(headers)?;
     let (instrument, code) = s.instrument(stock)?;
-    let command = if halted { Command::Halt(instrument) } else { Command::Resume(instrument) };
+    let command = match halting {
+        Halting::Halt => Command::Halt(instrument),
+        Halting::Resume => Command::Resume(instrument),
+    };
     let events = s.execute(command).await?;
     let state = events.iter().find_map(|e| match e {
         Event::TradingState { instrument: i, state } if *i == instrument => Some(*state),
@@ -229,7 +241,7 @@ async fn set_halted(s: &AdminState, headers: &HeaderMap, stock: &str, halted: bo
     });
     match state {
         Some(state) => Ok(Json(json!({ "instrument": code.to_string(), "state": state_name(state) }))),
-        None if halted => {
+        None if halting == Halting::Halt => {
             Err(refuse(StatusCode::CONFLICT, format!("{code} is already halted (or the market is closed)")))
         }
         None => Err(refuse(StatusCode::CONFLICT, format!("{code} is not halted (or the market is closed)"))),
