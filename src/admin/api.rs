@@ -203,6 +203,16 @@ pub enum AuctionPricing {
     PayAsBid,
 }
 
+impl AuctionPricing {
+    /// The name on the wire (`uniform`, `pay-as-bid`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AuctionPricing::Uniform => "uniform",
+            AuctionPricing::PayAsBid => "pay-as-bid",
+        }
+    }
+}
+
 /// An auction's floor price rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum AuctionFloor {
@@ -226,6 +236,18 @@ pub enum AuctionStatus {
     Ended,
     /// Ended by the close before its window did: nothing sold, every bid expired.
     Expired,
+}
+
+impl AuctionStatus {
+    /// The name on the wire (`scheduled`, `open`, `ended`, `expired`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AuctionStatus::Scheduled => "scheduled",
+            AuctionStatus::Open => "open",
+            AuctionStatus::Ended => "ended",
+            AuctionStatus::Expired => "expired",
+        }
+    }
 }
 
 /// An ended auction's allocation.
@@ -324,4 +346,19 @@ pub struct AuctionView {
 pub struct AuctionList {
     /// Today's auctions.
     pub auctions: Vec<AuctionView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_names_on_the_wire() {
+        for pricing in [AuctionPricing::Uniform, AuctionPricing::PayAsBid] {
+            assert_eq!(serde_json::to_value(pricing).unwrap(), pricing.name());
+        }
+        for status in [AuctionStatus::Scheduled, AuctionStatus::Open, AuctionStatus::Ended, AuctionStatus::Expired] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.name());
+        }
+    }
 }
