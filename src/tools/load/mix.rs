@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Recent day orders a session remembers as targets for cancels and replaces.
 const RESTING_MAX: usize = 64;
 
-/// The instruments of the mix and their previous close (fen).
+/// The instruments of the mix and their previous close (OUCH price: 1/10,000 yuan).
 const STOCKS: [(&[u8; 8], u32); 7] = [
     (b"CEA     ", 746_300),
     (b"CEA21   ", 746_300),

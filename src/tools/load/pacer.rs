@@ -31,8 +31,9 @@ pub(super) struct Shared {
     /// Answers to messages the session sent.
     pub(super) answered: AtomicU64,
     /// Woken by the reader when answers arrive, so that a closed-loop
-    /// sender at its in-flight limit sleeps instead of spinning (on two
-    /// cores a spinning generator starves the server it measures).
+    /// sender at its in-flight limit sleeps instead of spinning (on a
+    /// machine with few cores a spinning generator starves the server it
+    /// measures).
     pub(super) answers_arrived: tokio::sync::Notify,
 }
 
