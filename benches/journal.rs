@@ -91,7 +91,7 @@ fn replay(c: &mut Criterion) {
         b.iter_batched(
             || Sequencer::new(engine(), Nothing, Some(tmp.path().into()), FsyncMode::Never),
             |mut sequencer| {
-                black_box(sequencer.replay_journal(false).unwrap());
+                black_box(sequencer.replay_journal(carbonx::serve::journal_file::TornTail::Keep).unwrap());
                 sequencer // dropped after the clock stops: a replay ends in a running exchange
             },
             BatchSize::PerIteration,

@@ -178,7 +178,7 @@ fn main() -> ExitCode {
                 json,
                 out,
                 fsync,
-                feed: !no_feed,
+                feed: if no_feed { Feeds::Off } else { Feeds::On },
             };
             run_load(&plan)
         }
@@ -195,7 +195,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the embedded config, or `file` checked and filled with defaults.
+/// `carbonx config`: the configuration as TOML (default: the demo market).
 fn print_config(file: Option<&std::path::Path>) -> ExitCode {
     let config = match file {
         None => Ok(Config::demo()),
@@ -272,12 +272,23 @@ fn replay(
     }
 }
 
-fn parse_fsync(text: &str) -> Result<FsyncMode, String> {
+/// A command-line value that does not parse.
+#[derive(Debug, thiserror::Error)]
+enum ArgError {
+    /// Not a journal durability mode.
+    #[error("{0:?} is not one of always, batch, never")]
+    Fsync(String),
+    /// Not a load rate.
+    #[error("{0:?} is not a rate (e.g. 50000, 100k, 1m, max)")]
+    Rate(String),
+}
+
+fn parse_fsync(text: &str) -> Result<FsyncMode, ArgError> {
     match text {
         "always" => Ok(FsyncMode::Always),
         "batch" => Ok(FsyncMode::Batch),
         "never" => Ok(FsyncMode::Never),
-        other => Err(format!("{other:?} is not one of always, batch, never")),
+        other => Err(ArgError::Fsync(other.to_string())),
     }
 }
 
@@ -375,11 +386,11 @@ struct LoadPlan {
     json: bool,
     out: PathBuf,
     fsync: FsyncMode,
-    feed: bool,
+    feed: Feeds,
 }
 
 /// `100k` → 100,000; `1m` → 1,000,000; `max` → `None`.
-fn parse_rate(text: &str) -> Result<Option<u64>, String> {
+fn parse_rate(text: &str) -> Result<Option<u64>, ArgError> {
     let text = text.trim().to_ascii_lowercase();
     if text == "max" {
         return Ok(None);
@@ -390,12 +401,12 @@ fn parse_rate(text: &str) -> Result<Option<u64>, String> {
     };
     match digits.parse::<u64>() {
         Ok(n) if n > 0 => Ok(Some(n * scale)),
-        _ => Err(format!("{text:?} is not a rate (e.g. 50000, 100k, 1m, max)")),
+        _ => Err(ArgError::Rate(text)),
     }
 }
 
 fn run_load(plan: &LoadPlan) -> ExitCode {
-    let rates: Result<Vec<Option<u64>>, String> =
+    let rates: Result<Vec<Option<u64>>, ArgError> =
         plan.steps.as_deref().unwrap_or(&plan.rate).split(',').map(parse_rate).collect();
     let rates = match rates {
         Ok(rates) => rates,
@@ -416,7 +427,7 @@ fn run_load(plan: &LoadPlan) -> ExitCode {
     };
     let connect = plan.connect.or(embedded.as_ref().map(|e| e.server.order_entry_addr())).expect("an address");
     let settings = match &embedded {
-        Some(_) => format!("embedded server, fsync={:?}, feeds {}", plan.fsync, if plan.feed { "on" } else { "off" }),
+        Some(_) => format!("embedded server, fsync={:?}, feeds {}", plan.fsync, plan.feed.name()),
         None => format!("server at {connect}"),
     };
     let code = run_steps(plan, &rates, connect, &settings);
@@ -469,6 +480,24 @@ fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAd
     ExitCode::SUCCESS
 }
 
+/// Whether the embedded server of a load run publishes market data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Feeds {
+    /// The feeds run, as in production.
+    On,
+    /// No feeds: order entry alone.
+    Off,
+}
+
+impl Feeds {
+    fn name(self) -> &'static str {
+        match self {
+            Feeds::On => "on",
+            Feeds::Off => "off",
+        }
+    }
+}
+
 /// A demo server started for a load run, on free ports and a temp data directory.
 struct EmbeddedServer {
     server: Server,
@@ -476,9 +505,9 @@ struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    fn start(fsync: FsyncMode, feed: bool) -> Result<EmbeddedServer, carbonx::serve::ServeError> {
+    fn start(fsync: FsyncMode, feed: Feeds) -> Result<EmbeddedServer, carbonx::serve::ServeError> {
         let mut config = Config::demo().on_free_ports();
-        config.feed.enabled = feed;
+        config.feed.enabled = feed == Feeds::On;
         let data_dir = std::env::temp_dir().join(format!("carbonx-load-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         let options = ServeOptions { data_dir: data_dir.clone(), fsync, config_dir: PathBuf::from(".") };

@@ -6,14 +6,14 @@
 //! been released to clients before the cut, in order.
 
 use carbonx::serve::journal_file::{FsyncMode, JournalSink, JournalWriter};
-use carbonx::serve::sequencer::{Clock, Publisher, Sequencer};
+use carbonx::serve::sequencer::{ManualClock, Publisher, Sequencer};
 use carbonx::tools::load::Rng;
 use carbonx_engine::{
     AccountId, Cancel, Command, Engine, Event, NewOrder, Qty, Side, StockCode, Timestamp, Token, UserId,
 };
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What the disk holds: synced bytes survive a cut, the rest may not.
 #[derive(Default)]
@@ -86,15 +86,6 @@ impl Publisher for Released {
     }
 }
 
-struct TestClock(Cell<u64>);
-
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        self.0.set(self.0.get() + 1_000_000);
-        Timestamp::from_nanos(self.0.get())
-    }
-}
-
 /// A small market (50 accounts, 4,096 order slots): two hundred runs stay quick.
 fn engine() -> Engine {
     let mut config = carbonx::config::Config::demo();
@@ -136,7 +127,7 @@ fn run(seed: u64) {
     });
     let mut live = Sequencer::new(engine(), Released::watching(&disk), Some(tmp.path().into()), FsyncMode::Batch)
         .with_journal_opener(opener);
-    let clock = TestClock(Cell::new(1_795_485_600 * 1_000_000_000)); // 2026-11-24 10:00 Shanghai
+    let clock = ManualClock::new(Timestamp::from_nanos(1_795_485_600 * 1_000_000_000), Duration::from_millis(1)); // 2026-11-24 10:00 Shanghai
     let mut n = 0;
     for _ in 0..1_000 {
         // Now and then a batch big enough that its sync runs while it is applied.
@@ -195,7 +186,7 @@ fn releasing_before_the_sync_would_be_caught() {
     });
     let mut live = Sequencer::new(engine(), Released::default(), Some(tmp.path().into()), FsyncMode::Never)
         .with_journal_opener(opener);
-    let clock = TestClock(Cell::new(1_795_485_600 * 1_000_000_000));
+    let clock = ManualClock::new(Timestamp::from_nanos(1_795_485_600 * 1_000_000_000), Duration::from_millis(1));
     for n in 1..=50 {
         live.process(&[command(&mut rng, n)], &clock).unwrap();
     }

@@ -5,14 +5,14 @@
 //! rolls (so replay crosses journal files and trading days).
 
 use carbonx::serve::journal_file::FsyncMode;
-use carbonx::serve::sequencer::{Clock, Publisher, Sequencer};
+use carbonx::serve::sequencer::{ManualClock, Publisher, Sequencer};
 use carbonx::tools::load::Rng;
 use carbonx_engine::{
     AccountId, Cancel, Command, Engine, Event, InstrumentId, NewOrder, Qty, Replace, Side, StockCode, Timestamp, Token,
     UserId,
 };
-use std::cell::Cell;
 use std::path::Path;
+use std::time::Duration;
 
 #[derive(Default)]
 struct Recorder(Vec<(Timestamp, Event)>, Vec<u32>);
@@ -23,15 +23,6 @@ impl Publisher for Recorder {
     }
     fn new_day(&mut self, date: u32) {
         self.1.push(date);
-    }
-}
-
-struct TestClock(Cell<u64>);
-
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        self.0.set(self.0.get() + 250_000);
-        Timestamp::from_nanos(self.0.get())
     }
 }
 
@@ -89,7 +80,7 @@ fn live_events_equal_replayed_events_for_seeded_sessions() {
         let mut rng = Rng(seed);
         let tmp = tempfile::tempdir().unwrap();
         let mut live = Sequencer::new(engine(), Recorder::default(), Some(tmp.path().into()), FsyncMode::Never);
-        let clock = TestClock(Cell::new(1_795_485_600 * 1_000_000_000));
+        let clock = ManualClock::new(Timestamp::from_nanos(1_795_485_600 * 1_000_000_000), Duration::from_micros(250));
         let mut n = 0;
         for _ in 0..200 {
             let batch: Vec<Command> = (0..1 + rng.below(12))

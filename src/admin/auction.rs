@@ -13,7 +13,11 @@
 //! are sealed: while an auction is open its bids are only counted, never
 //! listed (the exchange publishes them only as the allocation).
 
-use crate::admin::{AdminState, Answer, fen_text, refuse};
+use crate::admin::api::{
+    AnnounceRequest, AuctionFloor, AuctionList, AuctionOutcome, AuctionPricing, AuctionStatus, AuctionView,
+    RankedBidView,
+};
+use crate::admin::{AdminState, Answer, fen_text, refuse, to_answer};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,36 +25,11 @@ use carbonx_engine::{
     AnnounceAuction, AuctionId, AuctionInfo, AuctionRefusal, AuctionResult, Command, Engine, Event, FloorRule, Pricing,
     RankedBid, Timestamp,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Beijing time is UTC+8 all year.
 const BEIJING_OFFSET_S: u64 = 8 * 3600;
 const SECOND_NS: u64 = 1_000_000_000;
-
-/// `POST /auction`'s body.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub struct AnnounceRequest {
-    /// The auction id: 1 to 8 printable ASCII characters, unique today.
-    pub id: String,
-    /// The instrument.
-    pub stock: String,
-    /// The selling account (`0001`).
-    pub seller: String,
-    /// The username whose order-entry stream receives the seller's fills.
-    pub user: String,
-    /// Tonnes offered (at least the auction minimum, 100,000 t).
-    pub qty: u32,
-    /// Window start: `now`, `+90s`, `+10m`, `+1h` or `HH:MM` or `HH:MM:SS` Beijing time.
-    pub start: String,
-    /// Window end, in the same words.
-    pub end: String,
-    /// `uniform` or `pay-as-bid`.
-    pub pricing: String,
-    /// `close` (the previous close) or `minus10` (previous close −10%).
-    pub floor: String,
-}
 
 pub(crate) async fn announce(
     State(s): State<Arc<AdminState>>,
@@ -63,7 +42,7 @@ pub(crate) async fn announce(
     let events = s.execute(Command::AnnounceAuction(command)).await?;
     for event in &events {
         match event {
-            Event::AuctionAnnounced(info) if info.id == id => return Ok(Json(describe(&s, info))),
+            Event::AuctionAnnounced(info) if info.id == id => return to_answer(&describe(&s, info)),
             Event::AuctionRefused { id: refused, reason } if *refused == id => {
                 return Err(refuse(StatusCode::CONFLICT, format!("auction {id} refused: {}", refusal_text(*reason))));
             }
@@ -105,9 +84,8 @@ pub(crate) async fn list(State(s): State<Arc<AdminState>>, headers: HeaderMap) -
     s.authorize(&headers)?;
     let auctions = s.inspect(todays_auctions).await?;
     let now = system_now();
-    let list: Vec<Value> =
-        auctions.iter().map(|(info, bids, result)| summary(&s, info, *bids, result.as_ref(), now)).collect();
-    Ok(Json(json!({ "auctions": list })))
+    let auctions = auctions.iter().map(|(info, bids, result)| summary(&s, info, *bids, result.as_ref(), now)).collect();
+    to_answer(&AuctionList { auctions })
 }
 
 /// `GET /public/auctions`: what the exchange publishes of each auction
@@ -116,19 +94,17 @@ pub(crate) async fn list(State(s): State<Arc<AdminState>>, headers: HeaderMap) -
 pub(crate) async fn public_list(State(s): State<Arc<AdminState>>) -> Answer {
     let auctions = s.inspect(todays_auctions).await?;
     let now = system_now();
-    let list: Vec<Value> = auctions
+    let auctions = auctions
         .iter()
-        .map(|(info, _, result)| {
-            let mut view = summary(&s, info, 0, result.as_ref(), now);
-            if let Some(fields) = view.as_object_mut() {
-                for private in ["live_bids", "seller", "user", "seller_order"] {
-                    fields.remove(private);
-                }
-            }
-            view
+        .map(|(info, _, result)| AuctionView {
+            live_bids: None,
+            seller: None,
+            user: None,
+            seller_order: None,
+            ..summary(&s, info, 0, result.as_ref(), now)
         })
         .collect();
-    Ok(Json(json!({ "auctions": list })))
+    to_answer(&AuctionList { auctions })
 }
 
 /// Every auction today with its live bid count and its result if ended.
@@ -150,74 +126,75 @@ pub(crate) async fn show(State(s): State<Arc<AdminState>>, headers: HeaderMap, P
     let (info, live, result, ranked) = found.ok_or_else(unknown)?;
     let mut view = summary(&s, &info, live, result.as_ref(), system_now());
     if result.is_some() {
-        let bids: Vec<Value> = ranked.iter().enumerate().map(|(rank, b)| ranked_bid(&s, rank + 1, b)).collect();
-        view["ranked_bids"] = Value::Array(bids);
+        view.ranked_bids = Some(ranked.iter().enumerate().map(|(rank, b)| ranked_bid(&s, rank + 1, b)).collect());
     }
-    Ok(Json(view))
+    to_answer(&view)
 }
 
 /// An auction as announced: names, window, pricing, floor and cap.
-fn describe(s: &AdminState, info: &AuctionInfo) -> Value {
-    json!({
-        "id": info.id.to_string(),
-        "stock": s.stock_name(info.instrument),
-        "seller": s.account_code(info.seller),
-        "user": s.user_name(info.seller_user),
-        "qty": info.qty.tonnes(),
-        "start": beijing_time(info.start),
-        "end": beijing_time(info.end),
-        "start_ns": info.start.nanos(),
-        "end_ns": info.end.nanos(),
-        "pricing": pricing_name(info.pricing),
-        "floor_rule": match info.floor_rule { FloorRule::PreviousClose => "close", FloorRule::PreviousCloseMinus10 => "minus10" },
-        "floor": info.floor.to_string(),
-        "cap": info.cap.to_string(),
-        "seller_order": info.order_id.get(),
-    })
+fn describe(s: &AdminState, info: &AuctionInfo) -> AuctionView {
+    AuctionView {
+        id: info.id.to_string(),
+        stock: s.stock_name(info.instrument),
+        seller: Some(s.account_code(info.seller)),
+        user: Some(s.user_name(info.seller_user)),
+        qty: info.qty.tonnes(),
+        start: beijing_time(info.start),
+        end: beijing_time(info.end),
+        start_ns: info.start.nanos(),
+        end_ns: info.end.nanos(),
+        pricing: pricing_name(info.pricing),
+        floor_rule: match info.floor_rule {
+            FloorRule::PreviousClose => AuctionFloor::PreviousClose,
+            FloorRule::PreviousCloseMinus10 => AuctionFloor::PreviousCloseMinus10,
+        },
+        floor: info.floor.to_string(),
+        cap: info.cap.to_string(),
+        seller_order: Some(info.order_id.get()),
+        status: None,
+        live_bids: None,
+        result: None,
+        ranked_bids: None,
+    }
 }
 
 /// [`describe`] plus the status, the live bid count and the result.
-fn summary(s: &AdminState, info: &AuctionInfo, live: usize, result: Option<&AuctionResult>, now: u64) -> Value {
+fn summary(s: &AdminState, info: &AuctionInfo, live: usize, result: Option<&AuctionResult>, now: u64) -> AuctionView {
     let status = match result {
-        Some(r) if r.expired => "expired",
-        Some(_) => "ended",
-        None if now < info.start.nanos() => "scheduled",
-        None => "open",
+        Some(r) if r.expired => AuctionStatus::Expired,
+        Some(_) => AuctionStatus::Ended,
+        None if now < info.start.nanos() => AuctionStatus::Scheduled,
+        None => AuctionStatus::Open,
     };
-    let mut view = describe(s, info);
-    view["status"] = json!(status);
-    view["live_bids"] = json!(live);
-    if let Some(r) = result {
-        view["result"] = json!({
-            "offered": r.offered.tonnes(),
-            "sold": r.sold.tonnes(),
-            "price": r.price.map(|p| p.to_string()),
-            "turnover_yuan": fen_text(i128::try_from(r.turnover).unwrap_or(i128::MAX)),
-            "winners": r.winners,
-            "bids": r.bids,
-        });
+    let result = result.map(|r| AuctionOutcome {
+        offered: r.offered.tonnes(),
+        sold: r.sold.tonnes(),
+        price: r.price.map(|p| p.to_string()),
+        turnover_yuan: fen_text(i128::try_from(r.turnover).unwrap_or(i128::MAX)),
+        winners: r.winners,
+        bids: r.bids,
+    });
+    AuctionView { status: Some(status), live_bids: Some(live), result, ..describe(s, info) }
+}
+
+fn ranked_bid(s: &AdminState, rank: usize, b: &RankedBid) -> RankedBidView {
+    RankedBidView {
+        rank,
+        order: b.id.get(),
+        user: s.user_name(b.user),
+        account: s.account_code(b.account),
+        price: b.price.to_string(),
+        entered: b.entered.tonnes(),
+        withdrawn: b.withdrawn.tonnes(),
+        filled: b.filled.tonnes(),
+        paid: b.paid.map(|p| p.to_string()),
     }
-    view
 }
 
-fn ranked_bid(s: &AdminState, rank: usize, b: &RankedBid) -> Value {
-    json!({
-        "rank": rank,
-        "order": b.id.get(),
-        "user": s.user_name(b.user),
-        "account": s.account_code(b.account),
-        "price": b.price.to_string(),
-        "entered": b.entered.tonnes(),
-        "withdrawn": b.withdrawn.tonnes(),
-        "filled": b.filled.tonnes(),
-        "paid": b.paid.map(|p| p.to_string()),
-    })
-}
-
-fn pricing_name(pricing: Pricing) -> &'static str {
+fn pricing_name(pricing: Pricing) -> AuctionPricing {
     match pricing {
-        Pricing::Uniform => "uniform",
-        Pricing::PayAsBid => "pay-as-bid",
+        Pricing::Uniform => AuctionPricing::Uniform,
+        Pricing::PayAsBid => AuctionPricing::PayAsBid,
     }
 }
 

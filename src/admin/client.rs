@@ -3,7 +3,13 @@
 //! printed (JSON, or a table for the book), a refusal goes to stderr with
 //! the server's message and a non-zero exit code.
 
-use serde_json::{Value, json};
+use crate::admin::api::{
+    AnnounceRequest, AuctionList, AuctionView, BookAnswer, BookLevel, DisconnectAnswer, KillAnswer, Refused,
+    RollAnswer, SessionsAnswer, SnapshotAnswer, TradingStateAnswer, TransferAnswer, TransferRequest,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::time::Duration;
 
 /// One admin action.
@@ -155,11 +161,13 @@ impl AdminClient {
     /// The endpoint is unreachable, or it refused (the server's message).
     pub fn run(&self, action: &AdminAction) -> Result<String, AdminError> {
         match action {
-            AdminAction::Halt { stock } => self.post(&format!("/halt/{stock}"), None).map(pretty),
-            AdminAction::Resume { stock } => self.post(&format!("/resume/{stock}"), None).map(pretty),
-            AdminAction::Kill { account } => self.post(&format!("/kill/{account}"), None).map(pretty),
-            AdminAction::Roll => self.post("/roll", None).map(pretty),
-            AdminAction::Snapshot => self.post("/snapshot", None).map(pretty),
+            AdminAction::Halt { stock } => self.post::<TradingStateAnswer>(&format!("/halt/{stock}"), None).map(pretty),
+            AdminAction::Resume { stock } => {
+                self.post::<TradingStateAnswer>(&format!("/resume/{stock}"), None).map(pretty)
+            }
+            AdminAction::Kill { account } => self.post::<KillAnswer>(&format!("/kill/{account}"), None).map(pretty),
+            AdminAction::Roll => self.post::<RollAnswer>("/roll", None).map(pretty),
+            AdminAction::Snapshot => self.post::<SnapshotAnswer>("/snapshot", None).map(pretty),
             AdminAction::Deposit { account, asset, amount } => self.transfer(account, asset, amount),
             AdminAction::Withdraw { account, asset, amount } => {
                 let negative = format!("-{}", amount.trim_start_matches('+'));
@@ -168,20 +176,22 @@ impl AdminClient {
                 }
                 self.transfer(account, asset, &negative)
             }
-            AdminAction::Sessions => self.get("/sessions").map(pretty),
-            AdminAction::Disconnect { user } => self.post(&format!("/disconnect/{user}"), None).map(pretty),
+            AdminAction::Sessions => self.get::<SessionsAnswer>("/sessions").map(pretty),
+            AdminAction::Disconnect { user } => {
+                self.post::<DisconnectAnswer>(&format!("/disconnect/{user}"), None).map(pretty)
+            }
             AdminAction::Book { stock, levels } => {
-                self.get(&format!("/book/{stock}?levels={levels}")).map(|v| book_table(&v))
+                self.get::<BookAnswer>(&format!("/book/{stock}?levels={levels}")).map(|b| book_table(&b))
             }
             AdminAction::Metrics => self.text("/metrics"),
-            AdminAction::Auction { action } => self.auction(action).map(pretty),
+            AdminAction::Auction { action } => self.auction(action),
         }
     }
 
-    fn auction(&self, action: &AuctionAction) -> Result<Value, AdminError> {
+    fn auction(&self, action: &AuctionAction) -> Result<String, AdminError> {
         match action {
             AuctionAction::Announce { id, stock, qty, seller, user, start, end, pricing, floor } => {
-                let body = crate::admin::auction::AnnounceRequest {
+                let body = AnnounceRequest {
                     id: id.clone(),
                     stock: stock.clone(),
                     seller: seller.clone(),
@@ -192,24 +202,28 @@ impl AdminClient {
                     pricing: pricing.clone(),
                     floor: floor.clone(),
                 };
-                let body = serde_json::to_value(body).map_err(|e| self.unreachable(e))?;
-                self.post("/auction", Some(&body))
+                self.post::<AuctionView>("/auction", Some(self.body(&body)?)).map(pretty)
             }
-            AuctionAction::List => self.get("/auctions"),
-            AuctionAction::Show { id } => self.get(&format!("/auction/{id}")),
+            AuctionAction::List => self.get::<AuctionList>("/auctions").map(pretty),
+            AuctionAction::Show { id } => self.get::<AuctionView>(&format!("/auction/{id}")).map(pretty),
         }
     }
 
     fn transfer(&self, account: &str, asset: &str, amount: &str) -> Result<String, AdminError> {
-        let body = json!({ "account": account, "asset": asset, "amount": amount });
-        self.post("/transfer", Some(&body)).map(pretty)
+        let body =
+            TransferRequest { account: account.to_string(), asset: asset.to_string(), amount: amount.to_string() };
+        self.post::<TransferAnswer>("/transfer", Some(self.body(&body)?)).map(pretty)
+    }
+
+    fn body(&self, body: &impl Serialize) -> Result<Value, AdminError> {
+        serde_json::to_value(body).map_err(|e| self.unreachable(e))
     }
 
     fn unreachable(&self, reason: impl ToString) -> AdminError {
         AdminError::Unreachable { url: self.base.clone(), reason: reason.to_string() }
     }
 
-    fn post(&self, path: &str, body: Option<&Value>) -> Result<Value, AdminError> {
+    fn post<T: DeserializeOwned>(&self, path: &str, body: Option<Value>) -> Result<T, AdminError> {
         let request = self.agent.post(format!("{}{path}", self.base)).header("authorization", self.bearer());
         let response = match body {
             Some(body) => request.send_json(body),
@@ -218,7 +232,7 @@ impl AdminClient {
         self.answer(response.map_err(|e| self.unreachable(e))?)
     }
 
-    fn get(&self, path: &str) -> Result<Value, AdminError> {
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AdminError> {
         let request = self.agent.get(format!("{}{path}", self.base)).header("authorization", self.bearer());
         self.answer(request.call().map_err(|e| self.unreachable(e))?)
     }
@@ -232,35 +246,36 @@ impl AdminClient {
         format!("Bearer {}", self.token)
     }
 
-    fn answer(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<Value, AdminError> {
+    /// The answer of type `T`, or the server's refusal ([`Refused`]).
+    fn answer<T: DeserializeOwned>(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<T, AdminError> {
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().map_err(|e| self.unreachable(e))?;
         let value: Value = serde_json::from_str(&text).map_err(|_| self.unreachable(format!("not JSON: {text}")))?;
         if (200..300).contains(&status) {
-            Ok(value)
+            T::deserialize(value).map_err(|e| self.unreachable(format!("unexpected answer ({e}): {text}")))
         } else {
-            let message = value.get("error").and_then(Value::as_str).unwrap_or(&text).to_string();
+            let message = Refused::deserialize(value).map_or(text, |r| r.error);
             Err(AdminError::Refused { status, message })
         }
     }
 }
 
-fn pretty(value: Value) -> String {
-    serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
+/// An answer as JSON text, its keys in alphabetical order as on the wire.
+fn pretty(answer: impl Serialize) -> String {
+    serde_json::to_value(&answer)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|err| format!("answer not printable: {err}"))
 }
 
 /// The book as two columns: bids on the left, asks on the right.
-fn book_table(v: &Value) -> String {
-    let text = |v: &Value, key: &str| v.get(key).map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string));
-    let side = |key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-    let (bids, asks) = (side("bids"), side("asks"));
-    let band = v.get("band").and_then(Value::as_array).map(|b| format!("{} .. {}", b[0], b[1]).replace('"', ""));
+fn book_table(book: &BookAnswer) -> String {
     let mut out = format!(
-        "{}  reference {}  band {}{}\n{:>8} {:>10} {:>9} | {:<9} {:<10} {:<8}\n",
-        text(v, "instrument").unwrap_or_default(),
-        text(v, "reference").unwrap_or_default(),
-        band.unwrap_or_default(),
-        if v.get("halted") == Some(&Value::Bool(true)) { "  HALTED" } else { "" },
+        "{}  reference {}  band {} .. {}{}\n{:>8} {:>10} {:>9} | {:<9} {:<10} {:<8}\n",
+        book.instrument,
+        book.reference,
+        book.band[0],
+        book.band[1],
+        if book.halted { "  HALTED" } else { "" },
         "orders",
         "bid t",
         "bid",
@@ -268,16 +283,17 @@ fn book_table(v: &Value) -> String {
         "ask t",
         "orders"
     );
-    for row in 0..bids.len().max(asks.len()) {
-        let cell = |levels: &[Value], key: &str| levels.get(row).and_then(|l| text(l, key)).unwrap_or_default();
+    let cell = |level: Option<&BookLevel>, show: fn(&BookLevel) -> String| level.map(show).unwrap_or_default();
+    for row in 0..book.bids.len().max(book.asks.len()) {
+        let (bid, ask) = (book.bids.get(row), book.asks.get(row));
         out.push_str(&format!(
             "{:>8} {:>10} {:>9} | {:<9} {:<10} {:<8}\n",
-            cell(&bids, "orders"),
-            cell(&bids, "qty"),
-            cell(&bids, "price"),
-            cell(&asks, "price"),
-            cell(&asks, "qty"),
-            cell(&asks, "orders")
+            cell(bid, |l| l.orders.to_string()),
+            cell(bid, |l| l.qty.to_string()),
+            cell(bid, |l| l.price.clone()),
+            cell(ask, |l| l.price.clone()),
+            cell(ask, |l| l.qty.to_string()),
+            cell(ask, |l| l.orders.to_string())
         ));
     }
     out

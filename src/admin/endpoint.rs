@@ -27,6 +27,10 @@
 //! | `GET /metrics` | Prometheus text ([`crate::serve::metrics`]) |
 //! | `POST /auction`, `GET /auctions`, `GET /auction/{id}` | one-way bidding auctions ([`crate::admin::auction`]) |
 
+use crate::admin::api::{
+    BookAnswer, BookLevel, BookQuery, DayStatistics, DisconnectAnswer, InstrumentState, KillAnswer, Refused,
+    RollAnswer, SessionRow, SessionsAnswer, SnapshotAnswer, TradingStateAnswer, TransferAnswer, TransferRequest,
+};
 use crate::serve::metrics::Metrics;
 use crate::serve::sequencer::OperatorRequest;
 use axum::extract::{Path, Query, State};
@@ -41,8 +45,8 @@ use carbonx_engine::{
 };
 use carbonx_gateway::hub::Hub;
 use crossbeam::channel::{Sender, TrySendError};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -70,8 +74,16 @@ pub struct Refusal(pub StatusCode, pub String);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(Refused { error: self.1 })).into_response()
     }
+}
+
+/// An answer as the endpoint sends it: through a [`Value`], whose keys are
+/// in alphabetical order whatever the order of the type's fields.
+pub(crate) fn to_answer(body: &impl Serialize) -> Answer {
+    serde_json::to_value(body)
+        .map(Json)
+        .map_err(|err| refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("answer not serializable: {err}")))
 }
 
 pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Refusal {
@@ -211,36 +223,48 @@ pub async fn serve(
 }
 
 async fn halt(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(stock): Path<String>) -> Answer {
-    set_halted(&s, &headers, &stock, true).await
+    set_halted(&s, &headers, &stock, Halting::Halt).await
 }
 
 async fn resume(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(stock): Path<String>) -> Answer {
-    set_halted(&s, &headers, &stock, false).await
+    set_halted(&s, &headers, &stock, Halting::Resume).await
 }
 
-async fn set_halted(s: &AdminState, headers: &HeaderMap, stock: &str, halted: bool) -> Answer {
+/// A halt or a resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Halting {
+    /// Stop trading an instrument.
+    Halt,
+    /// Trade it again.
+    Resume,
+}
+
+async fn set_halted(s: &AdminState, headers: &HeaderMap, stock: &str, halting: Halting) -> Answer {
     s.authorize(headers)?;
     let (instrument, code) = s.instrument(stock)?;
-    let command = if halted { Command::Halt(instrument) } else { Command::Resume(instrument) };
+    let command = match halting {
+        Halting::Halt => Command::Halt(instrument),
+        Halting::Resume => Command::Resume(instrument),
+    };
     let events = s.execute(command).await?;
     let state = events.iter().find_map(|e| match e {
         Event::TradingState { instrument: i, state } if *i == instrument => Some(*state),
         _ => None,
     });
     match state {
-        Some(state) => Ok(Json(json!({ "instrument": code.to_string(), "state": state_name(state) }))),
-        None if halted => {
+        Some(state) => to_answer(&TradingStateAnswer { instrument: code.to_string(), state: state_name(state) }),
+        None if halting == Halting::Halt => {
             Err(refuse(StatusCode::CONFLICT, format!("{code} is already halted (or the market is closed)")))
         }
         None => Err(refuse(StatusCode::CONFLICT, format!("{code} is not halted (or the market is closed)"))),
     }
 }
 
-fn state_name(state: TradingState) -> &'static str {
+fn state_name(state: TradingState) -> InstrumentState {
     match state {
-        TradingState::Trading => "trading",
-        TradingState::Paused => "paused",
-        TradingState::Halted => "halted",
+        TradingState::Trading => InstrumentState::Trading,
+        TradingState::Paused => InstrumentState::Paused,
+        TradingState::Halted => InstrumentState::Halted,
     }
 }
 
@@ -250,27 +274,27 @@ async fn kill(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(account
     let events = s.execute(Command::CancelAccount(id)).await?;
     let cancelled =
         events.iter().filter(|e| matches!(e, Event::Cancelled { reason: CancelReason::Supervisory, .. })).count();
-    Ok(Json(json!({ "account": account, "cancelled": cancelled })))
+    to_answer(&KillAnswer { account, cancelled })
 }
 
 async fn roll(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
     s.authorize(&headers)?;
     let events = s.execute(Command::Roll).await?;
-    let stats: Vec<Value> = events
+    let statistics: Vec<DayStatistics> = events
         .iter()
         .filter_map(|e| match e {
-            Event::DailyStats(d) => Some(json!({
-                "instrument": s.stock_name(d.instrument),
-                "method": d.method.name(),
-                "close": d.close.to_string(),
-                "volume": d.volume,
-                "turnover_yuan": fen_text(i128::try_from(d.turnover).unwrap_or(i128::MAX)),
-            })),
+            Event::DailyStats(d) => Some(DayStatistics {
+                instrument: s.stock_name(d.instrument),
+                method: d.method.name().to_string(),
+                close: d.close.to_string(),
+                volume: d.volume,
+                turnover_yuan: fen_text(i128::try_from(d.turnover).unwrap_or(i128::MAX)),
+            }),
             _ => None,
         })
         .collect();
-    let next = s.inspect(Engine::session_date).await?;
-    Ok(Json(json!({ "rolled": true, "session_date": next, "statistics": stats })))
+    let session_date = s.inspect(Engine::session_date).await?;
+    to_answer(&RollAnswer { rolled: true, session_date, statistics })
 }
 
 async fn snapshot(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
@@ -278,21 +302,9 @@ async fn snapshot(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answe
     let (reply, answer) = tokio::sync::oneshot::channel();
     s.submit(OperatorRequest::Snapshot(reply))?;
     match wait(answer).await? {
-        Ok(path) => Ok(Json(json!({ "snapshot": path.display().to_string() }))),
+        Ok(path) => to_answer(&SnapshotAnswer { snapshot: path.display().to_string() }),
         Err(reason) => Err(refuse(StatusCode::CONFLICT, format!("no snapshot: {reason}"))),
     }
-}
-
-/// `POST /transfer`'s body.
-#[derive(Debug, Deserialize, Serialize)]
-pub struct TransferRequest {
-    /// The account code (`0001`).
-    pub account: String,
-    /// `cash` or an instrument code.
-    pub asset: String,
-    /// Yuan with at most two decimals for cash, whole tonnes for an
-    /// instrument; a leading `-` withdraws.
-    pub amount: String,
 }
 
 async fn transfer(State(s): State<Arc<AdminState>>, headers: HeaderMap, Json(body): Json<TransferRequest>) -> Answer {
@@ -315,7 +327,7 @@ async fn transfer(State(s): State<Arc<AdminState>>, headers: HeaderMap, Json(bod
     let balance = s.inspect(move |engine| available(engine, account, asset)).await?;
     let shown = show_amount(asset, balance);
     if accepted {
-        Ok(Json(json!({ "account": body.account, "asset": body.asset, "amount": body.amount, "available": shown })))
+        to_answer(&TransferAnswer { account: body.account, asset: body.asset, amount: body.amount, available: shown })
     } else {
         Err(refuse(
             StatusCode::CONFLICT,
@@ -365,13 +377,13 @@ fn show_amount(asset: Asset, amount: i64) -> String {
 
 async fn sessions(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
     s.authorize(&headers)?;
-    let list: Vec<Value> = s
+    let sessions = s
         .hub
         .sessions()
         .into_iter()
-        .map(|i| json!({ "user": i.name, "connected": i.connected, "next_seq": i.next_seq, "drop_copy": i.drop_copy }))
+        .map(|i| SessionRow { user: i.name, connected: i.connected, next_seq: i.next_seq, drop_copy: i.drop_copy })
         .collect();
-    Ok(Json(json!({ "sessions": list })))
+    to_answer(&SessionsAnswer { sessions })
 }
 
 async fn disconnect(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(user): Path<String>) -> Answer {
@@ -383,17 +395,10 @@ async fn disconnect(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(u
         .map(UserId::new)
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no user or drop-copy desk {user}")))?;
     if s.hub.disconnect(id) {
-        Ok(Json(json!({ "user": user, "disconnected": true })))
+        to_answer(&DisconnectAnswer { user, disconnected: true })
     } else {
         Err(refuse(StatusCode::CONFLICT, format!("{user} is not connected")))
     }
-}
-
-/// `GET /book`'s query.
-#[derive(Debug, Deserialize)]
-pub struct BookQuery {
-    /// Levels per side (default 10, at most [`BOOK_LEVELS_MAX`]).
-    pub levels: Option<usize>,
 }
 
 async fn book(
@@ -407,24 +412,24 @@ async fn book(
     let levels = query.levels.unwrap_or(10).clamp(1, BOOK_LEVELS_MAX);
     let view = s
         .inspect(move |engine| {
-            let side = |side| -> Vec<Value> {
+            let side = |side| -> Vec<BookLevel> {
                 engine
                     .depth(instrument, side, levels)
-                    .map(|l| json!({ "price": l.price.to_string(), "qty": l.qty, "orders": l.orders }))
+                    .map(|l| BookLevel { price: l.price.to_string(), qty: l.qty, orders: l.orders })
                     .collect()
             };
             let reference = engine.reference(instrument);
-            json!({
-                "instrument": code.to_string(),
-                "halted": engine.is_halted(instrument),
-                "reference": reference.reference.to_string(),
-                "band": [reference.lower.to_string(), reference.upper.to_string()],
-                "bids": side(Side::Buy),
-                "asks": side(Side::Sell),
-            })
+            BookAnswer {
+                instrument: code.to_string(),
+                halted: engine.is_halted(instrument),
+                reference: reference.reference.to_string(),
+                band: [reference.lower.to_string(), reference.upper.to_string()],
+                bids: side(Side::Buy),
+                asks: side(Side::Sell),
+            }
         })
         .await?;
-    Ok(Json(view))
+    to_answer(&view)
 }
 
 async fn metrics(State(s): State<Arc<AdminState>>) -> Response {

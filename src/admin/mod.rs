@@ -3,11 +3,13 @@
 //! `carbonx admin`, the command line over it.
 //!
 //! # Layout
+//! - [`api`]: the requests and answers, shared by the endpoint and the client.
 //! - `endpoint.rs` (re-exported here): the routes, the operator queue into
 //!   the sequencer, and the answers.
 //! - [`auction`]: announcing, listing and showing auctions.
 //! - [`client`]: `carbonx admin`.
 
+pub mod api;
 pub mod auction;
 pub mod client;
 mod endpoint;

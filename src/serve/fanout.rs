@@ -139,11 +139,11 @@ impl Fanout {
         self
     }
 
-    /// Hands pending events over: to every stage with `all`, otherwise to
-    /// those whose batch is due.
-    fn hand_over(&mut self, all: bool) {
+    /// Hands pending events over to the stages `which` names.
+    fn hand_over(&mut self, which: HandOver) {
         for stage in &mut self.stages {
-            if stage.pending.is_empty() || (!all && stage.pending.len() < stage.hand_over_at) {
+            let due = which == HandOver::All || stage.pending.len() >= stage.hand_over_at;
+            if stage.pending.is_empty() || !due {
                 continue;
             }
             let batch = std::mem::take(&mut stage.pending);
@@ -154,10 +154,19 @@ impl Fanout {
     }
 }
 
+/// Which stages get their pending events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HandOver {
+    /// Every stage (a day boundary, a stop).
+    All,
+    /// Those whose batch is due (the end of a sequencer batch).
+    Due,
+}
+
 impl Drop for Fanout {
     /// A stopping server hands over what a lazy stage still holds.
     fn drop(&mut self) {
-        self.hand_over(true);
+        self.hand_over(HandOver::All);
     }
 }
 
@@ -176,7 +185,7 @@ impl Publisher for Fanout {
     }
 
     fn flush(&mut self) {
-        self.hand_over(false);
+        self.hand_over(HandOver::Due);
     }
 
     fn queue_depths(&self) -> (usize, usize) {
@@ -185,7 +194,7 @@ impl Publisher for Fanout {
     }
 
     fn day_ended(&mut self, engine: &Engine) {
-        self.hand_over(true);
+        self.hand_over(HandOver::All);
         for stage in &self.stages {
             if !stage.sink.day_ended(engine) {
                 tracing::error!(audience = ?stage.audience, "stage stopped; the day end is dropped");
@@ -194,7 +203,7 @@ impl Publisher for Fanout {
     }
 
     fn new_day(&mut self, date: u32) {
-        self.hand_over(true);
+        self.hand_over(HandOver::All);
         for stage in &self.stages {
             if !stage.sink.day(date) {
                 tracing::error!(audience = ?stage.audience, "stage stopped; the day start is dropped");

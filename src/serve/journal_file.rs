@@ -91,6 +91,18 @@ pub fn files_named(dir: &Path, keep: impl Fn(&str) -> bool) -> io::Result<Vec<Pa
 /// cost a page fault per 4 KiB and doubled the replay's memory traffic).
 const READ_CHUNK: usize = 256 * 1024;
 
+/// What recovery does with a torn tail: the bytes of a last record whose
+/// write a crash cut short (never acknowledged, so never published).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TornTail {
+    /// Cut it off the file, so that the next record appends after the last
+    /// good one (a server restarting on its own data directory).
+    Truncate,
+    /// Leave the file as it is and only report it (an offline replay, a
+    /// benchmark: they must not change the files they read).
+    Keep,
+}
+
 /// Reads a journal file's records in order, a chunk of the file at a time,
 /// checking each one's checksum; a torn tail ends the records, a bad one
 /// before the end is an error naming its offset.
@@ -178,17 +190,18 @@ impl RecordReader {
     }
 
     /// After [`RecordReader::next_record`] returned `None`: the bytes of a
-    /// torn tail (0 for a clean file), cut off the file when `truncate`.
-    /// Before that nothing is known to be torn, and nothing is cut.
+    /// torn tail (0 for a clean file), cut off the file with
+    /// [`TornTail::Truncate`]. Before that nothing is known to be torn, and
+    /// nothing is cut.
     ///
     /// # Errors
     /// Truncating failed.
-    pub fn finish(self, truncate: bool) -> Result<u64, RecoveryError> {
+    pub fn finish(self, torn_tail: TornTail) -> Result<u64, RecoveryError> {
         if !self.eof {
             return Ok(0);
         }
         let truncated = (self.end - self.start) as u64;
-        if truncated > 0 && truncate {
+        if truncated > 0 && torn_tail == TornTail::Truncate {
             let io_err = |source| RecoveryError::Io { path: self.path.clone(), source };
             let file = OpenOptions::new().write(true).open(&self.path).map_err(io_err)?;
             file.set_len(self.offset).and_then(|()| file.sync_all()).map_err(io_err)?;
@@ -408,19 +421,19 @@ mod tests {
     }
 
     /// Reads all of `path` through [`RecordReader`], as recovery does.
-    fn read(path: &Path, truncate: bool) -> Result<Recovered, RecoveryError> {
+    fn read(path: &Path, torn_tail: TornTail) -> Result<Recovered, RecoveryError> {
         let mut reader = RecordReader::open(path)?;
         let mut records = Vec::new();
         while let Some(record) = reader.next_record()? {
             records.push(record);
         }
-        let truncated = reader.finish(truncate)?;
+        let truncated = reader.finish(torn_tail)?;
         Ok(Recovered { records, truncated })
     }
 
     /// Reads all of `path`, cutting a torn tail off the file.
     fn recover(path: &Path) -> Result<Recovered, RecoveryError> {
-        read(path, true)
+        read(path, TornTail::Truncate)
     }
 
     fn record(n: u64) -> Record {
@@ -455,7 +468,7 @@ mod tests {
         w.commit_start().unwrap(); // dropped with a sync under way: no hang, no loss
         let path = w.path().to_path_buf();
         drop(w);
-        let seqs: Vec<u64> = read(&path, false).unwrap().records.iter().map(|r| r.seq.get()).collect();
+        let seqs: Vec<u64> = read(&path, TornTail::Keep).unwrap().records.iter().map(|r| r.seq.get()).collect();
         assert_eq!(seqs, (1..=302).collect::<Vec<_>>());
     }
 
@@ -520,20 +533,20 @@ mod tests {
         let path = write(tmp.path(), n);
         let starts = record_starts(&path);
         let clean = std::fs::read(&path).unwrap();
-        assert_eq!(read(&path, false).unwrap().records.len() as u64, n);
+        assert_eq!(read(&path, TornTail::Keep).unwrap().records.len() as u64, n);
         let chunk = READ_CHUNK as u64;
         let positions = [1, 5, chunk - 3, chunk, chunk + 1, 2 * chunk - 1, 2 * chunk + 7, clean.len() as u64 - 1];
         for &at in &positions {
             let whole = starts.iter().filter(|&&s| s <= at).count() as u64 - 1;
             std::fs::write(&path, &clean[..at as usize]).unwrap();
-            let got = read(&path, false).unwrap();
+            let got = read(&path, TornTail::Keep).unwrap();
             assert_eq!(got.records.len() as u64, whole, "cut at {at}");
             assert_eq!(got.truncated, at - starts[whole as usize], "cut at {at}");
             let mut flipped = clean.clone();
             flipped[at as usize] ^= 0x40;
             std::fs::write(&path, &flipped).unwrap();
             let hit = starts.iter().rposition(|&s| s <= at).unwrap();
-            match read(&path, false) {
+            match read(&path, TornTail::Keep) {
                 // Only a bad last record can be a torn tail.
                 Ok(got) => {
                     assert_eq!(hit, starts.len() - 2, "flip at {at}: a bad record before the end was accepted");

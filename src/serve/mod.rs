@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `server.rs` ([`Server`]): recovery, the threads, the listeners, shutdown.
-//! - [`sequencer`]: the engine thread: batch, journal, apply, publish.
+//! - [`sequencer`]: the engine thread: batch, journal, apply, publish (the
+//!   live loop), recovery from a snapshot and the journal, and its clocks.
 //! - [`fanout`]: routes each durable batch of events to the gateway, the feed
 //!   and the end-of-day writer.
 //! - [`journal_file`]: the journal files: group commit and recovery.

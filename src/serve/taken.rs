@@ -3,10 +3,10 @@
 //!
 //! Why not a `HashSet`: the set only grows during the day, to millions of
 //! tokens on a busy one. A `HashSet` either rehashes everything at once
-//! when it doubles (about 30 ms with 2 M entries: the engine thread stops,
-//! every order waiting behind it) or is reserved for millions at start,
-//! and then every lookup of a quiet day lands on a random cache line (and
-//! page) of a 64 MB table: replay ran at half the speed. This set starts
+//! when it doubles (the engine thread stops for the whole rehash, every
+//! order waiting behind it) or is reserved for millions at start, and then
+//! every lookup of a quiet day lands on a random cache line (and page) of a
+//! table far bigger than the cache, which slows replay down. This set starts
 //! small and doubles *incrementally*: the new table is allocated at once
 //! (zeroed memory, mapped lazily), and every insert after that moves a few
 //! slots of the old table into it, so the old one is empty long before the
@@ -57,8 +57,8 @@ struct Table {
     /// written. A page never written holds only empty slots and is not
     /// read: reading maps the shared zero page, and the first write then
     /// copies it and flushes the TLB of every CPU the process runs on (a
-    /// tenth of the sequencer thread's time at 800,000 orders per second,
-    /// and interrupts on the other core). Written first, a page faults once.
+    /// noticeable share of the sequencer thread's time at full load, and
+    /// interrupts on the other cores). Written first, a page faults once.
     written: Vec<u64>,
     /// `64 - log2(slots)`: the hash's top bits pick the home slot.
     shift: u32,
@@ -87,8 +87,8 @@ impl Table {
     ///
     /// The table is also asked for 2 MiB pages: a replay reads it at random,
     /// and on 4 KiB pages a table bigger than the TLB's reach (a few MB)
-    /// walks the page tables on most lookups; 2,048 faults per 8 MB become
-    /// 4 (replay 37 -> 34 ms per 200,000 orders). Only here, where every
+    /// walks the page tables on most lookups, and a huge page takes one
+    /// fault where small pages take hundreds. Only here, where every
     /// page is written at once: a table that fills during trading would
     /// zero a whole 2 MiB page on the sequencer thread at its first write.
     fn new_mapped(slots: usize) -> Table {

@@ -8,7 +8,8 @@
 //! (an on-demand one too), and both must give the same hash.
 
 use crate::config::{Config, ConfigFileError};
-use crate::serve::sequencer::{Publisher, ReplayStart, Sequencer, SequencerError};
+use crate::serve::journal_file::TornTail;
+use crate::serve::sequencer::{DayFiles, Publisher, ReplayStart, RestoreError, Sequencer, SequencerError};
 use carbonx_engine::{DailyStats, Event, InstrumentId, Method, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -87,7 +88,7 @@ pub enum ReplayError {
     Journal(#[from] SequencerError),
     /// The named snapshot cannot be used.
     #[error("snapshot: {0}")]
-    Snapshot(String),
+    Snapshot(RestoreError),
 }
 
 /// Replays every journal file in `data_dir` into an engine built from `config`.
@@ -102,11 +103,13 @@ pub fn replay(config: &Config, base: &Path, data_dir: &Path, from: &ReplayFrom) 
     let fsync = crate::serve::journal_file::FsyncMode::Never;
     let mut sequencer = Sequencer::new(engine, Counter::default(), Some(data_dir.to_path_buf()), fsync);
     let start = match from {
-        ReplayFrom::Latest => sequencer.restore_latest_snapshot(false),
+        ReplayFrom::Latest => sequencer.restore_latest_snapshot(DayFiles::NotNeeded),
         ReplayFrom::Full => ReplayStart { snapshot: None, from: None },
-        ReplayFrom::Snapshot(path) => sequencer.try_restore(path, data_dir, false).map_err(ReplayError::Snapshot)?,
+        ReplayFrom::Snapshot(path) => {
+            sequencer.try_restore(path, data_dir, DayFiles::NotNeeded).map_err(ReplayError::Snapshot)?
+        }
     };
-    let records = sequencer.replay_from(false, &start)?;
+    let records = sequencer.replay_from(TornTail::Keep, &start)?;
     let engine = sequencer.engine();
     // A broken invariant is a bug, never a report line: it stops the replay.
     engine.check_invariants();

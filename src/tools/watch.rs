@@ -7,9 +7,9 @@
 //! piped, frames follow each other separated by a rule, so that logs stay
 //! readable. `--once` catches up with the feed, prints one frame and exits.
 
+use crate::admin::api::{AuctionList, AuctionStatus};
 use carbonx_feed::book::BookBuilder;
 use carbonx_feed::watch::{Follower, WatchError, load_snapshot, render};
-use serde_json::Value;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -96,7 +96,7 @@ async fn catch_up(follower: &mut Follower) -> Result<(), WatchError> {
 }
 
 /// One frame: the feed position, each instrument, the auctions.
-fn frame(follower: &Follower, options: &WatchOptions, auctions: Option<&Value>) -> String {
+fn frame(follower: &Follower, options: &WatchOptions, auctions: Option<&AuctionList>) -> String {
     let since = match options.source {
         Source::Replay => "the day from sequence 1",
         Source::Snapshot(_) => "joined from a snapshot: volumes count from then",
@@ -109,9 +109,9 @@ fn frame(follower: &Follower, options: &WatchOptions, auctions: Option<&Value>) 
 }
 
 /// The public auction list, or `None` when the endpoint cannot be reached.
-async fn public_auctions(admin: SocketAddr) -> Option<Value> {
+async fn public_auctions(admin: SocketAddr) -> Option<AuctionList> {
     let url = format!("http://{admin}/public/auctions");
-    let fetch = move || -> Option<Value> {
+    let fetch = move || -> Option<AuctionList> {
         let agent: ureq::Agent =
             ureq::Agent::config_builder().timeout_global(Some(Duration::from_millis(500))).build().into();
         agent.get(&url).call().ok()?.body_mut().read_json().ok()
@@ -120,33 +120,30 @@ async fn public_auctions(admin: SocketAddr) -> Option<Value> {
 }
 
 /// The auctions section: each auction's window, range, status and result.
-fn auction_lines(admin: SocketAddr, list: Option<&Value>) -> String {
+fn auction_lines(admin: SocketAddr, list: Option<&AuctionList>) -> String {
     let Some(list) = list else {
         return format!("auctions: admin endpoint {admin} not reachable; omitted\n");
     };
-    let auctions = list.get("auctions").and_then(Value::as_array).cloned().unwrap_or_default();
-    if auctions.is_empty() {
+    if list.auctions.is_empty() {
         return "auctions: none today\n".into();
     }
-    let text = |a: &Value, key: &str| a.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
     let mut out = String::from("auctions:\n");
-    for a in &auctions {
-        let field = |key| text(a, key).unwrap_or_default();
+    for a in &list.auctions {
         out.push_str(&format!(
             "  {:<8} {:<6} {:>9} t  {}-{}  {:<10} floor {} cap {}  {}",
-            field("id"),
-            field("stock"),
-            field("qty"),
-            field("start"),
-            field("end"),
-            field("pricing"),
-            field("floor"),
-            field("cap"),
-            field("status")
+            a.id,
+            a.stock,
+            a.qty,
+            a.start,
+            a.end,
+            a.pricing.name(),
+            a.floor,
+            a.cap,
+            a.status.map_or("", AuctionStatus::name)
         ));
-        if let Some(result) = a.get("result") {
-            let price = text(result, "price").filter(|p| p != "null").unwrap_or_else(|| "-".into());
-            out.push_str(&format!("  sold {} t @ {price}", text(result, "sold").unwrap_or_default()));
+        if let Some(result) = &a.result {
+            let price = result.price.as_deref().unwrap_or("-");
+            out.push_str(&format!("  sold {} t @ {price}", result.sold));
         }
         out.push('\n');
     }
@@ -156,21 +153,47 @@ fn auction_lines(admin: SocketAddr, list: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::admin::api::{AuctionFloor, AuctionOutcome, AuctionPricing, AuctionView};
+
+    fn auction(id: &str, stock: &str, pricing: AuctionPricing, status: AuctionStatus) -> AuctionView {
+        AuctionView {
+            id: id.into(),
+            stock: stock.into(),
+            seller: None,
+            user: None,
+            qty: 200_000,
+            start: "10:00:00".into(),
+            end: "10:30:00".into(),
+            start_ns: 0,
+            end_ns: 0,
+            pricing,
+            floor_rule: AuctionFloor::PreviousClose,
+            floor: "74.63".into(),
+            cap: "82.09".into(),
+            seller_order: None,
+            status: Some(status),
+            live_bids: None,
+            result: None,
+            ranked_bids: None,
+        }
+    }
 
     #[test]
     fn auctions_render_with_their_result_or_a_note() {
         let admin: SocketAddr = "127.0.0.1:7010".parse().unwrap();
         assert!(auction_lines(admin, None).contains("not reachable"));
-        assert_eq!(auction_lines(admin, Some(&json!({ "auctions": [] }))), "auctions: none today\n");
-        let list = json!({ "auctions": [
-            { "id": "A1", "stock": "CEA", "qty": 200000, "start": "10:00:00", "end": "10:30:00",
-              "pricing": "uniform", "floor": "74.63", "cap": "82.09", "status": "ended",
-              "result": { "sold": 150000, "price": "75.00" } },
-            { "id": "A2", "stock": "CCER", "qty": 100000, "start": "11:00:00", "end": "11:10:00",
-              "pricing": "pay-as-bid", "floor": "67.17", "cap": "82.09", "status": "open" }
-        ]});
-        let text = auction_lines(admin, Some(&list));
+        assert_eq!(auction_lines(admin, Some(&AuctionList { auctions: Vec::new() })), "auctions: none today\n");
+        let mut ended = auction("A1", "CEA", AuctionPricing::Uniform, AuctionStatus::Ended);
+        ended.result = Some(AuctionOutcome {
+            offered: 200_000,
+            sold: 150_000,
+            price: Some("75.00".into()),
+            turnover_yuan: "11250000.00".into(),
+            winners: 3,
+            bids: 4,
+        });
+        let open = auction("A2", "CCER", AuctionPricing::PayAsBid, AuctionStatus::Open);
+        let text = auction_lines(admin, Some(&AuctionList { auctions: vec![ended, open] }));
         assert!(text.contains("A1") && text.contains("sold 150000 t @ 75.00"), "{text}");
         assert!(text.contains("A2") && text.contains("pay-as-bid") && text.contains("open"), "{text}");
     }
