@@ -133,10 +133,28 @@ fn watch_once_shows_band_last_trade_volumes_levels_and_the_auction() {
     assert_eq!(code, 0);
     assert!(late.contains("joined from a snapshot") && late.contains("5 t @    74.00"), "{late}");
     assert!(late.contains("volume 0 t"), "{late}");
+    let (code, err) = watch_into_closed_pipe(&server);
+    assert_eq!(code, 0, "a reader that went away ends the watch quietly: {err}");
+    assert!(!err.contains("panicked"), "{err}");
     drop(server.shutdown().unwrap());
     let (code, _, err) = watch_unreachable();
     assert_ne!(code, 0);
     assert!(err.contains("carbonx: watch:"), "{err}");
+}
+
+/// `carbonx watch --once | head -0`: standard output is a pipe whose reader
+/// has gone before the frame is written. (exit code, stderr)
+fn watch_into_closed_pipe(server: &Server) -> (i32, String) {
+    let feed = server.tcp_feed_addr().unwrap().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carbonx"))
+        .args(["watch", "--once", "--feed", &feed])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// `carbonx watch` against a port nobody listens on.

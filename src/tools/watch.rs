@@ -10,7 +10,7 @@
 use crate::admin::api::{AuctionList, AuctionStatus};
 use carbonx_feed::book::BookBuilder;
 use carbonx_feed::watch::{Follower, WatchError, load_snapshot, render};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +18,18 @@ use std::time::Duration;
 const QUIET: Duration = Duration::from_millis(300);
 /// Catching up stops after this many polls even if the feed never goes quiet.
 const CATCH_UP_POLLS_MAX: usize = 10_000;
+
+/// Why `carbonx watch` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The feed or the snapshot failed.
+    #[error(transparent)]
+    Feed(#[from] WatchError),
+    /// A frame could not be written to standard output (other than a reader
+    /// that went away, which ends the watch quietly).
+    #[error("writing to standard output: {0}")]
+    Output(std::io::Error),
+}
 
 /// Where the book starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +68,7 @@ pub struct WatchOptions {
 ///
 /// # Errors
 /// The feed could not be reached or misbehaved.
-pub async fn run(options: &WatchOptions) -> Result<(), WatchError> {
+pub async fn run(options: &WatchOptions) -> Result<(), RunError> {
     let book = match options.source {
         Source::Replay => BookBuilder::new(),
         Source::Snapshot(addr) => load_snapshot(addr).await?,
@@ -76,13 +88,26 @@ pub async fn run(options: &WatchOptions) -> Result<(), WatchError> {
         }
         let auctions = public_auctions(options.admin).await;
         let text = frame(&follower, options, auctions.as_ref());
-        if in_place {
-            print!("\x1b[H\x1b[2J{text}");
-        } else {
-            println!("{text}{}", "-".repeat(72));
+        match show(&text, in_place) {
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(err) => return Err(RunError::Output(err)),
+            Ok(()) => {}
         }
     }
     Ok(())
+}
+
+/// Writes one frame: in place on a terminal, followed by a rule otherwise.
+/// Unlike `print!`, a closed pipe (`carbonx watch | head`) is an error to
+/// handle, not a panic.
+fn show(text: &str, in_place: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if in_place {
+        write!(out, "\x1b[H\x1b[2J{text}")?;
+    } else {
+        writeln!(out, "{text}{}", "-".repeat(72))?;
+    }
+    out.flush()
 }
 
 /// Applies what the feed has until it goes quiet (bounded).
