@@ -582,6 +582,19 @@ fn run_file(path: &Path) -> Result<(String, Vec<String>), GoldenError> {
 }
 
 #[test]
+fn a_bad_line_says_which_field_or_word() {
+    let (engine, show_day) = parse_config(&["config stp=cancel-oldest"]).unwrap();
+    let codes = engine.instruments().to_vec();
+    let mut session = Session { engine, codes, now: (DAY0 as u64 + 10 * 3600) * 1_000_000_000, show_day };
+    let err = session.run("buy b1 CEA ten @ 74.63 acct=1").unwrap_err();
+    assert!(matches!(err, GoldenError::Field { field: "qty", .. }), "{err}");
+    assert!(matches!(session.run("sell s1 CEA 1 @ 74.63 acct=x"), Err(GoldenError::Field { field: "acct", .. })));
+    assert!(matches!(session.run("launch A1"), Err(GoldenError::Command(_))));
+    assert!(matches!(session.run("show acct=1"), Err(GoldenError::Show(_))));
+    assert!(matches!(parse_config(&["config stp=sideways"]), Err(GoldenError::Setting(_))));
+}
+
+#[test]
 fn golden_rule_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata");
     let mut files: Vec<_> = std::fs::read_dir(&dir)

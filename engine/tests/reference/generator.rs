@@ -4,24 +4,32 @@ use super::*;
 
 /// Builds random commands that reach every rule, using tokens it has sent.
 pub(crate) struct Generator {
-    pub(crate) rng: Rng,
-    pub(crate) sent: Vec<(u16, Token)>,
+    rng: Rng,
+    sent: Vec<(u16, Token)>,
     /// The live orders' tokens (from the model), so that most cancels and replaces hit.
     pub(crate) live: Vec<(u16, Token, usize)>,
-    pub(crate) counter: u64,
-    pub(crate) stocks: Vec<StockCode>,
+    counter: u64,
+    stocks: Vec<StockCode>,
     pub(crate) references: Vec<u32>,
     /// With accounts: also block pairs (and mismatches) and registry transfers.
-    pub(crate) accounts: bool,
+    accounts: bool,
     /// The mirror of the last block order, sent next most of the time.
-    pub(crate) pending_block: Option<NewBlock>,
+    pending_block: Option<NewBlock>,
     /// The command's time (ns), for auction windows.
     pub(crate) now: u64,
     /// Announcements sent (id, book): most bids go to a recent one.
-    pub(crate) announced: Vec<(AuctionId, usize)>,
+    announced: Vec<(AuctionId, usize)>,
 }
 
 impl Generator {
+    /// A generator for books `stocks` around `references`; with `accounts`
+    /// it also sends block pairs and registry transfers.
+    pub(crate) fn new(seed: u64, stocks: Vec<StockCode>, references: Vec<u32>, accounts: bool) -> Generator {
+        let (sent, live, announced) = (Vec::new(), Vec::new(), Vec::new());
+        let rng = Rng::new(seed);
+        Generator { rng, sent, live, counter: 0, stocks, references, accounts, pending_block: None, now: 0, announced }
+    }
+
     fn token(&mut self) -> Token {
         self.counter += 1;
         Token::from_text(&format!("t{}", self.counter)).unwrap()

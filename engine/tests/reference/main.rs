@@ -409,18 +409,7 @@ fn drive(
 ) -> std::collections::BTreeMap<String, u64> {
     let stocks = model.books.iter().map(|b| b.code).collect();
     let references = model.books.iter().map(|b| b.reference).collect();
-    let mut generator = Generator {
-        rng: Rng::new(seed),
-        sent: Vec::new(),
-        live: Vec::new(),
-        counter: 0,
-        stocks,
-        references,
-        accounts: with_accounts,
-        pending_block: None,
-        now: 0,
-        announced: Vec::new(),
-    };
+    let mut generator = Generator::new(seed, stocks, references, with_accounts);
     let mut kinds = std::collections::BTreeMap::new();
     let mut got = Vec::new();
     for i in 0..count {
