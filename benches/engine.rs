@@ -33,6 +33,7 @@
 //! Run: `cargo bench --bench engine` (add `-- --test` to run each once).
 
 use carbonx_engine as cx;
+use carbonx_testkit::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 use matchcore as mc;
 use std::collections::HashMap;
@@ -48,19 +49,6 @@ enum Op {
     Ioc { k: u32, buy: bool, price: u32, qty: u32 },
     Cancel { k: u32 },
     Replace { k: u32, price: u32, qty: u32 },
-}
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 fn token(k: u32, generation: u32) -> cx::Token {
@@ -244,7 +232,7 @@ fn generate(
 ) -> (Vec<Op>, Vec<Op>) {
     let mut engine = cx::Engine::new(bench_config()).expect("valid config");
     let mut liveness = Liveness::default();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut translator = CarbonxTranslator::default();
     let mut run = |engine: &mut cx::Engine, op: Op, liveness: &mut Liveness| {
@@ -291,7 +279,7 @@ fn passive(rng: &mut Rng, k: u32, spread_ticks: u64) -> Op {
 }
 
 fn mixed_streams() -> (Vec<Op>, Vec<Op>) {
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     let prefill = (0..1_000).map(|k| passive(&mut rng, k, 375)).collect();
     generate(prefill, 100_000, 2, |rng, live, engine, k| {
         let roll = rng.below(100);
@@ -315,7 +303,7 @@ fn mixed_streams() -> (Vec<Op>, Vec<Op>) {
 }
 
 fn deep_streams() -> (Vec<Op>, Vec<Op>) {
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     let prefill = (0..20_000).map(|k| passive(&mut rng, k, 30)).collect();
     generate(prefill, 50_000, 4, |rng, live, engine, k| match rng.below(10) {
         0..=3 => passive(rng, k, 30),
@@ -568,7 +556,7 @@ fn auction_with_bids(bids: u32) -> (cx::Engine, cx::Timestamp) {
     };
     let mut out = Vec::new();
     engine.apply(&cx::Command::AnnounceAuction(announce), start, &mut out);
-    let mut rng = Rng(0xA0C7_1011);
+    let mut rng = Rng::new(0xA0C7_1011);
     for k in 0..bids {
         let bid = cx::AuctionBid {
             user: cx::UserId::new(1),

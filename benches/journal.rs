@@ -9,9 +9,9 @@
 use carbonx::serve::journal_file::{FsyncMode, JournalWriter};
 use carbonx::serve::sequencer::{Publisher, Sequencer};
 use carbonx::serve::taken::TakenTokens;
-use carbonx::tools::load::Rng;
 use carbonx_engine::journal::Record;
 use carbonx_engine::{AccountId, Command, Engine, Event, NewOrder, Seq, Side, StockCode, Timestamp, Token, UserId};
+use carbonx_testkit::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 use rustc_hash::FxHashSet;
 use std::hint::black_box;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Orders around the reference, a fifth of them crossing.
 fn commands(n: usize) -> Vec<Command> {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let stock = StockCode::from_text("CEA").unwrap();
     (0..n)
         .map(|i| {

@@ -300,7 +300,7 @@ fn end_of_day_files_of_a_seeded_day_reconcile_for_every_account() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     let admin = admin(&server);
-    let mut rng = carbonx::tools::load::Rng(2026);
+    let mut rng = carbonx_testkit::Rng::new(carbonx_testkit::seed("end-of-day day", 2026));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let traded_day = runtime.block_on(async {
         let (mut client, traded_day) = login_to_day(&server, "DEMO01").await;

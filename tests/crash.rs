@@ -7,13 +7,13 @@
 //! state hash must equal an offline `carbonx replay` of the same journal,
 //! whose invariant check (books, accounts, conservation) must pass.
 //!
-//! Seed: `CARBONX_CRASH_SEED` (printed); kills: `CARBONX_CRASH_KILLS` (default 20).
+//! Seed: `CARBONX_SEED` (printed); kills: `CARBONX_CRASH_KILLS` (default 20).
 
 use carbonx::config::Config;
-use carbonx::tools::load::Rng;
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound};
 use carbonx_soup::packet::alpha;
+use carbonx_testkit::Rng;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -85,7 +85,7 @@ async fn trade(
     seed: u64,
     mut received: Vec<Outbound>,
 ) -> Vec<Outbound> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let first_account = user_index as u32 * 340 + 1;
     for n in 0..20_000u32 {
         let token = format!("K{round:02}N{n}");
@@ -131,15 +131,15 @@ fn check_prefix(user: &str, acked: &[Outbound], stream: &[Outbound]) {
 
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_message() {
-    let seed = std::env::var("CARBONX_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_C0DE);
+    let seed = carbonx_testkit::seed("crash test", 0x5EED_C0DE);
     let kills: usize = std::env::var("CARBONX_CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
-    println!("crash test seed {seed} ({kills} kills); rerun with CARBONX_CRASH_SEED={seed}");
+    println!("{kills} kills (CARBONX_CRASH_KILLS)");
     let tmp = tempfile::tempdir().unwrap();
     let (config_path, data) = (tmp.path().join("carbonx.toml"), tmp.path().join("data"));
     let config = Config::demo().on_free_ports();
     std::fs::write(&config_path, config.to_toml()).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut acked: HashMap<&str, Vec<Outbound>> = USERS.iter().map(|u| (*u, Vec::new())).collect();
     for round in 0..kills {
         let mut server = serve(&config_path, &data);

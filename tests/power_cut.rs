@@ -7,10 +7,10 @@
 
 use carbonx::serve::journal_file::{FsyncMode, JournalSink, JournalWriter};
 use carbonx::serve::sequencer::{ManualClock, Publisher, Sequencer};
-use carbonx::tools::load::Rng;
 use carbonx_engine::{
     AccountId, Cancel, Command, Engine, Event, NewOrder, Qty, Side, StockCode, Timestamp, Token, UserId,
 };
+use carbonx_testkit::Rng;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -116,7 +116,7 @@ fn command(rng: &mut Rng, n: u64) -> Command {
 
 /// One run: trade until the power fails, then recover what the disk kept.
 fn run(seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
     let disk = Arc::new(Mutex::new(Disk { syncs_left: rng.below(60), ..Disk::default() }));
     let shared = Arc::clone(&disk);
@@ -164,8 +164,7 @@ fn run(seed: u64) {
 
 #[test]
 fn every_released_event_survives_a_power_cut() {
-    let base = std::env::var("CARBONX_POWER_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xC0FFEE);
-    println!("power-cut seeds {base}..{}", base + 200);
+    let base = carbonx_testkit::seed("power cut, 200 runs from", 0xC0FFEE);
     for seed in base..base + 200 {
         run(seed);
     }
@@ -175,7 +174,7 @@ fn every_released_event_survives_a_power_cut() {
 fn releasing_before_the_sync_would_be_caught() {
     // The same check against a sequencer that skips fdatasync must fail:
     // proof that the test can see a lost acknowledgement.
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let tmp = tempfile::tempdir().unwrap();
     let disk = Arc::new(Mutex::new(Disk { syncs_left: u64::MAX, ..Disk::default() }));
     let shared = Arc::clone(&disk);

@@ -15,30 +15,17 @@ impl Publisher for Nothing {
     fn publish(&mut self, _now: Timestamp, _events: &[Event]) {}
 }
 
-fn order(token: &str, account: u32, side: Side, qty: u32, fen: u32) -> Command {
-    let (user, stock) = (UserId::new(0), StockCode::from_text("CEA").unwrap());
-    Command::NewOrder(NewOrder::limit(
-        user,
-        Token::from_text(token).unwrap(),
-        AccountId::new(account),
-        side,
-        qty,
-        stock,
-        fen,
-    ))
-}
-
 /// Writes a small day to `dir` and returns the live engine's state hash.
 fn write_day(dir: &Path) -> u64 {
     let engine = carbonx::config::Config::demo().build_engine(Path::new(".")).unwrap();
     let mut sequencer = Sequencer::new(engine, Nothing, Some(dir.to_path_buf()), FsyncMode::Batch);
     let batch = [
-        order("s1", 1, Side::Sell, 10, 7_500),
-        order("b1", 2, Side::Buy, 4, 7_600),
-        order("s2", 3, Side::Sell, 5, 7_700),
+        Command::demo_order("s1", 1, Side::Sell, 10, 7_500),
+        Command::demo_order("b1", 2, Side::Buy, 4, 7_600),
+        Command::demo_order("s2", 3, Side::Sell, 5, 7_700),
     ];
     sequencer.process(&batch, &SystemClock).unwrap();
-    sequencer.process(&[order("b2", 4, Side::Buy, 6, 7_500)], &SystemClock).unwrap();
+    sequencer.process(&[Command::demo_order("b2", 4, Side::Buy, 6, 7_500)], &SystemClock).unwrap();
     sequencer.engine().state_hash()
 }
 

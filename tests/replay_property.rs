@@ -6,11 +6,11 @@
 
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::sequencer::{ManualClock, Publisher, Sequencer};
-use carbonx::tools::load::Rng;
 use carbonx_engine::{
     AccountId, Cancel, Command, Engine, Event, InstrumentId, NewOrder, Qty, Replace, Side, StockCode, Timestamp, Token,
     UserId,
 };
+use carbonx_testkit::Rng;
 use std::path::Path;
 use std::time::Duration;
 
@@ -74,10 +74,9 @@ fn command(rng: &mut Rng, n: u64) -> Command {
 
 #[test]
 fn live_events_equal_replayed_events_for_seeded_sessions() {
-    let base = std::env::var("CARBONX_REPLAY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED);
-    println!("replay property seeds {base}..{}", base + 40);
+    let base = carbonx_testkit::seed("replay property, 40 sessions from", 0x5EED);
     for seed in base..base + 40 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let tmp = tempfile::tempdir().unwrap();
         let mut live = Sequencer::new(engine(), Recorder::default(), Some(tmp.path().into()), FsyncMode::Never);
         let clock = ManualClock::new(Timestamp::from_nanos(1_795_485_600 * 1_000_000_000), Duration::from_micros(250));

@@ -343,6 +343,8 @@ impl Engine {
     fn take_from_bid<O: Extend<Event>>(&mut self, at: BidAt, decrement: Qty, reason: CancelReason, out: &mut O) {
         let instrument = self.auctions[at.auction].info.instrument;
         let bid = self.auctions[at.auction].bids[at.pos];
+        debug_assert!(!self.auctions[at.auction].ended, "bid {:?} cancelled after its auction ended", bid.id);
+        debug_assert!(!decrement.is_zero() && decrement <= bid.qty, "taking {decrement:?} of bid {:?}", bid.id);
         self.release(&bid.exposure(instrument).with_qty(decrement));
         let left = bid.qty.minus(decrement);
         let stored = &mut self.auctions[at.auction].bids[at.pos];
@@ -422,9 +424,17 @@ impl Engine {
         let auction = &mut self.auctions[index];
         auction.bids.sort_unstable_by_key(|b| (Reverse(b.price), b.id));
         let outcome = rank(&auction.bids, auction.info.qty, auction.info.pricing, live);
+        let info = &auction.info;
+        assert!(outcome.sold <= info.qty, "auction {:?} sold more than offered", info.id);
+        assert!(
+            outcome.clearing.is_none_or(|p| info.floor <= p && p <= info.cap),
+            "auction {:?} cleared outside its floor and cap",
+            info.id
+        );
         self.emit_result(index, &outcome, false, out);
         let uniform = outcome.clearing.filter(|_| self.auctions[index].info.pricing == Pricing::Uniform);
-        let mut left = self.auctions[index].info.qty;
+        let offered = self.auctions[index].info.qty;
+        let mut left = offered;
         for pos in 0..self.auctions[index].bids.len() {
             let bid = self.auctions[index].bids[pos];
             let fill = bid.qty.min(left);
@@ -433,6 +443,8 @@ impl Engine {
                 self.fill_bid(BidAt { auction: index, pos }, fill, uniform.unwrap_or(bid.price), out);
             }
         }
+        // What was allocated is what the result reported, never more than offered.
+        assert!(offered.minus(left) == outcome.sold, "auction allocation differs from its result {:?}", outcome.sold);
         self.finish(index, left.tonnes(), out);
     }
 
@@ -440,6 +452,9 @@ impl Engine {
     fn fill_bid<O: Extend<Event>>(&mut self, at: BidAt, qty: Qty, price: Price, out: &mut O) {
         let auction = &self.auctions[at.auction];
         let bid = auction.bids[at.pos];
+        debug_assert!(!qty.is_zero() && qty <= bid.qty, "filling {qty:?} of bid {:?} open {:?}", bid.id, bid.qty);
+        // A winner never pays more than it bid, nor less than the floor.
+        debug_assert!(auction.info.floor <= price && price <= bid.price, "bid {:?} pays {price:?}", bid.id);
         let (instrument, seller, seller_party) =
             (auction.info.instrument, auction.seller_exposure(), auction.seller_party());
         self.settle(&seller, &bid.exposure(instrument), qty, price);
@@ -473,6 +488,12 @@ impl Engine {
                 emit(out, Event::cancelled(bid.user, bid.token, bid.id, bid.qty, CancelReason::Expired));
             }
         }
+        let offered = self.auctions[index].info.qty;
+        assert!(
+            unsold <= offered.tonnes(),
+            "auction {:?} returns {unsold} t of {offered:?}",
+            self.auctions[index].info.id
+        );
         let seller = self.auctions[index].seller_exposure().with_qty(Qty::new(unsold));
         self.release(&seller);
         self.auctions[index].ended = true;

@@ -120,6 +120,7 @@ impl Engine {
         let counterparty = cmd.counterparty;
         let order =
             BlockOrder { id, user, token, account, counterparty, instrument, side, qty, price, deal_id: cmd.deal_id };
+        debug_assert!(counterparty != account && qty >= self.config.block_qty_min, "block {id:?} validated");
         self.lock(&order.exposure());
         // At most one order of the counterparty's account waits for this deal.
         let mirror = self.blocks.find_deal(order.counterparty, &order.deal_id);
@@ -165,6 +166,10 @@ impl Engine {
     /// The block trade between the waiting order in `slot` and its mirror.
     fn trade_blocks<O: Extend<Event>>(&mut self, slot: u32, taker: &BlockOrder, out: &mut O) {
         let maker = self.blocks.remove(slot);
+        // Opposite sides, each naming the other's account, same deal, price
+        // and quantity: the one rule of a block trade, so checked always.
+        assert!(maker.mirrors(taker), "block {:?} traded with {:?}, not its mirror", maker.id, taker.id);
+        assert!(maker.account != taker.account, "block {:?} traded with its own account", maker.id);
         let match_id = MatchId::new(self.next_match_id);
         self.next_match_id += 1;
         self.settle(&maker.exposure(), &taker.exposure(), taker.qty, taker.price);
@@ -236,7 +241,9 @@ impl Engine {
         };
         emit(out, Event::Accepted(info));
         self.lock(&Exposure::of_new(&info, price));
+        let open = info.qty;
         self.fill(&mut info, slot, price, out);
+        debug_assert!(info.qty < open, "pick {:?} did not trade", info.id);
         if !info.qty.is_zero() {
             self.cancel_incoming(&mut info, price, CancelReason::ImmediateOrCancel, out);
         }

@@ -64,6 +64,21 @@ pub enum Command {
     AuctionBid(AuctionBid),
 }
 
+impl Command {
+    /// A visible day limit order (see [`NewOrder::limit`]) by user 0 for
+    /// CEA, the first instrument of [`crate::EngineConfig::demo`], at `fen`
+    /// fen: the one-line order of tests, benches and examples, so that they
+    /// do not each build their own.
+    ///
+    /// # Panics
+    /// If `token` is longer than 14 bytes.
+    pub fn demo_order(token: &str, account: u32, side: Side, qty: u32, fen: u32) -> Command {
+        let token = Token::from_text(token).expect("a token of at most 14 bytes");
+        let stock = StockCode::from_text("CEA").expect("CEA is a valid stock code");
+        Command::NewOrder(NewOrder::limit(UserId::new(0), token, AccountId::new(account), side, qty, stock, fen))
+    }
+}
+
 /// A new listing order, fields as the wire carried them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewOrder {

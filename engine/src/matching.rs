@@ -44,9 +44,17 @@ impl Engine {
         if tif == TimeInForce::Fok && !self.fok_fillable(&info, limit) {
             return self.cancel_incoming(&mut info, limit, CancelReason::ImmediateOrCancel, out);
         }
-        if self.walk(&mut info, limit, out) == Walk::Stopped || info.qty.is_zero() {
+        let walk = self.walk(&mut info, limit, out);
+        // fok_fillable counted exactly what the walk takes, in the same order.
+        debug_assert!(tif != TimeInForce::Fok || info.qty.is_zero(), "a fillable FOK left {:?} open", info.qty);
+        if walk == Walk::Stopped || info.qty.is_zero() {
             return;
         }
+        debug_assert!(
+            !self.crosses(info.instrument, info.side, limit),
+            "order {:?} would rest crossing the opposite best price",
+            info.id
+        );
         if tif == TimeInForce::Day {
             let added = self.rest(info, limit);
             emit(out, added);
@@ -142,9 +150,30 @@ impl Engine {
     }
 
     /// One fill between the incoming order and the maker in `slot`.
+    ///
+    /// The caller (the walk, a pick) chose a maker of another account on
+    /// the opposite side of the same book whose price is within `limit`.
     pub(crate) fn fill<O: Extend<Event>>(&mut self, info: &mut OrderInfo, slot: u32, limit: Price, out: &mut O) {
         let maker = *self.orders.slab.get(slot);
+        debug_assert!(
+            maker.instrument == info.instrument && maker.side == info.side.opposite(),
+            "maker {:?} is not on the opposite side of the taker's book",
+            maker.id
+        );
+        debug_assert!(maker.account != info.account, "self-trade between {:?} and {:?}", maker.id, info.id);
+        debug_assert!(
+            acceptable(info.side, limit, maker.price),
+            "maker price {:?} outside the taker's limit {limit:?}",
+            maker.price
+        );
         let qty = info.qty.min(maker.open);
+        debug_assert!(
+            !qty.is_zero(),
+            "an empty fill: taker {:?} open {:?}, maker open {:?}",
+            info.id,
+            info.qty,
+            maker.open
+        );
         self.settle(&Exposure::of_resting(&maker), &Exposure::of_new(info, limit), qty, maker.price);
         let match_id = MatchId::new(self.next_match_id);
         self.next_match_id += 1;

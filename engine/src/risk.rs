@@ -140,10 +140,18 @@ impl Engine {
 
     /// Settles one fill between a resting maker and the incoming order.
     pub(crate) fn settle(&mut self, maker: &Exposure, taker: &Exposure, qty: Qty, price: Price) {
+        debug_assert!(
+            maker.side == taker.side.opposite() && maker.instrument == taker.instrument,
+            "settling {maker:?} against {taker:?}"
+        );
+        debug_assert!(maker.account != taker.account, "settling a self-trade of {:?}", maker.account);
+        debug_assert!(qty <= maker.qty && qty <= taker.qty, "a fill of {qty:?} beyond {maker:?} or {taker:?}");
         let Some(table) = &mut self.accounts else {
             return;
         };
         let (buyer, seller) = if taker.side == Side::Buy { (taker, maker) } else { (maker, taker) };
+        // The buyer's lock covers the price: a limit at or above it, or the band's edge.
+        debug_assert!(price <= buyer.lock_price, "fill at {price:?} above the buyer's lock {:?}", buyer.lock_price);
         table.settle(Settlement {
             buyer: buyer.account,
             seller: seller.account,

@@ -75,9 +75,20 @@ impl WaitingBlocks {
     /// capacity, and that no waiting order has its token or its account's
     /// deal id.
     pub fn push(&mut self, order: BlockOrder) -> u32 {
+        debug_assert!(
+            self.find_token(order.user, order.token).is_none(),
+            "block token {:?} already waits",
+            order.token
+        );
+        debug_assert!(
+            self.find_deal(order.account, &order.deal_id).is_none(),
+            "block deal of {:?} already waits",
+            order.id
+        );
         let entry = Slot { order: Some(order), older: self.newest, newer: NIL };
         let slot = match self.free.pop() {
             Some(slot) => {
+                debug_assert!(self.slots[slot as usize].order.is_none(), "free slot {slot} holds an order");
                 self.slots[slot as usize] = entry;
                 slot
             }
@@ -115,6 +126,10 @@ impl WaitingBlocks {
         self.by_deal.remove(deal_hash(order.account, &order.deal_id), slot);
         self.free.push(slot);
         self.len -= 1;
+        debug_assert!(
+            (self.len == 0) == (self.oldest == NIL && self.newest == NIL),
+            "arrival list and length disagree"
+        );
         order
     }
 
@@ -173,15 +188,7 @@ impl WaitingBlocks {
 mod tests {
     use super::*;
     use crate::types::{InstrumentId, OrderId, Price, Qty, Side};
-
-    /// splitmix64.
-    fn next(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    use carbonx_testkit::Rng;
 
     fn order(id: u64, account: u32, deal: u64) -> BlockOrder {
         BlockOrder {
@@ -205,10 +212,10 @@ mod tests {
         const MAX: u32 = 300;
         let mut waiting = WaitingBlocks::with_capacity(MAX);
         let mut model: Vec<BlockOrder> = Vec::new();
-        let mut state = 5;
+        let mut rng = Rng::new(carbonx_testkit::seed("waiting blocks", 5));
         for id in 1..=60_000u64 {
-            let roll = next(&mut state) % 100;
-            let (account, deal) = ((next(&mut state) % 40) as u32, next(&mut state) % 20);
+            let roll = rng.next_u64() % 100;
+            let (account, deal) = ((rng.next_u64() % 40) as u32, rng.next_u64() % 20);
             if roll < 55 {
                 let duplicate = model.iter().any(|b| b.account.get() == account && b.deal_id == deal.to_le_bytes());
                 assert_eq!(waiting.find_deal(AccountId::new(account), &deal.to_le_bytes()).is_some(), duplicate);
@@ -217,7 +224,7 @@ mod tests {
                     model.push(order(id, account, deal));
                 }
             } else if roll < 80 && !model.is_empty() {
-                let victim = model[(next(&mut state) % model.len() as u64) as usize];
+                let victim = model[(rng.next_u64() % model.len() as u64) as usize];
                 let slot = waiting.find_token(victim.user, victim.token).expect("waiting");
                 assert_eq!(waiting.remove(slot), victim);
                 model.retain(|b| b.id != victim.id);

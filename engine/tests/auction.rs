@@ -10,6 +10,7 @@
 use carbonx_engine::accounts::AccountTable;
 use carbonx_engine::journal::{Record, decode, encode};
 use carbonx_engine::*;
+use carbonx_testkit::Rng;
 
 const SEC: u64 = 1_000_000_000;
 /// 2026-11-24 10:00 local (Asia/Shanghai), a Tuesday.
@@ -233,19 +234,6 @@ fn a_resent_bid_token_is_ignored_and_a_bid_cannot_be_replaced() {
     assert!(matches!(out[0], Event::Rejected { reason: RejectReason::InvalidField, .. }), "{out:?}");
 }
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
-
 /// Accounts with little cash or few tonnes, so that every refusal happens.
 const CSV: &str = "account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER\n\
     0001,50000000,300000,0,0,0,0,0,0\n\
@@ -351,7 +339,7 @@ fn run_stream(seed: u64, count: u64) -> (Vec<Command>, Vec<Vec<Event>>, u64) {
     let table = AccountTable::from_csv(CSV, &codes).unwrap();
     let (cash0, cea0) = (table.total_cash(), table.total_holding(InstrumentId::new(0)));
     let mut engine = Engine::with_accounts(config, table).unwrap();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (mut commands, mut all) = (Vec::new(), Vec::new());
     let mut now = T0;
     for i in 0..count {
@@ -377,8 +365,7 @@ fn run_stream(seed: u64, count: u64) -> (Vec<Command>, Vec<Vec<Event>>, u64) {
 
 #[test]
 fn a_seeded_random_stream_keeps_every_invariant_and_replays_identically() {
-    let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x00C0_FFEE_u64);
-    println!("seed {seed}");
+    let seed = carbonx_testkit::seed("auction stream", 0x00C0_FFEE);
     let (commands, events, hash) = run_stream(seed, 30_000);
     let count = |pred: &dyn Fn(&Event) -> bool| events.iter().flatten().filter(|e| pred(e)).count();
     let results = count(&|e| matches!(e, Event::AuctionResult(r) if !r.sold.is_zero()));
@@ -394,7 +381,7 @@ fn a_seeded_random_stream_keeps_every_invariant_and_replays_identically() {
     let config = EngineConfig::demo();
     let codes: Vec<&str> = config.instruments.iter().map(|i| i.code.as_str()).collect();
     let mut replay = Engine::with_accounts(config.clone(), AccountTable::from_csv(CSV, &codes).unwrap()).unwrap();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut now = T0;
     for (i, command) in commands.iter().enumerate() {
         now += rng.below(2 * SEC / 3);

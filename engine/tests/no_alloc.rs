@@ -6,6 +6,7 @@
 #![allow(unsafe_code)] // The counting allocator implements `GlobalAlloc`, an unsafe trait.
 
 use carbonx_engine::*;
+use carbonx_testkit::Rng;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,22 +34,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// splitmix64: a tiny seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn token(n: u64) -> Token {
     let mut bytes = [b' '; 14];
@@ -141,7 +126,7 @@ fn apply_never_allocates_after_start_up() {
     let mut config = EngineConfig::demo();
     config.orders_max = 300; // small, so that capacity-full rejects happen too
     let mut engine = Engine::new(config).unwrap();
-    let mut rng = Rng(0x5EED_CA5B_0000_0001);
+    let mut rng = Rng::new(carbonx_testkit::seed("no-alloc stream", 0x5EED_CA5B_0000_0001));
     let commands = stream(&mut rng, 200_000);
     let mut out: Vec<Event> = Vec::with_capacity(1 << 16);
     let mut count = [0u64; 5];

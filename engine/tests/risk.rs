@@ -5,6 +5,7 @@
 
 use carbonx_engine::accounts::AccountTable;
 use carbonx_engine::*;
+use carbonx_testkit::Rng;
 
 const CSV: &str = "account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER\n\
     0001,1000,0,0,0,0,0,0,0\n\
@@ -17,18 +18,6 @@ fn engine(cap: Option<u32>) -> Engine {
     let codes: Vec<&str> = config.instruments.iter().map(|i| i.code.as_str()).collect();
     let accounts = AccountTable::from_csv(CSV, &codes).unwrap();
     Engine::with_accounts(config, accounts).unwrap()
-}
-
-fn order(token: &str, account: u32, side: Side, qty: u32, fen: u32) -> Command {
-    Command::NewOrder(NewOrder::limit(
-        UserId::new(0),
-        Token::from_text(token).unwrap(),
-        AccountId::new(account),
-        side,
-        qty,
-        StockCode::from_text("CEA").unwrap(),
-        fen,
-    ))
 }
 
 fn run(engine: &mut Engine, commands: &[Command]) -> Vec<Event> {
@@ -59,7 +48,10 @@ fn cash(e: &Engine, account: u32) -> (i64, i64) {
 fn a_fill_below_the_limit_releases_the_improvement() {
     let mut e = engine(None);
     // 0002 sells 10 at 74.00; 0001 buys 10 at 80.00 and pays 74.00.
-    run(&mut e, &[order("s", 1, Side::Sell, 10, 7_400), order("b", 0, Side::Buy, 10, 8_000)]);
+    run(
+        &mut e,
+        &[Command::demo_order("s", 1, Side::Sell, 10, 7_400), Command::demo_order("b", 0, Side::Buy, 10, 8_000)],
+    );
     assert_eq!(cash(&e, 0), (100_000 - 74_000, 0));
     assert_eq!(cash(&e, 1), (74_000, 0));
 }
@@ -70,13 +62,13 @@ fn bought_today_is_not_sellable_until_the_roll() {
     let out = run(
         &mut e,
         &[
-            order("s", 1, Side::Sell, 10, 7_400),
-            order("b", 0, Side::Buy, 10, 7_400),
-            order("x", 0, Side::Sell, 1, 7_500),
+            Command::demo_order("s", 1, Side::Sell, 10, 7_400),
+            Command::demo_order("b", 0, Side::Buy, 10, 7_400),
+            Command::demo_order("x", 0, Side::Sell, 1, 7_500),
         ],
     );
     assert_eq!(rejects(&out), b"i");
-    let out = run(&mut e, &[Command::Roll, order("y", 0, Side::Sell, 10, 7_500)]);
+    let out = run(&mut e, &[Command::Roll, Command::demo_order("y", 0, Side::Sell, 10, 7_500)]);
     assert_eq!(rejects(&out), b"");
 }
 
@@ -86,10 +78,10 @@ fn funds_holdings_and_cap_rejects_in_protocol_order() {
     let out = run(
         &mut e,
         &[
-            order("n", 0, Side::Buy, 14, 7_463),   // 14 × 74.63 = 1,044.82 > 1,000 yuan
-            order("i", 1, Side::Sell, 101, 7_463), // only 100 t
-            order("m", 2, Side::Buy, 51, 7_463),   // 100 owned + 51 > cap 150
-            order("k", 0, Side::Buy, 14, 9_000),   // band first: K before n
+            Command::demo_order("n", 0, Side::Buy, 14, 7_463), // 14 × 74.63 = 1,044.82 > 1,000 yuan
+            Command::demo_order("i", 1, Side::Sell, 101, 7_463), // only 100 t
+            Command::demo_order("m", 2, Side::Buy, 51, 7_463), // 100 owned + 51 > cap 150
+            Command::demo_order("k", 0, Side::Buy, 14, 9_000), // band first: K before n
         ],
     );
     assert_eq!(rejects(&out), b"nimK");
@@ -98,7 +90,7 @@ fn funds_holdings_and_cap_rejects_in_protocol_order() {
 #[test]
 fn a_replace_that_needs_more_cash_than_available_changes_nothing() {
     let mut e = engine(None);
-    run(&mut e, &[order("b1", 0, Side::Buy, 10, 7_000)]);
+    run(&mut e, &[Command::demo_order("b1", 0, Side::Buy, 10, 7_000)]);
     let before = (cash(&e, 0), e.state_hash());
     let replace = Command::Replace(Replace {
         user: UserId::new(0),
@@ -132,11 +124,11 @@ fn transfers(events: &[Event]) -> Vec<(u64, bool)> {
 #[test]
 fn a_deposit_turns_a_funds_reject_into_an_accept_and_moves_the_totals() {
     let mut e = engine(None);
-    let out = run(&mut e, &[order("n", 0, Side::Buy, 14, 7_463)]);
+    let out = run(&mut e, &[Command::demo_order("n", 0, Side::Buy, 14, 7_463)]);
     assert_eq!(rejects(&out), b"n");
     // 45 yuan more covers 1,044.82 yuan; check_invariants() in run() proves
     // the conservation totals moved with the deposit.
-    let out = run(&mut e, &[transfer(1, 0, Asset::Cash, 4_500), order("n2", 0, Side::Buy, 14, 7_463)]);
+    let out = run(&mut e, &[transfer(1, 0, Asset::Cash, 4_500), Command::demo_order("n2", 0, Side::Buy, 14, 7_463)]);
     assert_eq!((transfers(&out), rejects(&out)), (vec![(1, true)], Vec::new()));
     assert_eq!(cash(&e, 0), (104_500 - 104_482, 104_482));
 }
@@ -144,7 +136,7 @@ fn a_deposit_turns_a_funds_reject_into_an_accept_and_moves_the_totals() {
 #[test]
 fn a_withdrawal_never_takes_locked_cash_and_a_refusal_changes_nothing() {
     let mut e = engine(None);
-    run(&mut e, &[order("b", 0, Side::Buy, 10, 7_000)]); // locks 700 of 1,000 yuan
+    run(&mut e, &[Command::demo_order("b", 0, Side::Buy, 10, 7_000)]); // locks 700 of 1,000 yuan
     let before = e.state_hash();
     let refused = [
         transfer(1, 0, Asset::Cash, -30_001),                       // more than available
@@ -164,31 +156,20 @@ fn a_withdrawal_never_takes_locked_cash_and_a_refusal_changes_nothing() {
 #[test]
 fn deposited_allowances_are_sellable_at_once() {
     let mut e = engine(None);
-    let out = run(&mut e, &[order("s", 0, Side::Sell, 5, 7_400)]);
+    let out = run(&mut e, &[Command::demo_order("s", 0, Side::Sell, 5, 7_400)]);
     assert_eq!(rejects(&out), b"i");
-    let out =
-        run(&mut e, &[transfer(1, 0, Asset::Holding(InstrumentId::new(0)), 5), order("s2", 0, Side::Sell, 5, 7_400)]);
+    let out = run(
+        &mut e,
+        &[transfer(1, 0, Asset::Holding(InstrumentId::new(0)), 5), Command::demo_order("s2", 0, Side::Sell, 5, 7_400)],
+    );
     assert_eq!((transfers(&out), rejects(&out)), (vec![(1, true)], Vec::new()));
-}
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 #[test]
 fn random_stream_conserves_cash_and_holdings() {
-    let seed = std::env::var("CARBONX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+    let seed = carbonx_testkit::seed("risk stream", 7);
     let mut e = engine(Some(400));
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut letters = std::collections::BTreeMap::new();
     for i in 0..50_000u64 {
@@ -196,8 +177,13 @@ fn random_stream_conserves_cash_and_holdings() {
         let command = match rng.below(10) {
             0..=5 => {
                 let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
-                let mut c =
-                    order(&token, rng.below(3) as u32, side, 1 + rng.below(60) as u32, 7_300 + rng.below(300) as u32);
+                let mut c = Command::demo_order(
+                    &token,
+                    rng.below(3) as u32,
+                    side,
+                    1 + rng.below(60) as u32,
+                    7_300 + rng.below(300) as u32,
+                );
                 if let Command::NewOrder(o) = &mut c {
                     if rng.below(4) == 0 {
                         o.tif = 0;
@@ -262,7 +248,7 @@ fn a_refused_replace_after_a_deposit_past_the_cap_leaves_the_order_as_it_was() {
         min_qty: 0,
     });
     let cea = Asset::Holding(InstrumentId::new(0));
-    let out = run(&mut e, &[order("b1", 0, Side::Buy, 10, 7_000), transfer(1, 0, cea, 145), replace]);
+    let out = run(&mut e, &[Command::demo_order("b1", 0, Side::Buy, 10, 7_000), transfer(1, 0, cea, 145), replace]);
     assert_eq!(rejects(&out), [b'm']);
     let h = e.accounts().unwrap().holding(AccountId::new(0), InstrumentId::new(0)).unwrap();
     assert_eq!((h.available, h.open_buy), (145, 10), "past the cap (155 > 150), the order keeps its 10 t");

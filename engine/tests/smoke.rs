@@ -1,25 +1,13 @@
 //! A first end-to-end look at the engine through its public API.
 use carbonx_engine::*;
 
-fn order(token: &str, account: u32, side: Side, qty: u32, fen: u32) -> Command {
-    Command::NewOrder(NewOrder::limit(
-        UserId::new(0),
-        Token::from_text(token).unwrap(),
-        AccountId::new(account),
-        side,
-        qty,
-        StockCode::from_text("CEA").unwrap(),
-        fen,
-    ))
-}
-
 #[test]
 fn a_cross_trades_at_the_resting_price() {
     let mut engine = Engine::new(EngineConfig::demo()).unwrap();
     let mut out = Vec::new();
     let now = Timestamp::from_nanos(1);
-    engine.apply(&order("s1", 1, Side::Sell, 10, 7_500), now, &mut out);
-    engine.apply(&order("b1", 2, Side::Buy, 4, 7_600), now, &mut out);
+    engine.apply(&Command::demo_order("s1", 1, Side::Sell, 10, 7_500), now, &mut out);
+    engine.apply(&Command::demo_order("b1", 2, Side::Buy, 4, 7_600), now, &mut out);
     engine.check_invariants();
     let fills: Vec<_> = out.iter().filter_map(|e| if let Event::Executed(x) = e { Some(*x) } else { None }).collect();
     assert_eq!(fills.len(), 1);

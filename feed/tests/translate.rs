@@ -7,20 +7,8 @@ use carbonx_engine::accounts::AccountTable;
 use carbonx_engine::*;
 use carbonx_feed::itch::Message;
 use carbonx_feed::translate::Translator;
+use carbonx_testkit::Rng;
 use std::collections::BTreeMap;
-
-fn order(token: &str, account: u32, side: Side, qty: u32, fen: u32) -> Command {
-    let (user, stock) = (UserId::new(0), StockCode::from_text("CEA").unwrap());
-    Command::NewOrder(NewOrder::limit(
-        user,
-        Token::from_text(token).unwrap(),
-        AccountId::new(account),
-        side,
-        qty,
-        stock,
-        fen,
-    ))
-}
 
 /// Applies `cmd` and returns its ITCH messages, each checked to round-trip.
 fn itch(engine: &mut Engine, translator: &Translator, cmd: &Command, n: u64) -> Vec<Message> {
@@ -47,13 +35,13 @@ fn a_scripted_day_maps_as_protocol_md_says() {
     let mut e = Engine::with_accounts(EngineConfig::demo(), AccountTable::demo(7, 10)).unwrap();
     let t = Translator::new(e.instruments());
     // The first command of the day: R and J per instrument, Q (start of market hours), H per instrument, then A.
-    let first = itch(&mut e, &t, &order("s1", 1, Side::Sell, 10, 7_500), 1);
+    let first = itch(&mut e, &t, &Command::demo_order("s1", 1, Side::Sell, 10, 7_500), 1);
     assert_eq!(types(&first), format!("S{}S{}A", "RJ".repeat(7), "H".repeat(7)));
     assert!(matches!(&first[0], Message::SystemEvent(s) if s.event_code == b'O'));
     let Message::LuldAuctionCollar(j) = &first[2] else { panic!("{first:?}") };
     assert_eq!((j.reference_price, j.upper_price, j.lower_price), (746_300, 820_900, 671_700));
     // A buy filled in full against part of it: one E on the maker's reference, no A.
-    assert_eq!(types(&itch(&mut e, &t, &order("b1", 2, Side::Buy, 4, 7_600), 2)), "E");
+    assert_eq!(types(&itch(&mut e, &t, &Command::demo_order("b1", 2, Side::Buy, 4, 7_600), 2)), "E");
     // Reduce keeps priority: X. Cancel: D.
     let reduce =
         Command::Cancel(Cancel { user: UserId::new(0), token: Token::from_text("s1").unwrap(), qty: Qty::new(2) });
@@ -97,19 +85,6 @@ fn a_scripted_day_maps_as_protocol_md_says() {
     assert_eq!((q.price, q.cross_type, q.shares), (750_000, b'C', 0));
 }
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
-
 /// A market maker's view: resting orders by reference, from ITCH alone.
 #[derive(Default)]
 struct FeedBook(BTreeMap<u64, (u16, u8, u32, u32)>);
@@ -146,7 +121,8 @@ impl FeedBook {
 fn books_rebuilt_from_itch_equal_the_engines() {
     let mut e = Engine::new(EngineConfig::demo()).unwrap();
     let t = Translator::new(e.instruments());
-    let (mut rng, mut book, mut tokens) = (Rng(42), FeedBook::default(), Vec::<String>::new());
+    let (mut rng, mut book, mut tokens) =
+        (Rng::new(carbonx_testkit::seed("itch books", 42)), FeedBook::default(), Vec::<String>::new());
     for n in 0..20_000u64 {
         let live =
             if tokens.is_empty() { String::new() } else { tokens[rng.below(tokens.len() as u64) as usize].clone() };
@@ -155,7 +131,13 @@ fn books_rebuilt_from_itch_equal_the_engines() {
                 let token = format!("t{n}");
                 tokens.push(token.clone());
                 let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
-                order(&token, rng.below(30) as u32, side, 1 + rng.below(50) as u32, 7_430 + rng.below(60) as u32)
+                Command::demo_order(
+                    &token,
+                    rng.below(30) as u32,
+                    side,
+                    1 + rng.below(50) as u32,
+                    7_430 + rng.below(60) as u32,
+                )
             }
             6 => Command::Cancel(Cancel {
                 user: UserId::new(0),

@@ -452,6 +452,32 @@ fn flatten(v: &Json, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Why a JSON text did not parse, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    /// The grammar wanted something else here (a value, a quote, a comma
+    /// or closing bracket, a literal).
+    #[error("expected {expected} at byte {at}")]
+    Expected {
+        /// What the grammar allows at this point.
+        expected: &'static str,
+        /// Byte offset in the text.
+        at: usize,
+    },
+    /// Text follows the one value.
+    #[error("trailing data at byte {0}")]
+    Trailing(usize),
+    /// The text ends inside a string.
+    #[error("unterminated string at byte {0}")]
+    Unterminated(usize),
+    /// A backslash escape that JSON does not have, or a bad `\u` escape.
+    #[error("bad escape at byte {0}")]
+    Escape(usize),
+    /// A string's bytes are not UTF-8.
+    #[error("string is not UTF-8 at byte {0}")]
+    NotUtf8(usize),
+}
+
 /// A JSON value; objects keep their members in order, duplicates included
 /// (tshark repeats a layer key when a frame holds several packets).
 #[derive(Clone, Debug)]
@@ -472,12 +498,12 @@ pub enum Json {
 
 impl Json {
     /// Parses a whole JSON text.
-    pub fn parse(text: &str) -> Result<Json, String> {
+    pub fn parse(text: &str) -> Result<Json, JsonError> {
         let mut p = Parser { s: text.as_bytes(), i: 0 };
         let v = p.value()?;
         p.ws();
         if p.i != p.s.len() {
-            return Err(format!("trailing data at byte {}", p.i));
+            return Err(JsonError::Trailing(p.i));
         }
         Ok(v)
     }
@@ -515,24 +541,24 @@ impl Parser<'_> {
         }
     }
 
-    /// An error at the current position.
-    fn err(&self, what: &str) -> String {
-        format!("{what} at byte {}", self.i)
+    /// "Expected `expected`" at the current position.
+    fn expected(&self, expected: &'static str) -> JsonError {
+        JsonError::Expected { expected, at: self.i }
     }
 
     /// Consumes `b` (after whitespace) or fails.
-    fn expect(&mut self, b: u8) -> Result<(), String> {
+    fn expect(&mut self, b: u8, name: &'static str) -> Result<(), JsonError> {
         self.ws();
         if self.s.get(self.i) == Some(&b) {
             self.i += 1;
             Ok(())
         } else {
-            Err(self.err(&format!("expected '{}'", b as char)))
+            Err(self.expected(name))
         }
     }
 
     /// Any value.
-    fn value(&mut self) -> Result<Json, String> {
+    fn value(&mut self) -> Result<Json, JsonError> {
         self.ws();
         match self.s.get(self.i) {
             Some(b'{') => self.object(),
@@ -549,23 +575,23 @@ impl Parser<'_> {
                 }
                 Ok(Json::Num(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
             }
-            _ => Err(self.err("expected a value")),
+            _ => Err(self.expected("a value")),
         }
     }
 
     /// A keyword.
-    fn literal(&mut self, word: &str, v: Json) -> Result<Json, String> {
+    fn literal(&mut self, word: &'static str, v: Json) -> Result<Json, JsonError> {
         if self.s[self.i..].starts_with(word.as_bytes()) {
             self.i += word.len();
             Ok(v)
         } else {
-            Err(self.err("bad literal"))
+            Err(self.expected(word))
         }
     }
 
     /// An object.
-    fn object(&mut self) -> Result<Json, String> {
-        self.expect(b'{')?;
+    fn object(&mut self) -> Result<Json, JsonError> {
+        self.expect(b'{', "'{'")?;
         let mut members = Vec::new();
         self.ws();
         if self.s.get(self.i) == Some(&b'}') {
@@ -575,7 +601,7 @@ impl Parser<'_> {
         loop {
             self.ws();
             let k = self.string()?;
-            self.expect(b':')?;
+            self.expect(b':', "':'")?;
             members.push((k, self.value()?));
             self.ws();
             match self.s.get(self.i) {
@@ -584,14 +610,14 @@ impl Parser<'_> {
                     self.i += 1;
                     return Ok(Json::Obj(members));
                 }
-                _ => return Err(self.err("expected ',' or '}'")),
+                _ => return Err(self.expected("',' or '}'")),
             }
         }
     }
 
     /// An array.
-    fn array(&mut self) -> Result<Json, String> {
-        self.expect(b'[')?;
+    fn array(&mut self) -> Result<Json, JsonError> {
+        self.expect(b'[', "'['")?;
         let mut items = Vec::new();
         self.ws();
         if self.s.get(self.i) == Some(&b']') {
@@ -607,31 +633,30 @@ impl Parser<'_> {
                     self.i += 1;
                     return Ok(Json::Arr(items));
                 }
-                _ => return Err(self.err("expected ',' or ']'")),
+                _ => return Err(self.expected("',' or ']'")),
             }
         }
     }
 
     /// Four hex digits of a `\u` escape.
-    fn hex4(&mut self) -> Result<u32, String> {
-        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
-        let v = u32::from_str_radix(std::str::from_utf8(h).map_err(|_| self.err("bad \\u"))?, 16)
-            .map_err(|_| self.err("bad \\u escape"))?;
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let digits = self.s.get(self.i..self.i + 4).and_then(|h| std::str::from_utf8(h).ok());
+        let v = digits.and_then(|h| u32::from_str_radix(h, 16).ok()).ok_or(JsonError::Escape(self.i))?;
         self.i += 4;
         Ok(v)
     }
 
     /// A string (the opening quote is at the current position).
-    fn string(&mut self) -> Result<String, String> {
-        self.expect(b'"')?;
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.expect(b'"', "'\"'")?;
         let mut out = Vec::new();
         loop {
-            let Some(&b) = self.s.get(self.i) else { return Err(self.err("unterminated string")) };
+            let Some(&b) = self.s.get(self.i) else { return Err(JsonError::Unterminated(self.i)) };
             self.i += 1;
             match b {
-                b'"' => return String::from_utf8(out).map_err(|_| self.err("string is not UTF-8")),
+                b'"' => return String::from_utf8(out).map_err(|_| JsonError::NotUtf8(self.i)),
                 b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else { return Err(self.err("bad escape")) };
+                    let Some(&e) = self.s.get(self.i) else { return Err(JsonError::Unterminated(self.i)) };
                     self.i += 1;
                     let c = match e {
                         b'"' => '"',
@@ -651,7 +676,7 @@ impl Parser<'_> {
                             }
                             char::from_u32(cp).unwrap_or('\u{fffd}')
                         }
-                        _ => return Err(self.err("bad escape")),
+                        _ => return Err(JsonError::Escape(self.i)),
                     };
                     let mut buf = [0; 4];
                     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());

@@ -284,7 +284,7 @@ fn new_token(command: &Command) -> Option<(UserId, &Token)> {
 mod tests {
     use super::*;
     use crate::serve::journal_file::{self, TornTail};
-    use carbonx_engine::{AccountId, EngineConfig, NewOrder, Side, StockCode};
+    use carbonx_engine::{EngineConfig, Side};
     use recovery::REPLAY_BATCH;
 
     /// Records every event it is given.
@@ -303,9 +303,7 @@ mod tests {
     }
 
     fn order(token: &str, account: u32, side: Side, qty: u32) -> Command {
-        let (user, stock) = (UserId::new(0), StockCode::from_text("CEA").unwrap());
-        let token = Token::from_text(token).unwrap();
-        Command::NewOrder(NewOrder::limit(user, token, AccountId::new(account), side, qty, stock, 7_463))
+        Command::demo_order(token, account, side, qty, 7_463)
     }
 
     fn sequencer(dir: &Path) -> Sequencer<Recorder> {

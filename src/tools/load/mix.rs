@@ -3,8 +3,8 @@
 //! pairs, under tokens that carry the run, the session and the order
 //! number (so that an answer finds its order's planned send time).
 
-use super::Rng;
 use carbonx_gateway::ouch::{CancelOrder, EnterBlock, EnterOrder, Inbound, ReplaceOrder};
+use carbonx_testkit::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn tokens_carry_the_run_the_session_and_the_order_number() {
-        let mix = Mix::new(Rng(1), 3, *b"A0Z", 1);
+        let mix = Mix::new(Rng::new(1), 3, *b"A0Z", 1);
         for n in [0, 1, 35, 36, 123_456_789, 36u64.pow(8) - 1] {
             let token = mix.token(n);
             assert_eq!(&token[..6], b"LA0Z03");

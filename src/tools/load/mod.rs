@@ -25,6 +25,7 @@ pub use pacer::IN_FLIGHT_DEFAULT;
 pub use report::{Answers, LoadReport, Reject, Sent, hgrm};
 
 use carbonx_gateway::client::{Client, ClientError, Received};
+use carbonx_testkit::Rng;
 use hdrhistogram::Histogram;
 use mix::{Mix, run_tag};
 use pacer::{Loop, Pacer, Session};
@@ -86,24 +87,6 @@ pub enum LoadError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// A small deterministic generator (SplitMix64), for seeded order mixes.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// A number below `n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
 /// Runs one measurement.
 ///
 /// # Errors
@@ -119,7 +102,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     let run_tag = run_tag().await;
     for (i, user) in options.users.iter().enumerate() {
         let client = log_in(options, user).await?;
-        let rng = Rng(options.seed ^ ((i as u64 + 1) * 0x9E37));
+        let rng = Rng::new(options.seed ^ ((i as u64 + 1) * 0x9E37));
         let mix = Mix::new(rng, i as u8, run_tag, user_first_account(user));
         let session = Session {
             user: user.clone(),

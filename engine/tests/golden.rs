@@ -1,4 +1,4 @@
-//! Golden rule tests: `tests/testdata/*.txt`, readable by a market-rules
+//! Golden rule tests: `engine/tests/testdata/*.txt`, readable by a market-rules
 //! expert (the raft-rs data-driven style).
 //!
 //! A file is one trading session. Lines starting with `#` are comments;
@@ -26,13 +26,75 @@
 //! - `show acct=N` prints an account's cash and CEA holding (with
 //!   `accounts=demo` or `accounts=small`; `cap=N` sets a holding cap).
 //!
-//! `GOLDEN_REWRITE=1 cargo test --test golden` rewrites the expectations
+//! `GOLDEN_REWRITE=1 cargo test -p carbonx-engine --test golden` rewrites the expectations
 //! from what the engine does; every rewritten file must then be read
 //! against docs/RULES.md before it is committed.
 
-use carbonx_engine::accounts::AccountTable;
+use carbonx_engine::accounts::{AccountTable, AccountsError};
+use carbonx_engine::config::ConfigError;
 use carbonx_engine::*;
 use std::path::Path;
+use std::str::FromStr;
+
+/// Why a golden file could not be run at all. (A case whose events differ
+/// from the expected ones is a failure the test reports, not an error.)
+#[derive(Debug, thiserror::Error)]
+enum GoldenError {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Read(#[from] std::io::Error),
+    /// A `config` word is not `key=value`, or its key or value is unknown.
+    #[error("bad config setting {0:?}")]
+    Setting(String),
+    /// The engine refused the configured market.
+    #[error("the engine refused the market: {0}")]
+    Config(#[from] ConfigError),
+    /// The `accounts=small` table did not load.
+    #[error("the account table did not load: {0}")]
+    Accounts(#[from] AccountsError),
+    /// A field of a command line does not parse.
+    #[error("bad {field} {text:?}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// The text found.
+        text: String,
+    },
+    /// The first word of a line is not a command.
+    #[error("unknown command {0:?}")]
+    Command(String),
+    /// `show acct=N` without an account table, or for an account not in it.
+    #[error("cannot show the account: {0}")]
+    Show(&'static str),
+    /// A line of the file failed.
+    #[error("line {line}: {source}")]
+    Line {
+        /// The line number, from 1.
+        line: usize,
+        /// What was wrong with it.
+        source: Box<GoldenError>,
+    },
+}
+
+/// A field that does not parse.
+fn bad(field: &'static str, text: &str) -> GoldenError {
+    GoldenError::Field { field, text: text.to_string() }
+}
+
+/// `text` as a number (or anything else `FromStr`), or a [`GoldenError::Field`].
+fn number<T: FromStr>(field: &'static str, text: &str) -> Result<T, GoldenError> {
+    text.parse().map_err(|_| bad(field, text))
+}
+
+/// A stock code.
+fn stock(text: &str) -> Result<StockCode, GoldenError> {
+    StockCode::from_text(text).ok_or_else(|| bad("stock", text))
+}
+
+/// An auction id.
+fn auction_id(text: &str) -> Result<AuctionId, GoldenError> {
+    AuctionId::from_text(text).ok_or_else(|| bad("auction id", text))
+}
 
 /// Local midnight of 2026-11-24 (a Tuesday) in Asia/Shanghai, as Unix seconds.
 const DAY0: i64 = 1_795_478_400 - 8 * 3600;
@@ -51,20 +113,21 @@ const SMALL_ACCOUNTS: &str = "account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA2
 0003,100000,100,0,0,0,0,0,0
 ";
 
-fn parse_config(lines: &[&str]) -> Result<(Engine, bool), String> {
+fn parse_config(lines: &[&str]) -> Result<(Engine, bool), GoldenError> {
     let mut config = EngineConfig::demo();
     let (mut accounts, mut show_day) = (None, false);
     for line in lines {
         for setting in line.split_whitespace().skip(1) {
-            let (key, value) = setting.split_once('=').ok_or(format!("bad setting {setting}"))?;
+            let bad_setting = || GoldenError::Setting(setting.to_string());
+            let (key, value) = setting.split_once('=').ok_or_else(bad_setting)?;
             match key {
-                "stp" => config.stp = toml_enum(value)?,
-                "session" => config.session = toml_enum(value)?,
-                "orders_max" => config.orders_max = value.parse().map_err(|_| "orders_max")?,
+                "stp" => config.stp = toml_enum(value).ok_or_else(bad_setting)?,
+                "session" => config.session = toml_enum(value).ok_or_else(bad_setting)?,
+                "orders_max" => config.orders_max = value.parse().map_err(|_| bad_setting())?,
                 "accounts" => accounts = Some(value.to_string()),
-                "cap" => config.holding_cap = Some(value.parse().map_err(|_| "cap")?),
+                "cap" => config.holding_cap = Some(value.parse().map_err(|_| bad_setting())?),
                 "show" => show_day = value == "day",
-                _ => return Err(format!("unknown setting {key}")),
+                _ => return Err(bad_setting()),
             }
         }
     }
@@ -74,24 +137,25 @@ fn parse_config(lines: &[&str]) -> Result<(Engine, bool), String> {
         None => Engine::new(config),
         Some("demo") => Engine::with_accounts(config, AccountTable::demo(7, 20)),
         Some("small") => {
-            let table = AccountTable::from_csv(SMALL_ACCOUNTS, &codes).map_err(|e| e.to_string())?;
+            let table = AccountTable::from_csv(SMALL_ACCOUNTS, &codes)?;
             Engine::with_accounts(config, table)
         }
-        Some(other) => return Err(format!("unknown accounts {other}")),
+        Some(other) => return Err(GoldenError::Setting(format!("accounts={other}"))),
     };
-    Ok((engine.map_err(|e| e.to_string())?, show_day))
+    Ok((engine?, show_day))
 }
 
-fn toml_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, String> {
+/// A configuration enum by its TOML name (`cancel-newest`, `calendar`).
+fn toml_enum<T: serde::de::DeserializeOwned>(value: &str) -> Option<T> {
     #[derive(serde::Deserialize)]
     struct Wrap<T> {
         v: T,
     }
-    toml::from_str::<Wrap<T>>(&format!("v = \"{value}\"")).map(|w| w.v).map_err(|e| e.to_string())
+    toml::from_str::<Wrap<T>>(&format!("v = \"{value}\"")).map(|w| w.v).ok()
 }
 
-fn yuan(text: &str) -> Result<u32, String> {
-    Price::parse_yuan(text).map(Price::fen).ok_or(format!("bad price {text}"))
+fn yuan(text: &str) -> Result<u32, GoldenError> {
+    Price::parse_yuan(text).map(Price::fen).ok_or_else(|| bad("price", text))
 }
 
 fn token(text: &str) -> Token {
@@ -105,8 +169,8 @@ impl<'a> Options<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
         self.0.iter().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
     }
-    fn num(&self, key: &str, default: u32) -> Result<u32, String> {
-        self.get(key).map_or(Ok(default), |v| v.parse().map_err(|_| format!("bad {key}")))
+    fn num(&self, key: &'static str, default: u32) -> Result<u32, GoldenError> {
+        self.get(key).map_or(Ok(default), |v| number(key, v))
     }
     fn has(&self, flag: &str) -> bool {
         self.0.contains(&flag)
@@ -114,12 +178,12 @@ impl<'a> Options<'a> {
 }
 
 impl Session {
-    fn parse_order(&self, w: &[&str]) -> Result<Command, String> {
+    fn parse_order(&self, w: &[&str]) -> Result<Command, GoldenError> {
         // buy b1 CEA 100 @ 74.63 acct=1 ...
         let side = if w[0] == "buy" { Side::Buy } else { Side::Sell };
         let opts = Options(w[6..].to_vec());
-        let stock = StockCode::from_text(w[2]).ok_or("bad stock")?;
-        let qty: u32 = w[3].parse().map_err(|_| "bad qty")?;
+        let stock = stock(w[2])?;
+        let qty: u32 = number("qty", w[3])?;
         let user = UserId::new(opts.num("user", 0)? as u16);
         let mut o = NewOrder::limit(user, token(w[1]), AccountId::new(opts.num("acct", 0)?), side, qty, stock, 0);
         o.price = if w[5] == "market" { 0x7FFF_FFFF } else { yuan(w[5])? * 100 };
@@ -140,11 +204,11 @@ impl Session {
         Ok(Command::NewOrder(o))
     }
 
-    fn parse_replace(&self, w: &[&str]) -> Result<Command, String> {
+    fn parse_replace(&self, w: &[&str]) -> Result<Command, GoldenError> {
         // replace b1 -> b2 60 @ 74.60 [ioc] [post-only]
         let opts = Options(w[7..].to_vec());
         let user = UserId::new(opts.num("user", 0)? as u16);
-        let qty = Qty::new(w[4].parse().map_err(|_| "bad qty")?);
+        let qty = Qty::new(number("qty", w[4])?);
         let tif = if opts.has("ioc") { 0 } else { 99_999 };
         let display = if opts.has("post-only") { b'P' } else { b'Y' };
         let price = opts.num("price", yuan(w[6])? * 100)?;
@@ -160,7 +224,7 @@ impl Session {
         }))
     }
 
-    fn parse_block(&self, w: &[&str]) -> Result<Command, String> {
+    fn parse_block(&self, w: &[&str]) -> Result<Command, GoldenError> {
         // block b1 sell CEA 150000 @ 80.00 acct=1 cp=2 deal=D1
         let opts = Options(w[7..].to_vec());
         let mut deal_id = [b' '; 8];
@@ -172,14 +236,14 @@ impl Session {
             account: AccountId::new(opts.num("acct", 0)?),
             counterparty: AccountId::new(opts.num("cp", 0)?),
             side: if w[2] == "buy" { Side::Buy } else { Side::Sell },
-            qty: Qty::new(w[4].parse().map_err(|_| "bad qty")?),
-            stock: StockCode::from_text(w[3]).ok_or("bad stock")?,
+            qty: Qty::new(number("qty", w[4])?),
+            stock: stock(w[3])?,
             price: yuan(w[6])? * 100,
             deal_id,
         }))
     }
 
-    fn parse_pick(&self, w: &[&str]) -> Result<Command, String> {
+    fn parse_pick(&self, w: &[&str]) -> Result<Command, GoldenError> {
         // pick p1 buy CEA 15 ref=2 acct=2
         let opts = Options(w[5..].to_vec());
         Ok(Command::Pick(Pick {
@@ -187,37 +251,40 @@ impl Session {
             token: token(w[1]),
             account: AccountId::new(opts.num("acct", 0)?),
             side: if w[2] == "buy" { Side::Buy } else { Side::Sell },
-            qty: Qty::new(w[4].parse().map_err(|_| "bad qty")?),
-            stock: StockCode::from_text(w[3]).ok_or("bad stock")?,
+            qty: Qty::new(number("qty", w[4])?),
+            stock: stock(w[3])?,
             target: OrderId::new(u64::from(opts.num("ref", 0)?)),
         }))
     }
 
     /// `HH:MM[:SS]` local time on the date of the current time.
-    fn local_time(&self, text: &str) -> Result<Timestamp, String> {
+    fn local_time(&self, text: &str) -> Result<Timestamp, GoldenError> {
         let local_day = (self.now / 1_000_000_000 + 8 * 3600) / 86_400;
-        let mut parts = text.split(':').map(|p| p.parse::<u64>().map_err(|_| format!("bad time {text}")));
-        let (h, m) = (parts.next().ok_or("bad time")??, parts.next().ok_or("bad time")??);
+        let mut parts = text.split(':').map(|p| number::<u64>("time", p));
+        let missing = || bad("time", text);
+        let (h, m) = (parts.next().ok_or_else(missing)??, parts.next().ok_or_else(missing)??);
         let s = parts.next().transpose()?.unwrap_or(0);
         let local = local_day * 86_400 + h * 3600 + m * 60 + s;
         Ok(Timestamp::from_nanos((local - 8 * 3600) * 1_000_000_000))
     }
 
-    fn parse_announce(&self, w: &[&str]) -> Result<Command, String> {
+    fn parse_announce(&self, w: &[&str]) -> Result<Command, GoldenError> {
         // announce A1 CEA 200000 acct=1 user=0 from 10:00 to 10:30 uniform floor=close
         let opts = Options(w[4..].to_vec());
-        let at = |word: &str| w.iter().position(|x| *x == word).and_then(|i| w.get(i + 1)).ok_or("from/to missing");
+        let at = |word: &'static str| {
+            w.iter().position(|x| *x == word).and_then(|i| w.get(i + 1)).ok_or_else(|| bad(word, "missing"))
+        };
         let floor = match opts.get("floor") {
             Some("close") => FloorRule::PreviousClose,
             Some("minus10") => FloorRule::PreviousCloseMinus10,
-            other => return Err(format!("bad floor {other:?}")),
+            other => return Err(bad("floor", other.unwrap_or(""))),
         };
         Ok(Command::AnnounceAuction(AnnounceAuction {
-            id: AuctionId::from_text(w[1]).ok_or("bad auction id")?,
-            stock: StockCode::from_text(w[2]).ok_or("bad stock")?,
+            id: auction_id(w[1])?,
+            stock: stock(w[2])?,
             seller: AccountId::new(opts.num("acct", 0)?),
             seller_user: UserId::new(opts.num("user", 0)? as u16),
-            qty: Qty::new(w[3].parse().map_err(|_| "bad qty")?),
+            qty: Qty::new(number("qty", w[3])?),
             start: self.local_time(at("from")?)?,
             end: self.local_time(at("to")?)?,
             pricing: if opts.has("pay-as-bid") { Pricing::PayAsBid } else { Pricing::Uniform },
@@ -225,33 +292,33 @@ impl Session {
         }))
     }
 
-    fn parse_bid(&self, w: &[&str]) -> Result<Command, String> {
+    fn parse_bid(&self, w: &[&str]) -> Result<Command, GoldenError> {
         // bid a1 CEA 1000 @ 75.00 acct=2 auction=A1
         let opts = Options(w[6..].to_vec());
         Ok(Command::AuctionBid(AuctionBid {
             user: UserId::new(opts.num("user", 0)? as u16),
             token: token(w[1]),
             account: AccountId::new(opts.num("acct", 0)?),
-            qty: Qty::new(w[3].parse().map_err(|_| "bad qty")?),
-            stock: StockCode::from_text(w[2]).ok_or("bad stock")?,
+            qty: Qty::new(number("qty", w[3])?),
+            stock: stock(w[2])?,
             price: opts.num("price", yuan(w[5])? * 100)?,
-            auction: AuctionId::from_text(opts.get("auction").unwrap_or("")).ok_or("bad auction id")?,
+            auction: auction_id(opts.get("auction").unwrap_or(""))?,
         }))
     }
 
-    fn instrument(&self, code: &str) -> Result<InstrumentId, String> {
-        let code = StockCode::from_text(code).ok_or("bad stock")?;
-        let index = self.codes.iter().position(|c| *c == code).ok_or("unknown stock")?;
+    fn instrument(&self, code: &str) -> Result<InstrumentId, GoldenError> {
+        let stock = stock(code)?;
+        let index = self.codes.iter().position(|c| *c == stock).ok_or_else(|| bad("stock", code))?;
         Ok(InstrumentId::new(index as u8))
     }
 
-    fn parse(&mut self, line: &str) -> Result<Option<Command>, String> {
+    fn parse(&mut self, line: &str) -> Result<Option<Command>, GoldenError> {
         let w: Vec<&str> = line.split_whitespace().collect();
         let cmd = match w[0] {
             "at" => {
                 let (date, time) = (w[1].replace('-', ""), w[2]);
-                let days = carbonx_engine::calendar::days_from_yyyymmdd(date.parse().map_err(|_| "bad date")?)
-                    .ok_or("bad date")?;
+                let days = carbonx_engine::calendar::days_from_yyyymmdd(number("date", &date)?)
+                    .ok_or_else(|| bad("date", w[1]))?;
                 let mut parts = time.split(':').map(|p| p.parse::<f64>().unwrap_or(0.0));
                 let (h, m, s) = (parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0));
                 let local = days * 86_400 + (h * 3600.0 + m * 60.0) as i64;
@@ -263,7 +330,7 @@ impl Session {
             "reduce" => Command::Cancel(Cancel {
                 user: UserId::new(0),
                 token: token(w[1]),
-                qty: Qty::new(w[3].parse().map_err(|_| "bad qty")?),
+                qty: Qty::new(number("qty", w[3])?),
             }),
             "replace" => self.parse_replace(&w)?,
             "block" => self.parse_block(&w)?,
@@ -276,27 +343,27 @@ impl Session {
             "resume" => Command::Resume(self.instrument(w[1])?),
             "kill" => Command::CancelAccount(AccountId::new(Options(w[1..].to_vec()).num("acct", 0)?)),
             "reject" => {
-                let reason = RejectReason::from_letter(w[2].as_bytes()[0]).ok_or("bad reason")?;
+                let reason = RejectReason::from_letter(w[2].as_bytes()[0]).ok_or_else(|| bad("reject reason", w[2]))?;
                 Command::Reject(GatewayReject { user: UserId::new(0), token: token(w[1]), reason })
             }
-            other => return Err(format!("unknown command {other}")),
+            other => return Err(GoldenError::Command(other.to_string())),
         };
         Ok(Some(cmd))
     }
 
     /// `show acct=N`: the account's cash and CEA holding, in yuan and tonnes.
-    fn show_account(&self, line: &str) -> Result<Vec<String>, String> {
+    fn show_account(&self, line: &str) -> Result<Vec<String>, GoldenError> {
         let account = AccountId::new(Options(line.split_whitespace().skip(1).collect()).num("acct", 0)?);
-        let table = self.engine.accounts().ok_or("no accounts configured")?;
-        let cash = table.cash(account).ok_or("unknown account")?;
-        let h = table.holding(account, InstrumentId::new(0)).ok_or("unknown account")?;
+        let table = self.engine.accounts().ok_or(GoldenError::Show("no accounts configured"))?;
+        let cash = table.cash(account).ok_or(GoldenError::Show("unknown account"))?;
+        let h = table.holding(account, InstrumentId::new(0)).ok_or(GoldenError::Show("unknown account"))?;
         let yuan = |fen: i64| format!("{}.{:02}", fen / 100, fen % 100);
         let (available, locked) = (yuan(cash.available), yuan(cash.locked));
         let cea = format!("CEA available={} locked={} bought-today={}", h.available, h.locked, h.bought_today);
         Ok(vec![format!("account {} cash available={available} locked={locked}; {cea}", account.get())])
     }
 
-    fn run(&mut self, line: &str) -> Result<Vec<String>, String> {
+    fn run(&mut self, line: &str) -> Result<Vec<String>, GoldenError> {
         if line.starts_with("show ") {
             return self.show_account(line);
         }
@@ -472,8 +539,8 @@ impl Session {
 }
 
 /// Runs one file; returns the file as it should read (expectations from the engine).
-fn run_file(path: &Path) -> Result<(String, Vec<String>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+fn run_file(path: &Path) -> Result<(String, Vec<String>), GoldenError> {
+    let text = std::fs::read_to_string(path)?;
     let lines: Vec<&str> = text.lines().collect();
     let config: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("config ")).collect();
     let (engine, show_day) = parse_config(&config)?;
@@ -506,12 +573,25 @@ fn run_file(path: &Path) -> Result<(String, Vec<String>), String> {
         }
         rewritten.push(line.to_string());
         if !line.trim().is_empty() && !line.starts_with('#') && !line.starts_with("config ") {
-            let events = session.run(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+            let events = session.run(line).map_err(|e| GoldenError::Line { line: i + 1, source: Box::new(e) })?;
             actual.extend(events);
         }
         i += 1;
     }
     Ok((rewritten.join("\n") + "\n", failures))
+}
+
+#[test]
+fn a_bad_line_says_which_field_or_word() {
+    let (engine, show_day) = parse_config(&["config stp=cancel-oldest"]).unwrap();
+    let codes = engine.instruments().to_vec();
+    let mut session = Session { engine, codes, now: (DAY0 as u64 + 10 * 3600) * 1_000_000_000, show_day };
+    let err = session.run("buy b1 CEA ten @ 74.63 acct=1").unwrap_err();
+    assert!(matches!(err, GoldenError::Field { field: "qty", .. }), "{err}");
+    assert!(matches!(session.run("sell s1 CEA 1 @ 74.63 acct=x"), Err(GoldenError::Field { field: "acct", .. })));
+    assert!(matches!(session.run("launch A1"), Err(GoldenError::Command(_))));
+    assert!(matches!(session.run("show acct=1"), Err(GoldenError::Show(_))));
+    assert!(matches!(parse_config(&["config stp=sideways"]), Err(GoldenError::Setting(_))));
 }
 
 #[test]
@@ -527,7 +607,7 @@ fn golden_rule_files() {
     let rewrite = std::env::var("GOLDEN_REWRITE").is_ok();
     let mut failures = Vec::new();
     for path in &files {
-        let (rewritten, file_failures) = run_file(path).unwrap_or_else(|e| panic!("{e}"));
+        let (rewritten, file_failures) = run_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         if rewrite {
             std::fs::write(path, rewritten).unwrap();
         } else {
