@@ -16,6 +16,13 @@
 //!   volume, turnover, trades. Written last: its presence means the day's
 //!   files are complete (recovery from a snapshot relies on it).
 //!
+//! Each file is written durably when the day ends
+//! ([`carbonx_soup::files`]: a temporary name, `fsync`, rename, the
+//! directory's `fsync`), `statistics.csv` last, so that a power cut never
+//! leaves `statistics.csv` beside an empty or missing file. A start-up that
+//! finds no `statistics.csv` for a day replays that day from an older
+//! snapshot (or the first journal file), which writes the set again.
+//!
 //! The writer is its own stage on its own thread, fed by the sequencer's
 //! fan-out like the gateway and the feed, so file I/O never slows the
 //! engine; it is woken once per few thousand events and at each day's
@@ -27,6 +34,7 @@
 use crate::admin::fen_text;
 use carbonx_engine::accounts::AccountTable;
 use carbonx_engine::{AccountId, Asset, DailyStats, Event, InstrumentId, Side, StockCode, Timestamp};
+use carbonx_soup::files;
 use crossbeam::channel::Receiver;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -154,17 +162,19 @@ impl EodWriter {
         Ok(())
     }
 
+    /// Writes the day's files, each durably (temporary name, sync,
+    /// rename, directory sync), `statistics.csv` last: after a power cut
+    /// at any moment its presence still means every other file is whole.
     fn day_ended(&mut self, accounts: &AccountTable) -> std::io::Result<()> {
         let Some(date) = self.date.take() else { return Ok(()) };
         let dir = self.day_dir(date);
-        if let Some(mut trades) = self.trades.take() {
-            trades.flush()?;
-            drop(trades);
-            std::fs::rename(dir.join("trades.csv.partial"), dir.join("trades.csv"))?;
+        if let Some(trades) = self.trades.take() {
+            let file = trades.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+            files::commit_file(&file, &dir.join("trades.csv.partial"), &dir.join("trades.csv"))?;
         }
-        write_atomically(&dir.join("positions.csv"), &positions_csv(accounts, &self.stocks))?;
-        write_atomically(&dir.join("transfers.csv"), &self.transfers)?;
-        write_atomically(&statistics_path(&self.data_dir, date), &self.statistics_csv(date))?;
+        files::write_atomically(&dir.join("positions.csv"), positions_csv(accounts, &self.stocks).as_bytes())?;
+        files::write_atomically(&dir.join("transfers.csv"), self.transfers.as_bytes())?;
+        files::write_atomically(&statistics_path(&self.data_dir, date), self.statistics_csv(date).as_bytes())?;
         tracing::info!(dir = %dir.display(), "end-of-day files written");
         Ok(())
     }
@@ -214,12 +224,6 @@ pub fn positions_csv(accounts: &AccountTable, stocks: &[StockCode]) -> String {
         text.push('\n');
     }
     text
-}
-
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let partial = path.with_extension("csv.partial");
-    std::fs::write(&partial, text)?;
-    std::fs::rename(partial, path)
 }
 
 /// The directory of day `date`'s files under data directory `data_dir`.

@@ -17,8 +17,8 @@
 //! or the new one, never half of one.
 
 use carbonx_engine::snapshot::Snapshot;
+use carbonx_soup::files;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &str = "carbonx-snapshot 1";
@@ -86,15 +86,10 @@ pub fn roll_path(data_dir: &Path, date: u32) -> PathBuf {
 pub fn write(path: &Path, file: &SnapshotFile) -> Result<(), SnapshotFileError> {
     let io = |source| SnapshotFileError::Io { path: path.to_path_buf(), source };
     let body = serde_json::to_vec(file).map_err(|e| io(std::io::Error::other(e)))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("snap.tmp");
-    let mut out = std::fs::File::create(&tmp).map_err(io)?;
-    writeln!(out, "{MAGIC} {} {:08x}", body.len(), crc32c::crc32c(&body)).map_err(io)?;
-    out.write_all(&body).map_err(io)?;
-    out.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    let mut bytes = format!("{MAGIC} {} {:08x}\n", body.len(), crc32c::crc32c(&body)).into_bytes();
+    bytes.extend_from_slice(&body);
+    std::fs::create_dir_all(files::parent_dir(path)).map_err(io)?;
+    files::write_atomically(path, &bytes).map_err(io)
 }
 
 /// Reads and checks a snapshot file.
