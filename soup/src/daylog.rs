@@ -6,8 +6,10 @@
 //! every [`INDEX_EVERY`] messages) finds a requested sequence number
 //! without an entry per message.
 //!
-//! The file is not synced: it is rebuilt from the journal at start-up
-//! (the journal, not this file, is what makes the stream durable).
+//! The file's content is not synced: it is rebuilt from the journal at
+//! start-up (the journal, not this file, is what makes the stream
+//! durable). Its name is, once, when it is created (its directory is
+//! synced, [`crate::files::create_file`]).
 
 use bytes::{Bytes, BytesMut};
 use std::fs::{File, OpenOptions};
@@ -52,15 +54,14 @@ pub struct Cursor {
 
 impl DayLog {
     /// A new, empty log at `path` (an existing file is truncated: the
-    /// stream is rebuilt from the journal).
+    /// stream is rebuilt from the journal); missing directories are
+    /// created, and the directory of each new entry synced.
     ///
     /// # Errors
     /// The file cannot be created.
     pub fn create(path: &Path) -> std::io::Result<DayLog> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(path)?;
+        let file =
+            crate::files::create_file(path, OpenOptions::new().create(true).truncate(true).read(true).write(true))?;
         Ok(DayLog {
             path: path.to_path_buf(),
             file,
@@ -288,5 +289,14 @@ mod tests {
         let mut out = BytesMut::new();
         log.read(&mut cursor, 1_000, &mut out).unwrap();
         assert!(out.is_empty() && cursor == end);
+    }
+
+    #[test]
+    fn a_new_day_log_syncs_its_new_directory_and_its_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let before = crate::files::dir_syncs_on_this_thread();
+        DayLog::create(&tmp.path().join("20261124").join("DEMO01.ouch")).unwrap();
+        // `20261124` in the temp dir, the log in `20261124`.
+        assert_eq!(crate::files::dir_syncs_on_this_thread() - before, 2);
     }
 }

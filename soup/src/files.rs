@@ -7,10 +7,29 @@
 //! target and syncing the directory ([`write_atomically`],
 //! [`commit_file`]): after a power cut the name holds the old content or
 //! the new, never an empty or half-written file.
+//!
+//! A new file's name needs the same care: [`create_file`] and
+//! [`create_dir_all`] sync the directory each new entry was made in, so
+//! that a journal created for a new day is still there after a power cut
+//! even when its directory was never synced otherwise.
 
-use std::fs::File;
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+thread_local! {
+    /// Directory syncs made by this thread (see [`dir_syncs_on_this_thread`]).
+    static DIR_SYNCS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many directory syncs this thread has made: the seam through which
+/// tests see that creating a file synced its directory (an `fsync` cannot
+/// be observed otherwise). Per thread, so that tests running in parallel
+/// do not count each other's.
+pub fn dir_syncs_on_this_thread() -> u64 {
+    DIR_SYNCS.with(Cell::get)
+}
 
 /// The directory holding `path` (`.` for a bare file name).
 pub fn parent_dir(path: &Path) -> &Path {
@@ -26,7 +45,44 @@ pub fn parent_dir(path: &Path) -> &Path {
 /// # Errors
 /// The directory cannot be opened or synced.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    File::open(dir)?.sync_all()?;
+    DIR_SYNCS.with(|n| n.set(n.get() + 1));
+    Ok(())
+}
+
+/// Creates directory `dir` and any missing parents (like
+/// [`std::fs::create_dir_all`]), syncing the parent of each directory it
+/// creates, so that the new entries survive a power cut.
+///
+/// # Errors
+/// A directory cannot be created or synced.
+pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().create(dir) {
+        Ok(()) => sync_dir(parent_dir(dir)),
+        // Created meanwhile by someone else, who syncs it.
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Opens `path` with `options` (which create it), creating its directory
+/// first ([`create_dir_all`]), then syncs that directory so that the new
+/// file's name survives a power cut.
+///
+/// # Errors
+/// The directory or the file cannot be created, or the directory synced.
+pub fn create_file(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    let dir = parent_dir(path);
+    create_dir_all(dir)?;
+    let file = options.open(path)?;
+    sync_dir(dir)?;
+    Ok(file)
 }
 
 /// The temporary name [`write_atomically`] writes `path` under first:
@@ -77,6 +133,23 @@ mod tests {
         assert_eq!(names, ["statistics.csv"], "the temporary file was renamed");
         assert_eq!(temporary_path(&path), dir.path().join("statistics.csv.tmp"));
         assert_eq!(parent_dir(Path::new("x.csv")), Path::new("."));
+    }
+
+    #[test]
+    fn creating_a_file_syncs_every_directory_that_got_a_new_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a").join("b").join("journal-20261124.cxj");
+        let before = dir_syncs_on_this_thread();
+        let mut file = create_file(&path, OpenOptions::new().create(true).append(true)).unwrap();
+        file.write_all(b"x").unwrap();
+        // `a` in the temp dir, `b` in `a`, the file in `b`.
+        assert_eq!(dir_syncs_on_this_thread() - before, 3);
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        let before = dir_syncs_on_this_thread();
+        create_dir_all(&dir.path().join("a").join("b")).unwrap();
+        assert_eq!(dir_syncs_on_this_thread(), before, "nothing new, nothing synced");
+        write_atomically(&dir.path().join("a").join("s.csv"), b"y").unwrap();
+        assert_eq!(dir_syncs_on_this_thread() - before, 1);
     }
 
     #[test]

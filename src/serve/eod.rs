@@ -112,8 +112,9 @@ impl EodWriter {
 
     fn start(&mut self, date: u32) -> std::io::Result<()> {
         let dir = self.day_dir(date);
-        std::fs::create_dir_all(&dir)?;
-        let mut trades = std::io::BufWriter::new(std::fs::File::create(dir.join("trades.csv.partial"))?);
+        let partial = dir.join("trades.csv.partial");
+        let file = files::create_file(&partial, std::fs::OpenOptions::new().create(true).write(true).truncate(true))?;
+        let mut trades = std::io::BufWriter::new(file);
         trades.write_all(TRADES_HEADER.as_bytes())?;
         (self.date, self.trades) = (Some(date), Some(trades));
         self.stats.clear();
@@ -240,4 +241,21 @@ pub fn statistics_path(data_dir: &Path, date: u32) -> PathBuf {
 /// An account's code (`0001`), or its number if it has none.
 fn account_code(codes: &[[u8; 4]], a: AccountId) -> String {
     codes.get(a.get() as usize).map_or_else(|| a.get().to_string(), |c| String::from_utf8_lossy(c).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonx_soup::files::dir_syncs_on_this_thread;
+
+    #[test]
+    fn a_new_day_syncs_the_new_directories_and_the_partial_trades_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = EodWriter::new(dir.path(), Vec::new(), Vec::new());
+        let before = dir_syncs_on_this_thread();
+        writer.handle(EodInput::Day(20261124)).unwrap();
+        // `eod` in the data directory, `20261124` in `eod`, the file in `20261124`.
+        assert_eq!(dir_syncs_on_this_thread() - before, 3);
+        assert!(day_dir(dir.path(), 20261124).join("trades.csv.partial").exists());
+    }
 }

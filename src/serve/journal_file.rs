@@ -303,14 +303,16 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Opens (creating if needed) the journal of `date` in `dir` for appending.
+    /// Opens (creating if needed) the journal of `date` in `dir` for
+    /// appending; the directory (and each new parent) is synced, so that a
+    /// new file's name survives a power cut like its records.
     ///
     /// # Errors
     /// When the directory or file cannot be created or opened.
     pub fn open(dir: &Path, date: u32, mode: FsyncMode) -> io::Result<JournalWriter> {
-        std::fs::create_dir_all(dir)?;
         let path = journal_path(dir, date);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // A new day's file: its name is synced before any record goes in.
+        let file = carbonx_soup::files::create_file(&path, OpenOptions::new().create(true).append(true))?;
         Ok(JournalWriter::with_sink(path, Box::new(file), mode))
     }
 
@@ -447,6 +449,15 @@ mod tests {
         }
         w.commit().unwrap();
         w.path().to_path_buf()
+    }
+
+    #[test]
+    fn a_new_journal_file_syncs_its_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let before = carbonx_soup::files::dir_syncs_on_this_thread();
+        JournalWriter::open(&tmp.path().join("data"), 20261124, FsyncMode::Batch).unwrap();
+        // `data` in the temp dir, the journal in `data`.
+        assert_eq!(carbonx_soup::files::dir_syncs_on_this_thread() - before, 2);
     }
 
     #[test]

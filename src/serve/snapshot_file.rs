@@ -88,7 +88,7 @@ pub fn write(path: &Path, file: &SnapshotFile) -> Result<(), SnapshotFileError> 
     let body = serde_json::to_vec(file).map_err(|e| io(std::io::Error::other(e)))?;
     let mut bytes = format!("{MAGIC} {} {:08x}\n", body.len(), crc32c::crc32c(&body)).into_bytes();
     bytes.extend_from_slice(&body);
-    std::fs::create_dir_all(files::parent_dir(path)).map_err(io)?;
+    files::create_dir_all(files::parent_dir(path)).map_err(io)?;
     files::write_atomically(path, &bytes).map_err(io)
 }
 
@@ -142,6 +142,15 @@ mod tests {
             taken: vec![(3, *b"ORDER1        ")],
             engine: engine.snapshot(),
         }
+    }
+
+    #[test]
+    fn the_first_snapshot_syncs_the_new_snapshot_directory_and_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = files::dir_syncs_on_this_thread();
+        write(&roll_path(dir.path(), 20261124), &file()).unwrap();
+        // `snapshots` in the data directory, the file in `snapshots`.
+        assert_eq!(files::dir_syncs_on_this_thread() - before, 2);
     }
 
     #[test]
