@@ -11,6 +11,7 @@
 //! durable). Its name is, once, when it is created (its directory is
 //! synced, [`crate::files::create_file`]).
 
+use crate::files::FileModes;
 use bytes::{Bytes, BytesMut};
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Seek, SeekFrom, Write};
@@ -55,13 +56,17 @@ pub struct Cursor {
 impl DayLog {
     /// A new, empty log at `path` (an existing file is truncated: the
     /// stream is rebuilt from the journal); missing directories are
-    /// created, and the directory of each new entry synced.
+    /// created, and the directory of each new entry synced; new files and
+    /// directories get `modes`.
     ///
     /// # Errors
     /// The file cannot be created.
-    pub fn create(path: &Path) -> std::io::Result<DayLog> {
-        let file =
-            crate::files::create_file(path, OpenOptions::new().create(true).truncate(true).read(true).write(true))?;
+    pub fn create(path: &Path, modes: FileModes) -> std::io::Result<DayLog> {
+        let file = crate::files::create_file(
+            path,
+            OpenOptions::new().create(true).truncate(true).read(true).write(true),
+            modes,
+        )?;
         Ok(DayLog {
             path: path.to_path_buf(),
             file,
@@ -260,7 +265,7 @@ mod tests {
     #[test]
     fn every_message_reads_back_from_the_tail_or_the_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut log = DayLog::create(&tmp.path().join("u.log")).unwrap();
+        let mut log = DayLog::create(&tmp.path().join("u.log"), FileModes::default()).unwrap();
         let total = 60_000u64; // about 3 MiB: well past the in-memory tail
         for batch in (1..=total).collect::<Vec<_>>().chunks(97) {
             let bytes: Vec<u8> = batch.iter().flat_map(|&n| message(n)).collect();
@@ -295,7 +300,7 @@ mod tests {
     fn a_new_day_log_syncs_its_new_directory_and_its_name() {
         let tmp = tempfile::tempdir().unwrap();
         let before = crate::files::dir_syncs_on_this_thread();
-        DayLog::create(&tmp.path().join("20261124").join("DEMO01.ouch")).unwrap();
+        DayLog::create(&tmp.path().join("20261124").join("DEMO01.ouch"), FileModes::default()).unwrap();
         // `20261124` in the temp dir, the log in `20261124`.
         assert_eq!(crate::files::dir_syncs_on_this_thread() - before, 2);
     }

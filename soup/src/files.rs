@@ -12,11 +12,43 @@
 //! [`create_dir_all`] sync the directory each new entry was made in, so
 //! that a journal created for a new day is still there after a power cut
 //! even when its directory was never synced otherwise.
+//!
+//! Every file and directory made here gets its permissions from a
+//! [`FileModes`] (owner-only by default: `0600` files, `0700`
+//! directories); the process umask can only remove bits from them, and
+//! files and directories that already exist keep theirs.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// The permission bits of the files and directories the server creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileModes {
+    /// Files (`0600`: the owner reads and writes, nobody else anything).
+    pub file: u32,
+    /// Directories (`0700`).
+    pub dir: u32,
+}
+
+impl Default for FileModes {
+    /// Owner only: `0600` files, `0700` directories.
+    fn default() -> Self {
+        FileModes { file: 0o600, dir: 0o700 }
+    }
+}
+
+impl FileModes {
+    /// Files with mode `file`; directories the same plus the search
+    /// (execute) bit wherever a class may read, and always `rwx` for the
+    /// owner: `0640` gives `0750`, `0644` gives `0755`, `0600` gives `0700`.
+    pub fn for_files(file: u32) -> FileModes {
+        let file = file & 0o777;
+        FileModes { file, dir: file | 0o700 | ((file & 0o044) >> 2) }
+    }
+}
 
 thread_local! {
     /// Directory syncs made by this thread (see [`dir_syncs_on_this_thread`]).
@@ -56,14 +88,14 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 ///
 /// # Errors
 /// A directory cannot be created or synced.
-pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+pub fn create_dir_all(dir: &Path, modes: FileModes) -> io::Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
-        create_dir_all(parent)?;
+        create_dir_all(parent, modes)?;
     }
-    match std::fs::DirBuilder::new().create(dir) {
+    match std::fs::DirBuilder::new().mode(modes.dir).create(dir) {
         Ok(()) => sync_dir(parent_dir(dir)),
         // Created meanwhile by someone else, who syncs it.
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
@@ -71,16 +103,16 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Opens `path` with `options` (which create it), creating its directory
-/// first ([`create_dir_all`]), then syncs that directory so that the new
-/// file's name survives a power cut.
+/// Opens `path` with `options` (which create it, with `modes.file`),
+/// creating its directory first ([`create_dir_all`]), then syncs that
+/// directory so that the new file's name survives a power cut.
 ///
 /// # Errors
 /// The directory or the file cannot be created, or the directory synced.
-pub fn create_file(path: &Path, options: &OpenOptions) -> io::Result<File> {
+pub fn create_file(path: &Path, options: &mut OpenOptions, modes: FileModes) -> io::Result<File> {
     let dir = parent_dir(path);
-    create_dir_all(dir)?;
-    let file = options.open(path)?;
+    create_dir_all(dir, modes)?;
+    let file = options.mode(modes.file).open(path)?;
     sync_dir(dir)?;
     Ok(file)
 }
@@ -107,13 +139,13 @@ pub fn commit_file(file: &File, tmp: &Path, path: &Path) -> io::Result<()> {
 /// Replaces (or creates) `path` with `bytes` so that a crash or power cut
 /// at any moment leaves either the old file or the whole new one: writes
 /// [`temporary_path`], syncs it, renames it and syncs the directory. The
-/// directory must exist.
+/// directory must exist; a new file gets `modes.file`.
 ///
 /// # Errors
 /// Any step failed: `path` may still hold its old content (or not exist).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8], modes: FileModes) -> io::Result<()> {
     let tmp = temporary_path(path);
-    let mut file = File::create(&tmp)?;
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(modes.file).open(&tmp)?;
     file.write_all(bytes)?;
     commit_file(&file, &tmp, path)
 }
@@ -126,8 +158,8 @@ mod tests {
     fn write_atomically_replaces_the_whole_file_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("statistics.csv");
-        write_atomically(&path, b"old\n").unwrap();
-        write_atomically(&path, b"new\n").unwrap();
+        write_atomically(&path, b"old\n", FileModes::default()).unwrap();
+        write_atomically(&path, b"new\n", FileModes::default()).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["statistics.csv"], "the temporary file was renamed");
@@ -140,15 +172,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a").join("b").join("journal-20261124.cxj");
         let before = dir_syncs_on_this_thread();
-        let mut file = create_file(&path, OpenOptions::new().create(true).append(true)).unwrap();
+        let mut file = create_file(&path, OpenOptions::new().create(true).append(true), FileModes::default()).unwrap();
         file.write_all(b"x").unwrap();
         // `a` in the temp dir, `b` in `a`, the file in `b`.
         assert_eq!(dir_syncs_on_this_thread() - before, 3);
         assert_eq!(std::fs::read(&path).unwrap(), b"x");
         let before = dir_syncs_on_this_thread();
-        create_dir_all(&dir.path().join("a").join("b")).unwrap();
+        create_dir_all(&dir.path().join("a").join("b"), FileModes::default()).unwrap();
         assert_eq!(dir_syncs_on_this_thread(), before, "nothing new, nothing synced");
-        write_atomically(&dir.path().join("a").join("s.csv"), b"y").unwrap();
+        write_atomically(&dir.path().join("a").join("s.csv"), b"y", FileModes::default()).unwrap();
         assert_eq!(dir_syncs_on_this_thread() - before, 1);
     }
 
@@ -156,7 +188,25 @@ mod tests {
     fn write_atomically_without_its_directory_fails_and_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing").join("positions.csv");
-        assert!(write_atomically(&path, b"x").is_err());
+        assert!(write_atomically(&path, b"x", FileModes::default()).is_err());
         assert!(!dir.path().join("missing").exists());
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn files_and_directories_get_the_modes_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let new_dir = dir.path().join("a").join("b");
+        create_file(&new_dir.join("j"), OpenOptions::new().create(true).append(true), FileModes::default()).unwrap();
+        write_atomically(&new_dir.join("s"), b"s", FileModes::default()).unwrap();
+        assert_eq!((mode(&dir.path().join("a")), mode(&new_dir)), (0o700, 0o700));
+        assert_eq!((mode(&new_dir.join("j")), mode(&new_dir.join("s"))), (0o600, 0o600));
+        assert_eq!(FileModes::for_files(0o640), FileModes { file: 0o640, dir: 0o750 });
+        assert_eq!(FileModes::for_files(0o644), FileModes { file: 0o644, dir: 0o755 });
+        assert_eq!(FileModes::for_files(0o600), FileModes::default());
     }
 }

@@ -60,6 +60,8 @@ pub struct EodWriter {
     trades: Option<std::io::BufWriter<std::fs::File>>,
     stats: Vec<DailyStats>,
     transfers: String,
+    /// The permissions of new files and directories.
+    modes: files::FileModes,
 }
 
 const TRADES_HEADER: &str =
@@ -69,7 +71,8 @@ const STATS_HEADER: &str = "date,instrument,method,open,high,low,close,volume_t,
 
 impl EodWriter {
     /// Writes under `data_dir/eod`; `accounts` are the account codes in account order.
-    pub fn new(data_dir: &Path, stocks: Vec<StockCode>, accounts: Vec<[u8; 4]>) -> EodWriter {
+    /// New files and directories get `modes`.
+    pub fn new(data_dir: &Path, stocks: Vec<StockCode>, accounts: Vec<[u8; 4]>, modes: files::FileModes) -> EodWriter {
         EodWriter {
             data_dir: data_dir.to_path_buf(),
             stocks,
@@ -78,6 +81,7 @@ impl EodWriter {
             trades: None,
             stats: Vec::new(),
             transfers: String::from(TRANSFERS_HEADER),
+            modes,
         }
     }
 
@@ -113,7 +117,11 @@ impl EodWriter {
     fn start(&mut self, date: u32) -> std::io::Result<()> {
         let dir = self.day_dir(date);
         let partial = dir.join("trades.csv.partial");
-        let file = files::create_file(&partial, std::fs::OpenOptions::new().create(true).write(true).truncate(true))?;
+        let file = files::create_file(
+            &partial,
+            std::fs::OpenOptions::new().create(true).write(true).truncate(true),
+            self.modes,
+        )?;
         let mut trades = std::io::BufWriter::new(file);
         trades.write_all(TRADES_HEADER.as_bytes())?;
         (self.date, self.trades) = (Some(date), Some(trades));
@@ -173,9 +181,17 @@ impl EodWriter {
             let file = trades.into_inner().map_err(std::io::IntoInnerError::into_error)?;
             files::commit_file(&file, &dir.join("trades.csv.partial"), &dir.join("trades.csv"))?;
         }
-        files::write_atomically(&dir.join("positions.csv"), positions_csv(accounts, &self.stocks).as_bytes())?;
-        files::write_atomically(&dir.join("transfers.csv"), self.transfers.as_bytes())?;
-        files::write_atomically(&statistics_path(&self.data_dir, date), self.statistics_csv(date).as_bytes())?;
+        files::write_atomically(
+            &dir.join("positions.csv"),
+            positions_csv(accounts, &self.stocks).as_bytes(),
+            self.modes,
+        )?;
+        files::write_atomically(&dir.join("transfers.csv"), self.transfers.as_bytes(), self.modes)?;
+        files::write_atomically(
+            &statistics_path(&self.data_dir, date),
+            self.statistics_csv(date).as_bytes(),
+            self.modes,
+        )?;
         tracing::info!(dir = %dir.display(), "end-of-day files written");
         Ok(())
     }
@@ -251,7 +267,7 @@ mod tests {
     #[test]
     fn a_new_day_syncs_the_new_directories_and_the_partial_trades_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = EodWriter::new(dir.path(), Vec::new(), Vec::new());
+        let mut writer = EodWriter::new(dir.path(), Vec::new(), Vec::new(), files::FileModes::default());
         let before = dir_syncs_on_this_thread();
         writer.handle(EodInput::Day(20261124)).unwrap();
         // `eod` in the data directory, `20261124` in `eod`, the file in `20261124`.

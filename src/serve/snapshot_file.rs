@@ -79,17 +79,17 @@ pub fn roll_path(data_dir: &Path, date: u32) -> PathBuf {
     snapshot_dir(data_dir).join(format!("{date:08}.snap"))
 }
 
-/// Writes `file` to `path` atomically.
+/// Writes `file` to `path` atomically; new files and directories get `modes`.
 ///
 /// # Errors
 /// An I/O failure, naming the file.
-pub fn write(path: &Path, file: &SnapshotFile) -> Result<(), SnapshotFileError> {
+pub fn write(path: &Path, file: &SnapshotFile, modes: files::FileModes) -> Result<(), SnapshotFileError> {
     let io = |source| SnapshotFileError::Io { path: path.to_path_buf(), source };
     let body = serde_json::to_vec(file).map_err(|e| io(std::io::Error::other(e)))?;
     let mut bytes = format!("{MAGIC} {} {:08x}\n", body.len(), crc32c::crc32c(&body)).into_bytes();
     bytes.extend_from_slice(&body);
-    files::create_dir_all(files::parent_dir(path)).map_err(io)?;
-    files::write_atomically(path, &bytes).map_err(io)
+    files::create_dir_all(files::parent_dir(path), modes).map_err(io)?;
+    files::write_atomically(path, &bytes, modes).map_err(io)
 }
 
 /// Reads and checks a snapshot file.
@@ -148,7 +148,7 @@ mod tests {
     fn the_first_snapshot_syncs_the_new_snapshot_directory_and_its_own_name() {
         let dir = tempfile::tempdir().unwrap();
         let before = files::dir_syncs_on_this_thread();
-        write(&roll_path(dir.path(), 20261124), &file()).unwrap();
+        write(&roll_path(dir.path(), 20261124), &file(), files::FileModes::default()).unwrap();
         // `snapshots` in the data directory, the file in `snapshots`.
         assert_eq!(files::dir_syncs_on_this_thread() - before, 2);
     }
@@ -157,7 +157,7 @@ mod tests {
     fn a_snapshot_file_round_trips_and_any_damage_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = roll_path(dir.path(), 20261124);
-        write(&path, &file()).unwrap();
+        write(&path, &file(), files::FileModes::default()).unwrap();
         assert_eq!(read(&path).unwrap(), file());
         assert_eq!(roll_snapshots(dir.path()).unwrap(), std::slice::from_ref(&path));
         let good = std::fs::read(&path).unwrap();
