@@ -54,7 +54,9 @@ fn group_commit(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("journal");
     group.throughput(Throughput::Elements(batch.len() as u64));
-    let mut writer = JournalWriter::open(tmp.path(), 20_261_124, FsyncMode::Batch).unwrap();
+    let mut writer =
+        JournalWriter::open(tmp.path(), 20_261_124, FsyncMode::Batch, carbonx_soup::files::FileModes::default())
+            .unwrap();
     let mut seq = 0;
     group.bench_function("group commit of 4,096 orders with fdatasync", |b| {
         b.iter(|| {
@@ -123,13 +125,20 @@ fn snapshot(c: &mut Criterion) {
         taken: Vec::new(),
         engine: engine.snapshot(),
     };
-    carbonx::serve::snapshot_file::write(&path, &file(&engine)).unwrap();
+    carbonx::serve::snapshot_file::write(&path, &file(&engine), carbonx_soup::files::FileModes::default()).unwrap();
     let bytes = std::fs::metadata(&path).unwrap().len();
     println!("snapshot of {} resting orders and 3,400 accounts: {bytes} bytes", engine.resting_count());
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(10);
     group.bench_function("take and write (fsync) a busy day's snapshot", |b| {
-        b.iter(|| carbonx::serve::snapshot_file::write(&path, &file(black_box(&engine))).unwrap());
+        b.iter(|| {
+            carbonx::serve::snapshot_file::write(
+                &path,
+                &file(black_box(&engine)),
+                carbonx_soup::files::FileModes::default(),
+            )
+            .unwrap()
+        });
     });
     let config = engine.config().clone();
     group.bench_function("read, check and restore it", |b| {

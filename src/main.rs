@@ -311,7 +311,11 @@ fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: Option<Fsyn
             return ExitCode::FAILURE;
         }
     };
+    let source = if fsync.is_some() { "--fsync never" } else { "[journal] fsync = \"never\"" };
     let fsync = fsync.unwrap_or(config.journal.fsync);
+    if fsync == FsyncMode::Never {
+        eprintln!("carbonx: {}", fsync_never_warning(source));
+    }
     let options = ServeOptions { data_dir: data_dir.clone(), fsync, config_dir };
     let server = match Server::start(&config, &options) {
         Ok(server) => server,
@@ -333,6 +337,17 @@ fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: Option<Fsyn
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `serve` warns at start-up when the journal is never synced
+/// (`source`: the flag or the configuration key that said so). `carbonx
+/// load`'s embedded server does not warn: it is a benchmark.
+fn fsync_never_warning(source: &str) -> String {
+    format!(
+        "WARNING: {source}: the journal is never synced to disk. A crash of this process loses nothing, \
+         but on a power cut or kernel crash, acknowledged orders since the last OS writeback can be lost. \
+         Use fsync = \"batch\" or \"always\" for a real market."
+    )
 }
 
 /// Blocks until SIGINT, SIGTERM, or the engine thread stopping on its own.

@@ -126,6 +126,8 @@ pub struct PublishConfig {
     pub heartbeat: Duration,
     /// Day logs go under this folder.
     pub log_dir: PathBuf,
+    /// The permissions of new day logs and their folder.
+    pub file_modes: carbonx_soup::files::FileModes,
 }
 
 /// The feed thread.
@@ -193,7 +195,7 @@ impl FeedService {
         self.ended = false;
         let date = String::from_utf8_lossy(&session[2..]).to_string();
         let path = self.config.log_dir.join(format!("itch-{date}.log"));
-        let log = DayLog::create(&path)
+        let log = DayLog::create(&path, self.config.file_modes)
             .map_err(|err| tracing::error!(path = %path.display(), %err, "cannot create the feed day log"))
             .ok();
         let mut state = self.shared.state.lock();

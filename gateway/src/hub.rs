@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use carbonx_engine::calendar::Calendar;
 use carbonx_engine::{EngineConfig, Event, StockCode, Timestamp, UserId};
 use carbonx_soup::daylog::{Cursor, DayLog};
+use carbonx_soup::files::FileModes;
 use carbonx_soup::packet::{self as soup, Packet, SESSION_LEN};
 use crossbeam::channel::Receiver;
 use parking_lot::Mutex;
@@ -98,11 +99,12 @@ pub struct Hub {
     stocks: Vec<StockCode>,
     calendar: Calendar,
     sessions_dir: PathBuf,
+    file_modes: FileModes,
 }
 
 impl Hub {
     /// A hub for `config`'s users on `market`; day logs go under
-    /// `sessions_dir/YYYYMMDD/`.
+    /// `sessions_dir/YYYYMMDD/`, created with `file_modes`.
     ///
     /// # Errors
     /// The users do not resolve against the market's accounts.
@@ -112,6 +114,7 @@ impl Hub {
         stocks: Vec<StockCode>,
         account_codes: Vec<[u8; 4]>,
         sessions_dir: PathBuf,
+        file_modes: FileModes,
     ) -> Result<Hub, GatewayConfigError> {
         let directory = Directory::new(&config, account_codes)?;
         let throttles = directory.users.iter().map(|u| Throttle::new(u.rate_per_sec, u.burst));
@@ -143,6 +146,7 @@ impl Hub {
             stocks,
             calendar,
             sessions_dir,
+            file_modes,
         })
     }
 
@@ -215,7 +219,7 @@ impl Hub {
             let name = String::from_utf8_lossy(name).trim().to_string();
             let kind = if n < users { "ouch" } else { "dropcopy" };
             let path = self.sessions_dir.join(format!("{date:08}")).join(format!("{name}.{kind}"));
-            let log = match DayLog::create(&path) {
+            let log = match DayLog::create(&path, self.file_modes) {
                 Ok(log) => Some(log),
                 Err(err) => {
                     tracing::error!(path = %path.display(), %err, "cannot create a session day log");

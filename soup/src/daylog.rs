@@ -6,9 +6,12 @@
 //! every [`INDEX_EVERY`] messages) finds a requested sequence number
 //! without an entry per message.
 //!
-//! The file is not synced: it is rebuilt from the journal at start-up
-//! (the journal, not this file, is what makes the stream durable).
+//! The file's content is not synced: it is rebuilt from the journal at
+//! start-up (the journal, not this file, is what makes the stream
+//! durable). Its name is, once, when it is created (its directory is
+//! synced, [`crate::files::create_file`]).
 
+use crate::files::FileModes;
 use bytes::{Bytes, BytesMut};
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Seek, SeekFrom, Write};
@@ -52,15 +55,18 @@ pub struct Cursor {
 
 impl DayLog {
     /// A new, empty log at `path` (an existing file is truncated: the
-    /// stream is rebuilt from the journal).
+    /// stream is rebuilt from the journal); missing directories are
+    /// created, and the directory of each new entry synced; new files and
+    /// directories get `modes`.
     ///
     /// # Errors
     /// The file cannot be created.
-    pub fn create(path: &Path) -> std::io::Result<DayLog> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(path)?;
+    pub fn create(path: &Path, modes: FileModes) -> std::io::Result<DayLog> {
+        let file = crate::files::create_file(
+            path,
+            OpenOptions::new().create(true).truncate(true).read(true).write(true),
+            modes,
+        )?;
         Ok(DayLog {
             path: path.to_path_buf(),
             file,
@@ -259,7 +265,7 @@ mod tests {
     #[test]
     fn every_message_reads_back_from_the_tail_or_the_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut log = DayLog::create(&tmp.path().join("u.log")).unwrap();
+        let mut log = DayLog::create(&tmp.path().join("u.log"), FileModes::default()).unwrap();
         let total = 60_000u64; // about 3 MiB: well past the in-memory tail
         for batch in (1..=total).collect::<Vec<_>>().chunks(97) {
             let bytes: Vec<u8> = batch.iter().flat_map(|&n| message(n)).collect();
@@ -288,5 +294,14 @@ mod tests {
         let mut out = BytesMut::new();
         log.read(&mut cursor, 1_000, &mut out).unwrap();
         assert!(out.is_empty() && cursor == end);
+    }
+
+    #[test]
+    fn a_new_day_log_syncs_its_new_directory_and_its_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let before = crate::files::dir_syncs_on_this_thread();
+        DayLog::create(&tmp.path().join("20261124").join("DEMO01.ouch"), FileModes::default()).unwrap();
+        // `20261124` in the temp dir, the log in `20261124`.
+        assert_eq!(crate::files::dir_syncs_on_this_thread() - before, 2);
     }
 }

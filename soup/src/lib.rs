@@ -16,6 +16,9 @@
 //! - [`daylog`]: one sequenced stream of a trading day as ready-to-send
 //!   packets: a file with a bounded in-memory tail and a sparse index, read
 //!   through a [`daylog::Cursor`].
+//! - [`files`]: files that survive a power cut: write a temporary file,
+//!   sync it, rename it, sync the directory (one helper for the journal's
+//!   neighbours, the snapshots and the end-of-day files).
 //! - [`server`]: the thin tokio side of a server session: one read within
 //!   the session's deadlines, and the login reading that the gateway and the
 //!   feed share.
@@ -28,6 +31,7 @@
 
 pub mod client;
 pub mod daylog;
+pub mod files;
 pub mod packet;
 pub mod server;
 pub mod session;

@@ -177,7 +177,7 @@ proptest! {
         chunk in 1usize..3_000,
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = DayLog::create(&dir.path().join("u.log")).unwrap();
+        let mut log = DayLog::create(&dir.path().join("u.log"), carbonx_soup::files::FileModes::default()).unwrap();
         let messages: Vec<Vec<u8>> =
             sizes.iter().enumerate().map(|(n, &len)| (0..len).map(|i| (n + i) as u8).collect()).collect();
         for batch in messages.chunks(37) {

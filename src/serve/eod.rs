@@ -16,6 +16,13 @@
 //!   volume, turnover, trades. Written last: its presence means the day's
 //!   files are complete (recovery from a snapshot relies on it).
 //!
+//! Each file is written durably when the day ends
+//! ([`carbonx_soup::files`]: a temporary name, `fsync`, rename, the
+//! directory's `fsync`), `statistics.csv` last, so that a power cut never
+//! leaves `statistics.csv` beside an empty or missing file. A start-up that
+//! finds no `statistics.csv` for a day replays that day from an older
+//! snapshot (or the first journal file), which writes the set again.
+//!
 //! The writer is its own stage on its own thread, fed by the sequencer's
 //! fan-out like the gateway and the feed, so file I/O never slows the
 //! engine; it is woken once per few thousand events and at each day's
@@ -27,6 +34,7 @@
 use crate::admin::fen_text;
 use carbonx_engine::accounts::AccountTable;
 use carbonx_engine::{AccountId, Asset, DailyStats, Event, InstrumentId, Side, StockCode, Timestamp};
+use carbonx_soup::files;
 use crossbeam::channel::Receiver;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,6 +60,8 @@ pub struct EodWriter {
     trades: Option<std::io::BufWriter<std::fs::File>>,
     stats: Vec<DailyStats>,
     transfers: String,
+    /// The permissions of new files and directories.
+    modes: files::FileModes,
 }
 
 const TRADES_HEADER: &str =
@@ -61,7 +71,8 @@ const STATS_HEADER: &str = "date,instrument,method,open,high,low,close,volume_t,
 
 impl EodWriter {
     /// Writes under `data_dir/eod`; `accounts` are the account codes in account order.
-    pub fn new(data_dir: &Path, stocks: Vec<StockCode>, accounts: Vec<[u8; 4]>) -> EodWriter {
+    /// New files and directories get `modes`.
+    pub fn new(data_dir: &Path, stocks: Vec<StockCode>, accounts: Vec<[u8; 4]>, modes: files::FileModes) -> EodWriter {
         EodWriter {
             data_dir: data_dir.to_path_buf(),
             stocks,
@@ -70,6 +81,7 @@ impl EodWriter {
             trades: None,
             stats: Vec::new(),
             transfers: String::from(TRANSFERS_HEADER),
+            modes,
         }
     }
 
@@ -104,8 +116,13 @@ impl EodWriter {
 
     fn start(&mut self, date: u32) -> std::io::Result<()> {
         let dir = self.day_dir(date);
-        std::fs::create_dir_all(&dir)?;
-        let mut trades = std::io::BufWriter::new(std::fs::File::create(dir.join("trades.csv.partial"))?);
+        let partial = dir.join("trades.csv.partial");
+        let file = files::create_file(
+            &partial,
+            std::fs::OpenOptions::new().create(true).write(true).truncate(true),
+            self.modes,
+        )?;
+        let mut trades = std::io::BufWriter::new(file);
         trades.write_all(TRADES_HEADER.as_bytes())?;
         (self.date, self.trades) = (Some(date), Some(trades));
         self.stats.clear();
@@ -154,17 +171,27 @@ impl EodWriter {
         Ok(())
     }
 
+    /// Writes the day's files, each durably (temporary name, sync,
+    /// rename, directory sync), `statistics.csv` last: after a power cut
+    /// at any moment its presence still means every other file is whole.
     fn day_ended(&mut self, accounts: &AccountTable) -> std::io::Result<()> {
         let Some(date) = self.date.take() else { return Ok(()) };
         let dir = self.day_dir(date);
-        if let Some(mut trades) = self.trades.take() {
-            trades.flush()?;
-            drop(trades);
-            std::fs::rename(dir.join("trades.csv.partial"), dir.join("trades.csv"))?;
+        if let Some(trades) = self.trades.take() {
+            let file = trades.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+            files::commit_file(&file, &dir.join("trades.csv.partial"), &dir.join("trades.csv"))?;
         }
-        write_atomically(&dir.join("positions.csv"), &positions_csv(accounts, &self.stocks))?;
-        write_atomically(&dir.join("transfers.csv"), &self.transfers)?;
-        write_atomically(&statistics_path(&self.data_dir, date), &self.statistics_csv(date))?;
+        files::write_atomically(
+            &dir.join("positions.csv"),
+            positions_csv(accounts, &self.stocks).as_bytes(),
+            self.modes,
+        )?;
+        files::write_atomically(&dir.join("transfers.csv"), self.transfers.as_bytes(), self.modes)?;
+        files::write_atomically(
+            &statistics_path(&self.data_dir, date),
+            self.statistics_csv(date).as_bytes(),
+            self.modes,
+        )?;
         tracing::info!(dir = %dir.display(), "end-of-day files written");
         Ok(())
     }
@@ -216,12 +243,6 @@ pub fn positions_csv(accounts: &AccountTable, stocks: &[StockCode]) -> String {
     text
 }
 
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let partial = path.with_extension("csv.partial");
-    std::fs::write(&partial, text)?;
-    std::fs::rename(partial, path)
-}
-
 /// The directory of day `date`'s files under data directory `data_dir`.
 fn day_dir(data_dir: &Path, date: u32) -> PathBuf {
     data_dir.join("eod").join(format!("{date:08}"))
@@ -236,4 +257,21 @@ pub fn statistics_path(data_dir: &Path, date: u32) -> PathBuf {
 /// An account's code (`0001`), or its number if it has none.
 fn account_code(codes: &[[u8; 4]], a: AccountId) -> String {
     codes.get(a.get() as usize).map_or_else(|| a.get().to_string(), |c| String::from_utf8_lossy(c).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonx_soup::files::dir_syncs_on_this_thread;
+
+    #[test]
+    fn a_new_day_syncs_the_new_directories_and_the_partial_trades_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = EodWriter::new(dir.path(), Vec::new(), Vec::new(), files::FileModes::default());
+        let before = dir_syncs_on_this_thread();
+        writer.handle(EodInput::Day(20261124)).unwrap();
+        // `eod` in the data directory, `20261124` in `eod`, the file in `20261124`.
+        assert_eq!(dir_syncs_on_this_thread() - before, 3);
+        assert!(day_dir(dir.path(), 20261124).join("trades.csv.partial").exists());
+    }
 }

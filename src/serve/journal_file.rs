@@ -7,6 +7,7 @@
 //! because silently skipping it would replay a different history.
 
 use carbonx_engine::journal::{self, JournalError, Record};
+use carbonx_soup::files::FileModes;
 use crossbeam::channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -303,14 +304,17 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Opens (creating if needed) the journal of `date` in `dir` for appending.
+    /// Opens (creating if needed) the journal of `date` in `dir` for
+    /// appending; the directory (and each new parent) is synced, so that a
+    /// new file's name survives a power cut like its records. New files
+    /// and directories get `modes`.
     ///
     /// # Errors
     /// When the directory or file cannot be created or opened.
-    pub fn open(dir: &Path, date: u32, mode: FsyncMode) -> io::Result<JournalWriter> {
-        std::fs::create_dir_all(dir)?;
+    pub fn open(dir: &Path, date: u32, mode: FsyncMode, modes: FileModes) -> io::Result<JournalWriter> {
         let path = journal_path(dir, date);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // A new day's file: its name is synced before any record goes in.
+        let file = carbonx_soup::files::create_file(&path, OpenOptions::new().create(true).append(true), modes)?;
         Ok(JournalWriter::with_sink(path, Box::new(file), mode))
     }
 
@@ -441,7 +445,7 @@ mod tests {
     }
 
     fn write(dir: &Path, n: u64) -> PathBuf {
-        let mut w = JournalWriter::open(dir, 20261124, FsyncMode::Batch).unwrap();
+        let mut w = JournalWriter::open(dir, 20261124, FsyncMode::Batch, FileModes::default()).unwrap();
         for i in 1..=n {
             w.append(&record(i));
         }
@@ -450,9 +454,18 @@ mod tests {
     }
 
     #[test]
+    fn a_new_journal_file_syncs_its_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let before = carbonx_soup::files::dir_syncs_on_this_thread();
+        JournalWriter::open(&tmp.path().join("data"), 20261124, FsyncMode::Batch, FileModes::default()).unwrap();
+        // `data` in the temp dir, the journal in `data`.
+        assert_eq!(carbonx_soup::files::dir_syncs_on_this_thread() - before, 2);
+    }
+
+    #[test]
     fn a_commit_in_two_halves_is_durable_after_the_second() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut w = JournalWriter::open(tmp.path(), 20261124, FsyncMode::Batch).unwrap();
+        let mut w = JournalWriter::open(tmp.path(), 20261124, FsyncMode::Batch, FileModes::default()).unwrap();
         w.commit_finish().unwrap(); // nothing under way: at once
         for round in 0..3u64 {
             for i in 1..=100 {
@@ -494,7 +507,7 @@ mod tests {
         let got = recover(&path).unwrap();
         assert_eq!(got.records.len(), 2);
         assert!(got.truncated > 0);
-        let mut w = JournalWriter::open(&dir, 20261124, FsyncMode::Never).unwrap();
+        let mut w = JournalWriter::open(&dir, 20261124, FsyncMode::Never, FileModes::default()).unwrap();
         w.append(&record(3));
         w.commit().unwrap();
         assert_eq!(recover(&path).unwrap().records, (1..=3).map(record).collect::<Vec<_>>());

@@ -112,6 +112,7 @@ impl FeedThreads {
             destinations: config.feed.publish_to.clone(),
             heartbeat: Duration::from_millis(config.gateway.heartbeat_ms),
             log_dir: data_dir.join("feed"),
+            file_modes: config.data.file_modes(),
         };
         let mut service = FeedService::new(Arc::clone(&shared), &config.market, engine.instruments(), socket, publish);
         let (input, input_rx) = crossbeam::channel::bounded::<FeedInput>(STAGE_QUEUE_MAX);
@@ -197,8 +198,8 @@ impl Server {
         let engine = config.build_engine(&options.config_dir)?;
         let codes = account_codes(&engine);
         let sessions = options.data_dir.join("sessions");
-        let hub =
-            Arc::new(Hub::new(config.gateway.clone(), &config.market, engine.instruments().to_vec(), codes, sessions)?);
+        let (modes, stocks) = (config.data.file_modes(), engine.instruments().to_vec());
+        let hub = Arc::new(Hub::new(config.gateway.clone(), &config.market, stocks.clone(), codes, sessions, modes)?);
         let (stage_tx, stage_rx) = crossbeam::channel::bounded::<StageInput>(STAGE_QUEUE_MAX);
         let router_hub = Arc::clone(&hub);
         let router = std::thread::Builder::new()
@@ -212,13 +213,13 @@ impl Server {
         if let Some(feed) = &feed {
             fanout = fanout.with(Audience::MarketData, feed.input.clone());
         }
-        let (eod_tx, eod) = start_eod(&engine, &options.data_dir)?;
+        let (eod_tx, eod) = start_eod(&engine, &options.data_dir, modes)?;
         fanout = fanout.with(Audience::Settlement, eod_tx);
-        let stocks = engine.instruments().to_vec();
         let metrics = Arc::new(Metrics::new(Arc::clone(&hub), feed.as_ref().map(|f| Arc::clone(&f.shared))));
         let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync)
             .with_batching(config.journal.batching())
-            .with_metrics(metrics.sequencer.clone());
+            .with_metrics(metrics.sequencer.clone())
+            .with_file_modes(modes);
         let replayed = sequencer.recover()?;
         sequencer.start_day(&SystemClock)?;
         wait_for_router(&barrier_tx);
@@ -404,9 +405,10 @@ fn start_admin(
 fn start_eod(
     engine: &carbonx_engine::Engine,
     data_dir: &Path,
+    modes: carbonx_soup::files::FileModes,
 ) -> Result<(crossbeam::channel::Sender<EodInput>, JoinHandle<()>), ServeError> {
     let (eod_tx, eod_rx) = crossbeam::channel::bounded::<EodInput>(STAGE_QUEUE_MAX);
-    let eod = EodWriter::new(data_dir, engine.instruments().to_vec(), account_codes(engine));
+    let eod = EodWriter::new(data_dir, engine.instruments().to_vec(), account_codes(engine), modes);
     let handle = std::thread::Builder::new()
         .name("carbonx-eod".into())
         .spawn(move || eod.run(&eod_rx))

@@ -17,8 +17,8 @@
 //! or the new one, never half of one.
 
 use carbonx_engine::snapshot::Snapshot;
+use carbonx_soup::files;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &str = "carbonx-snapshot 1";
@@ -79,22 +79,17 @@ pub fn roll_path(data_dir: &Path, date: u32) -> PathBuf {
     snapshot_dir(data_dir).join(format!("{date:08}.snap"))
 }
 
-/// Writes `file` to `path` atomically.
+/// Writes `file` to `path` atomically; new files and directories get `modes`.
 ///
 /// # Errors
 /// An I/O failure, naming the file.
-pub fn write(path: &Path, file: &SnapshotFile) -> Result<(), SnapshotFileError> {
+pub fn write(path: &Path, file: &SnapshotFile, modes: files::FileModes) -> Result<(), SnapshotFileError> {
     let io = |source| SnapshotFileError::Io { path: path.to_path_buf(), source };
     let body = serde_json::to_vec(file).map_err(|e| io(std::io::Error::other(e)))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("snap.tmp");
-    let mut out = std::fs::File::create(&tmp).map_err(io)?;
-    writeln!(out, "{MAGIC} {} {:08x}", body.len(), crc32c::crc32c(&body)).map_err(io)?;
-    out.write_all(&body).map_err(io)?;
-    out.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    let mut bytes = format!("{MAGIC} {} {:08x}\n", body.len(), crc32c::crc32c(&body)).into_bytes();
+    bytes.extend_from_slice(&body);
+    files::create_dir_all(files::parent_dir(path), modes).map_err(io)?;
+    files::write_atomically(path, &bytes, modes).map_err(io)
 }
 
 /// Reads and checks a snapshot file.
@@ -150,10 +145,19 @@ mod tests {
     }
 
     #[test]
+    fn the_first_snapshot_syncs_the_new_snapshot_directory_and_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = files::dir_syncs_on_this_thread();
+        write(&roll_path(dir.path(), 20261124), &file(), files::FileModes::default()).unwrap();
+        // `snapshots` in the data directory, the file in `snapshots`.
+        assert_eq!(files::dir_syncs_on_this_thread() - before, 2);
+    }
+
+    #[test]
     fn a_snapshot_file_round_trips_and_any_damage_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = roll_path(dir.path(), 20261124);
-        write(&path, &file()).unwrap();
+        write(&path, &file(), files::FileModes::default()).unwrap();
         assert_eq!(read(&path).unwrap(), file());
         assert_eq!(roll_snapshots(dir.path()).unwrap(), std::slice::from_ref(&path));
         let good = std::fs::read(&path).unwrap();

@@ -181,7 +181,7 @@ impl<P: Publisher> Sequencer<P> {
             taken: Vec::new(),
             engine: self.engine.snapshot(),
         };
-        if let Err(err) = snapshot_file::write(&snapshot_file::roll_path(dir, date), &file) {
+        if let Err(err) = snapshot_file::write(&snapshot_file::roll_path(dir, date), &file, self.file_modes) {
             tracing::error!(%err, "start-of-day snapshot not written");
         }
     }
@@ -202,7 +202,7 @@ impl<P: Publisher> Sequencer<P> {
             taken: self.taken.iter().map(|(user, token)| (user.get(), *token.bytes())).collect(),
             engine: self.engine.snapshot(),
         };
-        snapshot_file::write(&path, &file)?;
+        snapshot_file::write(&path, &file, self.file_modes)?;
         Ok(path)
     }
 

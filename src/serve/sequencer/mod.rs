@@ -29,6 +29,7 @@ use crate::serve::journal_file::{FsyncMode, JournalWriter, RecoveryError};
 use crate::serve::metrics::SequencerMetrics;
 use crate::serve::taken::TakenTokens;
 use carbonx_engine::{Command, Engine, Event, Timestamp, Token, UserId};
+use carbonx_soup::files::FileModes;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -145,6 +146,8 @@ pub struct Sequencer<P: Publisher> {
     events: Vec<Event>,
     replies: Vec<PendingReply>,
     metrics: Option<SequencerMetrics>,
+    /// The permissions of the snapshots it writes.
+    file_modes: FileModes,
     /// Recovery from a snapshot taken before a roll: the roll's old-day
     /// events were published before the crash (and that day's files
     /// written), so they are not published again; the new day's are.
@@ -169,7 +172,7 @@ impl<P: Publisher> Sequencer<P> {
             data_dir,
             fsync,
             journal: None,
-            open_journal: Box::new(JournalWriter::open),
+            open_journal: Box::new(|dir, date, mode| JournalWriter::open(dir, date, mode, FileModes::default())),
             batching: Batching::default(),
             taken: TakenTokens::new(),
             taken_room: 0,
@@ -179,7 +182,15 @@ impl<P: Publisher> Sequencer<P> {
             replies: Vec::new(),
             metrics: None,
             mute_until_new_day: false,
+            file_modes: FileModes::default(),
         }
+    }
+
+    /// Creates the journal files and snapshots with `modes` (default: owner only).
+    pub fn with_file_modes(mut self, modes: FileModes) -> Sequencer<P> {
+        self.file_modes = modes;
+        self.open_journal = Box::new(move |dir, date, mode| JournalWriter::open(dir, date, mode, modes));
+        self
     }
 
     /// Sets the group-commit limits.
