@@ -362,3 +362,29 @@ fn end_of_day_files_of_a_seeded_day_reconcile_for_every_account() {
     let cash = engine.accounts().unwrap().cash(carbonx_engine::AccountId::new(2)).unwrap();
     assert_eq!(fen(&positions[2][1]), cash.available + cash.locked, "the file agrees with the engine");
 }
+
+#[test]
+fn the_start_up_banner_says_which_session_mode_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let text = carbonx::serve::banner(&config(), &server, dir.path());
+    assert!(
+        text.contains(
+            "session mode: ALWAYS-OPEN (demo): the market never closes; \
+             the trading day ends only at `carbonx admin roll`"
+        ),
+        "the demo market's banner must say it never closes:\n{text}"
+    );
+    let mut calendar = config();
+    calendar.market.session = carbonx_engine::SessionMode::Calendar;
+    calendar.market.holidays = vec![20261001, 20261002];
+    let text = carbonx::serve::banner(&calendar, &server, dir.path());
+    assert!(
+        text.contains(
+            "session mode: calendar: listing 09:30-11:30 and 13:00-15:00, blocks 13:00-15:00 \
+             (UTC+08:00), weekdays except 2 holidays; the close at 15:00"
+        ),
+        "a calendar market's banner must print its hours:\n{text}"
+    );
+    assert!(!text.contains("ALWAYS-OPEN"), "{text}");
+}

@@ -430,10 +430,32 @@ fn account_codes(engine: &carbonx_engine::Engine) -> Vec<[u8; 4]> {
     (0..table.len() as u32).filter_map(|n| table.code(AccountId::new(n)).copied()).collect()
 }
 
-/// The text printed at start-up: where to connect and as whom.
+/// The banner's session line: loud in always-open mode, which never
+/// closes by itself (RULES §4.3); the hours in calendar mode.
+fn session_mode_line(market: &carbonx_engine::EngineConfig) -> String {
+    match market.session {
+        carbonx_engine::SessionMode::AlwaysOpen => "session mode: ALWAYS-OPEN (demo): the market never closes; \
+             the trading day ends only at `carbonx admin roll`"
+            .to_string(),
+        carbonx_engine::SessionMode::Calendar => {
+            let offset = market.utc_offset_secs;
+            let sign = if offset < 0 { '-' } else { '+' };
+            let (hours, minutes) = (offset.unsigned_abs() / 3600, offset.unsigned_abs() % 3600 / 60);
+            format!(
+                "session mode: calendar: listing 09:30-11:30 and 13:00-15:00, blocks 13:00-15:00 \
+                 (UTC{sign}{hours:02}:{minutes:02}), weekdays except {} holidays; the close at 15:00, \
+                 the trading day ends at `carbonx admin roll`",
+                market.holidays.len()
+            )
+        }
+    }
+}
+
+/// The text printed at start-up: where to connect, as whom, and when.
 pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
     let mut text =
         format!("carbonx serving\n  order entry (SoupBinTCP 3.0 + OUCH 4.2): {}\n", server.order_entry_addr());
+    text.push_str(&format!("  {}\n", session_mode_line(&config.market)));
     if let (Some(tcp), Some(snapshot), Some(rerequest)) =
         (server.tcp_feed_addr(), server.snapshot_addr(), server.rerequest_addr())
     {
