@@ -526,3 +526,46 @@ async fn logout(mut client: Client) {
     }
     panic!("the server did not close the session after a logout");
 }
+
+/// PROTOCOL §4.9: a message under a taken token is ignored without reply,
+/// whatever the gateway thinks of it (entitlement, side letter, throttle).
+#[test]
+fn a_resent_token_gets_no_reply_whatever_the_gateway_thinks_of_it() {
+    let running = Running::start(Config::demo());
+    let mut client = running.login("DEMO02");
+    running.block_on(async {
+        client.send(&Inbound::Enter(order("PQ1", b'B', 1, "CEA", 746_300, "0341"))).await.unwrap();
+        assert!(matches!(next(&mut client).await, Outbound::Accepted(a) if a.token == token("PQ1")));
+        let not_entitled = order("PQ1", b'B', 1, "CEA", 746_300, "0001");
+        let bad_side = order("PQ1", b'Q', 1, "CEA", 746_300, "0341");
+        let block = EnterBlock {
+            token: token("PQ1"),
+            side: b'B',
+            shares: 100_000,
+            stock: *b"CEA     ",
+            price: 746_300,
+            account: *b"0001",
+            counterparty: *b"0342",
+            deal_id: *b"DEAL0001",
+        };
+        for resend in [Inbound::Enter(not_entitled), Inbound::Enter(bad_side), Inbound::Block(block)] {
+            client.send(&resend).await.unwrap();
+        }
+        // The next reply is the next token's: the resends got none.
+        client.send(&Inbound::Enter(order("PQ2", b'B', 1, "CEA", 746_300, "0001"))).await.unwrap();
+        let reply = next(&mut client).await;
+        assert!(matches!(&reply, Outbound::Rejected { token: t, reason: b'L', .. } if *t == token("PQ2")), "{reply:?}");
+    });
+    // A throttled resend is ignored too (DEMO02 may send two at once here).
+    let setup = tempfile::tempdir().unwrap();
+    let running = Running::start(strict_config(setup.path()));
+    let mut client = running.login("DEMO02");
+    running.block_on(async {
+        client.send(&Inbound::Enter(order("T1", b'B', 1, "CEA", 746_300, "0003"))).await.unwrap();
+        assert!(matches!(next(&mut client).await, Outbound::Accepted(_)));
+        for firm in ["0001", "0003"] {
+            client.send(&Inbound::Enter(order("T1", b'B', 1, "CEA", 746_300, firm))).await.unwrap();
+        }
+        expect_reject(&mut client, Inbound::Enter(order("T2", b'B', 1, "CEA", 746_300, "0003")), b'V').await;
+    });
+}

@@ -219,6 +219,12 @@ pub struct GatewayReject {
     pub token: Token,
     /// Why.
     pub reason: RejectReason,
+    /// True when `token` is the new token the rejected message named (an
+    /// order's, block's, pick's or bid's own, a replace's replacement): the
+    /// sequencer then ignores the reject when that token is taken today,
+    /// as it ignores the message itself (PROTOCOL §4.9). False for a
+    /// message too malformed to name one.
+    pub names_new_token: bool,
 }
 
 /// What the engine should do with a token ([`NewOrder::tif`] etc. decoded).

@@ -178,6 +178,7 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             out.extend_from_slice(&g.user.get().to_be_bytes());
             out.extend_from_slice(g.token.bytes());
             out.push(g.reason.letter());
+            out.push(u8::from(g.names_new_token));
         }
     }
 }
@@ -310,12 +311,7 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
         6 => Command::Halt(InstrumentId::new(expect("halt", 1)?.u8())),
         7 => Command::Resume(InstrumentId::new(expect("resume", 1)?.u8())),
         8 => Command::CancelAccount(AccountId::new(expect("cancel account", 4)?.u32())),
-        9 => {
-            let mut r = expect("reject", 17)?;
-            let (user, token) = (UserId::new(r.u16()), r.token());
-            let reason = RejectReason::from_letter(r.u8()).ok_or(JournalError::Malformed("reject"))?;
-            Command::Reject(GatewayReject { user, token, reason })
-        }
+        9 => Command::Reject(get_reject(body)?),
         10 => Command::NewBlock(get_block(expect("block", 49)?)?),
         11 => Command::Pick(get_pick(expect("pick", 41)?)?),
         12 => Command::CancelUser(UserId::new(expect("cancel user", 2)?.u16())),
@@ -329,6 +325,23 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
         15 => Command::AuctionBid(get_auction_bid(expect("auction bid", 44)?)),
         other => return Err(JournalError::UnknownTag(other)),
     })
+}
+
+/// A gateway reject: 18 bytes, or 17 as journaled before rejects named
+/// their new token (those were never ignored as resends, and replay the same).
+fn get_reject(body: &[u8]) -> Result<GatewayReject, JournalError> {
+    if !matches!(body.len(), 17 | 18) {
+        return Err(JournalError::Malformed("reject"));
+    }
+    let mut r = Reader(body);
+    let (user, token) = (UserId::new(r.u16()), r.token());
+    let reason = RejectReason::from_letter(r.u8()).ok_or(JournalError::Malformed("reject"))?;
+    let names_new_token = match r.0 {
+        [] | [0] => false,
+        [1] => true,
+        _ => return Err(JournalError::Malformed("reject")),
+    };
+    Ok(GatewayReject { user, token, reason, names_new_token })
 }
 
 fn get_new_order(mut r: Reader<'_>) -> Result<NewOrder, JournalError> {
@@ -427,7 +440,12 @@ mod tests {
                 asset: Asset::Holding(InstrumentId::new(6)),
                 amount: 1_000_000,
             }),
-            Command::Reject(GatewayReject { user: UserId::new(9), token, reason: RejectReason::Throttled }),
+            Command::Reject(GatewayReject {
+                user: UserId::new(9),
+                token,
+                reason: RejectReason::Throttled,
+                names_new_token: true,
+            }),
         ]
         .into_iter()
         .chain(auction_samples(token, stock))
@@ -533,6 +551,21 @@ mod tests {
         bytes.clear();
         encode(&record(0, bid.clone()), &mut bytes);
         assert_eq!(bytes[HEADER_LEN + 16], 15, "bid tag");
+    }
+
+    #[test]
+    fn a_reject_journaled_before_it_named_its_token_is_never_a_resend() {
+        let token = Token::from_bytes(*b"T1            ");
+        let mut body = vec![9, 0, 7];
+        body.extend_from_slice(token.bytes());
+        body.push(b'V');
+        let reject =
+            GatewayReject { user: UserId::new(7), token, reason: RejectReason::Throttled, names_new_token: false };
+        assert_eq!(decode_command(&body), Ok(Command::Reject(reject)));
+        body.push(1);
+        assert_eq!(decode_command(&body), Ok(Command::Reject(GatewayReject { names_new_token: true, ..reject })));
+        body.push(1);
+        assert_eq!(decode_command(&body), Err(JournalError::Malformed("reject")));
     }
 
     #[test]

@@ -344,7 +344,12 @@ impl Session {
             "kill" => Command::CancelAccount(AccountId::new(Options(w[1..].to_vec()).num("acct", 0)?)),
             "reject" => {
                 let reason = RejectReason::from_letter(w[2].as_bytes()[0]).ok_or_else(|| bad("reject reason", w[2]))?;
-                Command::Reject(GatewayReject { user: UserId::new(0), token: token(w[1]), reason })
+                Command::Reject(GatewayReject {
+                    user: UserId::new(0),
+                    token: token(w[1]),
+                    reason,
+                    names_new_token: true,
+                })
             }
             other => return Err(GoldenError::Command(other.to_string())),
         };

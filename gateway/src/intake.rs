@@ -4,7 +4,8 @@
 //! wire carried it, so the engine decides every other reject in the one
 //! check order of PROTOCOL §5.2. The gateway's own rejects become
 //! [`Command::Reject`] and are journaled like orders, so the user's
-//! sequenced stream replays byte for byte.
+//! sequenced stream replays byte for byte; the sequencer ignores one under
+//! a taken token as it ignores the message itself (PROTOCOL §4.9).
 
 use crate::config::{Directory, User};
 use crate::ouch::{AuctionBid, CancelOrder, EnterBlock, EnterOrder, Inbound, PickOrder, ReplaceOrder};
@@ -78,7 +79,9 @@ impl Intake<'_> {
         if let Some(field) = bytes.get(1..15) {
             token.copy_from_slice(field);
         }
-        reject(self.user.id, Token::from_bytes(token), RejectReason::InvalidField)
+        let (user, token, reason) = (self.user.id, Token::from_bytes(token), RejectReason::InvalidField);
+        // Too malformed to tell which token it would take: never a resend.
+        Command::Reject(GatewayReject { user, token, reason, names_new_token: false })
     }
 
     fn entitled(&self, code: &[u8; 4]) -> Option<AccountId> {
@@ -216,8 +219,10 @@ fn token_of(inbound: &Inbound) -> Token {
     })
 }
 
+/// The reject of a message under the new token it names: ignored like the
+/// message when that token is taken (PROTOCOL §4.9, decided at apply time).
 fn reject(user: UserId, token: Token, reason: RejectReason) -> Command {
-    Command::Reject(GatewayReject { user, token, reason })
+    Command::Reject(GatewayReject { user, token, reason, names_new_token: true })
 }
 
 #[cfg(test)]

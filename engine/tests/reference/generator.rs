@@ -135,7 +135,8 @@ impl Generator {
             996 => Command::Roll,
             997 => {
                 let (user, token, _) = self.old_token();
-                Command::Reject(GatewayReject { user: UserId::new(user), token, reason: RejectReason::Throttled })
+                let reason = RejectReason::Throttled;
+                Command::Reject(GatewayReject { user: UserId::new(user), token, reason, names_new_token: true })
             }
             _ => Command::Clock,
         }
