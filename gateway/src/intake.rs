@@ -1,8 +1,10 @@
 //! From an OUCH inbound message to an engine command. The gateway decides
 //! only the checks that need the session: the throttle (`V`), entitlement
 //! (`L`) and the side letter; everything else travels to the engine as the
-//! wire carried it, so the engine decides every other reject in the one
-//! check order of PROTOCOL §5.2. The gateway's own rejects become
+//! wire carried it (the intermarket sweep letter as is, a block order's
+//! counterparty as the account its code names, if any), so the engine
+//! decides every other reject in the one check order of PROTOCOL §5.2:
+//! fields in wire order. The gateway's own rejects become
 //! [`Command::Reject`] and are journaled like orders, so the user's
 //! sequenced stream replays byte for byte; the sequencer ignores one under
 //! a taken token as it ignores the message itself (PROTOCOL §4.9).
@@ -97,9 +99,6 @@ impl Intake<'_> {
             Ok(side) => side,
             Err(reason) => return reject(user, token, reason),
         };
-        if o.iso != b'N' {
-            return reject(user, token, RejectReason::InvalidField);
-        }
         Command::NewOrder(NewOrder {
             user,
             token,
@@ -111,6 +110,7 @@ impl Intake<'_> {
             tif: o.tif,
             display: o.display,
             capacity: o.capacity,
+            iso: o.iso,
             min_qty: o.min_qty,
             cross_type: o.cross_type,
         })
@@ -125,14 +125,11 @@ impl Intake<'_> {
             Ok(side) => side,
             Err(reason) => return reject(user, token, reason),
         };
-        let Some(&counterparty) = self.directory.accounts.get(&b.counterparty) else {
-            return reject(user, token, RejectReason::InvalidField);
-        };
         Command::NewBlock(NewBlock {
             user,
             token,
             account,
-            counterparty,
+            counterparty: self.directory.accounts.get(&b.counterparty).copied(),
             side,
             qty: Qty::new(b.shares),
             stock: StockCode::from_bytes(b.stock),
@@ -180,18 +177,15 @@ impl Intake<'_> {
 }
 
 fn replace_command(user: UserId, r: &ReplaceOrder) -> Command {
-    let new_token = Token::from_bytes(r.replacement);
-    if r.iso != b'N' {
-        return reject(user, new_token, RejectReason::InvalidField);
-    }
     Command::Replace(Replace {
         user,
         token: Token::from_bytes(r.existing),
-        new_token,
+        new_token: Token::from_bytes(r.replacement),
         qty: Qty::new(r.shares),
         price: r.price,
         tif: r.tif,
         display: r.display,
+        iso: r.iso,
         min_qty: r.min_qty,
     })
 }
