@@ -86,7 +86,8 @@ pub struct Server {
     router: JoinHandle<()>,
     eod: JoinHandle<()>,
     feed: Option<FeedThreads>,
-    admin: Option<SocketAddr>,
+    /// The admin endpoint's address and what its `GET /readyz` reports (when it runs).
+    admin: Option<(SocketAddr, Arc<std::sync::atomic::AtomicBool>)>,
     drop_copy: Option<SocketAddr>,
     replayed: u64,
 }
@@ -248,6 +249,7 @@ impl Server {
             Some(feed) => Some(feed.listen(config, &runtime, &shutdown_rx)?),
             None => None,
         };
+        admin.iter().for_each(|(_, ready)| ready.store(true, std::sync::atomic::Ordering::Release));
         tracing::info!(%order_entry, replayed, "carbonx serving");
         Ok(Server {
             order_entry,
@@ -267,7 +269,7 @@ impl Server {
 
     /// The admin endpoint's address (when it runs).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin
+        self.admin.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The drop-copy address (when desks are configured).
@@ -320,6 +322,9 @@ impl Server {
     /// # Errors
     /// The engine thread stopped on a journal failure, or panicked.
     pub fn shutdown(mut self) -> Result<carbonx_engine::Engine, ServeError> {
+        if let Some((_, ready)) = &self.admin {
+            ready.store(false, std::sync::atomic::Ordering::Release);
+        }
         let _ = self.shutdown.send(true);
         self.gateway = None;
         drop(self.operator);
@@ -388,16 +393,18 @@ fn bind(
     Ok((listener, bound))
 }
 
-/// Binds the admin endpoint and serves it on the runtime.
+/// Binds the admin endpoint and serves it on the runtime; its address and
+/// its readiness flag (not ready until the server sets it).
 fn start_admin(
     listen: SocketAddr,
     state: AdminState,
     runtime: &tokio::runtime::Runtime,
     shutdown: watch::Receiver<bool>,
-) -> Result<SocketAddr, ServeError> {
+) -> Result<(SocketAddr, Arc<std::sync::atomic::AtomicBool>), ServeError> {
     let (listener, bound) = bind(runtime, listen, "admin endpoint")?;
+    let ready = state.readiness();
     runtime.spawn(crate::admin::serve(listener, Arc::new(state), shutdown));
-    Ok(bound)
+    Ok((bound, ready))
 }
 
 /// Starts the end-of-day writer's thread; its input and handle.
