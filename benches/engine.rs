@@ -108,6 +108,7 @@ impl CarbonxTranslator {
                     price: price * 100,
                     tif: 99_999,
                     display: b'Y',
+                    iso: b'N',
                     min_qty: 0,
                 })
             }
@@ -599,7 +600,7 @@ fn block(k: u32, account: u32, counterparty: u32, side: cx::Side, deal: u64) -> 
         user: cx::UserId::new(0),
         token: cx::Token::from_text(&format!("K{k}")).expect("short token"),
         account: cx::AccountId::new(account),
-        counterparty: cx::AccountId::new(counterparty),
+        counterparty: Some(cx::AccountId::new(counterparty)),
         side,
         qty: cx::Qty::new(100_000),
         stock: cx::StockCode::from_text("CEA").expect("CEA"),

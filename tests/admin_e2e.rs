@@ -362,3 +362,57 @@ fn end_of_day_files_of_a_seeded_day_reconcile_for_every_account() {
     let cash = engine.accounts().unwrap().cash(carbonx_engine::AccountId::new(2)).unwrap();
     assert_eq!(fen(&positions[2][1]), cash.available + cash.locked, "the file agrees with the engine");
 }
+
+#[test]
+fn the_start_up_banner_says_which_session_mode_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let text = carbonx::serve::banner(&config(), &server, dir.path());
+    assert!(
+        text.contains(
+            "session mode: ALWAYS-OPEN (demo): the market never closes; \
+             the trading day ends only at `carbonx admin roll`"
+        ),
+        "the demo market's banner must say it never closes:\n{text}"
+    );
+    let mut calendar = config();
+    calendar.market.session = carbonx_engine::SessionMode::Calendar;
+    calendar.market.holidays = vec![20261001, 20261002];
+    let text = carbonx::serve::banner(&calendar, &server, dir.path());
+    assert!(
+        text.contains(
+            "session mode: calendar: listing 09:30-11:30 and 13:00-15:00, blocks 13:00-15:00 \
+             (UTC+08:00), weekdays except 2 holidays; the close at 15:00"
+        ),
+        "a calendar market's banner must print its hours:\n{text}"
+    );
+    assert!(!text.contains("ALWAYS-OPEN"), "{text}");
+}
+
+/// One raw HTTP/1.1 GET without a token: the status code and the body.
+fn get_without_token(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: carbonx\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    (status, body)
+}
+
+#[test]
+fn healthz_and_readyz_answer_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let addr = server.admin_addr().unwrap();
+    let (status, body) = get_without_token(addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    // Server::start returns once the journal is recovered and every listener is open.
+    let (status, body) = get_without_token(addr, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ready"), "{body}");
+    // Every other route still needs the token.
+    assert_eq!(get_without_token(addr, "/sessions").0, 401);
+}

@@ -296,6 +296,54 @@ fn every_wire_reachable_reject_reason() {
     });
 }
 
+/// PROTOCOL §5.2: the first failing field in wire order decides, the
+/// intermarket sweep letter (offset 42) and a block order's counterparty
+/// included.
+#[test]
+fn fields_are_checked_in_wire_order() {
+    let running = Running::start(Config::demo());
+    let mut client = running.login("DEMO01");
+    running.block_on(async {
+        let with = |f: &dyn Fn(&mut EnterOrder)| {
+            let mut o = order("W", b'B', 1, "CEA", 746_300, "0002");
+            f(&mut o);
+            Inbound::Enter(o)
+        };
+        // Shares and display come before the sweep letter, minimum quantity after it.
+        expect_reject(&mut client, with(&|o| (o.shares, o.iso) = (0, b'Y')), b'Z').await;
+        expect_reject(&mut client, with(&|o| (o.display, o.iso) = (b'Q', b'Y')), b'D').await;
+        expect_reject(&mut client, with(&|o| (o.iso, o.min_qty) = (b'Y', 3)), b'O').await;
+        // A replace's sweep letter sits after its display: the existing token comes first.
+        let replace = ReplaceOrder {
+            existing: token("GONE"),
+            replacement: token("NEW"),
+            shares: 1,
+            price: 746_300,
+            tif: 99_999,
+            display: b'Y',
+            iso: b'Y',
+            min_qty: 0,
+        };
+        expect_reject(&mut client, Inbound::Replace(replace), b'U').await;
+        // A block's counterparty comes after its shares, stock and price.
+        let block = EnterBlock {
+            token: token("BLK"),
+            side: b'B',
+            shares: 99_999,
+            stock: *b"CEA     ",
+            price: 746_300,
+            account: *b"0002",
+            counterparty: *b"ZZZZ",
+            deal_id: *b"DEAL0001",
+        };
+        expect_reject(&mut client, Inbound::Block(block), b'Z').await;
+        expect_reject(&mut client, Inbound::Block(EnterBlock { shares: 100_000, stock: *b"CEA99   ", ..block }), b'S')
+            .await;
+        expect_reject(&mut client, Inbound::Block(EnterBlock { shares: 100_000, price: 746_350, ..block }), b'X').await;
+        expect_reject(&mut client, Inbound::Block(EnterBlock { shares: 100_000, ..block }), b'O').await;
+    });
+}
+
 /// Every sequenced message a fresh login from `from` receives, until `count` arrived.
 async fn stream_from(addr: std::net::SocketAddr, user: &str, from: u64, count: usize) -> (u64, Vec<Outbound>) {
     let mut client = Client::connect(addr).await.unwrap();
@@ -525,4 +573,47 @@ async fn logout(mut client: Client) {
         }
     }
     panic!("the server did not close the session after a logout");
+}
+
+/// PROTOCOL §4.9: a message under a taken token is ignored without reply,
+/// whatever the gateway thinks of it (entitlement, side letter, throttle).
+#[test]
+fn a_resent_token_gets_no_reply_whatever_the_gateway_thinks_of_it() {
+    let running = Running::start(Config::demo());
+    let mut client = running.login("DEMO02");
+    running.block_on(async {
+        client.send(&Inbound::Enter(order("PQ1", b'B', 1, "CEA", 746_300, "0341"))).await.unwrap();
+        assert!(matches!(next(&mut client).await, Outbound::Accepted(a) if a.token == token("PQ1")));
+        let not_entitled = order("PQ1", b'B', 1, "CEA", 746_300, "0001");
+        let bad_side = order("PQ1", b'Q', 1, "CEA", 746_300, "0341");
+        let block = EnterBlock {
+            token: token("PQ1"),
+            side: b'B',
+            shares: 100_000,
+            stock: *b"CEA     ",
+            price: 746_300,
+            account: *b"0001",
+            counterparty: *b"0342",
+            deal_id: *b"DEAL0001",
+        };
+        for resend in [Inbound::Enter(not_entitled), Inbound::Enter(bad_side), Inbound::Block(block)] {
+            client.send(&resend).await.unwrap();
+        }
+        // The next reply is the next token's: the resends got none.
+        client.send(&Inbound::Enter(order("PQ2", b'B', 1, "CEA", 746_300, "0001"))).await.unwrap();
+        let reply = next(&mut client).await;
+        assert!(matches!(&reply, Outbound::Rejected { token: t, reason: b'L', .. } if *t == token("PQ2")), "{reply:?}");
+    });
+    // A throttled resend is ignored too (DEMO02 may send two at once here).
+    let setup = tempfile::tempdir().unwrap();
+    let running = Running::start(strict_config(setup.path()));
+    let mut client = running.login("DEMO02");
+    running.block_on(async {
+        client.send(&Inbound::Enter(order("T1", b'B', 1, "CEA", 746_300, "0003"))).await.unwrap();
+        assert!(matches!(next(&mut client).await, Outbound::Accepted(_)));
+        for firm in ["0001", "0003"] {
+            client.send(&Inbound::Enter(order("T1", b'B', 1, "CEA", 746_300, firm))).await.unwrap();
+        }
+        expect_reject(&mut client, Inbound::Enter(order("T2", b'B', 1, "CEA", 746_300, "0003")), b'V').await;
+    });
 }

@@ -51,6 +51,7 @@ fn command(rng: &mut Rng, n: u64) -> Command {
             price: fen * 100,
             tif: 99_999,
             display: b'Y',
+            iso: b'N',
             min_qty: 0,
         }),
         _ => {

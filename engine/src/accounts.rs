@@ -305,21 +305,34 @@ impl AccountTable {
     /// it locked at `buyer_lock_price` (any improvement returns to
     /// available) and receives bought-today holdings; the seller delivers
     /// locked holdings and receives available cash.
+    ///
+    /// # Panics
+    /// When a lock is too small for the fill, or when an amount overflows
+    /// (RULES §6: checked arithmetic; the engine stops rather than wrap).
+    /// Every amount is computed, checked, before anything changes.
     pub fn settle(&mut self, fill: Settlement) {
         let Settlement { buyer, seller, instrument, qty, price_fen, buyer_lock_price } = fill;
-        let paid = price_fen * qty;
-        let locked = buyer_lock_price * qty;
-        let buyer_cash = &mut self.cash[buyer.get() as usize];
-        assert!(locked <= buyer_cash.locked && paid <= locked, "buyer lock too small for a fill");
-        buyer_cash.locked -= locked;
-        buyer_cash.available += locked - paid;
-        self.cash[seller.get() as usize].available += paid;
+        let overflow = || panic!("settlement overflow: {fill:?}");
+        let paid = price_fen.checked_mul(qty).unwrap_or_else(overflow);
+        let locked = buyer_lock_price.checked_mul(qty).unwrap_or_else(overflow);
+        let (b, s) = (buyer.get() as usize, seller.get() as usize);
+        assert!(locked <= self.cash[b].locked && paid <= locked, "buyer lock too small for a fill");
+        let buyer_available = self.cash[b].available.checked_add(locked - paid).unwrap_or_else(overflow);
+        let seller_available = self.cash[s].available.checked_add(paid).unwrap_or_else(overflow);
+        let (buyer_slot, seller_slot) = (
+            self.slot(buyer, instrument).expect("known account"),
+            self.slot(seller, instrument).expect("known account"),
+        );
+        let bought_today = self.holdings[buyer_slot].bought_today.checked_add(qty).unwrap_or_else(overflow);
+        assert!(qty <= self.holdings[seller_slot].locked, "seller lock too small for a fill");
+        assert!(qty <= self.holdings[buyer_slot].open_buy, "buyer's open buys too small for a fill");
+        assert!(b != s, "settling a trade of account {b} with itself");
+        self.cash[b].locked -= locked;
+        self.cash[b].available = buyer_available;
+        self.cash[s].available = seller_available;
         self.close_buy(buyer, instrument, qty);
-        let slot = self.slot(buyer, instrument).expect("known account");
-        self.holdings[slot].bought_today += qty;
-        let slot = self.slot(seller, instrument).expect("known account");
-        assert!(qty <= self.holdings[slot].locked, "seller lock too small for a fill");
-        self.holdings[slot].locked -= qty;
+        self.holdings[buyer_slot].bought_today = bought_today;
+        self.holdings[seller_slot].locked -= qty;
     }
 
     /// A registry transfer into (positive) or out of (negative) available
@@ -464,5 +477,29 @@ mod tests {
         assert_eq!(t.holding(buyer, cea).unwrap().available, 10);
         t.check_invariants();
         assert_eq!(t.lock_cash(buyer, i64::MAX), Err(RiskError::Funds));
+    }
+
+    /// RULES §6: money arithmetic is checked; an overflow stops, never wraps
+    /// (in a release build too). The seller already holds the most cash an
+    /// i64 can count, and a sale would add to it.
+    #[test]
+    #[should_panic(expected = "settlement overflow")]
+    fn a_settlement_that_would_overflow_stops_and_never_wraps() {
+        let csv = "account,cash_yuan,CEA,CCER\n0001,1000,0,0\n0002,92233720368547758.07,50,0\n";
+        let mut t = AccountTable::from_csv(csv, &CODES).unwrap();
+        let (buyer, seller, cea) = (AccountId::new(0), AccountId::new(1), InstrumentId::new(0));
+        assert_eq!(t.cash(seller).unwrap().available, i64::MAX);
+        t.lock_cash(buyer, 10 * 8_000).unwrap();
+        t.open_buy(buyer, cea, 10, None).unwrap();
+        t.lock_holding(seller, cea, 10).unwrap();
+        t.settle(Settlement { buyer, seller, instrument: cea, qty: 10, price_fen: 7_500, buyer_lock_price: 8_000 });
+    }
+
+    #[test]
+    #[should_panic(expected = "settlement overflow")]
+    fn a_price_times_quantity_that_overflows_stops() {
+        let mut t = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,0,0,0\n0002,0,0,0\n", &CODES).unwrap();
+        let (buyer, seller, cea) = (AccountId::new(0), AccountId::new(1), InstrumentId::new(0));
+        t.settle(Settlement { buyer, seller, instrument: cea, qty: i64::MAX, price_fen: 2, buyer_lock_price: 2 });
     }
 }

@@ -93,7 +93,7 @@ impl Engine {
         if self.token_live(cmd.user, cmd.token) {
             return; // A live token resent: ignored without reply.
         }
-        let (instrument, price) = match self.validate_block(cmd) {
+        let (instrument, price, counterparty) = match self.validate_block(cmd) {
             Ok(valid) => valid,
             Err(reason) => {
                 return emit(out, Event::rejected(cmd.user, cmd.token, reason));
@@ -117,7 +117,6 @@ impl Engine {
             min_qty: 0,
         };
         emit(out, Event::Accepted(info));
-        let counterparty = cmd.counterparty;
         let order =
             BlockOrder { id, user, token, account, counterparty, instrument, side, qty, price, deal_id: cmd.deal_id };
         debug_assert!(counterparty != account && qty >= self.config.block_qty_min, "block {id:?} validated");
@@ -131,7 +130,7 @@ impl Engine {
     }
 
     /// Fields in wire order, then the deal, session, halt, block band, risk, capacity.
-    fn validate_block(&self, cmd: &NewBlock) -> Result<(InstrumentId, Price), RejectReason> {
+    fn validate_block(&self, cmd: &NewBlock) -> Result<(InstrumentId, Price, AccountId), RejectReason> {
         if !self.account_known(cmd.account) {
             return Err(RejectReason::NotEntitled);
         }
@@ -141,9 +140,11 @@ impl Engine {
         let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
         let price = crate::validate::check_price(cmd.price, false)?.ok_or(RejectReason::InvalidPrice)?;
         let duplicate = self.blocks.find_deal(cmd.account, &cmd.deal_id).is_some();
-        if cmd.counterparty == cmd.account || !self.account_known(cmd.counterparty) || duplicate {
+        // Unknown to the directory, unknown to the engine, or the own account.
+        let counterparty = cmd.counterparty.filter(|&c| c != cmd.account && self.account_known(c));
+        let Some(counterparty) = counterparty.filter(|_| !duplicate) else {
             return Err(RejectReason::InvalidField);
-        }
+        };
         let book = &self.books[instrument.index()];
         if !self.phase.is_some_and(|p| p.block_open()) || self.day_closed {
             return Err(RejectReason::Closed);
@@ -160,7 +161,7 @@ impl Engine {
         if self.blocks.len() >= self.config.blocks_max as usize {
             return Err(RejectReason::CapacityFull);
         }
-        Ok((instrument, price))
+        Ok((instrument, price, counterparty))
     }
 
     /// The block trade between the waiting order in `slot` and its mirror.

@@ -102,6 +102,9 @@ pub struct NewOrder {
     pub display: u8,
     /// Capacity: accepted and echoed.
     pub capacity: u8,
+    /// Intermarket sweep eligibility: must be `N` (`O`), checked after the
+    /// display as it sits on the wire.
+    pub iso: u8,
     /// 0, or equal to `qty` with IOC for fill-or-kill.
     pub min_qty: u32,
     /// Must be `N`.
@@ -130,6 +133,7 @@ impl NewOrder {
             tif: TIF_DAY[1],
             display: b'Y',
             capacity: b'A',
+            iso: b'N',
             min_qty: 0,
             cross_type: b'N',
         }
@@ -145,8 +149,9 @@ pub struct NewBlock {
     pub token: Token,
     /// Its own account (checked for entitlement).
     pub account: AccountId,
-    /// The account it agrees to trade with.
-    pub counterparty: AccountId,
+    /// The account it agrees to trade with; `None` when the code on the
+    /// wire names no account (`O`, checked after shares, stock and price).
+    pub counterparty: Option<AccountId>,
     /// Buy or sell.
     pub side: Side,
     /// Tonnes, at least the block minimum.
@@ -206,6 +211,8 @@ pub struct Replace {
     pub tif: u32,
     /// Display, as in [`NewOrder::display`].
     pub display: u8,
+    /// Intermarket sweep eligibility, as in [`NewOrder::iso`].
+    pub iso: u8,
     /// Minimum quantity, as in [`NewOrder::min_qty`].
     pub min_qty: u32,
 }
@@ -219,6 +226,12 @@ pub struct GatewayReject {
     pub token: Token,
     /// Why.
     pub reason: RejectReason,
+    /// True when `token` is the new token the rejected message named (an
+    /// order's, block's, pick's or bid's own, a replace's replacement): the
+    /// sequencer then ignores the reject when that token is taken today,
+    /// as it ignores the message itself (PROTOCOL §4.9). False for a
+    /// message too malformed to name one.
+    pub names_new_token: bool,
 }
 
 /// What the engine should do with a token ([`NewOrder::tif`] etc. decoded).

@@ -276,7 +276,7 @@ impl Engine {
                 self.drain_bids(|b| b.user == user, CancelReason::User, out);
             }
             Command::Transfer(transfer) => self.transfer(transfer, out),
-            Command::Reject(GatewayReject { user, token, reason }) => {
+            Command::Reject(GatewayReject { user, token, reason, .. }) => {
                 emit(out, Event::rejected(*user, *token, *reason));
             }
             Command::AnnounceAuction(announce) => self.announce_auction(announce, now, out),

@@ -178,6 +178,7 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             out.extend_from_slice(&g.user.get().to_be_bytes());
             out.extend_from_slice(g.token.bytes());
             out.push(g.reason.letter());
+            out.push(u8::from(g.names_new_token));
         }
     }
 }
@@ -194,14 +195,14 @@ fn put_new_order(o: &NewOrder, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&[o.display, o.capacity]);
     out.extend_from_slice(&o.min_qty.to_be_bytes());
-    out.push(o.cross_type);
+    out.extend_from_slice(&[o.cross_type, o.iso]);
 }
 
 fn put_block(b: &NewBlock, out: &mut Vec<u8>) {
     out.extend_from_slice(&b.user.get().to_be_bytes());
     out.extend_from_slice(b.token.bytes());
     out.extend_from_slice(&b.account.get().to_be_bytes());
-    out.extend_from_slice(&b.counterparty.get().to_be_bytes());
+    out.extend_from_slice(&b.counterparty.map_or(NO_ACCOUNT, AccountId::get).to_be_bytes());
     out.push(b.side.letter());
     out.extend_from_slice(&b.qty.tonnes().to_be_bytes());
     out.extend_from_slice(b.stock.bytes());
@@ -262,6 +263,7 @@ fn put_replace(r: &Replace, out: &mut Vec<u8>) {
     }
     out.push(r.display);
     out.extend_from_slice(&r.min_qty.to_be_bytes());
+    out.push(r.iso);
 }
 
 /// A cursor over a slice whose length was checked beforehand.
@@ -292,6 +294,8 @@ impl<'a> Reader<'a> {
 
 /// A transfer's asset byte for cash (instruments are their index).
 const ASSET_CASH: u8 = 0xFF;
+/// A block order's counterparty when its code names no account.
+const NO_ACCOUNT: u32 = u32::MAX;
 
 fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
     let (&tag, body) = bytes.split_first().ok_or(JournalError::Malformed("empty"))?;
@@ -299,23 +303,20 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
         if body.len() == len { Ok(Reader(body)) } else { Err(JournalError::Malformed(name)) }
     };
     Ok(match tag {
-        1 => Command::NewOrder(get_new_order(expect("new order", 48)?)?),
+        // Without the trailing sweep byte: journaled before the engine
+        // checked it (every such order carried `N`).
+        1 => Command::NewOrder(get_new_order(expect("new order", 49).or_else(|_| expect("new order", 48))?)?),
         2 => {
             let mut r = expect("cancel", 20)?;
             Command::Cancel(Cancel { user: UserId::new(r.u16()), token: r.token(), qty: Qty::new(r.u32()) })
         }
-        3 => Command::Replace(get_replace(expect("replace", 47)?)),
+        3 => Command::Replace(get_replace(expect("replace", 48).or_else(|_| expect("replace", 47))?)),
         4 => expect("clock", 0).map(|_| Command::Clock)?,
         5 => expect("roll", 0).map(|_| Command::Roll)?,
         6 => Command::Halt(InstrumentId::new(expect("halt", 1)?.u8())),
         7 => Command::Resume(InstrumentId::new(expect("resume", 1)?.u8())),
         8 => Command::CancelAccount(AccountId::new(expect("cancel account", 4)?.u32())),
-        9 => {
-            let mut r = expect("reject", 17)?;
-            let (user, token) = (UserId::new(r.u16()), r.token());
-            let reason = RejectReason::from_letter(r.u8()).ok_or(JournalError::Malformed("reject"))?;
-            Command::Reject(GatewayReject { user, token, reason })
-        }
+        9 => Command::Reject(get_reject(body)?),
         10 => Command::NewBlock(get_block(expect("block", 49)?)?),
         11 => Command::Pick(get_pick(expect("pick", 41)?)?),
         12 => Command::CancelUser(UserId::new(expect("cancel user", 2)?.u16())),
@@ -331,6 +332,23 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
     })
 }
 
+/// A gateway reject: 18 bytes, or 17 as journaled before rejects named
+/// their new token (those were never ignored as resends, and replay the same).
+fn get_reject(body: &[u8]) -> Result<GatewayReject, JournalError> {
+    if !matches!(body.len(), 17 | 18) {
+        return Err(JournalError::Malformed("reject"));
+    }
+    let mut r = Reader(body);
+    let (user, token) = (UserId::new(r.u16()), r.token());
+    let reason = RejectReason::from_letter(r.u8()).ok_or(JournalError::Malformed("reject"))?;
+    let names_new_token = match r.0 {
+        [] | [0] => false,
+        [1] => true,
+        _ => return Err(JournalError::Malformed("reject")),
+    };
+    Ok(GatewayReject { user, token, reason, names_new_token })
+}
+
 fn get_new_order(mut r: Reader<'_>) -> Result<NewOrder, JournalError> {
     let (user, token, account) = (UserId::new(r.u16()), r.token(), AccountId::new(r.u32()));
     let side = side(r.u8(), "new order")?;
@@ -338,7 +356,8 @@ fn get_new_order(mut r: Reader<'_>) -> Result<NewOrder, JournalError> {
     let stock = StockCode::from_bytes(r.take());
     let (price, tif) = (r.u32(), r.u32());
     let (display, capacity, min_qty, cross_type) = (r.u8(), r.u8(), r.u32(), r.u8());
-    Ok(NewOrder { user, token, account, side, qty, stock, price, tif, display, capacity, min_qty, cross_type })
+    let iso = r.0.first().copied().unwrap_or(b'N');
+    Ok(NewOrder { user, token, account, side, qty, stock, price, tif, display, capacity, iso, min_qty, cross_type })
 }
 
 fn side(letter: u8, what: &'static str) -> Result<Side, JournalError> {
@@ -351,7 +370,8 @@ fn side(letter: u8, what: &'static str) -> Result<Side, JournalError> {
 
 fn get_block(mut r: Reader<'_>) -> Result<NewBlock, JournalError> {
     let (user, token) = (UserId::new(r.u16()), r.token());
-    let (account, counterparty) = (AccountId::new(r.u32()), AccountId::new(r.u32()));
+    let account = AccountId::new(r.u32());
+    let counterparty = Some(r.u32()).filter(|&c| c != NO_ACCOUNT).map(AccountId::new);
     let side = side(r.u8(), "block")?;
     let (qty, stock, price) = (Qty::new(r.u32()), StockCode::from_bytes(r.take()), r.u32());
     Ok(NewBlock { user, token, account, counterparty, side, qty, stock, price, deal_id: r.take() })
@@ -368,7 +388,8 @@ fn get_replace(mut r: Reader<'_>) -> Replace {
     let (user, token, new_token) = (UserId::new(r.u16()), r.token(), r.token());
     let (qty, price, tif) = (Qty::new(r.u32()), r.u32(), r.u32());
     let (display, min_qty) = (r.u8(), r.u32());
-    Replace { user, token, new_token, qty, price, tif, display, min_qty }
+    let iso = r.0.first().copied().unwrap_or(b'N');
+    Replace { user, token, new_token, qty, price, tif, display, iso, min_qty }
 }
 
 #[cfg(test)]
@@ -379,7 +400,18 @@ mod tests {
         let token = Token::from_text("tok-1").unwrap();
         let stock = StockCode::from_text("CEA21").unwrap();
         let mut ioc = NewOrder::limit(UserId::new(3), token, AccountId::new(7), Side::Sell, 5, stock, 7_463);
-        ioc.tif = 0;
+        (ioc.tif, ioc.iso) = (0, b'Y');
+        let block = NewBlock {
+            user: UserId::new(2),
+            token,
+            account: AccountId::new(1),
+            counterparty: Some(AccountId::new(2)),
+            side: Side::Sell,
+            qty: Qty::new(150_000),
+            stock,
+            price: 800_000,
+            deal_id: *b"DEAL0001",
+        };
         vec![
             Command::NewOrder(NewOrder::limit(UserId::new(1), token, AccountId::new(2), Side::Buy, 100, stock, 7_463)),
             Command::NewOrder(ioc),
@@ -392,19 +424,10 @@ mod tests {
                 price: 746_400,
                 tif: 99_999,
                 display: b'Y',
+                iso: b'Y',
                 min_qty: 0,
             }),
-            Command::NewBlock(NewBlock {
-                user: UserId::new(2),
-                token,
-                account: AccountId::new(1),
-                counterparty: AccountId::new(2),
-                side: Side::Sell,
-                qty: Qty::new(150_000),
-                stock,
-                price: 800_000,
-                deal_id: *b"DEAL0001",
-            }),
+            Command::NewBlock(block),
             Command::Pick(Pick {
                 user: UserId::new(4),
                 token,
@@ -427,10 +450,16 @@ mod tests {
                 asset: Asset::Holding(InstrumentId::new(6)),
                 amount: 1_000_000,
             }),
-            Command::Reject(GatewayReject { user: UserId::new(9), token, reason: RejectReason::Throttled }),
+            Command::Reject(GatewayReject {
+                user: UserId::new(9),
+                token,
+                reason: RejectReason::Throttled,
+                names_new_token: true,
+            }),
         ]
         .into_iter()
         .chain(auction_samples(token, stock))
+        .chain([Command::NewBlock(NewBlock { counterparty: None, ..block })])
         .collect()
     }
 
@@ -509,7 +538,7 @@ mod tests {
             .filter(|(_, c)| takes_token(c))
             .map(|(i, c)| encode(&record(i, c), &mut Vec::new()))
             .collect();
-        assert_eq!(lengths.len(), 6, "every kind sampled");
+        assert_eq!(lengths.len(), 7, "every kind sampled");
         assert_eq!(lengths.iter().min(), Some(&TOKEN_RECORD_LEN_MIN), "the bound is the shortest, exactly");
     }
 
@@ -533,6 +562,21 @@ mod tests {
         bytes.clear();
         encode(&record(0, bid.clone()), &mut bytes);
         assert_eq!(bytes[HEADER_LEN + 16], 15, "bid tag");
+    }
+
+    #[test]
+    fn a_reject_journaled_before_it_named_its_token_is_never_a_resend() {
+        let token = Token::from_bytes(*b"T1            ");
+        let mut body = vec![9, 0, 7];
+        body.extend_from_slice(token.bytes());
+        body.push(b'V');
+        let reject =
+            GatewayReject { user: UserId::new(7), token, reason: RejectReason::Throttled, names_new_token: false };
+        assert_eq!(decode_command(&body), Ok(Command::Reject(reject)));
+        body.push(1);
+        assert_eq!(decode_command(&body), Ok(Command::Reject(GatewayReject { names_new_token: true, ..reject })));
+        body.push(1);
+        assert_eq!(decode_command(&body), Err(JournalError::Malformed("reject")));
     }
 
     #[test]

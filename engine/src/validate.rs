@@ -1,7 +1,8 @@
 //! Validation of orders and replaces in the one check order PROTOCOL §5.2
 //! fixes: fields in wire order (shares, stock, price, time in force,
-//! display, minimum quantity, cross type), then session, halt, band,
-//! post-only, and last capacity. The first failing check decides.
+//! display, intermarket sweep, minimum quantity, cross type), then
+//! session, halt, band, post-only, and last capacity. The first failing
+//! check decides.
 
 use crate::book::Order;
 use crate::command::{MARKET_PRICE, NewOrder, Replace, TIF_DAY, TIF_IOC, TimeInForce, WIRE_PER_FEN};
@@ -49,6 +50,11 @@ fn check_display(display: u8, day: bool) -> Check<bool> {
         b'P' if day => Ok(true),
         _ => Err(RejectReason::InvalidDisplay),
     }
+}
+
+/// Intermarket sweep eligibility: this market has no other market to sweep.
+fn check_iso(iso: u8) -> Check<()> {
+    if iso == b'N' { Ok(()) } else { Err(RejectReason::InvalidField) }
 }
 
 fn check_min_qty(min_qty: u32, qty: Qty, day: bool) -> Check<TimeInForce> {
@@ -134,6 +140,7 @@ impl Engine {
         let limit = check_price(cmd.price, true)?;
         let day = check_tif(cmd.tif, limit.is_none())?;
         let post_only = check_display(cmd.display, day)?;
+        check_iso(cmd.iso)?;
         let tif = check_min_qty(cmd.min_qty, cmd.qty, day)?;
         if cmd.cross_type != b'N' {
             return Err(RejectReason::InvalidField);
@@ -155,6 +162,7 @@ impl Engine {
         let limit = check_price(cmd.price, false)?;
         let day = check_tif(cmd.tif, false)?;
         let post_only = check_display(cmd.display, day)?;
+        check_iso(cmd.iso)?;
         let tif = check_min_qty(cmd.min_qty, cmd.qty, day)?;
         let spec = Spec { instrument: order.instrument, limit, tif, post_only };
         self.check_market(&spec, order.side)?;
@@ -191,6 +199,8 @@ mod tests {
         assert_eq!(check_tif(99_999, true), Err(RejectReason::InvalidField));
         assert_eq!(check_tif(5, false), Err(RejectReason::InvalidField));
         assert_eq!(check_display(b'P', false), Err(RejectReason::InvalidDisplay));
+        assert_eq!(check_iso(b'N'), Ok(()));
+        assert_eq!(check_iso(b'Y'), Err(RejectReason::InvalidField));
         assert_eq!(check_min_qty(10, Qty::new(10), false), Ok(TimeInForce::Fok));
         assert_eq!(check_min_qty(10, Qty::new(10), true), Err(RejectReason::InvalidMinQty));
         assert_eq!(check_min_qty(5, Qty::new(10), false), Err(RejectReason::InvalidMinQty));

@@ -228,6 +228,7 @@ fn a_resent_bid_token_is_ignored_and_a_bid_cannot_be_replaced() {
         price: 750_000,
         tif: 99_999,
         display: b'Y',
+        iso: b'N',
         min_qty: 0,
     });
     let out = apply(&mut e, &replace, T0 + 3);

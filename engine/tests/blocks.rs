@@ -20,7 +20,7 @@ fn block(token: &str, account: u32, counterparty: u32, side: Side, qty: u32, fen
         user: UserId::new(0),
         token: Token::from_text(token).unwrap(),
         account: AccountId::new(account),
-        counterparty: AccountId::new(counterparty),
+        counterparty: Some(AccountId::new(counterparty)),
         side,
         qty: Qty::new(qty),
         stock: StockCode::from_text(CEA).unwrap(),
@@ -173,6 +173,7 @@ fn a_block_can_be_cancelled_but_not_reduced_or_replaced() {
         price: 810_000,
         tif: 99_999,
         display: b'Y',
+        iso: b'N',
         min_qty: 0,
     });
     let out = run(&mut e, &[cancel("s", 100_000), replace, cancel("s", 0)]);

@@ -13,10 +13,12 @@
 //!   following commands (each one a nanosecond later than the last);
 //! - `buy b1 CEA 100 @ 74.63 acct=1` and `sell ...`, with `@ market`, and
 //!   options `ioc`, `fok`, `post-only`, `user=N`, and raw wire fields for
-//!   reject cases: `price=746301`, `tif=7`, `display=X`, `minqty=5`, `cross=Y`;
+//!   reject cases: `price=746301`, `tif=7`, `display=X`, `iso=Y`, `minqty=5`,
+//!   `cross=Y`;
 //! - `cancel b1`, `reduce b1 to 40`, `replace b1 -> b2 60 @ 74.60` (options
-//!   `ioc`, `post-only`);
-//! - `block b1 sell CEA 150000 @ 80.00 acct=1 cp=2 deal=D1`,
+//!   `ioc`, `post-only`, and `display=`, `iso=`, `minqty=`);
+//! - `block b1 sell CEA 150000 @ 80.00 acct=1 cp=2 deal=D1` (`cp=none`: a
+//!   counterparty code that names no account),
 //!   `pick p1 buy CEA 15 ref=2 acct=2`;
 //! - `announce A1 CEA 200000 acct=1 user=0 from 10:00 to 10:30 uniform floor=close`
 //!   (an auction on the current date; `pay-as-bid`; `floor=minus10`), and
@@ -201,11 +203,12 @@ impl Session {
         o.min_qty = opts.num("minqty", o.min_qty)?;
         o.display = opts.get("display").map_or(o.display, |d| d.as_bytes()[0]);
         o.cross_type = opts.get("cross").map_or(o.cross_type, |d| d.as_bytes()[0]);
+        o.iso = opts.get("iso").map_or(o.iso, |d| d.as_bytes()[0]);
         Ok(Command::NewOrder(o))
     }
 
     fn parse_replace(&self, w: &[&str]) -> Result<Command, GoldenError> {
-        // replace b1 -> b2 60 @ 74.60 [ioc] [post-only]
+        // replace b1 -> b2 60 @ 74.60 [ioc] [post-only] [display=X] [iso=Y] [minqty=N]
         let opts = Options(w[7..].to_vec());
         let user = UserId::new(opts.num("user", 0)? as u16);
         let qty = Qty::new(number("qty", w[4])?);
@@ -219,8 +222,9 @@ impl Session {
             qty,
             price,
             tif,
-            display,
-            min_qty: 0,
+            display: opts.get("display").map_or(display, |d| d.as_bytes()[0]),
+            iso: opts.get("iso").map_or(b'N', |d| d.as_bytes()[0]),
+            min_qty: opts.num("minqty", 0)?,
         }))
     }
 
@@ -234,7 +238,11 @@ impl Session {
             user: UserId::new(opts.num("user", 0)? as u16),
             token: token(w[1]),
             account: AccountId::new(opts.num("acct", 0)?),
-            counterparty: AccountId::new(opts.num("cp", 0)?),
+            // `cp=none`: a counterparty code that names no account.
+            counterparty: match opts.get("cp") {
+                Some("none") => None,
+                _ => Some(AccountId::new(opts.num("cp", 0)?)),
+            },
             side: if w[2] == "buy" { Side::Buy } else { Side::Sell },
             qty: Qty::new(number("qty", w[4])?),
             stock: stock(w[3])?,
@@ -344,7 +352,12 @@ impl Session {
             "kill" => Command::CancelAccount(AccountId::new(Options(w[1..].to_vec()).num("acct", 0)?)),
             "reject" => {
                 let reason = RejectReason::from_letter(w[2].as_bytes()[0]).ok_or_else(|| bad("reject reason", w[2]))?;
-                Command::Reject(GatewayReject { user: UserId::new(0), token: token(w[1]), reason })
+                Command::Reject(GatewayReject {
+                    user: UserId::new(0),
+                    token: token(w[1]),
+                    reason,
+                    names_new_token: true,
+                })
             }
             other => return Err(GoldenError::Command(other.to_string())),
         };

@@ -108,6 +108,7 @@ fn stream(rng: &mut Rng, n: u64) -> Vec<Command> {
                 price: (7_300 + rng.below(330) as u32) * 100,
                 tif: 99_999,
                 display: b'Y',
+                iso: b'N',
                 min_qty: 0,
             }),
             95 => Command::Halt(InstrumentId::new(rng.below(2) as u8)),

@@ -100,6 +100,7 @@ fn a_replace_that_needs_more_cash_than_available_changes_nothing() {
         price: 700_000,
         tif: 99_999,
         display: b'Y',
+        iso: b'N',
         min_qty: 0,
     });
     let out = run(&mut e, &[replace]);
@@ -202,6 +203,7 @@ fn random_stream_conserves_cash_and_holdings() {
                 price: (7_300 + rng.below(300) as u32) * 100,
                 tif: 99_999,
                 display: b'Y',
+                iso: b'N',
                 min_qty: 0,
             }),
             8 => Command::Cancel(Cancel {
@@ -245,6 +247,7 @@ fn a_refused_replace_after_a_deposit_past_the_cap_leaves_the_order_as_it_was() {
         price: 800_000, // 40 t more would pass the cap: refused `m`
         tif: 99_999,
         display: b'Y',
+        iso: b'N',
         min_qty: 0,
     });
     let cea = Asset::Holding(InstrumentId::new(0));

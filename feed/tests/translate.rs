@@ -54,6 +54,7 @@ fn a_scripted_day_maps_as_protocol_md_says() {
         price: 760_000,
         tif: 99_999,
         display: b'Y',
+        iso: b'N',
         min_qty: 0,
     });
     // Loses priority without trading: U.
@@ -64,7 +65,7 @@ fn a_scripted_day_maps_as_protocol_md_says() {
             user: UserId::new(0),
             token: Token::from_text(token).unwrap(),
             account: AccountId::new(account),
-            counterparty: AccountId::new(counterparty),
+            counterparty: Some(AccountId::new(counterparty)),
             side,
             qty: Qty::new(100_000),
             stock: StockCode::from_text("CEA").unwrap(),
@@ -155,6 +156,7 @@ fn books_rebuilt_from_itch_equal_the_engines() {
                     price: (7_430 + rng.below(60) as u32) * 100,
                     tif: 99_999,
                     display: b'Y',
+                    iso: b'N',
                     min_qty: 0,
                 })
             }

@@ -1,10 +1,13 @@
 //! From an OUCH inbound message to an engine command. The gateway decides
 //! only the checks that need the session: the throttle (`V`), entitlement
 //! (`L`) and the side letter; everything else travels to the engine as the
-//! wire carried it, so the engine decides every other reject in the one
-//! check order of PROTOCOL §5.2. The gateway's own rejects become
+//! wire carried it (the intermarket sweep letter as is, a block order's
+//! counterparty as the account its code names, if any), so the engine
+//! decides every other reject in the one check order of PROTOCOL §5.2:
+//! fields in wire order. The gateway's own rejects become
 //! [`Command::Reject`] and are journaled like orders, so the user's
-//! sequenced stream replays byte for byte.
+//! sequenced stream replays byte for byte; the sequencer ignores one under
+//! a taken token as it ignores the message itself (PROTOCOL §4.9).
 
 use crate::config::{Directory, User};
 use crate::ouch::{AuctionBid, CancelOrder, EnterBlock, EnterOrder, Inbound, PickOrder, ReplaceOrder};
@@ -78,7 +81,9 @@ impl Intake<'_> {
         if let Some(field) = bytes.get(1..15) {
             token.copy_from_slice(field);
         }
-        reject(self.user.id, Token::from_bytes(token), RejectReason::InvalidField)
+        let (user, token, reason) = (self.user.id, Token::from_bytes(token), RejectReason::InvalidField);
+        // Too malformed to tell which token it would take: never a resend.
+        Command::Reject(GatewayReject { user, token, reason, names_new_token: false })
     }
 
     fn entitled(&self, code: &[u8; 4]) -> Option<AccountId> {
@@ -94,9 +99,6 @@ impl Intake<'_> {
             Ok(side) => side,
             Err(reason) => return reject(user, token, reason),
         };
-        if o.iso != b'N' {
-            return reject(user, token, RejectReason::InvalidField);
-        }
         Command::NewOrder(NewOrder {
             user,
             token,
@@ -108,6 +110,7 @@ impl Intake<'_> {
             tif: o.tif,
             display: o.display,
             capacity: o.capacity,
+            iso: o.iso,
             min_qty: o.min_qty,
             cross_type: o.cross_type,
         })
@@ -122,14 +125,11 @@ impl Intake<'_> {
             Ok(side) => side,
             Err(reason) => return reject(user, token, reason),
         };
-        let Some(&counterparty) = self.directory.accounts.get(&b.counterparty) else {
-            return reject(user, token, RejectReason::InvalidField);
-        };
         Command::NewBlock(NewBlock {
             user,
             token,
             account,
-            counterparty,
+            counterparty: self.directory.accounts.get(&b.counterparty).copied(),
             side,
             qty: Qty::new(b.shares),
             stock: StockCode::from_bytes(b.stock),
@@ -177,18 +177,15 @@ impl Intake<'_> {
 }
 
 fn replace_command(user: UserId, r: &ReplaceOrder) -> Command {
-    let new_token = Token::from_bytes(r.replacement);
-    if r.iso != b'N' {
-        return reject(user, new_token, RejectReason::InvalidField);
-    }
     Command::Replace(Replace {
         user,
         token: Token::from_bytes(r.existing),
-        new_token,
+        new_token: Token::from_bytes(r.replacement),
         qty: Qty::new(r.shares),
         price: r.price,
         tif: r.tif,
         display: r.display,
+        iso: r.iso,
         min_qty: r.min_qty,
     })
 }
@@ -216,8 +213,10 @@ fn token_of(inbound: &Inbound) -> Token {
     })
 }
 
+/// The reject of a message under the new token it names: ignored like the
+/// message when that token is taken (PROTOCOL §4.9, decided at apply time).
 fn reject(user: UserId, token: Token, reason: RejectReason) -> Command {
-    Command::Reject(GatewayReject { user, token, reason })
+    Command::Reject(GatewayReject { user, token, reason, names_new_token: true })
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! feed. Reads (the book, the sessions) never change state and are not
 //! journaled.
 //!
-//! Every route except `GET /metrics` and `GET /public/auctions` needs `Authorization: Bearer <token>`
+//! Every route except `GET /metrics`, `GET /public/auctions`, `GET /healthz`
+//! and `GET /readyz` needs `Authorization: Bearer <token>`
 //! (`[admin] token`). Refusals are JSON `{"error": "..."}` with a 4xx
 //! status: 401 (token), 404 (unknown instrument, account or user), 409 (a
 //! valid request the market refuses: already halted, not enough to
@@ -25,6 +26,8 @@
 //! | `POST /disconnect/{user}` | ends a username's connection |
 //! | `GET /book/{stock}?levels=10` | the top levels of a book, from the engine |
 //! | `GET /metrics` | Prometheus text ([`crate::serve::metrics`]) |
+//! | `GET /healthz` | 200 while the process answers (liveness) |
+//! | `GET /readyz` | 200 once the journal is recovered and every listener is open, 503 before that and during shutdown (readiness) |
 //! | `POST /auction`, `GET /auctions`, `GET /auction/{id}` | one-way bidding auctions ([`crate::admin::auction`]) |
 
 use crate::admin::api::{
@@ -48,7 +51,7 @@ use crossbeam::channel::{Sender, TrySendError};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Operator requests queued for the engine thread at most.
@@ -66,6 +69,9 @@ pub struct AdminState {
     stocks: Vec<StockCode>,
     metrics: Arc<Metrics>,
     next_request: AtomicU64,
+    /// True once the server has recovered and opened every listener, false
+    /// again when it shuts down (`GET /readyz`).
+    ready: Arc<AtomicBool>,
 }
 
 /// A refusal: status and message.
@@ -101,7 +107,14 @@ impl AdminState {
         stocks: Vec<StockCode>,
         metrics: Arc<Metrics>,
     ) -> AdminState {
-        AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1) }
+        let ready = Arc::new(AtomicBool::new(false));
+        AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1), ready }
+    }
+
+    /// The readiness flag `GET /readyz` reports: the server sets it once it
+    /// listens and clears it when it shuts down.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ready)
     }
 
     pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -200,6 +213,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/disconnect/{user}", post(disconnect))
         .route("/book/{stock}", get(book))
         .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/auction", post(crate::admin::auction::announce))
         .route("/auctions", get(crate::admin::auction::list))
         .route("/auction/{id}", get(crate::admin::auction::show))
@@ -219,6 +234,24 @@ pub async fn serve(
     };
     if let Err(err) = axum::serve(listener, router(state)).with_graceful_shutdown(stop).await {
         tracing::warn!(%err, "admin endpoint stopped");
+    }
+}
+
+/// Liveness: the process answers HTTP.
+async fn healthz() -> (StatusCode, &'static str) {
+    (StatusCode::OK, "alive\n")
+}
+
+/// Readiness: recovered and listening.
+async fn readyz(State(s): State<Arc<AdminState>>) -> (StatusCode, &'static str) {
+    readiness(s.ready.load(Ordering::Acquire))
+}
+
+fn readiness(listening: bool) -> (StatusCode, &'static str) {
+    if listening {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: starting or shutting down\n")
     }
 }
 
@@ -452,5 +485,11 @@ mod tests {
         }
         assert_eq!(parse_amount(cea, "1.5"), None);
         assert_eq!((fen_text(-1_205), fen_text(100_000_000)), ("-12.05".to_string(), "1000000.00".to_string()));
+    }
+
+    #[test]
+    fn readiness_is_503_until_the_server_listens() {
+        assert_eq!(readiness(false).0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(readiness(true), (StatusCode::OK, "ready\n"));
     }
 }

@@ -86,7 +86,8 @@ pub struct Server {
     router: JoinHandle<()>,
     eod: JoinHandle<()>,
     feed: Option<FeedThreads>,
-    admin: Option<SocketAddr>,
+    /// The admin endpoint's address and what its `GET /readyz` reports (when it runs).
+    admin: Option<(SocketAddr, Arc<std::sync::atomic::AtomicBool>)>,
     drop_copy: Option<SocketAddr>,
     replayed: u64,
 }
@@ -249,6 +250,7 @@ impl Server {
             Some(feed) => Some(feed.listen(config, &runtime, &shutdown_rx)?),
             None => None,
         };
+        admin.iter().for_each(|(_, ready)| ready.store(true, std::sync::atomic::Ordering::Release));
         tracing::info!(%order_entry, replayed, "carbonx serving");
         Ok(Server {
             order_entry,
@@ -268,7 +270,7 @@ impl Server {
 
     /// The admin endpoint's address (when it runs).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin
+        self.admin.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The drop-copy address (when desks are configured).
@@ -321,6 +323,9 @@ impl Server {
     /// # Errors
     /// The engine thread stopped on a journal failure, or panicked.
     pub fn shutdown(mut self) -> Result<carbonx_engine::Engine, ServeError> {
+        if let Some((_, ready)) = &self.admin {
+            ready.store(false, std::sync::atomic::Ordering::Release);
+        }
         let _ = self.shutdown.send(true);
         self.gateway = None;
         drop(self.operator);
@@ -389,16 +394,18 @@ fn bind(
     Ok((listener, bound))
 }
 
-/// Binds the admin endpoint and serves it on the runtime.
+/// Binds the admin endpoint and serves it on the runtime; its address and
+/// its readiness flag (not ready until the server sets it).
 fn start_admin(
     listen: SocketAddr,
     state: AdminState,
     runtime: &tokio::runtime::Runtime,
     shutdown: watch::Receiver<bool>,
-) -> Result<SocketAddr, ServeError> {
+) -> Result<(SocketAddr, Arc<std::sync::atomic::AtomicBool>), ServeError> {
     let (listener, bound) = bind(runtime, listen, "admin endpoint")?;
+    let ready = state.readiness();
     runtime.spawn(crate::admin::serve(listener, Arc::new(state), shutdown));
-    Ok(bound)
+    Ok((bound, ready))
 }
 
 /// Starts the end-of-day writer's thread; its input and handle.
@@ -432,10 +439,32 @@ fn account_codes(engine: &carbonx_engine::Engine) -> Vec<[u8; 4]> {
     (0..table.len() as u32).filter_map(|n| table.code(AccountId::new(n)).copied()).collect()
 }
 
-/// The text printed at start-up: where to connect and as whom.
+/// The banner's session line: loud in always-open mode, which never
+/// closes by itself (RULES §4.3); the hours in calendar mode.
+fn session_mode_line(market: &carbonx_engine::EngineConfig) -> String {
+    match market.session {
+        carbonx_engine::SessionMode::AlwaysOpen => "session mode: ALWAYS-OPEN (demo): the market never closes; \
+             the trading day ends only at `carbonx admin roll`"
+            .to_string(),
+        carbonx_engine::SessionMode::Calendar => {
+            let offset = market.utc_offset_secs;
+            let sign = if offset < 0 { '-' } else { '+' };
+            let (hours, minutes) = (offset.unsigned_abs() / 3600, offset.unsigned_abs() % 3600 / 60);
+            format!(
+                "session mode: calendar: listing 09:30-11:30 and 13:00-15:00, blocks 13:00-15:00 \
+                 (UTC{sign}{hours:02}:{minutes:02}), weekdays except {} holidays; the close at 15:00, \
+                 the trading day ends at `carbonx admin roll`",
+                market.holidays.len()
+            )
+        }
+    }
+}
+
+/// The text printed at start-up: where to connect, as whom, and when.
 pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
     let mut text =
         format!("carbonx serving\n  order entry (SoupBinTCP 3.0 + OUCH 4.2): {}\n", server.order_entry_addr());
+    text.push_str(&format!("  {}\n", session_mode_line(&config.market)));
     if let (Some(tcp), Some(snapshot), Some(rerequest)) =
         (server.tcp_feed_addr(), server.snapshot_addr(), server.rerequest_addr())
     {

@@ -53,7 +53,7 @@ impl Model {
             min_qty: 0,
         }));
         let (account, counterparty, side, qty, deal) =
-            (c.account.get(), c.counterparty.get(), c.side, c.qty.tonnes(), c.deal_id);
+            (c.account.get(), c.counterparty.expect("validated").get(), c.side, c.qty.tonnes(), c.deal_id);
         let order = RefBlock { id, user, token, account, counterparty, book, side, qty, price, deal };
         self.lock(&order.lock());
         let mirror = |w: &RefBlock| {
@@ -87,7 +87,10 @@ impl Model {
         }
         let price = c.price / 100;
         let duplicate = self.blocks.iter().any(|b| b.account == c.account.get() && b.deal == c.deal_id);
-        if c.counterparty == c.account || !self.known(c.counterparty.get()) || duplicate {
+        let Some(counterparty) = c.counterparty else {
+            return Err(RejectReason::InvalidField);
+        };
+        if counterparty == c.account || !self.known(counterparty.get()) || duplicate {
             return Err(RejectReason::InvalidField);
         }
         if self.books[book].halted {

@@ -107,7 +107,17 @@ impl Generator {
         let display = if self.rng.chance(5) { b'P' } else { b'Y' };
         let qty = Qty::new(self.rng.below(60) as u32);
         let price = self.wire_price(book);
-        Command::Replace(Replace { user: UserId::new(user), token, new_token, qty, price, tif, display, min_qty })
+        Command::Replace(Replace {
+            user: UserId::new(user),
+            token,
+            new_token,
+            qty,
+            price,
+            tif,
+            display,
+            iso: b'N',
+            min_qty,
+        })
     }
 
     pub(crate) fn next(&mut self) -> Command {
@@ -135,7 +145,8 @@ impl Generator {
             996 => Command::Roll,
             997 => {
                 let (user, token, _) = self.old_token();
-                Command::Reject(GatewayReject { user: UserId::new(user), token, reason: RejectReason::Throttled })
+                let reason = RejectReason::Throttled;
+                Command::Reject(GatewayReject { user: UserId::new(user), token, reason, names_new_token: true })
             }
             _ => Command::Clock,
         }
@@ -172,10 +183,12 @@ impl Generator {
         let deal_id: [u8; 8] = format!("D{:<7}", self.rng.below(40)).as_bytes().try_into().unwrap();
         let (account, counterparty) = (self.account(), self.account());
         let stock = self.stocks[book];
-        let order =
-            NewBlock { user, token, account, counterparty, side, qty: Qty::new(qty), stock, price: fen * 100, deal_id };
+        let qty = Qty::new(qty);
+        // Now and then (one price in 50) a counterparty code that names no account.
+        let named = Some(counterparty).filter(|_| fen % 50 != 7);
+        let order = NewBlock { user, token, account, counterparty: named, side, qty, stock, price: fen * 100, deal_id };
         self.pending_block =
-            Some(NewBlock { side: side.opposite(), account: counterparty, counterparty: account, ..order });
+            Some(NewBlock { side: side.opposite(), account: counterparty, counterparty: Some(account), ..order });
         Command::NewBlock(order)
     }
 

@@ -279,7 +279,8 @@ impl<P: Publisher> Sequencer<P> {
     }
 }
 
-/// The new token a command would take, if it takes one.
+/// The new token a command would take, if it takes one; for the gateway's
+/// reject of such a message, the token the message named.
 fn new_token(command: &Command) -> Option<(UserId, &Token)> {
     match command {
         Command::NewOrder(o) => Some((o.user, &o.token)),
@@ -287,6 +288,7 @@ fn new_token(command: &Command) -> Option<(UserId, &Token)> {
         Command::NewBlock(b) => Some((b.user, &b.token)),
         Command::Pick(p) => Some((p.user, &p.token)),
         Command::AuctionBid(b) => Some((b.user, &b.token)),
+        Command::Reject(r) if r.names_new_token => Some((r.user, &r.token)),
         _ => None,
     }
 }
