@@ -5,7 +5,7 @@
 //! is bounded.
 
 mod support;
-use carbonx::admin::client::{AdminAction, AdminClient};
+use carbonx::admin::client::{AdminAction, AdminClient, AdminError, AuctionAction};
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
@@ -71,4 +71,31 @@ fn unknown_message_types_cannot_inject_into_the_metrics_page() {
     let samples = parse_with_prometheus_client(&text)
         .unwrap_or_else(|err| panic!("the OpenMetrics parser refused /metrics: {err}\n{text}"));
     assert!(samples.contains("carbonx_gateway_messages_in_total|type=other|5\n"), "{samples}");
+}
+
+#[test]
+fn a_window_time_with_a_multibyte_character_is_refused_400_and_the_endpoint_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &Config::demo().on_free_ports());
+    let admin = admin(&server);
+    for end in ["+é", "+5\u{1F600}", "1é:00"] {
+        let announce = AuctionAction::Announce {
+            id: "H1".into(),
+            stock: "CEA".into(),
+            qty: 200_000,
+            seller: "0001".into(),
+            user: "DEMO01".into(),
+            start: "now".into(),
+            end: end.into(),
+            pricing: "uniform".into(),
+            floor: "close".into(),
+        };
+        match admin.run(&AdminAction::Auction { action: announce }) {
+            Err(AdminError::Refused { status: 400, message }) => assert!(message.contains("time"), "{message}"),
+            other => panic!("{end:?}: expected a 400 refusal, got {other:?}"),
+        }
+    }
+    // Still serving.
+    admin.run(&AdminAction::Sessions).unwrap();
+    server.shutdown().unwrap();
 }
