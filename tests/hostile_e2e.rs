@@ -5,15 +5,19 @@
 //! is bounded.
 
 mod support;
+use carbonx::admin::api::{SessionRow, SessionsAnswer};
 use carbonx::admin::client::{AdminAction, AdminClient, AdminError, AuctionAction};
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
+use carbonx_gateway::client::Client;
+use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use carbonx_soup::packet::Packet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::session::login;
+use std::time::Instant;
+use support::session::{login, login_again};
 
 fn start(dir: &Path, config: &Config) -> Server {
     let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
@@ -97,5 +101,91 @@ fn a_window_time_with_a_multibyte_character_is_refused_400_and_the_endpoint_stay
     }
     // Still serving.
     admin.run(&AdminAction::Sessions).unwrap();
+    server.shutdown().unwrap();
+}
+
+/// `user`'s row of `carbonx admin sessions`.
+fn session_row(admin: &AdminClient, user: &str) -> SessionRow {
+    let text = admin.run(&AdminAction::Sessions).unwrap();
+    let answer: SessionsAnswer = serde_json::from_str(&text).unwrap();
+    answer.sessions.into_iter().find(|row| row.user == user).unwrap()
+}
+
+/// The most bytes the kernel queues on one loopback connection's sending
+/// side (`tcp_wmem`'s maximum; 4 MiB, Linux's default, elsewhere).
+fn send_buffer_max() -> usize {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap_or_default();
+    text.split_whitespace().nth(2).and_then(|n| n.parse().ok()).unwrap_or(4 << 20)
+}
+
+/// Logs in as `user` with a 4 KiB receive buffer, rests one buy `R1`,
+/// then sends IOC buys that do not trade (each answered by Accepted and
+/// Canceled, at least 69 bytes) until their answers are more than the
+/// kernel can buffer on both sides, and never reads: the server's writer
+/// is stuck in a socket write. Returns the client (unread) and the stream's
+/// next sequence number once the server has answered everything.
+async fn stuck_client(server: &Server, admin: &AdminClient, user: &str) -> (Client, u64) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.order_entry_addr()).await.unwrap();
+    let mut client = Client::from_stream(stream).unwrap();
+    let answer = client.login(user, "demo", "", 0).await.unwrap();
+    assert!(matches!(answer, carbonx_gateway::client::Received::LoginAccepted { .. }), "{answer:?}");
+    let start = session_row(admin, user).next_seq;
+    client.send(&Inbound::Enter(EnterOrder::limit("R1", b'B', 1, "CEA", 700_000, "0001"))).await.unwrap();
+    let iocs = (2 * send_buffer_max() + (1 << 20)) / 69;
+    for n in 0..iocs {
+        let mut ioc = EnterOrder::limit(&format!("I{n}"), b'B', 1, "CEA", 700_000, "0001");
+        ioc.tif = 0;
+        client.queue(&Inbound::Enter(ioc));
+        if n % 1_000 == 999 {
+            client.flush().await.unwrap();
+        }
+    }
+    client.flush().await.unwrap();
+    // R1's Accepted, then Accepted and Canceled per IOC (bounded wait).
+    let expected = start + 1 + 2 * iocs as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut next = start;
+    while next < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        next = session_row(admin, user).next_seq;
+    }
+    assert_eq!(next, expected, "the server did not answer every order in time");
+    (client, next)
+}
+
+/// The first message of `user`'s stream from `from` on: R1's cancel.
+async fn expect_r1_cancelled(server: &Server, user: &str, from: u64) {
+    let mut client = login_again(server.order_entry_addr(), user, from).await;
+    let (_, message) = client.next_message(Duration::from_secs(5)).await.unwrap();
+    let Outbound::Canceled { token, reason, .. } = message else { panic!("expected R1's cancel, got {message:?}") };
+    assert_eq!((&token[..2], reason), (&b"R1"[..], b'U'));
+}
+
+#[test]
+fn the_operators_disconnect_ends_a_client_that_does_not_read_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.users[0].cancel_on_disconnect = true; // DEMO01
+    let server = start(dir.path(), &config);
+    let admin = admin(&server);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (stuck, next) = stuck_client(&server, &admin, "DEMO01").await;
+        assert!(session_row(&admin, "DEMO01").connected);
+        let asked = Instant::now();
+        admin.run(&AdminAction::Disconnect { user: "DEMO01".into() }).unwrap();
+        while session_row(&admin, "DEMO01").connected && asked.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = asked.elapsed();
+        assert!(!session_row(&admin, "DEMO01").connected, "still logged in {took:?} after the disconnect");
+        assert!(took < Duration::from_millis(1_500), "the disconnect took {took:?}");
+        // The username is free for a new login, and cancel-on-disconnect
+        // cancelled the resting order.
+        expect_r1_cancelled(&server, "DEMO01", next).await;
+        drop(stuck);
+    });
     server.shutdown().unwrap();
 }

@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 
 /// Most simultaneous connections by default.
 pub const CONNECTIONS_MAX: usize = 1_024;
+/// How long one socket write to a client may take by default (ms): ample
+/// for a client that reads (the kernel buffers megabytes), short enough
+/// that one that does not is cut off within seconds.
+pub const WRITE_TIMEOUT_MS: u64 = 5_000;
 
 /// `[gateway]` in the configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +27,11 @@ pub struct GatewayConfig {
     pub heartbeat_ms: u64,
     /// A connection with nothing received for this long is closed.
     pub idle_timeout_ms: u64,
+    /// Every socket write to a client must finish within this many
+    /// milliseconds, or the connection is closed: a client that stops
+    /// reading cannot hold its username (or its orders, with
+    /// cancel-on-disconnect) by keeping its receive window shut.
+    pub write_timeout_ms: u64,
     /// The usernames that may log in.
     pub users: Vec<UserConfig>,
     /// Drop-copy listen address: read-only SoupBinTCP for risk desks.
@@ -94,6 +103,7 @@ impl GatewayConfig {
             login_timeout_ms: 5_000,
             heartbeat_ms: 1_000,
             idle_timeout_ms: 15_000,
+            write_timeout_ms: WRITE_TIMEOUT_MS,
             users,
             drop_copy_listen: SocketAddr::from(([127, 0, 0, 1], 7006)),
             drop_copy: vec![DropCopyConfig {
@@ -196,6 +206,7 @@ impl Directory {
             (config.login_timeout_ms, "login_timeout_ms"),
             (config.heartbeat_ms, "heartbeat_ms"),
             (config.idle_timeout_ms, "idle_timeout_ms"),
+            (config.write_timeout_ms, "write_timeout_ms"),
         ] {
             if value == 0 {
                 return Err(GatewayConfigError::Zero(name));
