@@ -118,13 +118,9 @@ fn send_buffer_max() -> usize {
     text.split_whitespace().nth(2).and_then(|n| n.parse().ok()).unwrap_or(4 << 20)
 }
 
-/// Logs in as `user` with a 4 KiB receive buffer, rests one buy `R1`,
-/// then sends IOC buys that do not trade (each answered by Accepted and
-/// Canceled, at least 69 bytes) until their answers are more than the
-/// kernel can buffer on both sides, and never reads: the server's writer
-/// is stuck in a socket write. Returns the client (unread) and the stream's
-/// next sequence number once the server has answered everything.
-async fn stuck_client(server: &Server, admin: &AdminClient, user: &str) -> (Client, u64) {
+/// Logs in as `user` with a 4 KiB receive buffer and rests one buy `R1`:
+/// the client and the sequence number of R1's Accepted.
+async fn small_window_client(server: &Server, admin: &AdminClient, user: &str) -> (Client, u64) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(server.order_entry_addr()).await.unwrap();
@@ -133,18 +129,35 @@ async fn stuck_client(server: &Server, admin: &AdminClient, user: &str) -> (Clie
     assert!(matches!(answer, carbonx_gateway::client::Received::LoginAccepted { .. }), "{answer:?}");
     let start = session_row(admin, user).next_seq;
     client.send(&Inbound::Enter(EnterOrder::limit("R1", b'B', 1, "CEA", 700_000, "0001"))).await.unwrap();
+    (client, start)
+}
+
+/// IOC buys that do not trade (each answered by Accepted and Canceled, at
+/// least 69 bytes) until their answers are more than the kernel can buffer
+/// on both sides: how many were sent, or the send error (the server may
+/// close the connection meanwhile).
+async fn flood(client: &mut Client) -> Result<u64, carbonx_gateway::client::ClientError> {
     let iocs = (2 * send_buffer_max() + (1 << 20)) / 69;
     for n in 0..iocs {
         let mut ioc = EnterOrder::limit(&format!("I{n}"), b'B', 1, "CEA", 700_000, "0001");
         ioc.tif = 0;
         client.queue(&Inbound::Enter(ioc));
         if n % 1_000 == 999 {
-            client.flush().await.unwrap();
+            client.flush().await?;
         }
     }
-    client.flush().await.unwrap();
+    client.flush().await?;
+    Ok(iocs as u64)
+}
+
+/// A client that never reads: [`small_window_client`], then a [`flood`].
+/// Returns the client (unread) and the stream's next sequence number once
+/// the server has answered everything: its writer is stuck in a write.
+async fn stuck_client(server: &Server, admin: &AdminClient, user: &str) -> (Client, u64) {
+    let (mut client, start) = small_window_client(server, admin, user).await;
+    let iocs = flood(&mut client).await.unwrap();
     // R1's Accepted, then Accepted and Canceled per IOC (bounded wait).
-    let expected = start + 1 + 2 * iocs as u64;
+    let expected = start + 1 + 2 * iocs;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut next = start;
     while next < expected && Instant::now() < deadline {
@@ -186,6 +199,49 @@ fn the_operators_disconnect_ends_a_client_that_does_not_read_within_a_second() {
         // cancelled the resting order.
         expect_r1_cancelled(&server, "DEMO01", next).await;
         drop(stuck);
+    });
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_client_that_does_not_read_is_cut_off_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.users[0].cancel_on_disconnect = true; // DEMO01
+    config.gateway.write_timeout_ms = 1_000;
+    let server = start(dir.path(), &config);
+    let admin = admin(&server);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (mut stuck, _) = small_window_client(&server, &admin, "DEMO01").await;
+        let book = || admin.run(&AdminAction::Book { stock: "CEA".into(), levels: 5 }).unwrap();
+        for _ in 0..100 {
+            if book().contains("70.00") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(book().contains("70.00"), "R1 does not rest:\n{}", book());
+        // The server may cut the client off while it still sends.
+        let _ = flood(&mut stuck).await;
+        // The idle timeout (15 s) is not what ends it: the write deadline is.
+        let sent = Instant::now();
+        while session_row(&admin, "DEMO01").connected && sent.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!session_row(&admin, "DEMO01").connected, "still logged in {:?} after the flood", sent.elapsed());
+        drop(login_again(server.order_entry_addr(), "DEMO01", 0).await);
+        // Cancel-on-disconnect took R1 off the book (bounded wait).
+        // The table shows R1's price 70.00 only while R1 rests.
+        let mut table = book();
+        for _ in 0..100 {
+            if !table.contains("70.00") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            table = book();
+        }
+        panic!("R1 still rests:\n{table}");
     });
     server.shutdown().unwrap();
 }
