@@ -245,3 +245,50 @@ fn a_client_that_does_not_read_is_cut_off_after_the_write_timeout() {
     });
     server.shutdown().unwrap();
 }
+
+/// A connection to `server`'s order-entry port from `source` (any address of
+/// 127.0.0.0/8 is this machine's loopback).
+async fn connect_from(server: &Server, source: [u8; 4]) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    socket.connect(server.order_entry_addr()).await.unwrap()
+}
+
+/// True when the server closes `stream` within `wait` (it sends nothing
+/// before a login).
+async fn closed_within(mut stream: tokio::net::TcpStream, wait: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(wait, tokio::io::AsyncReadExt::read(&mut stream, &mut byte)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+#[test]
+fn connections_that_never_log_in_from_one_address_cannot_lock_out_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    (config.gateway.connections_max, config.gateway.login_timeout_ms) = (24, 30_000);
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // 40 connections from 127.0.0.2 that never log in: more than
+        // connections_max, but only the address's share stays open.
+        let mut flood = Vec::new();
+        for _ in 0..40 {
+            flood.push(connect_from(&server, [127, 0, 0, 2]).await);
+        }
+        let mut checks = tokio::task::JoinSet::new();
+        for stream in flood {
+            checks.spawn(closed_within(stream, Duration::from_millis(1_500)));
+        }
+        // Meanwhile a broker on 127.0.0.3 logs in.
+        let socket = connect_from(&server, [127, 0, 0, 3]).await;
+        let mut broker = Client::from_stream(socket).unwrap();
+        let answer = broker.login("DEMO02", "demo", "", 0).await.expect("the broker's login was not answered");
+        assert!(matches!(answer, carbonx_gateway::client::Received::LoginAccepted { .. }), "{answer:?}");
+        let closed = checks.join_all().await.into_iter().filter(|closed| *closed).count();
+        assert_eq!(closed, 40 - carbonx_gateway::config::PRELOGIN_PER_ADDRESS_MAX, "flood connections closed at once");
+    });
+    server.shutdown().unwrap();
+}

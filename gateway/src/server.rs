@@ -15,6 +15,7 @@
 use crate::hub::Hub;
 use crate::intake::Intake;
 use crate::ouch::Inbound;
+use crate::prelogin::{PreLogin, PreLoginGuard};
 use carbonx_engine::{Command, UserId};
 use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, PAYLOAD_LEN_MAX, SESSION_LEN};
@@ -132,6 +133,7 @@ impl Gateway {
     /// per port) until `shutdown` turns true.
     async fn listen(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>, port: Port) {
         let permits = Arc::new(Semaphore::new(self.hub.config.connections_max));
+        let prelogin = PreLogin::new(self.hub.config.prelogin_per_address_max);
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -150,10 +152,16 @@ impl Gateway {
                 drop(socket);
                 continue;
             };
+            let Some(waiting) = prelogin.admit(peer.ip()) else {
+                let max = self.hub.config.prelogin_per_address_max;
+                tracing::warn!(%peer, max, "connection refused: too many from this address waiting to log in");
+                drop(socket);
+                continue;
+            };
             let gateway = Arc::clone(&self);
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                gateway.connection(socket, peer, shutdown, port).await;
+                gateway.connection(socket, peer, shutdown, port, waiting).await;
                 drop(permit);
             });
         }
@@ -181,6 +189,7 @@ impl Gateway {
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
         port: Port,
+        waiting: PreLoginGuard,
     ) {
         let _ = socket.set_nodelay(true);
         let (mut reader, mut writer) = socket.into_split();
@@ -190,7 +199,9 @@ impl Gateway {
             Err(LoginError::TimedOut) => return tracing::info!(%peer, "no login within the timeout; closed"),
             Err(err) => return tracing::info!(%peer, %err, "connection closed before login"),
         };
-        let (user, session, cursor) = match self.accept_login(&login, &mut output, &mut writer, port).await {
+        let accepted = self.accept_login(&login, &mut output, &mut writer, port).await;
+        drop(waiting);
+        let (user, session, cursor) = match accepted {
             Ok(Some(accepted)) => accepted,
             Ok(None) => return,
             Err(err) => return tracing::info!(%peer, %err, "login failed"),
