@@ -77,6 +77,15 @@ impl Client {
         Ok(Client { inner: soup::Client::connect(addr).await? })
     }
 
+    /// A client over a connected socket (one set up beforehand, e.g. with a
+    /// small receive buffer).
+    ///
+    /// # Errors
+    /// The socket refused `TCP_NODELAY`.
+    pub fn from_stream(socket: tokio::net::TcpStream) -> Result<Client, ClientError> {
+        Ok(Client { inner: soup::Client::from_stream(socket)? })
+    }
+
     /// The SoupBinTCP client underneath, which hands sequenced payloads
     /// over undecoded (a drop copy read byte for byte, or a feed).
     pub fn into_soup(self) -> soup::Client {

@@ -8,6 +8,15 @@ use std::net::SocketAddr;
 
 /// Most simultaneous connections by default.
 pub const CONNECTIONS_MAX: usize = 1_024;
+/// Most connections from one source address waiting to log in, by
+/// default: a broker's gateway machine opens a handful at once; a flood
+/// from one address leaves the other 1,008 of [`CONNECTIONS_MAX`] free.
+pub const PRELOGIN_PER_ADDRESS_MAX: usize = 16;
+const _: () = assert!(PRELOGIN_PER_ADDRESS_MAX < CONNECTIONS_MAX);
+/// How long one socket write to a client may take by default (ms): ample
+/// for a client that reads (the kernel buffers megabytes), short enough
+/// that one that does not is cut off within seconds.
+pub const WRITE_TIMEOUT_MS: u64 = 5_000;
 
 /// `[gateway]` in the configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +26,20 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Most simultaneous connections; more are closed at once with a log line.
     pub connections_max: usize,
+    /// Most connections from one source address that have not logged in
+    /// yet; more from that address are closed at once with a log line.
+    pub prelogin_per_address_max: usize,
     /// A connection must log in within this many milliseconds.
     pub login_timeout_ms: u64,
     /// Each side sends a heartbeat after this many milliseconds of silence.
     pub heartbeat_ms: u64,
     /// A connection with nothing received for this long is closed.
     pub idle_timeout_ms: u64,
+    /// Every socket write to a client must finish within this many
+    /// milliseconds, or the connection is closed: a client that stops
+    /// reading cannot hold its username (or its orders, with
+    /// cancel-on-disconnect) by keeping its receive window shut.
+    pub write_timeout_ms: u64,
     /// The usernames that may log in.
     pub users: Vec<UserConfig>,
     /// Drop-copy listen address: read-only SoupBinTCP for risk desks.
@@ -91,9 +108,11 @@ impl GatewayConfig {
         GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
             connections_max: CONNECTIONS_MAX,
+            prelogin_per_address_max: PRELOGIN_PER_ADDRESS_MAX,
             login_timeout_ms: 5_000,
             heartbeat_ms: 1_000,
             idle_timeout_ms: 15_000,
+            write_timeout_ms: WRITE_TIMEOUT_MS,
             users,
             drop_copy_listen: SocketAddr::from(([127, 0, 0, 1], 7006)),
             drop_copy: vec![DropCopyConfig {
@@ -193,9 +212,11 @@ impl Directory {
     pub fn new(config: &GatewayConfig, codes: Vec<[u8; 4]>) -> Result<Directory, GatewayConfigError> {
         for (value, name) in [
             (config.connections_max as u64, "connections_max"),
+            (config.prelogin_per_address_max as u64, "prelogin_per_address_max"),
             (config.login_timeout_ms, "login_timeout_ms"),
             (config.heartbeat_ms, "heartbeat_ms"),
             (config.idle_timeout_ms, "idle_timeout_ms"),
+            (config.write_timeout_ms, "write_timeout_ms"),
         ] {
             if value == 0 {
                 return Err(GatewayConfigError::Zero(name));

@@ -15,6 +15,7 @@
 use crate::hub::Hub;
 use crate::intake::Intake;
 use crate::ouch::Inbound;
+use crate::prelogin::{PreLogin, PreLoginGuard};
 use carbonx_engine::{Command, UserId};
 use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, PAYLOAD_LEN_MAX, SESSION_LEN};
@@ -39,6 +40,11 @@ pub const COMMANDS_PER_SEND_MAX: usize = 1_024;
 /// How long a login waits for the same username's closing connection
 /// to free it before it is refused as a second login (`J` `S`).
 pub const RELEASE_WAIT: Duration = Duration::from_millis(500);
+/// How long a closing connection waits for its writer to send what is
+/// still queued (at most; never longer than the write timeout) before it
+/// drops the socket: a client that does not read cannot delay the end of
+/// its session, its cancel-on-disconnect or the operator's disconnect.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(500);
 const _: () = assert!(WRITE_CHUNK_MAX > 2 * PAYLOAD_LEN_MAX);
 
 /// The order-entry server.
@@ -71,9 +77,21 @@ enum ConnectionError {
     /// A rule of this port or the operator ended it.
     #[error("{0}")]
     Rule(&'static str),
+    /// A write to the client did not finish within the write timeout (the
+    /// client does not read).
+    #[error("a write to the client did not finish within the write timeout")]
+    WriteTimedOut,
     /// The socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// Writes all of `bytes` to `socket` within `limit`.
+async fn write_within(socket: &mut OwnedWriteHalf, bytes: &[u8], limit: Duration) -> Result<(), ConnectionError> {
+    match tokio::time::timeout(limit, socket.write_all(bytes)).await {
+        Ok(written) => Ok(written?),
+        Err(_) => Err(ConnectionError::WriteTimedOut),
+    }
 }
 
 fn timeout_text(timeout: Timeout) -> &'static str {
@@ -115,6 +133,7 @@ impl Gateway {
     /// per port) until `shutdown` turns true.
     async fn listen(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>, port: Port) {
         let permits = Arc::new(Semaphore::new(self.hub.config.connections_max));
+        let prelogin = PreLogin::new(self.hub.config.prelogin_per_address_max);
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -133,10 +152,16 @@ impl Gateway {
                 drop(socket);
                 continue;
             };
+            let Some(waiting) = prelogin.admit(peer.ip()) else {
+                let max = self.hub.config.prelogin_per_address_max;
+                tracing::warn!(%peer, max, "connection refused: too many from this address waiting to log in");
+                drop(socket);
+                continue;
+            };
             let gateway = Arc::clone(&self);
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                gateway.connection(socket, peer, shutdown, port).await;
+                gateway.connection(socket, peer, shutdown, port, waiting).await;
                 drop(permit);
             });
         }
@@ -153,12 +178,18 @@ impl Gateway {
         }
     }
 
+    /// The deadline of every socket write to a client.
+    fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.hub.config.write_timeout_ms)
+    }
+
     async fn connection(
         self: Arc<Self>,
         socket: TcpStream,
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
         port: Port,
+        waiting: PreLoginGuard,
     ) {
         let _ = socket.set_nodelay(true);
         let (mut reader, mut writer) = socket.into_split();
@@ -168,7 +199,9 @@ impl Gateway {
             Err(LoginError::TimedOut) => return tracing::info!(%peer, "no login within the timeout; closed"),
             Err(err) => return tracing::info!(%peer, %err, "connection closed before login"),
         };
-        let (user, session, cursor) = match self.accept_login(&login, &mut output, &mut writer, port).await {
+        let accepted = self.accept_login(&login, &mut output, &mut writer, port).await;
+        drop(waiting);
+        let (user, session, cursor) = match accepted {
             Ok(Some(accepted)) => accepted,
             Ok(None) => return,
             Err(err) => return tracing::info!(%peer, %err, "login failed"),
@@ -177,24 +210,30 @@ impl Gateway {
         tracing::info!(%peer, user = %name, from = cursor.seq, "logged in");
         let (closed_tx, closed_rx) = watch::channel(false);
         let mut writer_task = tokio::spawn(Arc::clone(&self).writer(writer, output, user, session, cursor, closed_rx));
-        let mut writer_ended = None;
         // Whichever half ends first ends the connection.
-        let result = tokio::select! {
-            result = self.reader(reader, input, user, port, shutdown) => result,
-            joined = &mut writer_task => {
-                writer_ended = Some(joined);
-                Ok(())
-            }
-            () = self.hub.slot(user).kick.notified() => Err(ConnectionError::Rule("disconnected by the operator")),
+        let (result, writer_ended) = tokio::select! {
+            result = self.reader(reader, input, user, port, shutdown) => (result, None),
+            joined = &mut writer_task => (Ok(()), Some(joined)),
+            () = self.hub.slot(user).kick.notified() => (Err(ConnectionError::Rule("disconnected by the operator")), None),
         };
         let _ = closed_tx.send(true);
-        let socket = match writer_ended {
-            Some(joined) => joined,
-            None => writer_task.await,
+        let joined = match writer_ended {
+            Some(joined) => Ok(joined),
+            // The writer sends what is queued, for a short while at most.
+            None => tokio::time::timeout(CLOSE_GRACE.min(self.write_timeout()), &mut writer_task).await,
+        };
+        let (socket, result) = match joined {
+            Ok(Ok((socket, written))) => (Some(socket), result.and(written)),
+            Ok(Err(_)) => (None, result),
+            Err(_) => {
+                // Stuck in a write: dropping the task drops (closes) its half.
+                writer_task.abort();
+                (None, result.and(Err(ConnectionError::WriteTimedOut)))
+            }
         };
         self.end_session(user).await;
-        if let Ok(mut socket) = socket {
-            let _ = socket.shutdown().await;
+        if let Some(mut socket) = socket {
+            let _ = tokio::time::timeout(self.write_timeout(), socket.shutdown()).await;
         }
         match result {
             Ok(()) => tracing::info!(%peer, user = %name, "session ended"),
@@ -216,14 +255,14 @@ impl Gateway {
             Err(reason) => output.reject(reason),
         }
         let answer = output.poll_transmit(Instant::now()).unwrap_or_default();
-        let written = writer.write_all(&answer).await;
+        let written = write_within(writer, &answer, self.write_timeout()).await;
         match (accepted, written) {
             (Ok(accepted), Ok(())) => Ok(Some(accepted)),
             (Ok((user, ..)), Err(err)) => {
                 self.hub.release(user);
-                Err(err.into())
+                Err(err)
             }
-            (Err(_), written) => written.map(|()| None).map_err(ConnectionError::from),
+            (Err(_), written) => written.map(|()| None),
         }
     }
 
@@ -363,6 +402,8 @@ impl Gateway {
 
     /// The server's side: replay, then the live stream from the user's day
     /// log, heartbeats after silence, End of Session when the day rolled.
+    /// Every write has the write timeout; a write that runs out of it ends
+    /// the connection. Returns the socket and why it stopped.
     async fn writer(
         self: Arc<Self>,
         mut socket: OwnedWriteHalf,
@@ -371,8 +412,10 @@ impl Gateway {
         session: [u8; SESSION_LEN],
         mut cursor: Cursor,
         mut closed: watch::Receiver<bool>,
-    ) -> OwnedWriteHalf {
+    ) -> (OwnedWriteHalf, Result<(), ConnectionError>) {
         let slot = self.hub.slot(user);
+        let limit = self.write_timeout();
+        let mut result = Ok(());
         loop {
             let ended = {
                 let stream = slot.stream.lock();
@@ -391,7 +434,8 @@ impl Gateway {
                 output.end_session();
             }
             if let Some(bytes) = output.poll_transmit(Instant::now()) {
-                if socket.write_all(&bytes).await.is_err() || ended {
+                result = write_within(&mut socket, &bytes, limit).await;
+                if result.is_err() || ended {
                     break;
                 }
                 continue;
@@ -402,7 +446,7 @@ impl Gateway {
                 _ = closed.changed() => break,
             }
         }
-        socket
+        (socket, result)
     }
 
     /// After both halves of a connection have stopped: cancel-on-disconnect

@@ -64,7 +64,15 @@ impl Client {
     /// # Errors
     /// The connection failed.
     pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
-        let socket = TcpStream::connect(addr).await?;
+        Client::from_stream(TcpStream::connect(addr).await?)
+    }
+
+    /// A client over a connected socket (one set up beforehand, e.g. with a
+    /// small receive buffer).
+    ///
+    /// # Errors
+    /// The socket refused `TCP_NODELAY`.
+    pub fn from_stream(socket: TcpStream) -> Result<Client, ClientError> {
         socket.set_nodelay(true)?;
         let (read, write) = socket.into_split();
         Ok(Client {

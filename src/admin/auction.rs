@@ -219,23 +219,24 @@ fn system_now() -> u64 {
 
 /// `now`, `+90s`, `+10m`, `+1h` (from `now_ns`) or `HH:MM[:SS]` Beijing
 /// time on `now_ns`'s Beijing date, as nanoseconds since the epoch.
+/// `None` for anything else, or a time before the epoch or past `u64`
+/// nanoseconds; never panics, whatever the text (it comes from a request).
 pub fn parse_when(text: &str, now_ns: u64) -> Option<u64> {
     if text == "now" {
         return Some(now_ns);
     }
     if let Some(relative) = text.strip_prefix('+') {
-        let split = relative.len().checked_sub(1)?;
-        let (digits, unit) = relative.split_at(split);
-        let scale = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            _ => return None,
+        let (digits, scale) = if let Some(d) = relative.strip_suffix('s') {
+            (d, 1)
+        } else if let Some(d) = relative.strip_suffix('m') {
+            (d, 60)
+        } else {
+            (relative.strip_suffix('h')?, 3600)
         };
-        let seconds: u64 = digits.parse().ok().filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))?;
+        let seconds = decimal(digits)?;
         return now_ns.checked_add(seconds.checked_mul(scale)?.checked_mul(SECOND_NS)?);
     }
-    let parts: Vec<u64> = text.split(':').map(|p| p.parse().ok().filter(|_| p.len() == 2)).collect::<Option<_>>()?;
+    let parts: Vec<u64> = text.split(':').map(|p| decimal(p).filter(|_| p.len() == 2)).collect::<Option<_>>()?;
     let (h, m, sec) = match parts[..] {
         [h, m] => (h, m, 0),
         [h, m, sec] => (h, m, sec),
@@ -245,7 +246,16 @@ pub fn parse_when(text: &str, now_ns: u64) -> Option<u64> {
         return None;
     }
     let local_day = (now_ns / SECOND_NS + BEIJING_OFFSET_S) / 86_400;
-    Some((local_day * 86_400 + h * 3600 + m * 60 + sec - BEIJING_OFFSET_S) * SECOND_NS)
+    let local = local_day.checked_mul(86_400)?.checked_add(h * 3600 + m * 60 + sec)?;
+    local.checked_sub(BEIJING_OFFSET_S)?.checked_mul(SECOND_NS)
+}
+
+/// A non-empty run of ASCII digits as a number (no sign, no spaces).
+fn decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// `HH:MM:SS` Beijing time.
@@ -274,6 +284,32 @@ mod tests {
             ["", "+", "+5", "+5d", "+-5s", "24:00", "10:60", "9:30", "10:00:00:00", "soon", "+99999999999999999h"]
         {
             assert_eq!(parse_when(bad, NOW), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn window_times_with_multibyte_characters_are_refused_not_a_panic() {
+        for bad in ["+é", "+5é", "+\u{1F600}", "é", "1é:00", "+1:30", "10:+1", "é:éé"] {
+            assert_eq!(parse_when(bad, NOW), None, "{bad}");
+        }
+        // Before 08:00 UTC on the first day of the epoch, and at the end of time.
+        assert_eq!(parse_when("00:00", 0), None);
+        assert_eq!(parse_when("23:59", u64::MAX), None);
+        assert_eq!(parse_when("+1h", u64::MAX), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_when_never_panics(text in "\\PC{0,12}", now in proptest::prelude::any::<u64>()) {
+            let _ = parse_when(&text, now);
+        }
+
+        #[test]
+        fn parse_when_never_panics_on_near_misses(
+            text in "[+0-9:smhé\u{1F600}now]{0,10}",
+            now in proptest::prelude::any::<u64>(),
+        ) {
+            let _ = parse_when(&text, now);
         }
     }
 }

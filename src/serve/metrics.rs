@@ -9,7 +9,9 @@
 //!   data out). Histograms are observed once per batch, never per command;
 //! - the gateway ([`carbonx_gateway::counters`]): messages in and out by
 //!   OUCH type and rejects by reason, relaxed atomics read at scrape time,
-//!   and the connected sessions;
+//!   and the connected sessions. Label values are only the known type and
+//!   reason letters (anything else a client sends counts as `other`): the
+//!   text encoder does not escape label values;
 //! - the feed: its next sequence number and each TCP consumer's backlog,
 //!   read at scrape time.
 //!
@@ -164,8 +166,8 @@ fn by_letter(
     counts: &ByLetter,
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Counter)?;
-    for (letter, n) in counts.nonzero() {
-        let labels = [(label, char::from(letter).to_string())];
+    for (value, n) in counts.nonzero() {
+        let labels = [(label, value.text())];
         ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
     }
     Ok(())

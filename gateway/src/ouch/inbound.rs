@@ -341,6 +341,9 @@ pub enum Inbound {
 }
 
 impl Inbound {
+    /// Every inbound message type letter, in [`Inbound::decode`]'s order.
+    pub const TYPES: &'static [u8] = b"OUXbpa";
+
     /// Decodes one inbound message.
     ///
     /// # Errors

@@ -215,6 +215,9 @@ impl Outbound {
         }
     }
 
+    /// Every outbound message type letter, in [`Outbound::decode`]'s order.
+    pub const TYPES: &'static [u8] = b"SAUCEJI";
+
     /// Decodes one outbound message (clients, the load generator, tests).
     ///
     /// # Errors

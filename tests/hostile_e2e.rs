@@ -1,0 +1,294 @@
+//! Hostile clients end to end: a whole server in-process and clients that
+//! break the rules on purpose (bytes chosen to break the operator's pages,
+//! a client that never reads its replies). Each test checks that one such
+//! client harms neither the operator's view nor the other users. Every wait
+//! is bounded.
+
+mod support;
+use carbonx::admin::api::{SessionRow, SessionsAnswer};
+use carbonx::admin::client::{AdminAction, AdminClient, AdminError, AuctionAction};
+use carbonx::config::Config;
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeOptions, Server};
+use carbonx_gateway::client::Client;
+use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
+use carbonx_soup::packet::Packet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use std::time::Instant;
+use support::session::{login, login_again};
+
+fn start(dir: &Path, config: &Config) -> Server {
+    let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
+    Server::start(config, &options).unwrap()
+}
+
+fn admin(server: &Server) -> AdminClient {
+    AdminClient::new(&format!("http://{}", server.admin_addr().unwrap()), carbonx::config::DEMO_ADMIN_TOKEN)
+}
+
+/// Runs the official Python client's OpenMetrics parser over `text`:
+/// its `(name, labels, value)` samples as lines `name|label=value,...|value`,
+/// or the parser's complaint.
+fn parse_with_prometheus_client(text: &str) -> Result<String, String> {
+    let python = std::env::var("CARBONX_PYTHON")
+        .expect("CARBONX_PYTHON is not set: run scripts/test.sh, which installs prometheus-client in .venv-test");
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        for f in text_string_to_metric_families(sys.stdin.read()):\n\
+        \x20   for s in f.samples:\n\
+        \x20       labels = ','.join(k + '=' + v for k, v in sorted(s.labels.items()))\n\
+        \x20       print(s.name + '|' + labels + '|' + str(s.value))\n";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn unknown_message_types_cannot_inject_into_the_metrics_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &Config::demo().on_free_ports());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
+        for payload in [&b"\""[..], b"\n", b"\\", b"}", b"\xff x"] {
+            client.send_packet(Packet::Unsequenced(payload)).await.unwrap();
+        }
+        // Each is answered (a reject): wait for the five answers, bounded.
+        for _ in 0..5 {
+            client.next_message(Duration::from_secs(5)).await.unwrap();
+        }
+    });
+    let text = admin(&server).run(&AdminAction::Metrics).unwrap();
+    server.shutdown().unwrap();
+    let samples = parse_with_prometheus_client(&text)
+        .unwrap_or_else(|err| panic!("the OpenMetrics parser refused /metrics: {err}\n{text}"));
+    assert!(samples.contains("carbonx_gateway_messages_in_total|type=other|5\n"), "{samples}");
+}
+
+#[test]
+fn a_window_time_with_a_multibyte_character_is_refused_400_and_the_endpoint_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &Config::demo().on_free_ports());
+    let admin = admin(&server);
+    for end in ["+é", "+5\u{1F600}", "1é:00"] {
+        let announce = AuctionAction::Announce {
+            id: "H1".into(),
+            stock: "CEA".into(),
+            qty: 200_000,
+            seller: "0001".into(),
+            user: "DEMO01".into(),
+            start: "now".into(),
+            end: end.into(),
+            pricing: "uniform".into(),
+            floor: "close".into(),
+        };
+        match admin.run(&AdminAction::Auction { action: announce }) {
+            Err(AdminError::Refused { status: 400, message }) => assert!(message.contains("time"), "{message}"),
+            other => panic!("{end:?}: expected a 400 refusal, got {other:?}"),
+        }
+    }
+    // Still serving.
+    admin.run(&AdminAction::Sessions).unwrap();
+    server.shutdown().unwrap();
+}
+
+/// `user`'s row of `carbonx admin sessions`.
+fn session_row(admin: &AdminClient, user: &str) -> SessionRow {
+    let text = admin.run(&AdminAction::Sessions).unwrap();
+    let answer: SessionsAnswer = serde_json::from_str(&text).unwrap();
+    answer.sessions.into_iter().find(|row| row.user == user).unwrap()
+}
+
+/// The most bytes the kernel queues on one loopback connection's sending
+/// side (`tcp_wmem`'s maximum; 4 MiB, Linux's default, elsewhere).
+fn send_buffer_max() -> usize {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap_or_default();
+    text.split_whitespace().nth(2).and_then(|n| n.parse().ok()).unwrap_or(4 << 20)
+}
+
+/// Logs in as `user` with a 4 KiB receive buffer and rests one buy `R1`:
+/// the client and the sequence number of R1's Accepted.
+async fn small_window_client(server: &Server, admin: &AdminClient, user: &str) -> (Client, u64) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.order_entry_addr()).await.unwrap();
+    let mut client = Client::from_stream(stream).unwrap();
+    let answer = client.login(user, "demo", "", 0).await.unwrap();
+    assert!(matches!(answer, carbonx_gateway::client::Received::LoginAccepted { .. }), "{answer:?}");
+    let start = session_row(admin, user).next_seq;
+    client.send(&Inbound::Enter(EnterOrder::limit("R1", b'B', 1, "CEA", 700_000, "0001"))).await.unwrap();
+    (client, start)
+}
+
+/// IOC buys that do not trade (each answered by Accepted and Canceled, at
+/// least 69 bytes) until their answers are more than the kernel can buffer
+/// on both sides: how many were sent, or the send error (the server may
+/// close the connection meanwhile).
+async fn flood(client: &mut Client) -> Result<u64, carbonx_gateway::client::ClientError> {
+    let iocs = (2 * send_buffer_max() + (1 << 20)) / 69;
+    for n in 0..iocs {
+        let mut ioc = EnterOrder::limit(&format!("I{n}"), b'B', 1, "CEA", 700_000, "0001");
+        ioc.tif = 0;
+        client.queue(&Inbound::Enter(ioc));
+        if n % 1_000 == 999 {
+            client.flush().await?;
+        }
+    }
+    client.flush().await?;
+    Ok(iocs as u64)
+}
+
+/// A client that never reads: [`small_window_client`], then a [`flood`].
+/// Returns the client (unread) and the stream's next sequence number once
+/// the server has answered everything: its writer is stuck in a write.
+async fn stuck_client(server: &Server, admin: &AdminClient, user: &str) -> (Client, u64) {
+    let (mut client, start) = small_window_client(server, admin, user).await;
+    let iocs = flood(&mut client).await.unwrap();
+    // R1's Accepted, then Accepted and Canceled per IOC (bounded wait).
+    let expected = start + 1 + 2 * iocs;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut next = start;
+    while next < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        next = session_row(admin, user).next_seq;
+    }
+    assert_eq!(next, expected, "the server did not answer every order in time");
+    (client, next)
+}
+
+/// The first message of `user`'s stream from `from` on: R1's cancel.
+async fn expect_r1_cancelled(server: &Server, user: &str, from: u64) {
+    let mut client = login_again(server.order_entry_addr(), user, from).await;
+    let (_, message) = client.next_message(Duration::from_secs(5)).await.unwrap();
+    let Outbound::Canceled { token, reason, .. } = message else { panic!("expected R1's cancel, got {message:?}") };
+    assert_eq!((&token[..2], reason), (&b"R1"[..], b'U'));
+}
+
+#[test]
+fn the_operators_disconnect_ends_a_client_that_does_not_read_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.users[0].cancel_on_disconnect = true; // DEMO01
+    let server = start(dir.path(), &config);
+    let admin = admin(&server);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (stuck, next) = stuck_client(&server, &admin, "DEMO01").await;
+        assert!(session_row(&admin, "DEMO01").connected);
+        let asked = Instant::now();
+        admin.run(&AdminAction::Disconnect { user: "DEMO01".into() }).unwrap();
+        while session_row(&admin, "DEMO01").connected && asked.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = asked.elapsed();
+        assert!(!session_row(&admin, "DEMO01").connected, "still logged in {took:?} after the disconnect");
+        assert!(took < Duration::from_millis(1_500), "the disconnect took {took:?}");
+        // The username is free for a new login, and cancel-on-disconnect
+        // cancelled the resting order.
+        expect_r1_cancelled(&server, "DEMO01", next).await;
+        drop(stuck);
+    });
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_client_that_does_not_read_is_cut_off_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.users[0].cancel_on_disconnect = true; // DEMO01
+    config.gateway.write_timeout_ms = 1_000;
+    let server = start(dir.path(), &config);
+    let admin = admin(&server);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (mut stuck, _) = small_window_client(&server, &admin, "DEMO01").await;
+        let book = || admin.run(&AdminAction::Book { stock: "CEA".into(), levels: 5 }).unwrap();
+        for _ in 0..100 {
+            if book().contains("70.00") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(book().contains("70.00"), "R1 does not rest:\n{}", book());
+        // The server may cut the client off while it still sends.
+        let _ = flood(&mut stuck).await;
+        // The idle timeout (15 s) is not what ends it: the write deadline is.
+        let sent = Instant::now();
+        while session_row(&admin, "DEMO01").connected && sent.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!session_row(&admin, "DEMO01").connected, "still logged in {:?} after the flood", sent.elapsed());
+        drop(login_again(server.order_entry_addr(), "DEMO01", 0).await);
+        // Cancel-on-disconnect took R1 off the book (bounded wait).
+        // The table shows R1's price 70.00 only while R1 rests.
+        let mut table = book();
+        for _ in 0..100 {
+            if !table.contains("70.00") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            table = book();
+        }
+        panic!("R1 still rests:\n{table}");
+    });
+    server.shutdown().unwrap();
+}
+
+/// A connection to `server`'s order-entry port from `source` (any address of
+/// 127.0.0.0/8 is this machine's loopback).
+async fn connect_from(server: &Server, source: [u8; 4]) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    socket.connect(server.order_entry_addr()).await.unwrap()
+}
+
+/// True when the server closes `stream` within `wait` (it sends nothing
+/// before a login).
+async fn closed_within(mut stream: tokio::net::TcpStream, wait: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(wait, tokio::io::AsyncReadExt::read(&mut stream, &mut byte)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+#[test]
+fn connections_that_never_log_in_from_one_address_cannot_lock_out_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    (config.gateway.connections_max, config.gateway.login_timeout_ms) = (24, 30_000);
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // 40 connections from 127.0.0.2 that never log in: more than
+        // connections_max, but only the address's share stays open.
+        let mut flood = Vec::new();
+        for _ in 0..40 {
+            flood.push(connect_from(&server, [127, 0, 0, 2]).await);
+        }
+        let mut checks = tokio::task::JoinSet::new();
+        for stream in flood {
+            checks.spawn(closed_within(stream, Duration::from_millis(1_500)));
+        }
+        // Meanwhile a broker on 127.0.0.3 logs in.
+        let socket = connect_from(&server, [127, 0, 0, 3]).await;
+        let mut broker = Client::from_stream(socket).unwrap();
+        let answer = broker.login("DEMO02", "demo", "", 0).await.expect("the broker's login was not answered");
+        assert!(matches!(answer, carbonx_gateway::client::Received::LoginAccepted { .. }), "{answer:?}");
+        let closed = checks.join_all().await.into_iter().filter(|closed| *closed).count();
+        assert_eq!(closed, 40 - carbonx_gateway::config::PRELOGIN_PER_ADDRESS_MAX, "flood connections closed at once");
+    });
+    server.shutdown().unwrap();
+}
