@@ -166,15 +166,7 @@ impl Client {
     /// # Errors
     /// As [`Client::recv`]; End of Session is [`ClientError::Closed`].
     pub async fn next_message(&mut self, timeout: Duration) -> Result<(u64, Outbound), ClientError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.recv(left).await? {
-                Received::Sequenced(seq, message) => return Ok((seq, message)),
-                Received::EndOfSession => return Err(ClientError::Closed),
-                _ => {}
-            }
-        }
+        next_sequenced(self, timeout).await
     }
 }
 
@@ -234,14 +226,38 @@ impl ClientReader {
     /// # Errors
     /// As [`ClientReader::recv`]; End of Session is [`ClientError::Closed`].
     pub async fn next_message(&mut self, timeout: Duration) -> Result<(u64, Outbound), ClientError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.recv(left).await? {
-                Received::Sequenced(seq, message) => return Ok((seq, message)),
-                Received::EndOfSession => return Err(ClientError::Closed),
-                _ => {}
-            }
+        next_sequenced(self, timeout).await
+    }
+}
+
+/// Either end of an OUCH connection that can wait for the next packet.
+trait Receive {
+    async fn receive(&mut self, timeout: Duration) -> Result<Received, ClientError>;
+}
+
+impl Receive for Client {
+    async fn receive(&mut self, timeout: Duration) -> Result<Received, ClientError> {
+        self.recv(timeout).await
+    }
+}
+
+impl Receive for ClientReader {
+    async fn receive(&mut self, timeout: Duration) -> Result<Received, ClientError> {
+        self.recv(timeout).await
+    }
+}
+
+/// The next sequenced OUCH message, skipping heartbeats and anything that
+/// is not OUCH, waiting at most `timeout` in all; End of Session is
+/// [`ClientError::Closed`].
+async fn next_sequenced(from: &mut impl Receive, timeout: Duration) -> Result<(u64, Outbound), ClientError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match from.receive(left).await? {
+            Received::Sequenced(seq, message) => return Ok((seq, message)),
+            Received::EndOfSession => return Err(ClientError::Closed),
+            _ => {}
         }
     }
 }
