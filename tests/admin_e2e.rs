@@ -14,7 +14,6 @@ use carbonx_feed::watch::Follower;
 use carbonx_gateway::client::Client;
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use support::admin::cli;
 use support::session::{login, try_login};
@@ -263,20 +262,10 @@ fn metrics_parse_as_openmetrics_and_count_what_was_sent() {
 
 /// The official Python client's OpenMetrics parser must accept the text.
 fn parse_with_prometheus_client(text: &str) {
-    let python = std::env::var("CARBONX_PYTHON")
-        .expect("CARBONX_PYTHON is not set: run scripts/test.sh, which installs prometheus-client in .venv-test");
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
         families = list(text_string_to_metric_families(sys.stdin.read()))\n\
         print(len(families), sum(len(f.samples) for f in families))\n";
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::python::run(script, text);
     assert!(out.status.success(), "the OpenMetrics parser refused /metrics: {}", String::from_utf8_lossy(&out.stderr));
     let counts = String::from_utf8_lossy(&out.stdout);
     let families: usize = counts.split_whitespace().next().unwrap().parse().unwrap();

@@ -14,7 +14,6 @@ use carbonx_gateway::client::Client;
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use carbonx_soup::packet::Packet;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use std::time::Instant;
 use support::session::{login, login_again};
@@ -32,22 +31,12 @@ fn admin(server: &Server) -> AdminClient {
 /// its `(name, labels, value)` samples as lines `name|label=value,...|value`,
 /// or the parser's complaint.
 fn parse_with_prometheus_client(text: &str) -> Result<String, String> {
-    let python = std::env::var("CARBONX_PYTHON")
-        .expect("CARBONX_PYTHON is not set: run scripts/test.sh, which installs prometheus-client in .venv-test");
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
         for f in text_string_to_metric_families(sys.stdin.read()):\n\
         \x20   for s in f.samples:\n\
         \x20       labels = ','.join(k + '=' + v for k, v in sorted(s.labels.items()))\n\
         \x20       print(s.name + '|' + labels + '|' + str(s.value))\n";
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::python::run(script, text);
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

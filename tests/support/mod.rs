@@ -6,6 +6,7 @@
 //!   the server;
 //! - [`pcap`]: writes a recorded conversation as a classic pcap file
 //!   (Ethernet/IPv4/TCP, handshake, real checksums);
+//! - [`python`]: a script of the test virtual environment over some text;
 //! - [`session`]: the login helper of every test that trades through the
 //!   OUCH client;
 //! - [`tshark`]: runs Wireshark's tshark on it and fails on any Error
@@ -31,5 +32,6 @@
 pub mod admin;
 pub mod capture;
 pub mod pcap;
+pub mod python;
 pub mod session;
 pub mod tshark;
