@@ -196,11 +196,13 @@ impl Engine {
             Err(reason) => return emit(out, Event::AuctionRefused { id: cmd.id, reason }),
         };
         let book = &self.books[instrument.index()];
+        // RULES §2.4: floor and cap are their own settings, not the listing band.
+        let (below, _) = crate::validate::band(book.reference, self.config.auction_floor_pct);
+        let (_, cap) = crate::validate::band(book.reference, self.config.auction_cap_pct);
         let floor = match cmd.floor {
             crate::command::FloorRule::PreviousClose => book.reference,
-            crate::command::FloorRule::PreviousCloseMinus10 => book.lower,
+            crate::command::FloorRule::PreviousCloseMinus10 => below,
         };
-        let cap = book.upper;
         let info = AuctionInfo {
             id: cmd.id,
             order_id: self.take_order_id(),

@@ -16,9 +16,6 @@ use crate::event::{CancelReason, Event, Execution, Method, OrderInfo, Party, Rej
 use crate::risk::Exposure;
 use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
 
-/// How many levels of the opposite side a pick order may reach.
-pub(crate) const PICK_LEVELS: usize = 5;
-
 /// An unmatched block order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BlockOrder {
@@ -266,7 +263,9 @@ impl Engine {
             return Err(RejectReason::Halted);
         }
         let ladder = self.books[instrument.index()].side(cmd.side.opposite());
-        let slot = ladder.find_in_best(&self.orders.slab, PICK_LEVELS, cmd.target).ok_or(RejectReason::NotPickable)?;
+        let slot = ladder
+            .find_in_best(&self.orders.slab, self.config.pick_levels as usize, cmd.target)
+            .ok_or(RejectReason::NotPickable)?;
         let target = *self.orders.slab.get(slot);
         if target.account == cmd.account {
             return Err(RejectReason::NotPickable);

@@ -10,10 +10,6 @@ use serde::{Deserialize, Serialize};
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 const SECS_PER_DAY: i64 = 86_400;
-const MORNING_OPEN: i64 = 9 * 3600 + 30 * 60;
-const MORNING_CLOSE: i64 = 11 * 3600 + 30 * 60;
-const AFTERNOON_OPEN: i64 = 13 * 3600;
-const AFTERNOON_CLOSE: i64 = 15 * 3600;
 
 /// Where the market is in its day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,6 +36,127 @@ impl Phase {
     /// True when block orders may be entered.
     pub const fn block_open(self) -> bool {
         matches!(self, Phase::Afternoon | Phase::AllDay)
+    }
+}
+
+/// A local time of day, to the second: a session boundary or the roll.
+/// In configuration files it is a string `"HH:MM"` or `"HH:MM:SS"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeOfDay(u32);
+
+impl TimeOfDay {
+    /// `hh:mm:ss`, or `None` when it is not a time of day (24:00 is not).
+    pub const fn hms(hours: u32, minutes: u32, seconds: u32) -> Option<TimeOfDay> {
+        if hours < 24 && minutes < 60 && seconds < 60 {
+            Some(TimeOfDay(hours * 3600 + minutes * 60 + seconds))
+        } else {
+            None
+        }
+    }
+
+    /// `hh:mm`, for constants.
+    ///
+    /// # Panics
+    /// When it is not a time of day (at compile time in a `const`).
+    pub const fn hm(hours: u32, minutes: u32) -> TimeOfDay {
+        match TimeOfDay::hms(hours, minutes, 0) {
+            Some(t) => t,
+            None => panic!("not a time of day"),
+        }
+    }
+
+    /// Seconds since local midnight.
+    pub const fn seconds(self) -> i64 {
+        self.0 as i64
+    }
+
+    /// Parses `HH:MM` or `HH:MM:SS` (two digits each).
+    pub fn parse(text: &str) -> Option<TimeOfDay> {
+        let mut parts = text.split(':');
+        let mut field = || -> Option<u32> {
+            let part = parts.next()?;
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            part.parse().ok()
+        };
+        let (hours, minutes) = (field()?, field()?);
+        let seconds = if text.len() > 5 { field()? } else { 0 };
+        if parts.next().is_some() {
+            return None;
+        }
+        TimeOfDay::hms(hours, minutes, seconds)
+    }
+}
+
+impl std::fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (h, m, s) = (self.0 / 3600, self.0 / 60 % 60, self.0 % 60);
+        if s == 0 { write!(f, "{h:02}:{m:02}") } else { write!(f, "{h:02}:{m:02}:{s:02}") }
+    }
+}
+
+impl Serialize for TimeOfDay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeOfDay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TimeOfDay, D::Error> {
+        let text = String::deserialize(d)?;
+        TimeOfDay::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a local time of day \"HH:MM\" or \"HH:MM:SS\" (00:00 to 23:59:59)"
+            ))
+        })
+    }
+}
+
+/// The session hours of a calendar-mode day, local time (RULES §4):
+/// the morning and afternoon sessions, and the roll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionHours {
+    /// Start of the morning session (09:30).
+    pub morning_open: TimeOfDay,
+    /// End of the morning session, start of the lunch break (11:30).
+    pub morning_close: TimeOfDay,
+    /// End of the lunch break (13:00).
+    pub afternoon_open: TimeOfDay,
+    /// The close (15:00).
+    pub afternoon_close: TimeOfDay,
+    /// The end-of-day roll (15:30).
+    pub roll_at: TimeOfDay,
+}
+
+impl SessionHours {
+    /// RULES §4's hours: 09:30-11:30, 13:00-15:00, roll at 15:30.
+    pub const DEFAULT: SessionHours = SessionHours {
+        morning_open: TimeOfDay::hm(9, 30),
+        morning_close: TimeOfDay::hm(11, 30),
+        afternoon_open: TimeOfDay::hm(13, 0),
+        afternoon_close: TimeOfDay::hm(15, 0),
+        roll_at: TimeOfDay::hm(15, 30),
+    };
+
+    /// True when every boundary follows the one before it: open < lunch <=
+    /// afternoon open < close <= roll.
+    pub fn in_order(&self) -> bool {
+        self.morning_open < self.morning_close
+            && self.morning_close <= self.afternoon_open
+            && self.afternoon_open < self.afternoon_close
+            && self.afternoon_close <= self.roll_at
+    }
+
+    /// The phase of a trading day at `secs` seconds after local midnight.
+    fn phase_of_second(&self, secs: i64) -> Phase {
+        match secs {
+            s if s < self.morning_open.seconds() => Phase::PreOpen,
+            s if s < self.morning_close.seconds() => Phase::Morning,
+            s if s < self.afternoon_open.seconds() => Phase::Lunch,
+            s if s < self.afternoon_close.seconds() => Phase::Afternoon,
+            _ => Phase::Closed,
+        }
     }
 }
 
@@ -87,12 +204,13 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// The calendar of one market: local offset, holidays, mode.
+/// The calendar of one market: local offset, holidays, mode, hours.
 #[derive(Clone, Debug)]
 pub struct Calendar {
     mode: SessionMode,
     utc_offset_secs: i64,
     holidays: Vec<i64>,
+    hours: SessionHours,
 }
 
 impl Calendar {
@@ -100,7 +218,12 @@ impl Calendar {
     pub fn new(config: &EngineConfig) -> Calendar {
         let mut holidays: Vec<i64> = config.holidays.iter().filter_map(|&d| days_from_yyyymmdd(d)).collect();
         holidays.sort_unstable();
-        Calendar { mode: config.session, utc_offset_secs: config.utc_offset_secs, holidays }
+        Calendar {
+            mode: config.session,
+            utc_offset_secs: config.utc_offset_secs,
+            holidays,
+            hours: config.session_hours(),
+        }
     }
 
     /// Local date (days since the epoch) and seconds since local midnight.
@@ -128,22 +251,45 @@ impl Calendar {
         (day..day + 366).find(|&d| self.is_trading_day(d)).unwrap_or(day)
     }
 
-    /// The trading day a market starting (or rolling) at `now` trades next:
-    /// today if today is a trading day and its close has not passed, else
-    /// the next trading day.
+    /// The trading day a market starting at `now` trades first: today if
+    /// today is a trading day and its close has not passed, else the next
+    /// trading day.
     pub fn next_session_day(&self, now: Timestamp) -> i64 {
         let (day, secs) = self.local(now);
-        let past_close = self.mode == SessionMode::Calendar && secs >= AFTERNOON_CLOSE;
+        let past_close = self.mode == SessionMode::Calendar && secs >= self.hours.afternoon_close.seconds();
         self.trading_day_on_or_after(if past_close { day + 1 } else { day })
     }
 
-    /// The instant the calendar closes `session_day` (15:00 local); `None`
-    /// in always-open mode, where only the operator's roll closes the day.
+    /// The trading day that follows a roll of `previous` at `now`. In
+    /// calendar mode the next trading day after `previous`, whatever the
+    /// time: a server that was down rolls each missed day in turn (RULES
+    /// §4.3). In always-open mode the operator's roll starts the day of
+    /// `now` (or the next trading day after `previous`, if later).
+    pub fn day_after_roll(&self, previous: i64, now: Timestamp) -> i64 {
+        match self.mode {
+            SessionMode::Calendar => self.trading_day_on_or_after(previous + 1),
+            SessionMode::AlwaysOpen => self.trading_day_on_or_after(self.next_session_day(now).max(previous + 1)),
+        }
+    }
+
+    /// The instant the calendar closes `session_day`; `None` in always-open
+    /// mode, where only the operator's roll closes the day.
     pub fn close_instant(&self, session_day: i64) -> Option<Timestamp> {
+        self.instant(session_day, self.hours.afternoon_close)
+    }
+
+    /// The instant the clock rolls `session_day` (`roll_at`); `None` in
+    /// always-open mode, where the operator rolls.
+    pub fn roll_instant(&self, session_day: i64) -> Option<Timestamp> {
+        self.instant(session_day, self.hours.roll_at)
+    }
+
+    /// `at` local time on `day` in calendar mode.
+    fn instant(&self, day: i64, at: TimeOfDay) -> Option<Timestamp> {
         if self.mode == SessionMode::AlwaysOpen {
             return None;
         }
-        let secs = session_day * SECS_PER_DAY + AFTERNOON_CLOSE - self.utc_offset_secs;
+        let secs = day * SECS_PER_DAY + at.seconds() - self.utc_offset_secs;
         let nanos = secs.checked_mul(NANOS_PER_SEC).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         Some(Timestamp::from_nanos(nanos))
     }
@@ -157,18 +303,8 @@ impl Calendar {
         match day.cmp(&session_day) {
             std::cmp::Ordering::Less => Phase::PreOpen,
             std::cmp::Ordering::Greater => Phase::Closed,
-            std::cmp::Ordering::Equal => phase_of_second(secs),
+            std::cmp::Ordering::Equal => self.hours.phase_of_second(secs),
         }
-    }
-}
-
-fn phase_of_second(secs: i64) -> Phase {
-    match secs {
-        s if s < MORNING_OPEN => Phase::PreOpen,
-        s if s < MORNING_CLOSE => Phase::Morning,
-        s if s < AFTERNOON_OPEN => Phase::Lunch,
-        s if s < AFTERNOON_CLOSE => Phase::Afternoon,
-        _ => Phase::Closed,
     }
 }
 
@@ -202,11 +338,41 @@ mod tests {
 
     #[test]
     fn session_boundaries_are_half_open() {
-        assert_eq!(phase_of_second(MORNING_OPEN - 1), Phase::PreOpen);
-        assert_eq!(phase_of_second(MORNING_OPEN), Phase::Morning);
-        assert_eq!(phase_of_second(MORNING_CLOSE), Phase::Lunch);
-        assert_eq!(phase_of_second(AFTERNOON_OPEN), Phase::Afternoon);
-        assert_eq!(phase_of_second(AFTERNOON_CLOSE - 1), Phase::Afternoon);
-        assert_eq!(phase_of_second(AFTERNOON_CLOSE), Phase::Closed);
+        let h = SessionHours::DEFAULT;
+        let at = |t: TimeOfDay| h.phase_of_second(t.seconds());
+        assert_eq!(h.phase_of_second(h.morning_open.seconds() - 1), Phase::PreOpen);
+        assert_eq!(at(h.morning_open), Phase::Morning);
+        assert_eq!(at(h.morning_close), Phase::Lunch);
+        assert_eq!(at(h.afternoon_open), Phase::Afternoon);
+        assert_eq!(h.phase_of_second(h.afternoon_close.seconds() - 1), Phase::Afternoon);
+        assert_eq!(at(h.afternoon_close), Phase::Closed);
+    }
+
+    #[test]
+    fn times_of_day_parse_and_print_back() {
+        assert_eq!(TimeOfDay::parse("09:30"), Some(TimeOfDay::hm(9, 30)));
+        assert_eq!(TimeOfDay::parse("15:30:05"), TimeOfDay::hms(15, 30, 5));
+        for bad in ["24:00", "9:30", "09:60", "09:30:60", "09:30:", "0930", "", "09:30:00:00", "ab:cd"] {
+            assert_eq!(TimeOfDay::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(TimeOfDay::hm(9, 30).to_string(), "09:30");
+        assert_eq!(TimeOfDay::hms(15, 30, 5).unwrap().to_string(), "15:30:05");
+    }
+
+    #[test]
+    fn a_calendar_roll_steps_one_trading_day_whatever_the_time() {
+        let mut config = EngineConfig::demo();
+        config.session = SessionMode::Calendar;
+        config.holidays = vec![20261130];
+        let cal = Calendar::new(&config);
+        let day = |d| days_from_yyyymmdd(d).unwrap();
+        // Friday 27th rolled on Wednesday 2 December: Monday 30th is a holiday, so Tuesday.
+        let wednesday = cal.instant(day(20261202), TimeOfDay::hm(10, 0)).unwrap();
+        assert_eq!(cal.day_after_roll(day(20261127), wednesday), day(20261201));
+        assert_eq!(cal.roll_instant(day(20261127)), cal.instant(day(20261127), TimeOfDay::hm(15, 30)));
+        config.session = SessionMode::AlwaysOpen;
+        let open = Calendar::new(&config);
+        assert_eq!(open.day_after_roll(day(20261127), wednesday), day(20261202));
+        assert_eq!(open.roll_instant(day(20261127)), None);
     }
 }

@@ -31,7 +31,7 @@ pub enum Command {
     Replace(Replace),
     /// Enter a block agreement order.
     NewBlock(NewBlock),
-    /// Pick one resting order within the opposite best 5 levels.
+    /// Pick one resting order within the opposite best `pick_levels` (5) levels.
     Pick(Pick),
     /// Time passes: the engine allocates every auction whose window ended
     /// and applies any session boundary up to `now`.
@@ -286,12 +286,14 @@ pub enum Pricing {
 }
 
 /// Where an auction's floor (lowest acceptable bid) lies. The cap is
-/// always the listing band's upper edge (previous close + 10%).
+/// always previous close + `auction_cap_pct` (10%).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FloorRule {
     /// The previous close.
     PreviousClose,
-    /// The listing band's lower edge: ceil(previous close × 90 / 100).
+    /// Previous close − `auction_floor_pct` (10%): ceil(previous close ×
+    /// (100 − pct) / 100). The name keeps the default's wording, which
+    /// the admin API and journal use.
     PreviousCloseMinus10,
 }
 

@@ -3,6 +3,7 @@
 //! Every number of the rules is a setting here, never a constant buried in
 //! code. [`EngineConfig::demo`] is the embedded demo market of RULES §13.
 
+use crate::calendar::{SessionHours, TimeOfDay};
 use crate::types::{Price, Qty, StockCode};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,9 @@ pub const ORDERS_MAX_LIMIT: u32 = 1 << 26;
 pub const LEVELS_MAX: u32 = 200_001;
 /// Hard ceiling on instruments (ITCH stock locate is a u16; we keep it small).
 pub const INSTRUMENTS_MAX: usize = 64;
+/// Hard ceiling on `pick_levels`: a pick searches that many levels order
+/// by order, so the depth stays small.
+pub const PICK_LEVELS_LIMIT: u32 = 100;
 /// Hard ceiling on `auctions_max` (auctions announced per trading day).
 pub const AUCTIONS_MAX_LIMIT: u32 = 64;
 /// Hard ceiling on `auction_bids_max` (bids per auction).
@@ -106,6 +110,64 @@ pub struct EngineConfig {
     /// How many bids one auction may hold live at once (`F` beyond).
     #[serde(default = "default_auction_bids_max")]
     pub auction_bids_max: u32,
+    /// Calendar mode: start of the morning session, local time (09:30).
+    #[serde(default = "default_morning_open")]
+    pub morning_open: TimeOfDay,
+    /// Calendar mode: start of the lunch break (11:30).
+    #[serde(default = "default_morning_close")]
+    pub morning_close: TimeOfDay,
+    /// Calendar mode: end of the lunch break (13:00).
+    #[serde(default = "default_afternoon_open")]
+    pub afternoon_open: TimeOfDay,
+    /// Calendar mode: the close (15:00).
+    #[serde(default = "default_afternoon_close")]
+    pub afternoon_close: TimeOfDay,
+    /// Calendar mode: the end-of-day roll the sequencer journals (15:30).
+    #[serde(default = "default_roll_at")]
+    pub roll_at: TimeOfDay,
+    /// How many of the opposite side's best levels a pick order may
+    /// reach (5; `N` beyond).
+    #[serde(default = "default_pick_levels")]
+    pub pick_levels: u32,
+    /// An auction's floor under the "previous close −N%" rule, in percent
+    /// below the previous close (10).
+    #[serde(default = "default_auction_floor_pct")]
+    pub auction_floor_pct: u32,
+    /// An auction's cap, in percent above the previous close (10).
+    #[serde(default = "default_auction_cap_pct")]
+    pub auction_cap_pct: u32,
+}
+
+fn default_morning_open() -> TimeOfDay {
+    SessionHours::DEFAULT.morning_open
+}
+
+fn default_morning_close() -> TimeOfDay {
+    SessionHours::DEFAULT.morning_close
+}
+
+fn default_afternoon_open() -> TimeOfDay {
+    SessionHours::DEFAULT.afternoon_open
+}
+
+fn default_afternoon_close() -> TimeOfDay {
+    SessionHours::DEFAULT.afternoon_close
+}
+
+fn default_roll_at() -> TimeOfDay {
+    SessionHours::DEFAULT.roll_at
+}
+
+fn default_pick_levels() -> u32 {
+    5
+}
+
+fn default_auction_floor_pct() -> u32 {
+    10
+}
+
+fn default_auction_cap_pct() -> u32 {
+    10
 }
 
 fn default_blocks_max() -> u32 {
@@ -167,6 +229,18 @@ pub enum ConfigError {
          minimum quantities >= 1 t"
     )]
     BadAuctionLimits(u32, u32),
+    /// Session boundaries out of order.
+    #[error(
+        "session hours out of order: need morning_open ({0}) < morning_close ({1}) <= afternoon_open ({2}) \
+         < afternoon_close ({3}) <= roll_at ({4})"
+    )]
+    BadSessionHours(TimeOfDay, TimeOfDay, TimeOfDay, TimeOfDay, TimeOfDay),
+    /// `pick_levels` of zero or above [`PICK_LEVELS_LIMIT`].
+    #[error("pick_levels {0} must be in 1..={PICK_LEVELS_LIMIT}")]
+    BadPickLevels(u32),
+    /// An auction floor or cap percentage above 99.
+    #[error("auction_floor_pct ({0}) and auction_cap_pct ({1}) must each be in 0..=99")]
+    BadAuctionRange(u32, u32),
 }
 
 impl EngineConfig {
@@ -202,6 +276,25 @@ impl EngineConfig {
             auction_bid_qty_min: default_auction_bid_qty_min(),
             auctions_max: default_auctions_max(),
             auction_bids_max: default_auction_bids_max(),
+            morning_open: default_morning_open(),
+            morning_close: default_morning_close(),
+            afternoon_open: default_afternoon_open(),
+            afternoon_close: default_afternoon_close(),
+            roll_at: default_roll_at(),
+            pick_levels: default_pick_levels(),
+            auction_floor_pct: default_auction_floor_pct(),
+            auction_cap_pct: default_auction_cap_pct(),
+        }
+    }
+
+    /// The calendar-mode session hours these settings name.
+    pub fn session_hours(&self) -> SessionHours {
+        SessionHours {
+            morning_open: self.morning_open,
+            morning_close: self.morning_close,
+            afternoon_open: self.afternoon_open,
+            afternoon_close: self.afternoon_close,
+            roll_at: self.roll_at,
         }
     }
 
@@ -232,10 +325,33 @@ impl EngineConfig {
         {
             return Err(ConfigError::BadAuctionLimits(auctions, bids));
         }
+        self.validate_day_and_methods()?;
         match self.holidays.iter().find(|&&d| crate::calendar::days_from_yyyymmdd(d).is_none()) {
             Some(&bad) => Err(ConfigError::BadHoliday(bad)),
             None => Ok(()),
         }
+    }
+
+    /// Session hours, pick depth, auction floor and cap.
+    fn validate_day_and_methods(&self) -> Result<(), ConfigError> {
+        let hours = self.session_hours();
+        if !hours.in_order() {
+            let h = hours;
+            return Err(ConfigError::BadSessionHours(
+                h.morning_open,
+                h.morning_close,
+                h.afternoon_open,
+                h.afternoon_close,
+                h.roll_at,
+            ));
+        }
+        if !(1..=PICK_LEVELS_LIMIT).contains(&self.pick_levels) {
+            return Err(ConfigError::BadPickLevels(self.pick_levels));
+        }
+        if self.auction_floor_pct > 99 || self.auction_cap_pct > 99 {
+            return Err(ConfigError::BadAuctionRange(self.auction_floor_pct, self.auction_cap_pct));
+        }
+        Ok(())
     }
 
     fn validate_instruments(&self) -> Result<(), ConfigError> {
@@ -254,5 +370,59 @@ impl EngineConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_hours_out_of_order_are_refused() {
+        let mut config = EngineConfig::demo();
+        config.roll_at = TimeOfDay::hm(14, 59);
+        assert!(matches!(config.validate(), Err(ConfigError::BadSessionHours(..))));
+        let mut config = EngineConfig::demo();
+        (config.morning_open, config.morning_close) = (TimeOfDay::hm(11, 30), TimeOfDay::hm(11, 30));
+        assert!(matches!(config.validate(), Err(ConfigError::BadSessionHours(..))));
+        let mut config = EngineConfig::demo();
+        config.afternoon_open = TimeOfDay::hm(11, 0);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("morning_close (11:30) <= afternoon_open (11:00)"), "{err}");
+        // A lunch break of zero length is allowed.
+        let mut config = EngineConfig::demo();
+        config.afternoon_open = config.morning_close;
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn pick_depth_and_auction_range_are_checked() {
+        let mut config = EngineConfig::demo();
+        config.pick_levels = 0;
+        assert_eq!(config.validate(), Err(ConfigError::BadPickLevels(0)));
+        config.pick_levels = PICK_LEVELS_LIMIT + 1;
+        assert_eq!(config.validate(), Err(ConfigError::BadPickLevels(PICK_LEVELS_LIMIT + 1)));
+        config.pick_levels = PICK_LEVELS_LIMIT;
+        assert_eq!(config.validate(), Ok(()));
+        config.auction_cap_pct = 100;
+        assert_eq!(config.validate(), Err(ConfigError::BadAuctionRange(10, 100)));
+        (config.auction_cap_pct, config.auction_floor_pct) = (0, 100);
+        assert_eq!(config.validate(), Err(ConfigError::BadAuctionRange(100, 0)));
+    }
+
+    #[test]
+    fn the_defaults_are_the_rules_numbers_and_a_bad_time_says_why() {
+        let demo = EngineConfig::demo();
+        assert_eq!(demo.session_hours(), SessionHours::DEFAULT);
+        assert_eq!((demo.pick_levels, demo.auction_floor_pct, demo.auction_cap_pct), (5, 10, 10));
+        // Omitted keys take the defaults; a time that is not HH:MM is a clear error.
+        let mut table = toml::Table::try_from(&demo).unwrap();
+        for key in ["morning_open", "roll_at", "pick_levels", "auction_cap_pct"] {
+            table.remove(key);
+        }
+        assert_eq!(table.clone().try_into::<EngineConfig>().unwrap(), demo);
+        table.insert("roll_at".into(), toml::Value::String("25:00".into()));
+        let err = table.try_into::<EngineConfig>().unwrap_err().to_string();
+        assert!(err.contains("\"25:00\" is not a local time of day"), "{err}");
     }
 }

@@ -59,10 +59,9 @@ impl Engine {
     /// Fixes the trading day on the first command (or after a roll) and
     /// announces each instrument's reference and bands.
     fn start_day<O: Extend<Event>>(&mut self, now: Timestamp, out: &mut O) -> i64 {
-        let next = self.calendar.next_session_day(now);
         let day = match self.session_day {
-            Some(previous) => self.calendar.trading_day_on_or_after(next.max(previous + 1)),
-            None => next,
+            Some(previous) => self.calendar.day_after_roll(previous, now),
+            None => self.calendar.next_session_day(now),
         };
         self.session_day = Some(day);
         for book in &self.books {

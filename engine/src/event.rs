@@ -446,7 +446,7 @@ pub struct AuctionInfo {
     pub floor_rule: FloorRule,
     /// Lowest acceptable bid.
     pub floor: Price,
-    /// Highest acceptable bid (the listing band's upper edge).
+    /// Highest acceptable bid (previous close + `auction_cap_pct`).
     pub cap: Price,
 }
 

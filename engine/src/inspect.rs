@@ -202,6 +202,14 @@ impl Engine {
         self.session_day.is_some_and(|day| self.pending_phase(day, now).is_some()) || self.auction_due(now)
     }
 
+    /// True in calendar mode once `now` has reached the current trading
+    /// day's `roll_at`: the sequencer then journals a [`crate::Command::Roll`]
+    /// (and again after it while the next day's roll has passed too: a
+    /// server that was down rolls every missed trading day in order).
+    pub fn roll_due(&self, now: crate::types::Timestamp) -> bool {
+        self.session_day.and_then(|day| self.calendar.roll_instant(day)).is_some_and(|at| now >= at)
+    }
+
     /// The current phase of the day (`None` before the first command).
     pub fn phase(&self) -> Option<Phase> {
         self.phase

@@ -19,7 +19,8 @@
 //! - `auction.rs`: one-way bidding auctions (sealed bids in a window,
 //!   allocated by price then time when the window ends).
 //! - `block.rs`: block agreement orders (matched by deal, never on the
-//!   public book) and pick orders (trade one named order in the best 5).
+//!   public book) and pick orders (trade one named order in the best
+//!   `pick_levels` levels, 5 by default).
 //! - `waiting.rs`: the block orders waiting for their counterparty: a slab
 //!   in arrival order with indexes by token and by account and deal.
 //! - `index.rs`: the compact hash index (key hash → slab slot) that stays
@@ -61,7 +62,7 @@ mod validate;
 mod waiting;
 
 pub use auction::RankedBid;
-pub use calendar::Phase;
+pub use calendar::{Phase, SessionHours, TimeOfDay};
 pub use command::{
     AnnounceAuction, Asset, AuctionBid, Cancel, Command, FloorRule, GatewayReject, NewBlock, NewOrder, Pick, Pricing,
     Replace, TimeInForce, Transfer,

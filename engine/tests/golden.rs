@@ -5,7 +5,8 @@
 //! `config key=value ...` lines at the top set the market (`stp=`,
 //! `session=calendar`, `orders_max=`, `accounts=demo`, `show=day` to print
 //! the day's reference, phase and state events, which are hidden
-//! otherwise). Then cases, each: command lines, a `----` line, the events
+//! otherwise; any other `[market]` key with a TOML value, such as
+//! `pick_levels=3` or `roll_at="16:00"`). Then cases, each: command lines, a `----` line, the events
 //! expected, and a blank line. Cases run in order on the same engine.
 //!
 //! Commands:
@@ -129,7 +130,7 @@ fn parse_config(lines: &[&str]) -> Result<(Engine, bool), GoldenError> {
                 "accounts" => accounts = Some(value.to_string()),
                 "cap" => config.holding_cap = Some(value.parse().map_err(|_| bad_setting())?),
                 "show" => show_day = value == "day",
-                _ => return Err(bad_setting()),
+                _ => config = with_market_key(&config, key, value).ok_or_else(bad_setting)?,
             }
         }
     }
@@ -145,6 +146,16 @@ fn parse_config(lines: &[&str]) -> Result<(Engine, bool), GoldenError> {
         Some(other) => return Err(GoldenError::Setting(format!("accounts={other}"))),
     };
     Ok((engine?, show_day))
+}
+
+/// `config` with one more `[market]` key set as a TOML value (`pick_levels=3`,
+/// `morning_open="10:00"`): every setting of the market reachable by its
+/// documented name.
+fn with_market_key(config: &EngineConfig, key: &str, value: &str) -> Option<EngineConfig> {
+    let mut table = toml::Table::try_from(config).ok()?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}")).ok()?.remove("v")?;
+    table.insert(key.to_string(), value);
+    table.try_into().ok()
 }
 
 /// A configuration enum by its TOML name (`cancel-newest`, `calendar`).
