@@ -405,3 +405,26 @@ fn healthz_and_readyz_answer_without_a_token() {
     // Every other route still needs the token.
     assert_eq!(get_without_token(addr, "/sessions").0, 401);
 }
+
+#[test]
+fn the_operators_roll_is_refused_in_calendar_mode_where_the_clock_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.market.session = carbonx_engine::SessionMode::Calendar;
+    let options = ServeOptions { data_dir: dir.path().to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
+    let server = Server::start(&config, &options).unwrap();
+    let (code, out, err) = cli(&server, &["roll"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the day rolls by itself at market.roll_at"), "{err}");
+    assert!(matches!(admin(&server).run(&AdminAction::Roll), Err(AdminError::Refused { status: 409, .. })));
+    server.shutdown().unwrap();
+    // Nothing was journaled for it: the one journal file holds no roll.
+    let journals = carbonx::serve::journal_file::journal_files(dir.path()).unwrap();
+    assert_eq!(journals.len(), 1, "{journals:?}");
+    let mut reader = carbonx::serve::journal_file::RecordReader::open(&journals[0]).unwrap();
+    for _ in 0..100 {
+        let Some(record) = reader.next_record().unwrap() else { return };
+        assert_ne!(record.command, carbonx_engine::Command::Roll, "a refused roll was journaled");
+    }
+    panic!("the journal of a server that did nothing holds over 100 records");
+}

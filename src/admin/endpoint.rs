@@ -312,6 +312,14 @@ async fn kill(State(s): State<Arc<AdminState>>, headers: HeaderMap, Path(account
 
 async fn roll(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Answer {
     s.authorize(&headers)?;
+    // RULES §4.3: in calendar mode the clock rolls the day at `roll_at`.
+    if s.inspect(|engine| engine.config().session).await? == carbonx_engine::SessionMode::Calendar {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "the market runs the calendar (session = \"calendar\"): the day rolls by itself at \
+             market.roll_at; `carbonx admin roll` is the day end of always-open mode only",
+        ));
+    }
     let events = s.execute(Command::Roll).await?;
     let statistics: Vec<DayStatistics> = events
         .iter()

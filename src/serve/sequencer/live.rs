@@ -85,8 +85,9 @@ impl<P: Publisher> Sequencer<P> {
                 },
                 default(IDLE_TICK) => {}
             }
-            // A session boundary takes effect before the batch that follows it,
-            // even when the queue never runs dry.
+            // A session boundary (or, in calendar mode, the roll) takes effect
+            // before the batch that follows it, even when the queue never runs dry.
+            self.roll_due_days(clock)?;
             if self.engine.clock_due(clock.now()) {
                 batch.insert(0, Command::Clock);
                 self.replies.iter_mut().for_each(|(index, _)| *index += 1);
@@ -269,6 +270,8 @@ impl<P: Publisher> Sequencer<P> {
 
     /// Starts the trading day if no command has yet: the day's references
     /// and phase are journaled and published before any client connects.
+    /// In calendar mode it first rolls every trading day whose `roll_at`
+    /// passed while the server was down, in order.
     ///
     /// # Errors
     /// A journal failure.
@@ -276,6 +279,7 @@ impl<P: Publisher> Sequencer<P> {
         if self.engine.session_date().is_none() {
             self.process(&[Command::Clock], clock)?;
         }
+        self.roll_due_days(clock)?;
         Ok(())
     }
 }

@@ -15,11 +15,14 @@
 //! - `live.rs`: the live loop: batching, journaling (group commit),
 //!   applying, publishing, the operator's requests and snapshots.
 //! - `recovery.rs`: restoring a snapshot and replaying the journal after it.
+//! - `roll.rs`: the roll in calendar mode, a clock event at `roll_at`, and
+//!   the catch-up of missed trading days at start.
 //! - [`clock`]: where timestamps come from: [`SystemClock`], [`ManualClock`].
 
 pub mod clock;
 mod live;
 mod recovery;
+mod roll;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use live::SnapshotError;
