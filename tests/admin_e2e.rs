@@ -371,10 +371,14 @@ fn the_start_up_banner_says_which_session_mode_runs() {
     assert!(
         text.contains(
             "session mode: calendar: listing 09:30-11:30 and 13:00-15:00, blocks 13:00-15:00 \
-             (UTC+08:00), weekdays except 2 holidays; the close at 15:00"
+             (UTC+08:00), weekdays except 2 holidays; the close at 15:00, the day rolls by itself at 15:30"
         ),
         "a calendar market's banner must print its hours:\n{text}"
     );
+    calendar.market.morning_open = carbonx_engine::TimeOfDay::hm(10, 0);
+    calendar.market.roll_at = carbonx_engine::TimeOfDay::hms(16, 0, 30).unwrap();
+    let text = carbonx::serve::banner(&calendar, &server, dir.path());
+    assert!(text.contains("listing 10:00-11:30 and") && text.contains("rolls by itself at 16:00:30"), "{text}");
     assert!(!text.contains("ALWAYS-OPEN"), "{text}");
 }
 

@@ -450,10 +450,13 @@ fn session_mode_line(market: &carbonx_engine::EngineConfig) -> String {
             let offset = market.utc_offset_secs;
             let sign = if offset < 0 { '-' } else { '+' };
             let (hours, minutes) = (offset.unsigned_abs() / 3600, offset.unsigned_abs() % 3600 / 60);
+            let h = market.session_hours();
+            let (open, lunch, afternoon, close, roll) =
+                (h.morning_open, h.morning_close, h.afternoon_open, h.afternoon_close, h.roll_at);
             format!(
-                "session mode: calendar: listing 09:30-11:30 and 13:00-15:00, blocks 13:00-15:00 \
-                 (UTC{sign}{hours:02}:{minutes:02}), weekdays except {} holidays; the close at 15:00, \
-                 the trading day ends at `carbonx admin roll`",
+                "session mode: calendar: listing {open}-{lunch} and {afternoon}-{close}, blocks {afternoon}-{close} \
+                 (UTC{sign}{hours:02}:{minutes:02}), weekdays except {} holidays; the close at {close}, \
+                 the day rolls by itself at {roll}",
                 market.holidays.len()
             )
         }
