@@ -354,6 +354,20 @@ impl AccountTable {
         Ok(())
     }
 
+    /// A newly listed instrument (RULES §1.3), last in the directory:
+    /// every account gets a holding of 0 t. Rebuilds the holdings table (at
+    /// the roll, not on the hot path).
+    pub(crate) fn add_instrument(&mut self) {
+        let per = self.instruments;
+        let mut holdings = Vec::with_capacity(self.codes.len() * (per + 1));
+        for row in 0..self.codes.len() {
+            holdings.extend_from_slice(&self.holdings[row * per..(row + 1) * per]);
+            holdings.push(Holding::default());
+        }
+        self.holdings = holdings;
+        self.instruments = per + 1;
+    }
+
     /// The roll: every bought-today tonne becomes sellable (T+1).
     pub fn settle_day(&mut self) {
         for h in &mut self.holdings {

@@ -233,7 +233,7 @@ impl Engine {
         if self.auctions.iter().any(|a| a.info.id == cmd.id) {
             return Err(AuctionRefusal::DuplicateId);
         }
-        let instrument = cmd.stock.find_in(&self.codes).ok_or(AuctionRefusal::UnknownStock)?;
+        let instrument = self.tradable(cmd.stock).ok_or(AuctionRefusal::UnknownStock)?;
         if !self.account_known(cmd.seller) {
             return Err(AuctionRefusal::UnknownAccount);
         }
@@ -303,7 +303,7 @@ impl Engine {
         if cmd.qty.is_zero() || cmd.qty < self.config.auction_bid_qty_min {
             return Err(RejectReason::InvalidQty);
         }
-        let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
+        let instrument = self.tradable(cmd.stock).ok_or(RejectReason::UnknownStock)?;
         let price = crate::validate::check_price(cmd.price, false)?.ok_or(RejectReason::InvalidPrice)?;
         let index = self
             .auctions

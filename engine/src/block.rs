@@ -134,7 +134,7 @@ impl Engine {
         if cmd.qty < self.config.block_qty_min {
             return Err(RejectReason::InvalidQty);
         }
-        let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
+        let instrument = self.tradable(cmd.stock).ok_or(RejectReason::UnknownStock)?;
         let price = crate::validate::check_price(cmd.price, false)?.ok_or(RejectReason::InvalidPrice)?;
         let duplicate = self.blocks.find_deal(cmd.account, &cmd.deal_id).is_some();
         // Unknown to the directory, unknown to the engine, or the own account.
@@ -255,7 +255,7 @@ impl Engine {
         if cmd.qty.is_zero() || cmd.qty > self.config.listing_qty_max {
             return Err(RejectReason::InvalidQty);
         }
-        let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
+        let instrument = self.tradable(cmd.stock).ok_or(RejectReason::UnknownStock)?;
         if !self.phase.is_some_and(|p| p.listing_open()) || self.day_closed {
             return Err(RejectReason::Closed);
         }

@@ -9,7 +9,9 @@
 //! entitlement and the side letter, sent as [`Command::Reject`].
 
 use crate::event::RejectReason;
-use crate::types::{AccountId, AuctionId, InstrumentId, OrderId, Qty, Side, StockCode, Timestamp, Token, UserId};
+use crate::types::{
+    AccountId, AuctionId, InstrumentId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId,
+};
 
 /// OUCH's price value for a market (price-protected) order.
 pub const MARKET_PRICE: u32 = 0x7FFF_FFFF;
@@ -62,6 +64,33 @@ pub enum Command {
     /// A sealed bid in an open auction (OUCH extension `a`). Cancelled or
     /// reduced by the standard [`Command::Cancel`] with its token.
     AuctionBid(AuctionBid),
+    /// Operator: list a new instrument from the next trading day (RULES
+    /// §1.3): at the next roll it joins the directory, last, with this
+    /// previous close, and every account holds 0 t of it.
+    List(Listing),
+    /// Operator: delist an instrument from the next trading day: from the
+    /// next roll new orders for it are rejected `S`.
+    Delist(Delisting),
+}
+
+/// An operator's listing of a new instrument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listing {
+    /// The operator's request number, echoed in [`crate::Event::ReferenceData`].
+    pub request: u64,
+    /// The new code.
+    pub stock: StockCode,
+    /// The reference of its first trading day.
+    pub prev_close: Price,
+}
+
+/// An operator's delisting of an instrument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delisting {
+    /// The operator's request number, echoed in [`crate::Event::ReferenceData`].
+    pub request: u64,
+    /// The code.
+    pub stock: StockCode,
 }
 
 impl Command {

@@ -136,6 +136,15 @@ pub struct EngineConfig {
     /// An auction's cap, in percent above the previous close (10).
     #[serde(default = "default_auction_cap_pct")]
     pub auction_cap_pct: u32,
+    /// How many instruments the directory may hold, the configured ones and
+    /// those the operator lists later (RULES §1.3) together (16; at most
+    /// [`INSTRUMENTS_MAX`]); a listing beyond it is refused.
+    #[serde(default = "default_instruments_max")]
+    pub instruments_max: u32,
+}
+
+fn default_instruments_max() -> u32 {
+    16
 }
 
 fn default_morning_open() -> TimeOfDay {
@@ -238,6 +247,9 @@ pub enum ConfigError {
     /// `pick_levels` of zero or above [`PICK_LEVELS_LIMIT`].
     #[error("pick_levels {0} must be in 1..={PICK_LEVELS_LIMIT}")]
     BadPickLevels(u32),
+    /// `instruments_max` below the configured directory or above [`INSTRUMENTS_MAX`].
+    #[error("instruments_max {0} must be at least the {1} instruments configured and at most {INSTRUMENTS_MAX}")]
+    BadInstrumentsMax(u32, usize),
     /// An auction floor or cap percentage above 99.
     #[error("auction_floor_pct ({0}) and auction_cap_pct ({1}) must each be in 0..=99")]
     BadAuctionRange(u32, u32),
@@ -284,6 +296,7 @@ impl EngineConfig {
             pick_levels: default_pick_levels(),
             auction_floor_pct: default_auction_floor_pct(),
             auction_cap_pct: default_auction_cap_pct(),
+            instruments_max: default_instruments_max(),
         }
     }
 
@@ -360,6 +373,10 @@ impl EngineConfig {
         }
         if self.instruments.len() > INSTRUMENTS_MAX {
             return Err(ConfigError::TooManyInstruments(self.instruments.len()));
+        }
+        let max = self.instruments_max as usize;
+        if max < self.instruments.len() || max > INSTRUMENTS_MAX {
+            return Err(ConfigError::BadInstrumentsMax(self.instruments_max, self.instruments.len()));
         }
         for (i, inst) in self.instruments.iter().enumerate() {
             if StockCode::from_text(&inst.code).is_none() {

@@ -64,9 +64,9 @@ impl Engine {
             None => self.calendar.next_session_day(now),
         };
         self.session_day = Some(day);
-        for book in &self.books {
+        for (book, &stock) in self.books.iter().zip(&self.codes) {
             let (instrument, reference, lower, upper) = (book.instrument, book.reference, book.lower, book.upper);
-            emit(out, Event::Reference(Reference { instrument, reference, lower, upper }));
+            emit(out, Event::Reference(Reference { instrument, stock, reference, lower, upper }));
         }
         day
     }
@@ -120,6 +120,9 @@ impl Engine {
         if let Some(accounts) = &mut self.accounts {
             accounts.settle_day();
         }
+        if !self.pending_listings.is_empty() || !self.pending_delistings.is_empty() {
+            self.apply_reference_changes();
+        }
         self.next_order_id = 1;
         self.next_match_id = 1;
         self.day_closed = false;
@@ -142,7 +145,7 @@ impl Engine {
         for book in &mut self.books {
             let state = match phase {
                 None | Some(Phase::Closed) => continue,
-                Some(_) if book.halted => TradingState::Halted,
+                Some(_) if book.halted || book.delisted => TradingState::Halted,
                 Some(p) if p.listing_open() => TradingState::Trading,
                 Some(_) => TradingState::Paused,
             };

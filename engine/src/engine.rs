@@ -50,6 +50,8 @@ pub(crate) struct Book {
     pub asks: Ladder,
     /// Halted by the operator.
     pub halted: bool,
+    /// Delisted (RULES §1.3): new orders rejected `S`, announced halted.
+    pub delisted: bool,
     /// The trading state last announced, so that only changes are emitted.
     pub announced: Option<TradingState>,
     /// Today's listing statistics.
@@ -182,6 +184,10 @@ pub struct Engine {
     pub(crate) bid_pool: Vec<Vec<crate::auction::Bid>>,
     /// Live bids by (user, token); slot = auction index × `auction_bids_max` + position.
     pub(crate) bid_index: SlotIndex,
+    /// Listings scheduled for the next roll, in order (room for `instruments_max`).
+    pub(crate) pending_listings: Vec<(StockCode, Price)>,
+    /// Delistings scheduled for the next roll (room for `instruments_max`).
+    pub(crate) pending_delistings: Vec<InstrumentId>,
 }
 
 impl Engine {
@@ -191,11 +197,11 @@ impl Engine {
     /// The [`ConfigError`] of an invalid configuration.
     pub fn new(config: EngineConfig) -> Result<Engine, ConfigError> {
         config.validate()?;
-        let codes: Vec<StockCode> = config.instruments.iter().filter_map(|i| StockCode::from_text(&i.code)).collect();
+        let room = config.instruments_max as usize;
         let mut engine = Engine {
             calendar: Calendar::new(&config),
-            codes,
-            books: Vec::with_capacity(config.instruments.len()),
+            codes: Vec::with_capacity(room),
+            books: Vec::with_capacity(room),
             orders: Orders::with_capacity(config.orders_max),
             next_order_id: 1,
             next_match_id: 1,
@@ -208,24 +214,18 @@ impl Engine {
             auctions: Vec::with_capacity(config.auctions_max as usize),
             bid_pool: (0..config.auctions_max).map(|_| Vec::with_capacity(config.auction_bids_max as usize)).collect(),
             bid_index: SlotIndex::new(config.auctions_max * config.auction_bids_max),
+            pending_listings: Vec::with_capacity(room),
+            pending_delistings: Vec::with_capacity(room),
             config,
         };
-        for (index, inst) in engine.config.instruments.iter().enumerate() {
-            let instrument = InstrumentId::new(u8::try_from(index).expect("validated count"));
-            let (lower, upper) = engine.listing_band(inst.prev_close);
-            engine.books.push(Book {
-                instrument,
-                reference: inst.prev_close,
-                lower,
-                upper,
-                bids: Ladder::new(Side::Buy, lower, upper),
-                asks: Ladder::new(Side::Sell, lower, upper),
-                halted: false,
-                announced: None,
-                stats: Stats::default(),
-                block_stats: Stats::default(),
-                auction_stats: Stats::default(),
-            });
+        let directory: Vec<(StockCode, Price)> = engine
+            .config
+            .instruments
+            .iter()
+            .filter_map(|i| Some((StockCode::from_text(&i.code)?, i.prev_close)))
+            .collect();
+        for (code, prev_close) in directory {
+            engine.push_book(code, prev_close);
         }
         Ok(engine)
     }
@@ -237,13 +237,19 @@ impl Engine {
     /// for a different number of instruments.
     pub fn with_accounts(config: EngineConfig, accounts: AccountTable) -> Result<Engine, ConfigError> {
         let mut engine = Engine::new(config)?;
-        if accounts.instruments() != engine.books.len() {
-            return Err(ConfigError::AccountsMismatch(accounts.instruments(), engine.books.len()));
-        }
-        let holdings = engine.books.iter().map(|b| accounts.total_holding(b.instrument)).collect();
-        engine.initial_totals = Some((accounts.total_cash(), holdings));
-        engine.accounts = Some(accounts);
+        engine.attach_accounts(accounts)?;
         Ok(engine)
+    }
+
+    /// Runs pre-trade risk over `accounts`, which must hold every instrument.
+    pub(crate) fn attach_accounts(&mut self, accounts: AccountTable) -> Result<(), ConfigError> {
+        if accounts.instruments() != self.books.len() {
+            return Err(ConfigError::AccountsMismatch(accounts.instruments(), self.books.len()));
+        }
+        let holdings = self.books.iter().map(|b| accounts.total_holding(b.instrument)).collect();
+        self.initial_totals = Some((accounts.total_cash(), holdings));
+        self.accounts = Some(accounts);
+        Ok(())
     }
 
     /// Applies one command at time `now`, appending its events to `out`.
@@ -281,6 +287,8 @@ impl Engine {
             }
             Command::AnnounceAuction(announce) => self.announce_auction(announce, now, out),
             Command::AuctionBid(bid) => self.auction_bid(bid, now, out),
+            Command::List(listing) => self.schedule_listing(listing, out),
+            Command::Delist(delisting) => self.schedule_delisting(delisting, out),
         }
     }
 

@@ -5,7 +5,9 @@
 
 use crate::calendar::Phase;
 use crate::command::{FloorRule, Pricing, Transfer};
-use crate::types::{AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Timestamp, Token, UserId};
+use crate::types::{
+    AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId,
+};
 
 /// One output of [`crate::Engine::apply`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +131,52 @@ pub enum Event {
     /// cancellation of what did not win, so that the feed can print the
     /// cross (ITCH `Q`, type `I`) and then one trade (`P`) per fill.
     AuctionResult(AuctionResult),
+    /// The answer to a listing or delisting (RULES §1.3): scheduled for the
+    /// next roll (`refusal` is `None`) or refused, changing nothing.
+    ReferenceData {
+        /// The operator's request number.
+        request: u64,
+        /// The code named.
+        stock: StockCode,
+        /// Listing (with its previous close) or delisting.
+        change: ReferenceChange,
+        /// Why it was refused, if it was.
+        refusal: Option<ReferenceRefusal>,
+    },
+}
+
+/// A change of the directory, effective at the next roll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReferenceChange {
+    /// A new instrument with the reference of its first day.
+    List(Price),
+    /// No new orders from the next day.
+    Delist,
+}
+
+/// Why a listing or delisting was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReferenceRefusal {
+    /// The code is listed already, or its listing is scheduled.
+    AlreadyListed,
+    /// The directory would pass `market.instruments_max`.
+    DirectoryFull,
+    /// No instrument has that code (or its listing is only scheduled).
+    UnknownStock,
+    /// Delisted already, or its delisting is scheduled.
+    AlreadyDelisted,
+}
+
+impl ReferenceRefusal {
+    /// What the operator is told.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            ReferenceRefusal::AlreadyListed => "the code is listed already or its listing is scheduled",
+            ReferenceRefusal::DirectoryFull => "the directory is full (market.instruments_max)",
+            ReferenceRefusal::UnknownStock => "no listed instrument has that code",
+            ReferenceRefusal::AlreadyDelisted => "the instrument is delisted already or its delisting is scheduled",
+        }
+    }
 }
 
 impl Event {
@@ -412,6 +460,8 @@ pub struct DailyStats {
 pub struct Reference {
     /// Book.
     pub instrument: InstrumentId,
+    /// Its code: consumers learn an instrument listed at the roll from it.
+    pub stock: StockCode,
     /// The previous close.
     pub reference: Price,
     /// Lowest listing price allowed.

@@ -125,7 +125,7 @@ impl Engine {
             for fen in [book.reference, book.lower, book.upper].map(Price::fen) {
                 h.write_u32(fen);
             }
-            h.write_u8(u8::from(book.halted));
+            h.write_u8(u8::from(book.halted) | u8::from(book.delisted) << 1);
             let s = &book.stats;
             for price in [s.open, s.high, s.low] {
                 h.write_u32(price.map_or(0, Price::fen));
@@ -138,6 +138,13 @@ impl Engine {
             for side in [Side::Buy, Side::Sell] {
                 self.hash_side(&mut h, book.instrument, side);
             }
+        }
+        for (code, price) in &self.pending_listings {
+            h.write(code.bytes());
+            h.write_u32(price.fen());
+        }
+        for i in &self.pending_delistings {
+            h.write_u8(i.index() as u8);
         }
         for b in self.blocks.iter() {
             h.write_u64(b.id.get());
@@ -218,7 +225,13 @@ impl Engine {
     /// An instrument's reference and listing band.
     pub fn reference(&self, instrument: InstrumentId) -> Reference {
         let b = &self.books[instrument.index()];
-        Reference { instrument, reference: b.reference, lower: b.lower, upper: b.upper }
+        Reference {
+            instrument,
+            stock: self.codes[instrument.index()],
+            reference: b.reference,
+            lower: b.lower,
+            upper: b.upper,
+        }
     }
 
     /// An instrument's statistics so far today for one method.

@@ -18,11 +18,13 @@
 //! where).
 
 use crate::command::{
-    AnnounceAuction, Asset, AuctionBid, Cancel, Command, FloorRule, GatewayReject, NewBlock, NewOrder, Pick, Pricing,
-    Replace, Transfer,
+    AnnounceAuction, Asset, AuctionBid, Cancel, Command, Delisting, FloorRule, GatewayReject, Listing, NewBlock,
+    NewOrder, Pick, Pricing, Replace, Transfer,
 };
 use crate::event::RejectReason;
-use crate::types::{AccountId, AuctionId, InstrumentId, OrderId, Qty, Seq, Side, StockCode, Timestamp, Token, UserId};
+use crate::types::{
+    AccountId, AuctionId, InstrumentId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
+};
 
 /// Largest encoded record: length field plus the largest command plus framing.
 pub const RECORD_LEN_MAX: usize = 4 + 8 + 8 + 1 + 64 + 4;
@@ -180,6 +182,19 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             out.push(g.reason.letter());
             out.push(u8::from(g.names_new_token));
         }
+        // Tags 16 and 17 came with the operator's reference data (RULES
+        // §1.3): new tags only, so every older journal decodes as before.
+        Command::List(l) => {
+            out.push(16);
+            out.extend_from_slice(&l.request.to_be_bytes());
+            out.extend_from_slice(l.stock.bytes());
+            out.extend_from_slice(&l.prev_close.fen().to_be_bytes());
+        }
+        Command::Delist(d) => {
+            out.push(17);
+            out.extend_from_slice(&d.request.to_be_bytes());
+            out.extend_from_slice(d.stock.bytes());
+        }
     }
 }
 
@@ -328,6 +343,16 @@ fn decode_command(bytes: &[u8]) -> Result<Command, JournalError> {
         }
         14 => Command::AnnounceAuction(get_announcement(expect("auction announcement", 44)?)?),
         15 => Command::AuctionBid(get_auction_bid(expect("auction bid", 44)?)),
+        16 => {
+            let mut r = expect("listing", 20)?;
+            let (request, stock) = (r.u64(), StockCode::from_bytes(r.take()));
+            let prev_close = Price::from_fen(r.u32()).ok_or(JournalError::Malformed("listing"))?;
+            Command::List(Listing { request, stock, prev_close })
+        }
+        17 => {
+            let mut r = expect("delisting", 16)?;
+            Command::Delist(Delisting { request: r.u64(), stock: StockCode::from_bytes(r.take()) })
+        }
         other => return Err(JournalError::UnknownTag(other)),
     })
 }
@@ -460,6 +485,14 @@ mod tests {
         .into_iter()
         .chain(auction_samples(token, stock))
         .chain([Command::NewBlock(NewBlock { counterparty: None, ..block })])
+        .chain([
+            Command::List(Listing {
+                request: 9,
+                stock: StockCode::from_text("CEA26").unwrap(),
+                prev_close: Price::from_fen(7_463).unwrap(),
+            }),
+            Command::Delist(Delisting { request: u64::MAX, stock }),
+        ])
         .collect()
     }
 
@@ -577,6 +610,22 @@ mod tests {
         assert_eq!(decode_command(&body), Ok(Command::Reject(GatewayReject { names_new_token: true, ..reject })));
         body.push(1);
         assert_eq!(decode_command(&body), Err(JournalError::Malformed("reject")));
+    }
+
+    #[test]
+    fn reference_data_has_new_tags_and_refuses_a_price_of_zero() {
+        let stock = StockCode::from_text("CEA26").unwrap();
+        let listing = Listing { request: 5, stock, prev_close: Price::from_fen(7_463).unwrap() };
+        let mut bytes = Vec::new();
+        encode(&record(0, Command::List(listing)), &mut bytes);
+        let body = &bytes[HEADER_LEN + 16..bytes.len() - 4];
+        assert_eq!((body[0], body.len()), (16, 21));
+        let mut zero = body.to_vec();
+        zero[17..].copy_from_slice(&0u32.to_be_bytes());
+        assert_eq!(decode_command(&zero), Err(JournalError::Malformed("listing")));
+        bytes.clear();
+        encode(&record(0, Command::Delist(Delisting { request: 5, stock })), &mut bytes);
+        assert_eq!(bytes[HEADER_LEN + 16], 17);
     }
 
     #[test]

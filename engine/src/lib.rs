@@ -56,6 +56,7 @@ mod day;
 mod engine;
 mod index;
 mod inspect;
+mod listing;
 mod matching;
 mod risk;
 mod validate;
@@ -64,14 +65,14 @@ mod waiting;
 pub use auction::RankedBid;
 pub use calendar::{Phase, SessionHours, TimeOfDay};
 pub use command::{
-    AnnounceAuction, Asset, AuctionBid, Cancel, Command, FloorRule, GatewayReject, NewBlock, NewOrder, Pick, Pricing,
-    Replace, TimeInForce, Transfer,
+    AnnounceAuction, Asset, AuctionBid, Cancel, Command, Delisting, FloorRule, GatewayReject, Listing, NewBlock,
+    NewOrder, Pick, Pricing, Replace, TimeInForce, Transfer,
 };
 pub use config::{EngineConfig, InstrumentConfig, SessionMode, StpMode};
 pub use engine::Engine;
 pub use event::{
     AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party,
-    Reference, RejectReason, TradingState,
+    Reference, ReferenceChange, ReferenceRefusal, RejectReason, TradingState,
 };
 pub use inspect::{LevelView, RestingOrder};
 pub use types::{

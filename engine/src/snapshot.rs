@@ -19,7 +19,9 @@ use crate::command::{FloorRule, Pricing};
 use crate::config::EngineConfig;
 use crate::engine::{Engine, Stats, token_hash};
 use crate::event::{AuctionInfo, AuctionResult, TradingState};
-use crate::types::{AccountId, AuctionId, InstrumentId, OrderId, Price, Qty, Side, Timestamp, Token, UserId};
+use crate::types::{
+    AccountId, AuctionId, InstrumentId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 /// The version of [`Snapshot`]'s layout; a restore refuses any other.
@@ -94,6 +96,9 @@ pub struct BookState {
     pub reference_lower_upper: [u32; 3],
     /// Halted by the operator.
     pub halted: bool,
+    /// Delisted (RULES §1.3); absent in snapshots from before delisting.
+    #[serde(default)]
+    pub delisted: bool,
     /// Last announced trading state: 0 none, 1 trading, 2 paused, 3 halted.
     pub announced: u8,
     /// Listing, block, auction statistics.
@@ -192,8 +197,15 @@ pub struct AuctionState {
 pub struct Snapshot {
     /// [`SNAPSHOT_VERSION`].
     pub version: u32,
-    /// Instrument codes in directory order.
+    /// Instrument codes in directory order: the configuration's, then those
+    /// the operator listed since (RULES §1.3).
     pub instruments: Vec<String>,
+    /// Listings scheduled for the next roll: code and previous close in fen.
+    #[serde(default)]
+    pub pending_listings: Vec<(String, u32)>,
+    /// Delistings scheduled for the next roll: instrument indexes.
+    #[serde(default)]
+    pub pending_delistings: Vec<u8>,
     /// Next order reference and match number.
     pub counters: [u64; 2],
     /// Trading day (days since the epoch), if started.
@@ -302,6 +314,7 @@ impl Engine {
                 BookState {
                     reference_lower_upper: [b.reference, b.lower, b.upper].map(Price::fen),
                     halted: b.halted,
+                    delisted: b.delisted,
                     announced: announced_code(b.announced),
                     stats: [stats_state(&b.stats), stats_state(&b.block_stats), stats_state(&b.auction_stats)],
                     bids: side(Side::Buy),
@@ -326,6 +339,8 @@ impl Engine {
         Snapshot {
             version: SNAPSHOT_VERSION,
             instruments: self.codes.iter().map(ToString::to_string).collect(),
+            pending_listings: self.pending_listings.iter().map(|(c, p)| (c.to_string(), p.fen())).collect(),
+            pending_delistings: self.pending_delistings.iter().map(|i| i.index() as u8).collect(),
             counters: [self.next_order_id, self.next_match_id],
             session_day: self.session_day,
             phase: self.phase,
@@ -349,19 +364,20 @@ impl Engine {
             return Err(SnapshotError::Version(snapshot.version));
         }
         let expected: Vec<String> = config.instruments.iter().map(|i| i.code.clone()).collect();
-        if expected != snapshot.instruments || snapshot.books.len() != expected.len() {
+        if !snapshot.instruments.starts_with(&expected) || snapshot.books.len() != snapshot.instruments.len() {
             return Err(SnapshotError::Instruments { expected, found: snapshot.instruments.clone() });
         }
-        let mut engine = match &snapshot.accounts {
-            Some(rows) => Engine::with_accounts(config, accounts_table(expected.len(), rows)?),
-            None => Engine::new(config),
+        let mut engine = Engine::new(config).map_err(|e| SnapshotError::Config(e.to_string()))?;
+        engine.restore_directory(snapshot, expected.len())?;
+        if let Some(rows) = &snapshot.accounts {
+            let table = accounts_table(snapshot.instruments.len(), rows)?;
+            engine.attach_accounts(table).map_err(|e| SnapshotError::Config(e.to_string()))?;
         }
-        .map_err(|e| SnapshotError::Config(e.to_string()))?;
         [engine.next_order_id, engine.next_match_id] = snapshot.counters;
         engine.session_day = snapshot.session_day;
         engine.phase = snapshot.phase;
         engine.day_closed = snapshot.day_closed;
-        engine.initial_totals = totals(snapshot.totals.as_deref(), expected.len())?;
+        engine.initial_totals = totals(snapshot.totals.as_deref(), snapshot.instruments.len())?;
         for (index, book) in snapshot.books.iter().enumerate() {
             engine.restore_book(InstrumentId::new(index as u8), book)?;
         }
@@ -382,6 +398,33 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The instruments listed after the configuration's (their books are
+    /// filled by `restore_book`) and the scheduled listings and delistings.
+    fn restore_directory(&mut self, snapshot: &Snapshot, configured: usize) -> Result<(), SnapshotError> {
+        let invalid = || SnapshotError::Invalid("instrument listed since the start");
+        let room = self.config.instruments_max as usize;
+        if snapshot.instruments.len() + snapshot.pending_listings.len() > room {
+            return Err(SnapshotError::Invalid("directory beyond market.instruments_max"));
+        }
+        for (code, book) in snapshot.instruments.iter().zip(&snapshot.books).skip(configured) {
+            let code = StockCode::from_text(code).filter(|c| c.find_in(&self.codes).is_none()).ok_or_else(invalid)?;
+            let prev_close = Price::from_fen(book.reference_lower_upper[0]).ok_or_else(invalid)?;
+            self.push_book(code, prev_close);
+        }
+        for (code, fen) in &snapshot.pending_listings {
+            let code = StockCode::from_text(code).ok_or(SnapshotError::Invalid("scheduled listing"))?;
+            let price = Price::from_fen(*fen).ok_or(SnapshotError::Invalid("scheduled listing"))?;
+            self.pending_listings.push((code, price));
+        }
+        for &index in &snapshot.pending_delistings {
+            if usize::from(index) >= self.books.len() {
+                return Err(SnapshotError::Invalid("scheduled delisting"));
+            }
+            self.pending_delistings.push(InstrumentId::new(index));
+        }
+        Ok(())
+    }
+
     fn restore_book(&mut self, instrument: InstrumentId, state: &BookState) -> Result<(), SnapshotError> {
         let [reference, lower, upper] = state.reference_lower_upper.map(Price::from_fen);
         let (Some(reference), Some(lower), Some(upper)) = (reference, lower, upper) else {
@@ -392,6 +435,7 @@ impl Engine {
         book.bids.reset(lower, upper);
         book.asks.reset(lower, upper);
         book.halted = state.halted;
+        book.delisted = state.delisted;
         book.announced = match state.announced {
             0 => None,
             1 => Some(TradingState::Trading),

@@ -136,7 +136,7 @@ impl Engine {
             return Err(RejectReason::NotEntitled);
         }
         self.check_qty(cmd.qty)?;
-        let instrument = cmd.stock.find_in(&self.codes).ok_or(RejectReason::UnknownStock)?;
+        let instrument = self.tradable(cmd.stock).ok_or(RejectReason::UnknownStock)?;
         let limit = check_price(cmd.price, true)?;
         let day = check_tif(cmd.tif, limit.is_none())?;
         let post_only = check_display(cmd.display, day)?;

@@ -26,7 +26,10 @@
 //!   `bid a1 CEA 1000 @ 75.00 acct=2 auction=A1` (options `user=N`,
 //!   `price=` raw wire price); bids are cancelled and reduced like orders;
 //! - `clock`, `roll`, `halt CEA`, `resume CEA`, `kill acct=1`, `reject b9 V`;
-//! - `show acct=N` prints an account's cash and CEA holding (with
+//! - `list CEA26 @ 74.63`, `delist CEA21` (reference data, effective at
+//!   the next roll);
+//! - `show acct=N` prints an account's cash and CEA holding (`stock=CODE`
+//!   for another instrument's; with
 //!   `accounts=demo` or `accounts=small`; `cap=N` sets a holding cap).
 //!
 //! `GOLDEN_REWRITE=1 cargo test -p carbonx-engine --test golden` rewrites the expectations
@@ -358,6 +361,12 @@ impl Session {
             "bid" => self.parse_bid(&w)?,
             "clock" => Command::Clock,
             "roll" => Command::Roll,
+            "list" => Command::List(Listing {
+                request: 1,
+                stock: stock(w[1])?,
+                prev_close: Price::parse_yuan(w[3]).ok_or_else(|| bad("price", w[3]))?,
+            }),
+            "delist" => Command::Delist(Delisting { request: 1, stock: stock(w[1])? }),
             "halt" => Command::Halt(self.instrument(w[1])?),
             "resume" => Command::Resume(self.instrument(w[1])?),
             "kill" => Command::CancelAccount(AccountId::new(Options(w[1..].to_vec()).num("acct", 0)?)),
@@ -377,13 +386,15 @@ impl Session {
 
     /// `show acct=N`: the account's cash and CEA holding, in yuan and tonnes.
     fn show_account(&self, line: &str) -> Result<Vec<String>, GoldenError> {
-        let account = AccountId::new(Options(line.split_whitespace().skip(1).collect()).num("acct", 0)?);
+        let options = Options(line.split_whitespace().skip(1).collect());
+        let account = AccountId::new(options.num("acct", 0)?);
+        let code = options.get("stock").unwrap_or("CEA");
         let table = self.engine.accounts().ok_or(GoldenError::Show("no accounts configured"))?;
         let cash = table.cash(account).ok_or(GoldenError::Show("unknown account"))?;
-        let h = table.holding(account, InstrumentId::new(0)).ok_or(GoldenError::Show("unknown account"))?;
+        let h = table.holding(account, self.instrument(code)?).ok_or(GoldenError::Show("unknown account"))?;
         let yuan = |fen: i64| format!("{}.{:02}", fen / 100, fen % 100);
         let (available, locked) = (yuan(cash.available), yuan(cash.locked));
-        let cea = format!("CEA available={} locked={} bought-today={}", h.available, h.locked, h.bought_today);
+        let cea = format!("{code} available={} locked={} bought-today={}", h.available, h.locked, h.bought_today);
         Ok(vec![format!("account {} cash available={available} locked={locked}; {cea}", account.get())])
     }
 
@@ -398,6 +409,9 @@ impl Session {
         let mut out = Vec::new();
         self.engine.apply(&cmd, Timestamp::from_nanos(self.now), &mut out);
         self.engine.check_invariants();
+        if self.codes.len() != self.engine.instruments().len() {
+            self.codes = self.engine.instruments().to_vec(); // a listing took effect at the roll
+        }
         Ok(out.iter().filter_map(|e| self.show(e)).collect())
     }
 
@@ -414,6 +428,16 @@ impl Session {
             }
             Event::AuctionAnnounced(_) | Event::AuctionRefused { .. } | Event::AuctionResult(_) => {
                 Some(self.show_auction(e))
+            }
+            Event::ReferenceData { stock, change, refusal, .. } => {
+                let what = match change {
+                    ReferenceChange::List(price) => format!("listing {stock} @ {price}"),
+                    ReferenceChange::Delist => format!("delisting {stock}"),
+                };
+                Some(match refusal {
+                    None => format!("{what} scheduled for the next roll"),
+                    Some(r) => format!("{what} refused {r:?}"),
+                })
             }
             _ => self.show_day(e),
         }

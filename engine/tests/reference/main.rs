@@ -198,6 +198,7 @@ impl Model {
             Command::AnnounceAuction(a) => self.announce(a, now, &mut out),
             Command::AuctionBid(b) => self.bid(b, now, &mut out),
             Command::Pick(_) => panic!("the model does not generate pick orders"),
+            Command::List(_) | Command::Delist(_) => panic!("the model does not generate reference data"),
         }
         out
     }
@@ -206,6 +207,7 @@ impl Model {
         for (i, b) in self.books.iter().enumerate() {
             out.push(Event::Reference(Reference {
                 instrument: InstrumentId::new(i as u8),
+                stock: b.code,
                 reference: price(b.reference),
                 lower: price(b.lower),
                 upper: price(b.upper),
