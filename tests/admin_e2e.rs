@@ -432,3 +432,82 @@ fn the_operators_roll_is_refused_in_calendar_mode_where_the_clock_rolls() {
     }
     panic!("the journal of a server that did nothing holds over 100 records");
 }
+
+/// Logs in once the gateway has started trading day `day` (`YYYYMMDD`):
+/// right after a roll the previous day's session may still be ending.
+async fn login_on_day(server: &Server, user: &str, day: &str) -> Client {
+    for _ in 0..100 {
+        match try_login(server.order_entry_addr(), user, "demo", 0).await {
+            Ok((client, session)) if session.ends_with(day.as_bytes()) => return client,
+            Ok(_) | Err(b'S') => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(reason) => panic!("{user}: login rejected {:?}", char::from(reason)),
+        }
+    }
+    panic!("{user}: no session of day {day} within about 2 s");
+}
+
+/// The stock code an order entry reply names, for an accepted order.
+async fn accepted_stock(client: &mut Client, message: Inbound) -> Result<String, u8> {
+    client.send(&message).await.unwrap();
+    match next(client).await {
+        Outbound::Accepted(a) => Ok(String::from_utf8_lossy(&a.stock).trim_end().to_string()),
+        Outbound::Rejected { reason, .. } => Err(reason),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn enter(token: &str, stock: &str, firm: &str) -> Inbound {
+    Inbound::Enter(EnterOrder::limit(token, b'B', 10, stock, 746_300, firm))
+}
+
+#[test]
+fn an_instrument_listed_and_one_delisted_by_the_operator_take_effect_at_the_roll_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let (code, out, err) = cli(&server, &["instrument", "add", "CEA26", "--prev-close", "74.63"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"effective\": \"next roll\"") && out.contains("\"instrument\": \"CEA26\""), "{out}");
+    let (code, _, err) = cli(&server, &["instrument", "add", "CEA26", "--prev-close", "80.00"]);
+    assert!(code == 1 && err.contains("list CEA26 refused: the code is listed already"), "{code} {err}");
+    let (code, _, err) = cli(&server, &["instrument", "add", "CEA27", "--prev-close", "0.001"]);
+    assert!(code == 1 && err.contains("prev_close"), "{code} {err}");
+    assert_eq!(cli(&server, &["instrument", "delist", "CEA21"]).0, 0);
+    let (code, _, err) = cli(&server, &["instrument", "delist", "CEA99"]);
+    assert!(code == 1 && err.contains("no listed instrument"), "{code} {err}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // Until the roll nothing changes: CEA26 is unknown (S), CEA21 trades.
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
+        assert_eq!(accepted_stock(&mut client, enter("P1", "CEA26", "0001")).await, Err(b'S'));
+        assert_eq!(accepted_stock(&mut client, enter("P2", "CEA21", "0001")).await.as_deref(), Ok("CEA21"));
+    });
+    let (code, out, err) = cli(&server, &["roll"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rolled: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let next_day = rolled["session_date"].as_u64().unwrap().to_string();
+    let check_next_day = |server: &Server, token: &str| {
+        runtime.block_on(async {
+            let mut client = login_on_day(server, "DEMO01", &next_day).await;
+            let t1 = format!("{token}1");
+            assert_eq!(accepted_stock(&mut client, enter(&t1, "CEA26", "0001")).await.as_deref(), Ok("CEA26"));
+            assert_eq!(accepted_stock(&mut client, enter(&format!("{token}2"), "CEA21", "0001")).await, Err(b'S'));
+            // The feed's directory and collar carry CEA26 at the next locate, 8.
+            let mut follower = Follower::start(server.tcp_feed_addr().unwrap(), BookBuilder::new()).await.unwrap();
+            let listed = |b: &BookBuilder| b.instruments().iter().any(|(l, s)| *l == 8 && s == b"CEA26   ");
+            assert!(follow_until(&mut follower, listed).await, "no ITCH R for CEA26");
+            assert!(follow_until(&mut follower, |b| b.band(8) == Some((746_300, 671_700, 820_900))).await, "no J");
+            assert!(follow_until(&mut follower, |b| b.state(2) == Some(b'H')).await, "CEA21 not halted on the feed");
+        });
+        // The operator names the new instrument like any other.
+        let book = admin(server).run(&AdminAction::Book { stock: "CEA26".into(), levels: 5 }).unwrap();
+        assert!(book.contains("74.63"), "{book}");
+    };
+    check_next_day(&server, "A");
+    server.shutdown().unwrap();
+    let server = start(dir.path());
+    check_next_day(&server, "B");
+    let engine = server.shutdown().unwrap();
+    assert_eq!(engine.instruments().len(), 8);
+    let holding = engine.accounts().unwrap().holding(carbonx_engine::AccountId::new(1), carbonx_engine::InstrumentId::new(7));
+    assert_eq!(holding.map(|h| h.owned()), Some(0), "account 0002 holds none of CEA26");
+}

@@ -230,6 +230,7 @@ impl FeedService {
         for (ts, event) in batch {
             let ns = self.calendar.nanos_since_midnight(*ts);
             last_ns = ns;
+            self.translator.learn(event);
             self.translator.translate(event, ns, &mut |m| self.messages.push(m));
         }
         if self.messages.is_empty() {

@@ -33,7 +33,19 @@ impl Translator {
     }
 
     fn stock(&self, instrument: InstrumentId) -> [u8; 8] {
-        self.stocks[instrument.index()]
+        self.stocks.get(instrument.index()).copied().unwrap_or([b' '; 8])
+    }
+
+    /// Learns an instrument listed at a roll (RULES §1.3) from the new
+    /// day's reference, which names it: call before [`Translator::translate`].
+    pub fn learn(&mut self, event: &Event) {
+        let Event::Reference(r) = event else { return };
+        let (index, known) = (r.instrument.index(), self.stocks.len());
+        if index < known {
+            self.stocks[index] = *r.stock.bytes();
+        } else if index == known {
+            self.stocks.push(*r.stock.bytes());
+        }
     }
 
     /// The ITCH messages of one event at `ns` nanoseconds after local midnight.
@@ -45,7 +57,7 @@ impl Translator {
                     // The day's first message: the engine starts each day with the references.
                     emit(SystemEvent { header: Header::new(0, ns), event_code: SystemEvent::START_OF_MESSAGES }.into());
                 }
-                let stock = self.stock(r.instrument);
+                let stock = *r.stock.bytes();
                 emit(StockDirectory::carbon(header(r.instrument), stock).into());
                 let (reference_price, upper_price, lower_price) =
                     (r.reference.to_wire(), r.upper.to_wire(), r.lower.to_wire());

@@ -195,7 +195,7 @@ impl Hub {
 
     /// The router thread: applies the sequencer's output until it stops.
     pub fn run_router(&self, input: &Receiver<StageInput>) {
-        let mut router = Router::new(self.slots.len());
+        let mut router = Router::new(self.slots.len(), self.stocks.clone());
         for message in input {
             match message {
                 StageInput::Events(batch) => router.publish(self, &batch),
@@ -265,11 +265,15 @@ struct Router {
     message: Vec<u8>,
     framed: BytesMut,
     day_started: bool,
+    /// The directory as of the current day: an instrument listed at a roll
+    /// (RULES §1.3) is learnt from the new day's references.
+    stocks: Vec<StockCode>,
 }
 
 impl Router {
-    fn new(users: usize) -> Router {
+    fn new(users: usize, stocks: Vec<StockCode>) -> Router {
         Router {
+            stocks,
             packets: vec![Vec::new(); users],
             touched: Vec::new(),
             message: Vec::with_capacity(crate::ouch::MESSAGE_LEN_MAX),
@@ -280,7 +284,12 @@ impl Router {
 
     /// Numbers one batch into the users' streams and wakes their writers.
     fn publish(&mut self, hub: &Hub, batch: &[(Timestamp, Event)]) {
-        let replies = Replies { directory: &hub.directory, stocks: &hub.stocks };
+        for (_, event) in batch {
+            if let Event::Reference(r) = event {
+                learn_stock(&mut self.stocks, r.instrument.index(), r.stock);
+            }
+        }
+        let replies = Replies { directory: &hub.directory, stocks: &self.stocks };
         for (ts, event) in batch {
             let ns = hub.calendar.nanos_since_midnight(*ts);
             replies.translate(event, ns, &mut self.day_started, &mut |user, outbound| {
@@ -319,5 +328,18 @@ impl Router {
             slot.wake.notify_one();
             self.packets[n].clear();
         }
+    }
+}
+
+/// Records `stock` as the code of directory index `index` (a listing joins
+/// the directory last, so the index is at most one past the end).
+fn learn_stock(stocks: &mut Vec<StockCode>, index: usize, stock: StockCode) {
+    let known = stocks.len();
+    if index < known {
+        stocks[index] = stock;
+    } else if index == known {
+        stocks.push(stock);
+    } else {
+        tracing::error!(index, %stock, "a reference for an instrument beyond the directory");
     }
 }

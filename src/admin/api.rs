@@ -362,3 +362,26 @@ mod tests {
         }
     }
 }
+
+/// `POST /instrument`'s body: list a new instrument from the next trading day.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ListRequest {
+    /// The new code (1 to 8 ASCII letters or digits, `CEA26`).
+    pub code: String,
+    /// The reference of its first trading day, yuan (`"74.63"`).
+    pub prev_close: String,
+}
+
+/// `POST /instrument` and `POST /instrument/{code}/delist`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ReferenceDataAnswer {
+    /// The instrument.
+    pub instrument: String,
+    /// `list` or `delist`.
+    pub change: String,
+    /// A listing's previous close (yuan); absent for a delisting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_close: Option<String>,
+    /// When it takes effect: always `"next roll"` (RULES §1.3).
+    pub effective: String,
+}

@@ -37,7 +37,7 @@ pub(crate) async fn announce(
     Json(body): Json<AnnounceRequest>,
 ) -> Answer {
     s.authorize(&headers)?;
-    let command = announcement(&s, &body, system_now())?;
+    let command = announcement(&s, &body, system_now()).await?;
     let id = command.id;
     let events = s.execute(Command::AnnounceAuction(command)).await?;
     for event in &events {
@@ -53,11 +53,15 @@ pub(crate) async fn announce(
 }
 
 /// The engine command for `body`, every name resolved.
-fn announcement(s: &AdminState, body: &AnnounceRequest, now: u64) -> Result<AnnounceAuction, crate::admin::Refusal> {
+async fn announcement(
+    s: &AdminState,
+    body: &AnnounceRequest,
+    now: u64,
+) -> Result<AnnounceAuction, crate::admin::Refusal> {
     let bad = |message: String| refuse(StatusCode::BAD_REQUEST, message);
     let id = AuctionId::from_text(&body.id)
         .ok_or_else(|| bad(format!("auction id {:?}: 1 to 8 printable characters, no spaces", body.id)))?;
-    let (_, stock) = s.instrument(&body.stock)?;
+    let (_, stock) = s.instrument(&body.stock).await?;
     let seller = s.account(&body.seller)?;
     let seller_user = s.user(&body.user)?;
     let when = |text: &str| {

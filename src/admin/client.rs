@@ -4,8 +4,9 @@
 //! the server's message and a non-zero exit code.
 
 use crate::admin::api::{
-    AnnounceRequest, AuctionList, AuctionView, BookAnswer, BookLevel, DisconnectAnswer, KillAnswer, Refused,
-    RollAnswer, SessionsAnswer, SnapshotAnswer, TradingStateAnswer, TransferAnswer, TransferRequest,
+    AnnounceRequest, AuctionList, AuctionView, BookAnswer, BookLevel, DisconnectAnswer, KillAnswer, ListRequest,
+    ReferenceDataAnswer, Refused, RollAnswer, SessionsAnswer, SnapshotAnswer, TradingStateAnswer, TransferAnswer,
+    TransferRequest,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,31 @@ pub enum AdminAction {
         /// What to do.
         #[command(subcommand)]
         action: AuctionAction,
+    },
+    /// Reference data: list or delist an instrument from the next trading day.
+    Instrument {
+        /// What to do.
+        #[command(subcommand)]
+        action: InstrumentAction,
+    },
+}
+
+/// A reference-data action (RULES §1.3); each takes effect at the next roll.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum InstrumentAction {
+    /// Lists a new instrument: from the next trading day it is in the
+    /// directory and every account holds 0 t of it.
+    Add {
+        /// The code (1 to 8 letters or digits, `CEA26`).
+        code: String,
+        /// The reference of its first day, yuan (`74.63`).
+        #[arg(long)]
+        prev_close: String,
+    },
+    /// Delists an instrument: from the next trading day new orders are rejected.
+    Delist {
+        /// The code.
+        code: String,
     },
 }
 
@@ -185,6 +211,13 @@ impl AdminClient {
             }
             AdminAction::Metrics => self.text("/metrics"),
             AdminAction::Auction { action } => self.auction(action),
+            AdminAction::Instrument { action: InstrumentAction::Add { code, prev_close } } => {
+                let body = ListRequest { code: code.clone(), prev_close: prev_close.clone() };
+                self.post::<ReferenceDataAnswer>("/instrument", Some(self.body(&body)?)).map(pretty)
+            }
+            AdminAction::Instrument { action: InstrumentAction::Delist { code } } => {
+                self.post::<ReferenceDataAnswer>(&format!("/instrument/{code}/delist"), None).map(pretty)
+            }
         }
     }
 

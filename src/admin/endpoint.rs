@@ -66,9 +66,11 @@ pub struct AdminState {
     token: String,
     operator: Sender<OperatorRequest>,
     hub: Arc<Hub>,
-    stocks: Vec<StockCode>,
+    /// The directory as last read: an instrument listed at a roll (RULES
+    /// §1.3) is read from the engine the first time it is named.
+    stocks: std::sync::RwLock<Vec<StockCode>>,
     metrics: Arc<Metrics>,
-    next_request: AtomicU64,
+    pub(crate) next_request: AtomicU64,
     /// True once the server has recovered and opened every listener, false
     /// again when it shuts down (`GET /readyz`).
     ready: Arc<AtomicBool>,
@@ -108,6 +110,7 @@ impl AdminState {
         metrics: Arc<Metrics>,
     ) -> AdminState {
         let ready = Arc::new(AtomicBool::new(false));
+        let stocks = std::sync::RwLock::new(stocks);
         AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1), ready }
     }
 
@@ -126,10 +129,17 @@ impl AdminState {
         }
     }
 
-    pub(crate) fn instrument(&self, stock: &str) -> Result<(InstrumentId, StockCode), Refusal> {
+    pub(crate) async fn instrument(&self, stock: &str) -> Result<(InstrumentId, StockCode), Refusal> {
         let unknown = || refuse(StatusCode::NOT_FOUND, format!("no instrument {stock}"));
         let code = StockCode::from_text(stock).ok_or_else(unknown)?;
-        let index = self.stocks.iter().position(|s| *s == code).ok_or_else(unknown)?;
+        let known = |stocks: &[StockCode]| stocks.iter().position(|s| *s == code);
+        let mut index = known(&self.stocks.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if index.is_none() {
+            let current = self.inspect(|engine| engine.instruments().to_vec()).await?;
+            index = known(&current);
+            *self.stocks.write().unwrap_or_else(std::sync::PoisonError::into_inner) = current;
+        }
+        let index = index.ok_or_else(unknown)?;
         Ok((InstrumentId::new(u8::try_from(index).map_err(|_| unknown())?), code))
     }
 
@@ -162,7 +172,8 @@ impl AdminState {
 
     /// An instrument's code.
     pub(crate) fn stock_name(&self, id: InstrumentId) -> String {
-        self.stocks.get(id.index()).map_or_else(|| format!("#{}", id.index()), ToString::to_string)
+        let stocks = self.stocks.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        stocks.get(id.index()).map_or_else(|| format!("#{}", id.index()), ToString::to_string)
     }
 
     /// Journals and applies `command`; its events once durable.
@@ -219,6 +230,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/auctions", get(crate::admin::auction::list))
         .route("/auction/{id}", get(crate::admin::auction::show))
         .route("/public/auctions", get(crate::admin::auction::public_list))
+        .route("/instrument", post(crate::admin::instrument::list))
+        .route("/instrument/{code}/delist", post(crate::admin::instrument::delist))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such admin route; see `carbonx admin --help`") })
         .with_state(state)
 }
@@ -274,7 +287,7 @@ enum Halting {
 
 async fn set_halted(s: &AdminState, headers: &HeaderMap, stock: &str, halting: Halting) -> Answer {
     s.authorize(headers)?;
-    let (instrument, code) = s.instrument(stock)?;
+    let (instrument, code) = s.instrument(stock).await?;
     let command = match halting {
         Halting::Halt => Command::Halt(instrument),
         Halting::Resume => Command::Resume(instrument),
@@ -354,7 +367,7 @@ async fn transfer(State(s): State<Arc<AdminState>>, headers: HeaderMap, Json(bod
     let asset = if body.asset.eq_ignore_ascii_case("cash") {
         Asset::Cash
     } else {
-        Asset::Holding(s.instrument(&body.asset)?.0)
+        Asset::Holding(s.instrument(&body.asset).await?.0)
     };
     let amount = parse_amount(asset, &body.amount).ok_or_else(|| {
         let unit = if asset == Asset::Cash { "yuan with at most two decimals" } else { "whole tonnes" };
@@ -449,7 +462,7 @@ async fn book(
     Query(query): Query<BookQuery>,
 ) -> Answer {
     s.authorize(&headers)?;
-    let (instrument, code) = s.instrument(&stock)?;
+    let (instrument, code) = s.instrument(&stock).await?;
     let levels = query.levels.unwrap_or(10).clamp(1, BOOK_LEVELS_MAX);
     let view = s
         .inspect(move |engine| {

@@ -7,11 +7,13 @@
 //! - `endpoint.rs` (re-exported here): the routes, the operator queue into
 //!   the sequencer, and the answers.
 //! - [`auction`]: announcing, listing and showing auctions.
+//! - [`instrument`]: listing and delisting instruments (reference data).
 //! - [`client`]: `carbonx admin`.
 
 pub mod api;
 pub mod auction;
 pub mod client;
 mod endpoint;
+pub mod instrument;
 
 pub use endpoint::*;

@@ -154,6 +154,9 @@ impl EodWriter {
                     )?;
                 }
                 Event::DailyStats(d) => self.stats.push(*d),
+                // An instrument listed at the roll (RULES §1.3) joins the
+                // directory last; the day's references name it.
+                Event::Reference(r) if r.instrument.index() == self.stocks.len() => self.stocks.push(r.stock),
                 Event::Transferred { transfer: t, accepted: true } => {
                     let (asset, amount) = match t.asset {
                         Asset::Cash => ("cash".to_string(), fen_text(i128::from(t.amount))),

@@ -33,7 +33,10 @@ pub enum Audience {
 /// True when `event` concerns `audience`.
 pub fn concerns(audience: Audience, event: &Event) -> bool {
     if audience == Audience::Settlement {
-        return matches!(event, Event::Executed(_) | Event::DailyStats(_) | Event::Transferred { accepted: true, .. });
+        return matches!(
+            event,
+            Event::Executed(_) | Event::DailyStats(_) | Event::Transferred { accepted: true, .. } | Event::Reference(_)
+        );
     }
     match event {
         Event::Accepted(_) | Event::Rejected { .. } | Event::Replaced { .. } => audience == Audience::OrderEntry,
@@ -41,11 +44,14 @@ pub fn concerns(audience: Audience, event: &Event) -> bool {
         Event::BookAdd { .. } | Event::BookReduce { .. } | Event::BookDelete { .. } | Event::BookReplace { .. } => {
             audience == Audience::MarketData
         }
-        Event::TradingState { .. } | Event::DailyStats(_) | Event::Reference(_) => audience == Audience::MarketData,
-        Event::Executed(_) | Event::Phase(_) => true,
+        Event::TradingState { .. } | Event::DailyStats(_) => audience == Audience::MarketData,
+        // Every stage learns the day's directory from it (an instrument
+        // listed at the roll included, RULES §1.3).
+        Event::Executed(_) | Event::Phase(_) | Event::Reference(_) => true,
         Event::AuctionResult(_) => audience == Audience::MarketData,
         // Operator outcomes: for the admin endpoint, not for either stage.
         Event::Transferred { .. } | Event::AuctionAnnounced(_) | Event::AuctionRefused { .. } => false,
+        Event::ReferenceData { .. } => false,
     }
 }
 

@@ -34,6 +34,7 @@ fn kind(event: &Event) -> &'static str {
         }
         Event::Phase(_) | Event::TradingState { .. } | Event::Reference(_) | Event::DailyStats(_) => "market events",
         Event::Transferred { .. } => "transfers",
+        Event::ReferenceData { .. } => "reference data",
         Event::AuctionAnnounced(_) | Event::AuctionRefused { .. } | Event::AuctionResult(_) => "auctions",
     }
 }
