@@ -508,6 +508,7 @@ fn an_instrument_listed_and_one_delisted_by_the_operator_take_effect_at_the_roll
     check_next_day(&server, "B");
     let engine = server.shutdown().unwrap();
     assert_eq!(engine.instruments().len(), 8);
-    let holding = engine.accounts().unwrap().holding(carbonx_engine::AccountId::new(1), carbonx_engine::InstrumentId::new(7));
+    let holding =
+        engine.accounts().unwrap().holding(carbonx_engine::AccountId::new(1), carbonx_engine::InstrumentId::new(7));
     assert_eq!(holding.map(|h| h.owned()), Some(0), "account 0002 holds none of CEA26");
 }

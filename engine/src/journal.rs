@@ -182,8 +182,14 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             out.push(g.reason.letter());
             out.push(u8::from(g.names_new_token));
         }
-        // Tags 16 and 17 came with the operator's reference data (RULES
-        // §1.3): new tags only, so every older journal decodes as before.
+        Command::List(_) | Command::Delist(_) => put_reference_data(command, out),
+    }
+}
+
+/// Tags 16 and 17 came with the operator's reference data (RULES §1.3):
+/// new tags only, so every older journal decodes as before.
+fn put_reference_data(command: &Command, out: &mut Vec<u8>) {
+    match command {
         Command::List(l) => {
             out.push(16);
             out.extend_from_slice(&l.request.to_be_bytes());
@@ -195,6 +201,7 @@ fn encode_command(command: &Command, out: &mut Vec<u8>) {
             out.extend_from_slice(&d.request.to_be_bytes());
             out.extend_from_slice(d.stock.bytes());
         }
+        _ => {}
     }
 }
 
