@@ -506,7 +506,11 @@ fn an_instrument_listed_and_one_delisted_by_the_operator_take_effect_at_the_roll
     server.shutdown().unwrap();
     let server = start(dir.path());
     check_next_day(&server, "B");
+    // The end-of-day files of the day after the listing name CEA26, after the restart too.
+    assert_eq!(cli(&server, &["roll"]).0, 0);
     let engine = server.shutdown().unwrap();
+    let positions = std::fs::read_to_string(dir.path().join("eod").join(&next_day).join("positions.csv")).unwrap();
+    assert!(positions.starts_with("account,cash_yuan,CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER,CEA26\n"), "{positions}");
     assert_eq!(engine.instruments().len(), 8);
     let holding =
         engine.accounts().unwrap().holding(carbonx_engine::AccountId::new(1), carbonx_engine::InstrumentId::new(7));
