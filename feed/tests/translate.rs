@@ -218,3 +218,35 @@ fn an_auction_is_one_intraday_cross_then_one_trade_per_fill_and_bids_stay_sealed
         .collect();
     assert_eq!(prices, [(760_000, 40_000), (750_000, 40_000), (746_300, 20_000)]);
 }
+
+#[test]
+fn an_instrument_listed_at_the_roll_gets_its_directory_entry_and_its_code_on_every_message() {
+    let mut e = Engine::with_accounts(EngineConfig::demo(), AccountTable::demo(7, 10)).unwrap();
+    let mut t = Translator::new(e.instruments());
+    let stock = StockCode::from_text("CEA26").unwrap();
+    let prev_close = Price::from_fen(7_463).unwrap();
+    let mut events = Vec::new();
+    for (n, cmd) in [Command::List(Listing { request: 1, stock, prev_close }), Command::Roll].iter().enumerate() {
+        e.apply(cmd, Timestamp::from_nanos(n as u64 + 1), &mut events);
+    }
+    let mut order = Command::demo_order("b1", 1, Side::Buy, 10, 7_463);
+    if let Command::NewOrder(o) = &mut order {
+        o.stock = stock;
+    }
+    e.apply(&order, Timestamp::from_nanos(3), &mut events);
+    let mut messages = Vec::new();
+    for event in &events {
+        t.learn(event);
+        t.translate(event, 3, &mut |m| messages.push(m));
+    }
+    let directory = messages.iter().rev().find_map(|m| match m {
+        Message::StockDirectory(r) => Some((r.header.locate, r.stock)),
+        _ => None,
+    });
+    assert_eq!(directory, Some((8, *stock.bytes())), "the next day's last R");
+    let add = messages.iter().find_map(|m| match m {
+        Message::AddOrder(a) => Some((a.header.locate, a.stock)),
+        _ => None,
+    });
+    assert_eq!(add, Some((8, *stock.bytes())));
+}
