@@ -188,7 +188,7 @@ pub struct AnnounceRequest {
     pub end: String,
     /// `uniform` or `pay-as-bid`.
     pub pricing: String,
-    /// `close` (the previous close) or `minus10` (previous close −10%).
+    /// `close` (the previous close) or `minus10` (previous close − `market.auction_floor_pct`, 10% by default).
     pub floor: String,
 }
 

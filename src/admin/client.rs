@@ -129,7 +129,7 @@ pub enum AuctionAction {
         /// uniform or pay-as-bid.
         #[arg(long, default_value = "uniform")]
         pricing: String,
-        /// close (previous close) or minus10 (previous close −10%).
+        /// close (previous close) or minus10 (previous close − market.auction_floor_pct, 10% by default).
         #[arg(long, default_value = "close")]
         floor: String,
     },
