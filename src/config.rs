@@ -345,6 +345,20 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_export_loads_as_the_accounts_file_and_a_bad_row_names_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let header = "\"account\",\"cash_yuan\",CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER";
+        let export = format!("\u{feff}{header}\r\n\"E001\",\"5.50\",1,2,3,4,5,6,7\r\n\r\n");
+        std::fs::write(tmp.path().join("export.csv"), &export).unwrap();
+        let mut config = Config::demo();
+        config.accounts.file = Some("export.csv".into());
+        assert_eq!(config.build_engine(tmp.path()).unwrap().accounts().unwrap().len(), 1);
+        std::fs::write(tmp.path().join("export.csv"), format!("{export}E002,1,1,2,3\r\n")).unwrap();
+        let err = config.build_engine(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("export.csv") && err.contains("line 4") && err.contains("expected 9 fields"), "{err}");
+    }
+
+    #[test]
     fn a_gateway_table_without_desks_has_no_drop_copy_not_the_demo_desk() {
         let demo = Config::demo().to_toml();
         let (before, desk) = demo.split_once("[[gateway.drop_copy]]").expect("the demo has a desk");
