@@ -133,7 +133,73 @@ enum Cmd {
         /// Start from this snapshot file (start-of-day or on-demand).
         #[arg(long)]
         snapshot: Option<PathBuf>,
+        /// The audit: print every journal record and its result as a JSON line
+        /// (`seq`, `date`, `time`, `command`, `result`), filtered by the options below.
+        #[command(flatten)]
+        audit: AuditArgs,
     },
+}
+
+/// `carbonx replay --events` and `--book`: what happened, from the journal alone.
+#[derive(clap::Args, Debug)]
+struct AuditArgs {
+    /// Print the events as JSON lines instead of the totals.
+    #[arg(long)]
+    events: bool,
+    /// Only lines involving this account code (as sender or any party).
+    #[arg(long, requires = "events")]
+    account: Option<String>,
+    /// Only lines involving this username.
+    #[arg(long, requires = "events")]
+    user: Option<String>,
+    /// Only lines involving this order token.
+    #[arg(long, requires = "events")]
+    token: Option<String>,
+    /// Only lines involving this instrument.
+    #[arg(long, requires = "events")]
+    instrument: Option<String>,
+    /// Only records at or after this local time of day (HH:MM[:SS[.fraction]]).
+    #[arg(long, requires = "events", value_parser = parse_time_of_day)]
+    from: Option<u64>,
+    /// Only records before this local time of day.
+    #[arg(long, requires = "events", value_parser = parse_time_of_day)]
+    to: Option<u64>,
+    /// Print this instrument's book (JSON) at `--at` instead of the totals.
+    #[arg(long, requires = "at", conflicts_with = "events")]
+    book: Option<String>,
+    /// The local time of day of `--book` (HH:MM[:SS[.fraction]]).
+    #[arg(long, requires = "book", value_parser = parse_time_of_day)]
+    at: Option<u64>,
+    /// The date of `--book`, YYYYMMDD (default: the last day in the journal).
+    #[arg(long, requires = "book")]
+    date: Option<u32>,
+}
+
+impl AuditArgs {
+    /// The audit asked for, if any.
+    fn options(&self) -> Option<carbonx::tools::replay::AuditOptions> {
+        use carbonx::tools::audit::{BookRequest, Filter};
+        let book = match (&self.book, self.at) {
+            (Some(instrument), Some(at)) => Some(BookRequest { instrument: instrument.clone(), at, date: self.date }),
+            _ => None,
+        };
+        if !self.events && book.is_none() {
+            return None;
+        }
+        let filter = Filter {
+            account: self.account.clone(),
+            user: self.user.clone(),
+            token: self.token.clone(),
+            instrument: self.instrument.clone(),
+            from: self.from,
+            to: self.to,
+        };
+        Some(carbonx::tools::replay::AuditOptions { filter, book })
+    }
+}
+
+fn parse_time_of_day(text: &str) -> Result<u64, String> {
+    carbonx::tools::audit::parse_time_of_day(text).ok_or_else(|| format!("{text:?} is not a time of day (HH:MM[:SS])"))
 }
 
 fn main() -> ExitCode {
@@ -183,13 +249,16 @@ fn main() -> ExitCode {
             run_load(&plan)
         }
         Cmd::Admin { url, token, action } => admin(&url, &token, &action),
-        Cmd::Replay { data_dir, config, verify, full, snapshot } => {
+        Cmd::Replay { data_dir, config, verify, full, snapshot, audit } => {
             let from = match (full, snapshot) {
                 (true, _) => carbonx::tools::replay::ReplayFrom::Full,
                 (false, Some(path)) => carbonx::tools::replay::ReplayFrom::Snapshot(path),
                 (false, None) => carbonx::tools::replay::ReplayFrom::Latest,
             };
-            replay(&data_dir, config.as_deref(), verify.as_deref(), &from)
+            match audit.options() {
+                Some(options) => replay_audit(&data_dir, config.as_deref(), &from, &options),
+                None => replay(&data_dir, config.as_deref(), verify.as_deref(), &from),
+            }
         }
         Cmd::Config { file } => print_config(file.as_deref()),
     }
@@ -267,6 +336,34 @@ fn replay(
         }
         None => {
             eprintln!("carbonx: --verify takes a hex state hash, not {expected:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `carbonx replay --events` / `--book`: JSON lines, or the book as one JSON object.
+fn replay_audit(
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    from: &carbonx::tools::replay::ReplayFrom,
+    options: &carbonx::tools::replay::AuditOptions,
+) -> ExitCode {
+    let out = Box::new(std::io::BufWriter::new(std::io::stdout()));
+    let result = load(config)
+        .map_err(carbonx::tools::replay::ReplayError::from)
+        .and_then(|(c, base)| carbonx::tools::replay::audit(&c, &base, data_dir, from, options, out));
+    match result {
+        Ok(Some(book)) => {
+            println!("{}", serde_json::to_string(&book).expect("a book serialises"));
+            ExitCode::SUCCESS
+        }
+        Ok(None) if options.book.is_some() => {
+            eprintln!("carbonx: replay of {}: no journal record on that date", data_dir.display());
+            ExitCode::FAILURE
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("carbonx: replay of {}: {err}", data_dir.display());
             ExitCode::FAILURE
         }
     }

@@ -158,11 +158,15 @@ impl AccountTable {
     pub fn from_csv(text: &str, instruments: &[&str]) -> Result<AccountTable, AccountsError> {
         let expected = format!("account,cash_yuan,{}", instruments.join(","));
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut reader =
-            csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
         let mut rows = reader.records().filter(|row| row.as_ref().map_or(true, |r| r.iter().any(|f| !f.is_empty())));
         match rows.next().transpose() {
-            Ok(Some(header)) if header.iter().map(|f| f.replace(' ', "")).eq(expected.split(',').map(String::from)) => {}
+            Ok(Some(header)) if header.iter().map(|f| f.replace(' ', "")).eq(expected.split(',').map(String::from)) => {
+            }
             Ok(_) => return Err(AccountsError::Header { expected }),
             Err(err) => return Err(AccountsError::malformed(text, &err)),
         }
