@@ -87,6 +87,20 @@ impl From<FileMode> for String {
     }
 }
 
+/// The one duration syntax of every flag and operator command
+/// (`--duration 10s`, `--warmup 500ms`, `--end +10m`): a number and a
+/// unit, `ns`, `us`, `ms`, `s`, `m`, `h`, `d`, several summed (`1m30s`),
+/// as the `humantime` crate reads them. A bare number is refused, so that
+/// no one has to guess its unit. Configuration keys keep integer values in
+/// the unit their name ends with (`_ms`, `_us`).
+///
+/// # Errors
+/// A message naming the text and the expected form.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("{text:?} is not a duration such as 500ms, 10s, 10m or 1h30m ({err})"))
+}
+
 /// The demo market's admin token, printed at start-up. A real
 /// configuration sets its own.
 pub const DEMO_ADMIN_TOKEN: &str = "carbonx-demo-admin";
@@ -306,6 +320,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_need_a_unit_and_say_what_is_wrong() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration(" 1m30s "), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7_200)));
+        for bad in ["10", "", "-1s", "ten seconds", "99999999999999999999h"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("not a duration") && err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn demo_round_trips_through_toml() {

@@ -94,7 +94,7 @@ pub enum AuctionAction {
         /// The username that receives the seller's fills.
         #[arg(long)]
         user: String,
-        /// Window start: now, +90s, +10m, +1h or HH:MM or HH:MM:SS Beijing time.
+        /// Window start: now, +DURATION (+90s, +10m, +1h30m) or HH:MM or HH:MM:SS Beijing time.
         #[arg(long, default_value = "now")]
         start: String,
         /// Window end, in the same words.
