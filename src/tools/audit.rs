@@ -446,28 +446,50 @@ impl Names {
 
 /// Who owns each order reference seen so far, so that an event naming only
 /// the reference (a book change, a cancel) names its account and book too.
+/// Kept as numbers (24 bytes an order), not names: a day has millions.
 #[derive(Default)]
-struct Orders(HashMap<u64, (Who, Option<String>)>);
+struct Orders(HashMap<u64, Owner>);
+
+/// An order's owner and book.
+#[derive(Clone, Copy)]
+struct Owner {
+    user: UserId,
+    token: Token,
+    account: AccountId,
+    instrument: Option<InstrumentId>,
+}
 
 impl Orders {
-    fn learn(&mut self, item: &Item) {
-        match item.who.order {
-            Some(id) if matches!(item.kind, "accepted" | "replaced" | "auction_announced") => {
-                self.0.insert(id, (item.who.clone(), item.instrument.clone()));
+    fn learn(&mut self, event: &Event) {
+        let (id, owner) = match event {
+            Event::Accepted(o) | Event::Replaced { order: o, .. } => {
+                (o.id, Owner { user: o.user, token: o.token, account: o.account, instrument: Some(o.instrument) })
             }
-            _ => {}
-        }
+            Event::AuctionAnnounced(a) => {
+                let owner = Owner {
+                    user: a.seller_user,
+                    token: Token::from_bytes([b' '; 14]),
+                    account: a.seller,
+                    instrument: Some(a.instrument),
+                };
+                (a.order_id, owner)
+            }
+            _ => return,
+        };
+        self.0.insert(id.get(), owner);
     }
 
-    fn complete(&self, item: &mut Item) {
-        let Some((owner, instrument)) = item.who.order.and_then(|id| self.0.get(&id)) else {
+    fn complete(&self, item: &mut Item, names: &Names) {
+        let Some(owner) = item.who.order.and_then(|id| self.0.get(&id)) else {
             return;
         };
         let who = &mut item.who;
-        who.user = who.user.take().or_else(|| owner.user.clone());
-        who.token = who.token.take().or_else(|| owner.token.clone());
-        who.account = who.account.take().or_else(|| owner.account.clone());
-        item.instrument = item.instrument.take().or_else(|| instrument.clone());
+        who.user = who.user.take().or_else(|| Some(names.user(owner.user)));
+        if owner.token.bytes() != &[b' '; 14] {
+            who.token = who.token.take().or_else(|| Some(token(&owner.token)));
+        }
+        who.account = who.account.take().or_else(|| Some(names.account(owner.account)));
+        item.instrument = item.instrument.take().or_else(|| owner.instrument.map(|i| names.instrument(i)));
     }
 }
 
@@ -717,8 +739,8 @@ impl Publisher for Audit {
         let Some(line) = &mut self.pending else { return };
         for event in events {
             let mut item = self.names.event(event);
-            self.orders.complete(&mut item);
-            self.orders.learn(&item);
+            self.orders.complete(&mut item, &self.names);
+            self.orders.learn(event);
             line.result.push(item);
         }
     }
