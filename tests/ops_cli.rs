@@ -70,6 +70,8 @@ fn help_lists_the_choices_of_every_enum_flag() {
     for listed in ["always", "batch", "never", "--log-format", "text", "json"] {
         assert!(help.contains(listed), "{listed} missing from:\n{help}");
     }
+    let (ok, help, _) = carbonx(&["admin", "auction", "announce", "--help"]);
+    assert!(ok && help.contains("pay-as-bid") && help.contains("minus10"), "{help}");
     let (ok, _, err) = carbonx(&["load", "--fsync", "sometimes"]);
     assert!(!ok && err.contains("sometimes") && err.contains("always, batch, never"), "{err}");
 }

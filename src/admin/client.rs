@@ -101,10 +101,10 @@ pub enum AuctionAction {
         #[arg(long)]
         end: String,
         /// uniform or pay-as-bid.
-        #[arg(long, default_value = "uniform")]
+        #[arg(long, default_value = "uniform", value_parser = ["uniform", "pay-as-bid"])]
         pricing: String,
         /// close (previous close) or minus10 (previous close −10%).
-        #[arg(long, default_value = "close")]
+        #[arg(long, default_value = "close", value_parser = ["close", "minus10"])]
         floor: String,
     },
     /// Lists today's auctions with their status and results.
