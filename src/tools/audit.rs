@@ -711,8 +711,11 @@ impl Audit {
     /// Writing failed.
     pub fn finish(&mut self) -> Result<Option<BookView>, std::io::Error> {
         self.print_pending();
-        if let Some(err) = self.failed.take() {
-            return Err(err);
+        match self.failed.take() {
+            // `carbonx replay --events | head`: the reader had enough.
+            Some(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(None),
+            Some(err) => return Err(err),
+            None => {}
         }
         self.out.flush()?;
         Ok(self.book.take().and_then(BookAt::finish))
