@@ -87,6 +87,20 @@ impl From<FileMode> for String {
     }
 }
 
+/// The one duration syntax of every flag and operator command
+/// (`--duration 10s`, `--warmup 500ms`, `--end +10m`): a number and a
+/// unit, `ns`, `us`, `ms`, `s`, `m`, `h`, `d`, several summed (`1m30s`),
+/// as the `humantime` crate reads them. A bare number is refused, so that
+/// no one has to guess its unit. Configuration keys keep integer values in
+/// the unit their name ends with (`_ms`, `_us`).
+///
+/// # Errors
+/// A message naming the text and the expected form.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("{text:?} is not a duration such as 500ms, 10s, 10m or 1h30m ({err})"))
+}
+
 /// The demo market's admin token, printed at start-up. A real
 /// configuration sets its own.
 pub const DEMO_ADMIN_TOKEN: &str = "carbonx-demo-admin";
@@ -308,6 +322,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn durations_need_a_unit_and_say_what_is_wrong() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration(" 1m30s "), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7_200)));
+        for bad in ["10", "", "-1s", "ten seconds", "99999999999999999999h"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("not a duration") && err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn demo_round_trips_through_toml() {
         let demo = Config::demo();
         assert_eq!(Config::parse(&demo.to_toml(), "demo").unwrap(), demo);
@@ -342,6 +369,20 @@ mod tests {
         std::fs::write(dir.join("a.csv"), format!("{header}\nE001,x,1,2,3,4,5,6,7\n")).unwrap();
         let err = config.build_engine(dir).unwrap_err().to_string();
         assert!(err.contains("a.csv") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_registry_export_loads_as_the_accounts_file_and_a_bad_row_names_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let header = "\"account\",\"cash_yuan\",CEA,CEA21,CEA22,CEA23,CEA24,CEA25,CCER";
+        let export = format!("\u{feff}{header}\r\n\"E001\",\"5.50\",1,2,3,4,5,6,7\r\n\r\n");
+        std::fs::write(tmp.path().join("export.csv"), &export).unwrap();
+        let mut config = Config::demo();
+        config.accounts.file = Some("export.csv".into());
+        assert_eq!(config.build_engine(tmp.path()).unwrap().accounts().unwrap().len(), 1);
+        std::fs::write(tmp.path().join("export.csv"), format!("{export}E002,1,1,2,3\r\n")).unwrap();
+        let err = config.build_engine(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("export.csv") && err.contains("line 4") && err.contains("expected 9 fields"), "{err}");
     }
 
     #[test]

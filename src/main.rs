@@ -7,6 +7,7 @@ use carbonx::serve::{ServeOptions, Server};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// The exchange core for China's national carbon market (CEA, CCER).
 #[derive(Parser, Debug)]
@@ -26,10 +27,12 @@ enum Cmd {
         /// Where the journal and the session day logs live.
         #[arg(long, default_value = "./carbonx-data")]
         data_dir: PathBuf,
-        /// Journal durability, overriding the configuration's `[journal] fsync`:
-        /// `always` (fdatasync per command), `batch` (per group commit), `never`.
-        #[arg(long, value_parser = parse_fsync)]
+        /// Journal durability, overriding the configuration's `[journal] fsync`.
+        #[arg(long, value_enum)]
         fsync: Option<FsyncMode>,
+        /// The log lines on stderr: `text` for people, `json` (one object a line) for log shippers.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Follows the market data: every instrument's book, last trade, volume, band and the auctions,
     /// refreshed in place every second. Replays the day's TCP feed from sequence 1, so that the
@@ -47,9 +50,9 @@ enum Cmd {
         /// Price levels per side.
         #[arg(long, default_value_t = 5)]
         levels: usize,
-        /// Stop after this many seconds (default: until interrupted).
-        #[arg(long)]
-        seconds: Option<u64>,
+        /// Stop after this long, e.g. `30s`, `5m` (default: until interrupted).
+        #[arg(long, value_parser = carbonx::config::parse_duration)]
+        duration: Option<Duration>,
         /// Catch up, print one frame and exit.
         #[arg(long)]
         once: bool,
@@ -77,12 +80,12 @@ enum Cmd {
         /// Orders in flight per session with `--rate max`.
         #[arg(long, default_value_t = carbonx::tools::load::IN_FLIGHT_DEFAULT)]
         in_flight: u64,
-        /// Measured seconds per step.
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
-        /// Unmeasured seconds before each step.
-        #[arg(long, default_value_t = 2.0)]
-        warmup: f64,
+        /// Measured time per step, e.g. `10s`, `500ms`, `1m`.
+        #[arg(long, default_value = "10s", value_parser = carbonx::config::parse_duration)]
+        duration: Duration,
+        /// Unmeasured time before each step.
+        #[arg(long, default_value = "2s", value_parser = carbonx::config::parse_duration)]
+        warmup: Duration,
         /// Seed of the order mix.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -93,7 +96,7 @@ enum Cmd {
         #[arg(long, default_value = "./carbonx-load")]
         out: PathBuf,
         /// Embedded server: journal durability.
-        #[arg(long, default_value = "batch", value_parser = parse_fsync)]
+        #[arg(long, value_enum, default_value_t = FsyncMode::Batch)]
         fsync: FsyncMode,
         /// Embedded server: run without the market-data feeds.
         #[arg(long)]
@@ -133,14 +136,81 @@ enum Cmd {
         /// Start from this snapshot file (start-of-day or on-demand).
         #[arg(long)]
         snapshot: Option<PathBuf>,
+        /// The audit: print every journal record and its result as a JSON line
+        /// (`seq`, `date`, `time`, `command`, `result`), filtered by the options below.
+        #[command(flatten)]
+        audit: AuditArgs,
     },
+}
+
+/// `carbonx replay --events` and `--book`: what happened, from the journal alone.
+#[derive(clap::Args, Debug)]
+struct AuditArgs {
+    /// Print the events as JSON lines instead of the totals.
+    #[arg(long)]
+    events: bool,
+    /// Only lines involving this account code (as sender or any party).
+    #[arg(long, requires = "events")]
+    account: Option<String>,
+    /// Only lines involving this username.
+    #[arg(long, requires = "events")]
+    user: Option<String>,
+    /// Only lines involving this order token.
+    #[arg(long, requires = "events")]
+    token: Option<String>,
+    /// Only lines involving this instrument.
+    #[arg(long, requires = "events")]
+    instrument: Option<String>,
+    /// Only records at or after this local time of day (HH:MM[:SS[.fraction]]).
+    #[arg(long, requires = "events", value_parser = parse_time_of_day)]
+    from: Option<u64>,
+    /// Only records before this local time of day.
+    #[arg(long, requires = "events", value_parser = parse_time_of_day)]
+    to: Option<u64>,
+    /// Print this instrument's book (JSON) at `--at` instead of the totals.
+    #[arg(long, requires = "at", conflicts_with = "events")]
+    book: Option<String>,
+    /// The local time of day of `--book` (HH:MM[:SS[.fraction]]).
+    #[arg(long, requires = "book", value_parser = parse_time_of_day)]
+    at: Option<u64>,
+    /// The date of `--book`, YYYYMMDD (default: the last day in the journal).
+    #[arg(long, requires = "book")]
+    date: Option<u32>,
+}
+
+impl AuditArgs {
+    /// The audit asked for, if any.
+    fn options(&self) -> Option<carbonx::tools::replay::AuditOptions> {
+        use carbonx::tools::audit::{BookRequest, Filter};
+        let book = match (&self.book, self.at) {
+            (Some(instrument), Some(at)) => Some(BookRequest { instrument: instrument.clone(), at, date: self.date }),
+            _ => None,
+        };
+        if !self.events && book.is_none() {
+            return None;
+        }
+        let filter = Filter {
+            account: self.account.clone(),
+            user: self.user.clone(),
+            token: self.token.clone(),
+            instrument: self.instrument.clone(),
+            from: self.from,
+            to: self.to,
+        };
+        Some(carbonx::tools::replay::AuditOptions { filter, book })
+    }
+}
+
+fn parse_time_of_day(text: &str) -> Result<u64, String> {
+    carbonx::tools::audit::parse_time_of_day(text).ok_or_else(|| format!("{text:?} is not a time of day (HH:MM[:SS])"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Serve { config, data_dir, fsync } => serve(config.as_deref(), data_dir, fsync),
-        Cmd::Watch { snapshot, feed, admin, levels, seconds, once, from_snapshot } => {
+        Cmd::Serve { config, data_dir, fsync, log_format } => serve(config.as_deref(), data_dir, fsync, log_format),
+        Cmd::Watch { snapshot, feed, admin, levels, duration, once, from_snapshot } => {
+            let seconds = duration.map(|d| d.as_secs().max(1));
             let source = if from_snapshot {
                 carbonx::tools::watch::Source::Snapshot(snapshot)
             } else {
@@ -183,13 +253,16 @@ fn main() -> ExitCode {
             run_load(&plan)
         }
         Cmd::Admin { url, token, action } => admin(&url, &token, &action),
-        Cmd::Replay { data_dir, config, verify, full, snapshot } => {
+        Cmd::Replay { data_dir, config, verify, full, snapshot, audit } => {
             let from = match (full, snapshot) {
                 (true, _) => carbonx::tools::replay::ReplayFrom::Full,
                 (false, Some(path)) => carbonx::tools::replay::ReplayFrom::Snapshot(path),
                 (false, None) => carbonx::tools::replay::ReplayFrom::Latest,
             };
-            replay(&data_dir, config.as_deref(), verify.as_deref(), &from)
+            match audit.options() {
+                Some(options) => replay_audit(&data_dir, config.as_deref(), &from, &options),
+                None => replay(&data_dir, config.as_deref(), verify.as_deref(), &from),
+            }
         }
         Cmd::Config { file } => print_config(file.as_deref()),
     }
@@ -272,24 +345,59 @@ fn replay(
     }
 }
 
+/// `carbonx replay --events` / `--book`: JSON lines, or the book as one JSON object.
+fn replay_audit(
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    from: &carbonx::tools::replay::ReplayFrom,
+    options: &carbonx::tools::replay::AuditOptions,
+) -> ExitCode {
+    let out = Box::new(std::io::BufWriter::new(std::io::stdout()));
+    let result = load(config)
+        .map_err(carbonx::tools::replay::ReplayError::from)
+        .and_then(|(c, base)| carbonx::tools::replay::audit(&c, &base, data_dir, from, options, out));
+    match result {
+        Ok(Some(book)) => {
+            println!("{}", serde_json::to_string(&book).expect("a book serialises"));
+            ExitCode::SUCCESS
+        }
+        Ok(None) if options.book.is_some() => {
+            eprintln!("carbonx: replay of {}: no journal record on that date", data_dir.display());
+            ExitCode::FAILURE
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("carbonx: replay of {}: {err}", data_dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How `serve` writes its log lines (stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line (tracing-subscriber's JSON output), for log shippers.
+    Json,
+}
+
+/// Starts the log: `RUST_LOG` filters (default `info`), to stderr.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 /// A command-line value that does not parse.
 #[derive(Debug, thiserror::Error)]
 enum ArgError {
-    /// Not a journal durability mode.
-    #[error("{0:?} is not one of always, batch, never")]
-    Fsync(String),
     /// Not a load rate.
     #[error("{0:?} is not a rate (e.g. 50000, 100k, 1m, max)")]
     Rate(String),
-}
-
-fn parse_fsync(text: &str) -> Result<FsyncMode, ArgError> {
-    match text {
-        "always" => Ok(FsyncMode::Always),
-        "batch" => Ok(FsyncMode::Batch),
-        "never" => Ok(FsyncMode::Never),
-        other => Err(ArgError::Fsync(other.to_string())),
-    }
 }
 
 fn load(config: Option<&std::path::Path>) -> Result<(Config, PathBuf), carbonx::config::ConfigFileError> {
@@ -299,11 +407,8 @@ fn load(config: Option<&std::path::Path>) -> Result<(Config, PathBuf), carbonx::
     }
 }
 
-fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: Option<FsyncMode>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+fn serve(config: Option<&std::path::Path>, data_dir: PathBuf, fsync: Option<FsyncMode>, log: LogFormat) -> ExitCode {
+    init_logging(log);
     let (config, config_dir) = match load(config) {
         Ok(loaded) => loaded,
         Err(err) => {
@@ -395,8 +500,8 @@ struct LoadPlan {
     rate: String,
     steps: Option<String>,
     in_flight: u64,
-    duration: f64,
-    warmup: f64,
+    duration: Duration,
+    warmup: Duration,
     seed: u64,
     json: bool,
     out: PathBuf,
@@ -466,8 +571,8 @@ fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAd
             password: plan.password.clone(),
             rate: *rate,
             in_flight: plan.in_flight,
-            duration: std::time::Duration::from_secs_f64(plan.duration.max(0.1)),
-            warmup: std::time::Duration::from_secs_f64(plan.warmup.max(0.0)),
+            duration: plan.duration.max(Duration::from_millis(100)),
+            warmup: plan.warmup,
             seed: plan.seed.wrapping_add(step as u64),
             progress: !plan.json,
         };

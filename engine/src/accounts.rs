@@ -101,6 +101,32 @@ pub enum AccountsError {
         /// The text.
         value: String,
     },
+    /// Text that is not CSV (an unclosed quote, bytes that are not UTF-8).
+    #[error("line {line}: not CSV: {reason}")]
+    Malformed {
+        /// 1-based line.
+        line: usize,
+        /// What the CSV reader said.
+        reason: String,
+    },
+}
+
+impl AccountsError {
+    /// The CSV reader's error, at the line where it happened.
+    fn malformed(text: &str, err: &csv::Error) -> AccountsError {
+        AccountsError::Malformed { line: line_at(text, err.position()), reason: err.to_string() }
+    }
+}
+
+/// The 1-based line of `text` where a record at `position` starts.
+///
+/// The `csv` crate's own line numbers skip blank lines and count a CRLF
+/// oddly, and its byte offset is where the previous record ended; so the
+/// line is counted here from that offset, past any line ends.
+fn line_at(text: &str, position: Option<&csv::Position>) -> usize {
+    let from = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX)).min(text.len());
+    let start = from + text[from..].bytes().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+    1 + text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count()
 }
 
 impl AccountTable {
@@ -122,24 +148,38 @@ impl AccountTable {
 
     /// Parses an accounts CSV: `account,cash_yuan,<instrument codes in directory order>`.
     ///
+    /// Read with the `csv` crate so that a registry's export loads as it
+    /// comes: a UTF-8 byte-order mark, CRLF line ends, quoted fields and
+    /// blank lines are all accepted, and spaces around fields are trimmed.
+    /// The text is already in memory: the engine still does no IO.
+    ///
     /// # Errors
     /// An [`AccountsError`] naming the line and field.
     pub fn from_csv(text: &str, instruments: &[&str]) -> Result<AccountTable, AccountsError> {
         let expected = format!("account,cash_yuan,{}", instruments.join(","));
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-        match lines.next() {
-            Some((_, header)) if header.trim().replace(' ', "") == expected => {}
-            _ => return Err(AccountsError::Header { expected }),
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let mut rows = reader.records().filter(|row| row.as_ref().map_or(true, |r| r.iter().any(|f| !f.is_empty())));
+        match rows.next().transpose() {
+            Ok(Some(header)) if header.iter().map(|f| f.replace(' ', "")).eq(expected.split(',').map(String::from)) => {
+            }
+            Ok(_) => return Err(AccountsError::Header { expected }),
+            Err(err) => return Err(AccountsError::malformed(text, &err)),
         }
         let mut table = AccountTable::new(instruments.len());
-        for (index, row) in lines {
-            table.parse_row(index + 1, row, instruments)?;
+        for row in rows {
+            let row = row.map_err(|err| AccountsError::malformed(text, &err))?;
+            let fields: Vec<&str> = row.iter().collect();
+            table.parse_row(line_at(text, row.position()), &fields, instruments)?;
         }
         Ok(table)
     }
 
-    fn parse_row(&mut self, line: usize, row: &str, instruments: &[&str]) -> Result<(), AccountsError> {
-        let fields: Vec<&str> = row.split(',').map(str::trim).collect();
+    fn parse_row(&mut self, line: usize, fields: &[&str], instruments: &[&str]) -> Result<(), AccountsError> {
         if fields.len() != 2 + instruments.len() {
             return Err(AccountsError::FieldCount { line, expected: 2 + instruments.len(), found: fields.len() });
         }
@@ -459,6 +499,26 @@ mod tests {
         assert!(neg.to_string().contains("line 2"), "{neg}");
         let short = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,1,1\n", &CODES).unwrap_err();
         assert!(matches!(short, AccountsError::FieldCount { line: 2, expected: 4, found: 3 }));
+    }
+
+    #[test]
+    fn a_registry_export_with_bom_crlf_quotes_and_blank_lines_loads() {
+        let text = "\u{feff}\"account\",\"cash_yuan\",\"CEA\",\"CCER\"\r\n\r\n\"0001\",\"1000.50\",\"10\",0\r\n 0002 , 7 ,\"3\",\"4\"\r\n";
+        let t = AccountTable::from_csv(text, &CODES).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.cash(t.find(b"0001").unwrap()).unwrap().available, 100_050);
+        assert_eq!(t.holding(t.find(b"0002").unwrap(), InstrumentId::new(1)).unwrap().available, 4);
+    }
+
+    #[test]
+    fn a_bad_row_of_a_crlf_export_names_its_line() {
+        let text = "account,cash_yuan,CEA,CCER\r\n0001,1,1,1\r\n\r\n0002,\"x\",1,1\r\n";
+        let err = AccountTable::from_csv(text, &CODES).unwrap_err();
+        assert_eq!(err, AccountsError::Value { line: 4, field: "cash_yuan".into(), value: "x".into() });
+        let unclosed = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,1,1,1\n0002,\"1,1,1\n", &CODES);
+        assert!(matches!(unclosed, Err(AccountsError::FieldCount { line: 3, .. } | AccountsError::Malformed { .. })));
+        let bytes = AccountTable::from_csv("account,cash_yuan,CEA,CCER\n0001,1,1\n", &CODES).unwrap_err();
+        assert!(bytes.to_string().starts_with("line 2:"), "{bytes}");
     }
 
     #[test]

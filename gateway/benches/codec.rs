@@ -2,7 +2,8 @@
 //! (goal: under 20 ns each). `cargo bench -p carbonx-gateway --bench codec`.
 
 use carbonx_gateway::ouch::{EnterOrder, Executed, Inbound, Outbound};
-use criterion::{Criterion, black_box, criterion_main};
+use criterion::{Criterion, criterion_main};
+use std::hint::black_box;
 
 fn enter() -> EnterOrder {
     EnterOrder::limit("ORD00000000001", b'B', 10, "CEA", 746_300, "0001")

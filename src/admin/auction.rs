@@ -230,15 +230,10 @@ pub fn parse_when(text: &str, now_ns: u64) -> Option<u64> {
         return Some(now_ns);
     }
     if let Some(relative) = text.strip_prefix('+') {
-        let (digits, scale) = if let Some(d) = relative.strip_suffix('s') {
-            (d, 1)
-        } else if let Some(d) = relative.strip_suffix('m') {
-            (d, 60)
-        } else {
-            (relative.strip_suffix('h')?, 3600)
-        };
-        let seconds = decimal(digits)?;
-        return now_ns.checked_add(seconds.checked_mul(scale)?.checked_mul(SECOND_NS)?);
+        // The one duration syntax of every flag (`crate::config::parse_duration`).
+        let after =
+            crate::config::parse_duration(relative).ok().filter(|_| !relative.starts_with(char::is_whitespace))?;
+        return now_ns.checked_add(u64::try_from(after.as_nanos()).ok()?);
     }
     let parts: Vec<u64> = text.split(':').map(|p| decimal(p).filter(|_| p.len() == 2)).collect::<Option<_>>()?;
     let (h, m, sec) = match parts[..] {
@@ -281,11 +276,15 @@ mod tests {
         assert_eq!(parse_when("+90s", NOW), Some(NOW + 90 * SECOND_NS));
         assert_eq!(parse_when("+10m", NOW), Some(NOW + 600 * SECOND_NS));
         assert_eq!(parse_when("+1h", NOW), Some(NOW + 3600 * SECOND_NS));
+        // The one duration syntax of every flag: units combine, milliseconds and days too.
+        assert_eq!(parse_when("+1m30s", NOW), Some(NOW + 90 * SECOND_NS));
+        assert_eq!(parse_when("+500ms", NOW), Some(NOW + SECOND_NS / 2));
+        assert_eq!(parse_when("+1d", NOW), Some(NOW + 86_400 * SECOND_NS));
         assert_eq!(parse_when("10:30", NOW), Some(NOW + 1800 * SECOND_NS));
         assert_eq!(parse_when("09:59:30", NOW), Some(NOW - 30 * SECOND_NS));
         assert_eq!(beijing_time(Timestamp::from_nanos(NOW + 61 * SECOND_NS)), "10:01:01");
         for bad in
-            ["", "+", "+5", "+5d", "+-5s", "24:00", "10:60", "9:30", "10:00:00:00", "soon", "+99999999999999999h"]
+            ["", "+", "+5", "+ 5s", "+-5s", "24:00", "10:60", "9:30", "10:00:00:00", "soon", "+99999999999999999h"]
         {
             assert_eq!(parse_when(bad, NOW), None, "{bad}");
         }

@@ -120,17 +120,17 @@ pub enum AuctionAction {
         /// The username that receives the seller's fills.
         #[arg(long)]
         user: String,
-        /// Window start: now, +90s, +10m, +1h or HH:MM or HH:MM:SS Beijing time.
+        /// Window start: now, +DURATION (+90s, +10m, +1h30m) or HH:MM or HH:MM:SS Beijing time.
         #[arg(long, default_value = "now")]
         start: String,
         /// Window end, in the same words.
         #[arg(long)]
         end: String,
         /// uniform or pay-as-bid.
-        #[arg(long, default_value = "uniform")]
+        #[arg(long, default_value = "uniform", value_parser = ["uniform", "pay-as-bid"])]
         pricing: String,
         /// close (previous close) or minus10 (previous close − market.auction_floor_pct, 10% by default).
-        #[arg(long, default_value = "close")]
+        #[arg(long, default_value = "close", value_parser = ["close", "minus10"])]
         floor: String,
     },
     /// Lists today's auctions with their status and results.

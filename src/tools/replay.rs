@@ -10,7 +10,8 @@
 use crate::config::{Config, ConfigFileError};
 use crate::serve::journal_file::TornTail;
 use crate::serve::sequencer::{DayFiles, Publisher, ReplayStart, RestoreError, Sequencer, SequencerError};
-use carbonx_engine::{DailyStats, Event, InstrumentId, Method, Timestamp};
+use crate::tools::audit::{Audit, BookRequest, BookView, Filter, Names, UnknownInstrument};
+use carbonx_engine::{DailyStats, Engine, Event, InstrumentId, Method, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -90,19 +91,31 @@ pub enum ReplayError {
     /// The named snapshot cannot be used.
     #[error("snapshot: {0}")]
     Snapshot(RestoreError),
+    /// `--book` names an instrument the market does not have.
+    #[error(transparent)]
+    Book(#[from] UnknownInstrument),
+    /// The output could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
 }
 
-/// Replays every journal file in `data_dir` into an engine built from `config`.
-///
-/// # Errors
-/// A [`ReplayError`] naming what is wrong.
-pub fn replay(config: &Config, base: &Path, data_dir: &Path, from: &ReplayFrom) -> Result<ReplayReport, ReplayError> {
+/// The engine `config` describes, or why there is nothing to replay.
+fn engine_for(config: &Config, base: &Path, data_dir: &Path) -> Result<Engine, ReplayError> {
     if crate::serve::journal_file::journal_files(data_dir).map_or(true, |files| files.is_empty()) {
         return Err(ReplayError::NoJournal(data_dir.display().to_string()));
     }
-    let engine = config.build_engine(base)?;
+    Ok(config.build_engine(base)?)
+}
+
+/// A read-only sequencer over `data_dir`, restored from where `from` says.
+fn restored<P: Publisher>(
+    engine: Engine,
+    publisher: P,
+    data_dir: &Path,
+    from: &ReplayFrom,
+) -> Result<(Sequencer<P>, ReplayStart), ReplayError> {
     let fsync = crate::serve::journal_file::FsyncMode::Never;
-    let mut sequencer = Sequencer::new(engine, Counter::default(), Some(data_dir.to_path_buf()), fsync);
+    let mut sequencer = Sequencer::new(engine, publisher, Some(data_dir.to_path_buf()), fsync);
     let start = match from {
         ReplayFrom::Latest => sequencer.restore_latest_snapshot(DayFiles::NotNeeded),
         ReplayFrom::Full => ReplayStart { snapshot: None, from: None },
@@ -110,6 +123,51 @@ pub fn replay(config: &Config, base: &Path, data_dir: &Path, from: &ReplayFrom) 
             sequencer.try_restore(path, data_dir, DayFiles::NotNeeded).map_err(ReplayError::Snapshot)?
         }
     };
+    Ok((sequencer, start))
+}
+
+/// What `carbonx replay --events` prints: the filtered lines, or one book.
+#[derive(Clone, Debug, Default)]
+pub struct AuditOptions {
+    /// Which lines.
+    pub filter: Filter,
+    /// Print this book at a moment instead of the lines.
+    pub book: Option<BookRequest>,
+}
+
+/// Replays the journal printing each record and its events as a JSON line
+/// to `out` (see [`crate::tools::audit`]); with a book request, nothing is
+/// printed and the book at that moment is returned.
+///
+/// # Errors
+/// A [`ReplayError`]: no journal, a bad one, an unknown instrument, or `out` failing.
+pub fn audit(
+    config: &Config,
+    base: &Path,
+    data_dir: &Path,
+    from: &ReplayFrom,
+    options: &AuditOptions,
+    out: Box<dyn std::io::Write>,
+) -> Result<Option<BookView>, ReplayError> {
+    let engine = engine_for(config, base, data_dir)?;
+    let users = config.gateway.users.iter().map(|u| u.name.clone()).collect();
+    let audit = Audit::new(&engine, Names::new(&engine, users), options.filter.clone(), out);
+    let (mut sequencer, start) = restored(engine, audit, data_dir, from)?;
+    if let Some(request) = &options.book {
+        let seed = Audit::book_seed(sequencer.engine(), request.clone())?;
+        sequencer.publisher_mut().rebuild_book(seed);
+    }
+    sequencer.replay_from(TornTail::Keep, &start)?;
+    sequencer.publisher_mut().finish().map_err(ReplayError::Output)
+}
+
+/// Replays every journal file in `data_dir` into an engine built from `config`.
+///
+/// # Errors
+/// A [`ReplayError`] naming what is wrong.
+pub fn replay(config: &Config, base: &Path, data_dir: &Path, from: &ReplayFrom) -> Result<ReplayReport, ReplayError> {
+    let engine = engine_for(config, base, data_dir)?;
+    let (mut sequencer, start) = restored(engine, Counter::default(), data_dir, from)?;
     let records = sequencer.replay_from(TornTail::Keep, &start)?;
     let engine = sequencer.engine();
     // A broken invariant is a bug, never a report line: it stops the replay.

@@ -74,6 +74,11 @@ pub trait Publisher {
     fn day_ended(&mut self, _engine: &Engine) {}
     /// A trading day (`YYYYMMDD`) starts: what follows belongs to it.
     fn new_day(&mut self, _date: u32) {}
+    /// Replay only (recovery and `carbonx replay`): journal record `seq`,
+    /// stamped `timestamp`, is about to be applied; its events follow (none
+    /// when it resends a taken token). Lets the audit pair each command
+    /// with its result.
+    fn replaying(&mut self, _seq: u64, _timestamp: Timestamp, _command: &Command) {}
     /// Event batches waiting in the (order-entry, market-data) queues.
     fn queue_depths(&self) -> (usize, usize) {
         (0, 0)
@@ -227,6 +232,11 @@ impl<P: Publisher> Sequencer<P> {
     /// The publisher.
     pub fn publisher(&self) -> &P {
         &self.publisher
+    }
+
+    /// The publisher, to change (an audit seeds its book from the restored engine).
+    pub fn publisher_mut(&mut self) -> &mut P {
+        &mut self.publisher
     }
 
     /// Applies one command (unless it resends a taken token) and publishes its events.

@@ -174,6 +174,7 @@ impl<P: Publisher> Sequencer<P> {
         for (i, record) in batch.iter().enumerate().skip(first) {
             self.prefetch_ahead(|i| batch.get(i).map(|r| &r.command), i);
             self.check_sequence(path, record)?;
+            self.publisher.replaying(record.seq.get(), record.timestamp, &record.command);
             self.apply_one(&record.command, record.timestamp);
         }
         Ok((batch.len() - first) as u64)

@@ -291,6 +291,54 @@ fn tally(r: &mut SessionResult, message: &Outbound, timer: &Timer<'_>) -> bool {
 const QUANTILES: [(f64, &str); 6] =
     [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9"), (0.9999, "p99.99"), (1.0, "max")];
 
+/// `carbonx load --json`: one object per step.
+#[derive(serde::Serialize)]
+struct JsonReport {
+    rate: JsonRate,
+    seconds: f64,
+    throughput: f64,
+    accepted_ns: BTreeMap<&'static str, u64>,
+    executed_ns: BTreeMap<&'static str, u64>,
+    ping_ns: BTreeMap<&'static str, u64>,
+    sent: JsonSent,
+    answers: JsonAnswers,
+    fills: JsonFills,
+    /// By OUCH reject reason letter.
+    rejects: BTreeMap<String, u64>,
+}
+
+/// A rate per second, or `"max"` (closed loop).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum JsonRate {
+    PerSecond(u64),
+    Max(&'static str),
+}
+
+#[derive(serde::Serialize)]
+struct JsonSent {
+    orders: u64,
+    replaces: u64,
+    cancels: u64,
+}
+
+#[derive(serde::Serialize)]
+struct JsonAnswers {
+    accepted: u64,
+    replaced: u64,
+    rejected: u64,
+    cancelled: u64,
+    cancel_rejects: u64,
+    unanswered: i64,
+}
+
+#[derive(serde::Serialize)]
+struct JsonFills {
+    maker: u64,
+    taker: u64,
+    block: u64,
+}
+
 /// Nanoseconds as microseconds with one decimal.
 fn micros(ns: u64) -> String {
     format!("{:.1}", ns as f64 / 1_000.0)
@@ -347,34 +395,32 @@ impl std::fmt::Display for LoadReport {
 impl LoadReport {
     /// Machine-readable summary.
     pub fn to_json(&self) -> String {
-        let mut out = String::from("{");
-        let _ = write!(out, "\"rate\":{},", self.rate.map_or("\"max\"".to_string(), |r| r.to_string()));
-        let _ = write!(out, "\"seconds\":{:.3},\"throughput\":{:.1},", self.seconds, self.throughput());
-        for (name, h) in [("accepted_ns", &self.accepted), ("executed_ns", &self.executed), ("ping_ns", &self.ping)] {
-            let cells: Vec<String> = QUANTILES.map(|(q, n)| format!("\"{n}\":{}", h.value_at_quantile(q))).to_vec();
-            let _ = write!(out, "\"{name}\":{{{},\"count\":{}}},", cells.join(","), h.len());
-        }
+        let percentiles = |h: &Histogram<u64>| {
+            let mut cells: BTreeMap<&'static str, u64> = QUANTILES.map(|(q, n)| (n, h.value_at_quantile(q))).into();
+            cells.insert("count", h.len());
+            cells
+        };
         let (s, a) = (self.sent, self.answers);
-        let _ =
-            write!(out, "\"sent\":{{\"orders\":{},\"replaces\":{},\"cancels\":{}}},", s.orders, s.replaces, s.cancels);
-        let _ = write!(
-            out,
-            "\"answers\":{{\"accepted\":{},\"replaced\":{},\"rejected\":{},\"cancelled\":{},\"cancel_rejects\":{},\"unanswered\":{}}},",
-            a.accepted,
-            a.replaced,
-            a.rejected,
-            a.cancelled_by_user,
-            a.cancel_rejects,
-            self.unanswered()
-        );
-        let _ = write!(
-            out,
-            "\"fills\":{{\"maker\":{},\"taker\":{},\"block\":{}}},",
-            a.fills_maker, a.fills_taker, a.fills_block
-        );
-        let rejects: Vec<String> = self.rejects.iter().map(|(k, v)| format!("\"{}\":{v}", k.char())).collect();
-        let _ = write!(out, "\"rejects\":{{{}}}}}", rejects.join(","));
-        out
+        let json = JsonReport {
+            rate: self.rate.map_or(JsonRate::Max("max"), JsonRate::PerSecond),
+            seconds: self.seconds,
+            throughput: self.throughput(),
+            accepted_ns: percentiles(&self.accepted),
+            executed_ns: percentiles(&self.executed),
+            ping_ns: percentiles(&self.ping),
+            sent: JsonSent { orders: s.orders, replaces: s.replaces, cancels: s.cancels },
+            answers: JsonAnswers {
+                accepted: a.accepted,
+                replaced: a.replaced,
+                rejected: a.rejected,
+                cancelled: a.cancelled_by_user,
+                cancel_rejects: a.cancel_rejects,
+                unanswered: self.unanswered(),
+            },
+            fills: JsonFills { maker: a.fills_maker, taker: a.fills_taker, block: a.fills_block },
+            rejects: self.rejects.iter().map(|(k, v)| (k.char().to_string(), *v)).collect(),
+        };
+        serde_json::to_string(&json).expect("a load report serialises")
     }
 
     /// Writes `accepted.hgrm`, `executed.hgrm`, `latency.svg` and
@@ -436,5 +482,32 @@ mod tests {
         let mut keys = [Reject::from_letter(b'n'), Reject::from_letter(b'?'), Reject::from_letter(b'H')];
         keys.sort();
         assert_eq!(keys.map(Reject::char), ['?', 'H', 'n']);
+    }
+
+    #[test]
+    fn the_json_report_is_json_with_every_figure() {
+        let mut accepted = Histogram::new(3).unwrap();
+        accepted.record(1_500).unwrap();
+        let report = LoadReport {
+            rate: None,
+            seconds: 2.0,
+            sent: Sent { orders: 3, replaces: 0, cancels: 1 },
+            answers: Answers { accepted: 2, rejected: 1, cancelled_by_user: 1, ..Answers::default() },
+            rejects: BTreeMap::from([(Reject::from_letter(b'"'), 1)]),
+            accepted,
+            executed: Histogram::new(3).unwrap(),
+            per_second: vec![2, 2],
+            ping: Histogram::new(3).unwrap(),
+        };
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["rate"], "max");
+        assert_eq!(
+            (json["accepted_ns"]["count"].as_u64(), json["accepted_ns"]["p50"].as_u64()),
+            (Some(1), Some(1_500))
+        );
+        assert_eq!(json["answers"]["unanswered"], 0);
+        // A letter that needs escaping stays valid JSON (the old hand-written output broke here).
+        assert_eq!(json["rejects"]["\""], 1);
+        assert_eq!(json["sent"]["cancels"], 1);
     }
 }
