@@ -90,7 +90,15 @@ impl PanicHook {
     pub fn for_stage(stage: &'static str) -> PanicHook {
         let wanted = std::env::var(TEST_PANIC_ENV).ok();
         let left = wanted.as_deref().and_then(|spec| parse_panic_spec(spec, stage));
+        if let Some(n) = left {
+            tracing::warn!("{TEST_PANIC_ENV}: the {stage} stage will panic at its input {n} (a test hook)");
+        }
         PanicHook { left, stage }
+    }
+
+    /// The hook of `stage` armed to panic at its `n`th input (in-process tests).
+    pub fn after(stage: &'static str, n: u64) -> PanicHook {
+        PanicHook { left: Some(n.max(1)), stage }
     }
 
     /// One input of the stage.
