@@ -1,13 +1,13 @@
-//! Every stage is watched (issue 19): a panic in a stage, injected through
-//! the test-only hook `CARBONX_TEST_PANIC=<stage>:<n>` (here the
-//! end-of-day writer, which nothing watched before), stops `carbonx
+//! Every stage is watched (issue 19): a panic in the sequencer, the
+//! order-entry router, the feed or the end-of-day writer, injected through
+//! the test-only hook `CARBONX_TEST_PANIC=<stage>:<n>`, stops `carbonx
 //! serve` with a non-zero exit and one clear `FAIL-STOP` line naming the
 //! stage; a restart on the same data directory recovers exactly: every
 //! message a client received is in its rebuilt stream, numbering goes on
 //! from there, and the state hash equals an offline replay's.
 //!
-//! Without the fix an end-of-day panic logged "stage stopped" and trading
-//! went on: the server never exited.
+//! Without the fix a router, feed or end-of-day panic logged "stage
+//! stopped" and trading went on: the server never exited.
 
 use carbonx::config::Config;
 use carbonx_gateway::client::{Client, ClientError, Received};
@@ -84,13 +84,22 @@ async fn trade(mut client: Client, user: usize, mut received: Vec<Outbound>) -> 
         if client.send(&message).await.is_err() {
             break;
         }
-        match client.next_message(Duration::from_millis(500)).await {
-            Ok((seq, message)) => {
-                assert_eq!(seq, received.len() as u64 + 1, "gap or duplicate in the live stream");
-                received.push(message);
+        let mut broken = false;
+        loop {
+            match client.next_message(Duration::from_millis(5)).await {
+                Ok((seq, message)) => {
+                    assert_eq!(seq, received.len() as u64 + 1, "gap or duplicate in the live stream");
+                    received.push(message);
+                }
+                Err(ClientError::Timeout) => break,
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
             }
-            Err(ClientError::Timeout) => {}
-            Err(_) => break,
+        }
+        if broken {
+            break;
         }
     }
     while let Ok((seq, message)) = client.next_message(Duration::from_millis(100)).await {
@@ -199,4 +208,20 @@ fn stop_and_verify(server: &mut Serve, config: &Path, data: &Path) {
 fn an_end_of_day_panic_stops_the_server_and_a_restart_recovers() {
     // The end-of-day writer's first input is the day's start.
     panic_stops_the_server("eod", "eod:1", "end-of-day stage panicked");
+}
+
+#[test]
+fn a_sequencer_panic_stops_the_server_and_a_restart_recovers() {
+    // Its first batch (the day's start) runs before the engine thread does.
+    panic_stops_the_server("sequencer", "sequencer:4", "sequencer stage panicked");
+}
+
+#[test]
+fn a_router_panic_stops_the_server_and_a_restart_recovers() {
+    panic_stops_the_server("router", "router:4", "router stage panicked");
+}
+
+#[test]
+fn a_feed_panic_stops_the_server_and_a_restart_recovers() {
+    panic_stops_the_server("feed", "feed:4", "feed stage panicked");
 }
