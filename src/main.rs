@@ -468,9 +468,9 @@ fn wait_for_stop(server: &Server) -> &'static str {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return "SIGINT",
                 _ = term.recv() => return "SIGTERM",
-                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {
                     if server.has_failed() {
-                        return "the engine thread stopped";
+                        return "fail-stop: a stage stopped";
                     }
                 }
             }

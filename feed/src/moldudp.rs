@@ -287,6 +287,21 @@ impl Packer {
         packer
     }
 
+    /// Numbers the next message `next_sequence`: the number its day log
+    /// gave it. The feed calls this before packing each batch it logged,
+    /// so the datagrams never number on their own past the log (one
+    /// numbering for UDP, TCP, re-requests and snapshots). Only between
+    /// datagrams: false (and nothing changed) while one is half-filled.
+    #[must_use]
+    pub fn number_from(&mut self, next_sequence: u64) -> bool {
+        if !self.is_empty() {
+            return false;
+        }
+        self.next_sequence = next_sequence;
+        self.clear();
+        true
+    }
+
     /// Appends one encoded message; returns its sequence number.
     ///
     /// # Errors

@@ -16,6 +16,7 @@ use crate::translate::Translator;
 use carbonx_engine::calendar::Calendar;
 use carbonx_engine::{EngineConfig, Event, Phase, StockCode, Timestamp};
 use carbonx_soup::daylog::DayLog;
+use carbonx_soup::failstop::{FailStop, PanicHook};
 use carbonx_soup::packet::Packet;
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
@@ -143,6 +144,8 @@ pub struct FeedService {
     last_sent: Instant,
     /// The day's session has ended (end of session sent at the close).
     ended: bool,
+    /// Thrown when the day log cannot be created or written (fail-stop).
+    failstop: Arc<FailStop>,
 }
 
 impl FeedService {
@@ -165,20 +168,41 @@ impl FeedService {
             packets: Vec::with_capacity(1 << 16),
             last_sent: Instant::now(),
             ended: true,
+            failstop: FailStop::new(),
         }
     }
 
-    /// Runs until the input closes.
+    /// Shares the server's fail-stop switch.
+    #[must_use]
+    pub fn with_failstop(mut self, failstop: Arc<FailStop>) -> FeedService {
+        self.failstop = failstop;
+        self
+    }
+
+    /// Runs until the input closes, or until the day log cannot be created
+    /// or written: then it throws the fail-stop switch and stops at once,
+    /// sending nothing more (not even a heartbeat announcing a number the
+    /// log does not hold).
     pub fn run(&mut self, input: &Receiver<FeedInput>) {
+        let _watch = self.failstop.watch("feed");
+        let mut hook = PanicHook::for_stage("feed");
         loop {
-            match input.recv_timeout(self.config.heartbeat) {
-                Ok(FeedInput::Batch(batch)) => self.publish(&batch),
+            let logged = match input.recv_timeout(self.config.heartbeat) {
+                Ok(FeedInput::Batch(batch)) => {
+                    hook.tick();
+                    self.publish(&batch)
+                }
                 Ok(FeedInput::Day { session }) => self.start_day(session),
                 Ok(FeedInput::Barrier(reached)) => {
                     let _ = reached.send(());
+                    Ok(())
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => Ok(()),
                 Err(RecvTimeoutError::Disconnected) => break,
+            };
+            if let Err(err) = logged {
+                self.failstop.trip(format_args!("feed day log: {err}"));
+                break;
             }
             if self.last_sent.elapsed() >= self.config.heartbeat && !self.ended {
                 let heartbeat = self.packer.heartbeat();
@@ -188,21 +212,24 @@ impl FeedService {
         tracing::info!("feed stopped");
     }
 
-    fn start_day(&mut self, session: [u8; SESSION_LEN]) {
+    /// Starts the day's log and numbering.
+    ///
+    /// # Errors
+    /// The day log could not be created (the error names it).
+    pub fn start_day(&mut self, session: [u8; SESSION_LEN]) -> std::io::Result<()> {
         if !self.ended {
             self.end_session();
         }
-        self.ended = false;
         let date = String::from_utf8_lossy(&session[2..]).to_string();
         let path = self.config.log_dir.join(format!("itch-{date}.log"));
-        let log = DayLog::create(&path, self.config.file_modes)
-            .map_err(|err| tracing::error!(path = %path.display(), %err, "cannot create the feed day log"))
-            .ok();
+        let log = DayLog::create(&path, self.config.file_modes)?;
+        self.ended = false;
         let mut state = self.shared.state.lock();
-        *state = FeedState { session, log, book: BookBuilder::new(), last_ns: 0 };
+        *state = FeedState { session, log: Some(log), book: BookBuilder::new(), last_ns: 0 };
         drop(state);
         self.packer = Packer::new(session, 1);
         self.shared.next_seq.send_replace((session, 1));
+        Ok(())
     }
 
     /// End of session, three times over a second (on a helper thread, so
@@ -222,8 +249,14 @@ impl FeedService {
         });
     }
 
-    /// Translates, logs, books and publishes one batch.
-    pub fn publish(&mut self, batch: &[(Timestamp, Event)]) {
+    /// Translates, logs, books and publishes one batch. The messages get
+    /// their numbers from the day log when their bytes are in it; only
+    /// then are they booked and sent, numbered from there.
+    ///
+    /// # Errors
+    /// The day log could not be written, or there is none (no day
+    /// started): nothing of the batch was sent or numbered.
+    pub fn publish(&mut self, batch: &[(Timestamp, Event)]) -> std::io::Result<()> {
         self.messages.clear();
         self.packets.clear();
         let mut last_ns = 0;
@@ -234,32 +267,34 @@ impl FeedService {
             self.translator.translate(event, ns, &mut |m| self.messages.push(m));
         }
         if self.messages.is_empty() {
-            return;
+            return Ok(());
         }
         let mut encoded = [0u8; crate::itch::MESSAGE_LEN_MAX];
         for message in &self.messages {
             let len = message.encode(&mut encoded);
             Packet::Sequenced(&encoded[..len]).encode(&mut self.packets);
         }
+        let count = self.messages.len() as u64;
         let next = {
             let mut state = self.shared.state.lock();
             let state = &mut *state;
-            if let Some(log) = &mut state.log {
-                if let Err(err) = log.append(&self.packets, self.messages.len() as u64) {
-                    tracing::error!(%err, "feed day log write failed");
-                }
-            }
+            let log = state.log.as_mut().ok_or_else(|| std::io::Error::other("no trading day has started"))?;
+            log.append(&self.packets, count)?;
+            let next = log.next_seq();
             for message in &self.messages {
                 state.book.apply_unsequenced(message);
             }
             state.last_ns = last_ns;
-            state.log.as_ref().map_or(1, DayLog::next_seq)
+            next
         };
         self.shared.next_seq.send_replace((self.packer.session(), next));
+        let numbered = self.packer.number_from(next - count);
+        debug_assert!(numbered, "the packer is flushed after every batch");
         self.pack_and_send();
         if batch.iter().any(|(_, e)| matches!(e, Event::Phase(Phase::Closed))) {
             self.end_session();
         }
+        Ok(())
     }
 
     fn pack_and_send(&mut self) {

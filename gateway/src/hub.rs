@@ -11,11 +11,13 @@ use bytes::{Bytes, BytesMut};
 use carbonx_engine::calendar::Calendar;
 use carbonx_engine::{EngineConfig, Event, StockCode, Timestamp, UserId};
 use carbonx_soup::daylog::{Cursor, DayLog};
+use carbonx_soup::failstop::{FailStop, PanicHook};
 use carbonx_soup::files::FileModes;
 use carbonx_soup::packet::{self as soup, Packet, SESSION_LEN};
 use crossbeam::channel::Receiver;
 use parking_lot::Mutex;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 
@@ -100,6 +102,9 @@ pub struct Hub {
     calendar: Calendar,
     sessions_dir: PathBuf,
     file_modes: FileModes,
+    /// The server's fail-stop switch: thrown here when a day log cannot be
+    /// created or written; once thrown, no login is accepted.
+    failstop: Arc<FailStop>,
 }
 
 impl Hub {
@@ -147,7 +152,13 @@ impl Hub {
             calendar,
             sessions_dir,
             file_modes,
+            failstop: FailStop::new(),
         })
+    }
+
+    /// The server's fail-stop switch (one per hub; the other stages share it).
+    pub fn failstop(&self) -> &Arc<FailStop> {
+        &self.failstop
     }
 
     /// The slot of `user`.
@@ -194,38 +205,49 @@ impl Hub {
     }
 
     /// The router thread: applies the sequencer's output until it stops.
+    /// A day log that cannot be created or written stops it at once
+    /// (fail-stop): numbering on past a message a client can never get
+    /// would leave a hole in that session's stream.
     pub fn run_router(&self, input: &Receiver<StageInput>) {
+        let _watch = self.failstop.watch("router");
+        let mut hook = PanicHook::for_stage("router");
         let mut router = Router::new(self.slots.len(), self.stocks.clone());
         for message in input {
-            match message {
-                StageInput::Events(batch) => router.publish(self, &batch),
+            let written = match message {
+                StageInput::Events(batch) => {
+                    hook.tick();
+                    router.publish(self, &batch)
+                }
                 StageInput::Day(date) => {
                     router.day_started = false;
-                    self.start_day(date);
+                    self.start_day(date)
                 }
                 StageInput::Barrier(reached) => {
                     let _ = reached.send(());
+                    Ok(())
                 }
+            };
+            if let Err(err) = written {
+                self.failstop.trip(format_args!("session day log: {err}"));
+                break;
             }
         }
         tracing::info!("order-entry router stopped");
     }
 
     /// Starts day `date`: every user and desk gets a new, empty stream.
-    pub fn start_day(&self, date: u32) {
+    ///
+    /// # Errors
+    /// A day log could not be created (the error names it): the caller
+    /// must stop, for that user's stream would miss the day's messages.
+    pub fn start_day(&self, date: u32) -> std::io::Result<()> {
         let session = soup::session_name(date);
         let users = self.directory.users.len();
         for (n, (slot, name)) in self.slots.iter().zip(self.directory.stream_names()).enumerate() {
             let name = String::from_utf8_lossy(name).trim().to_string();
             let kind = if n < users { "ouch" } else { "dropcopy" };
             let path = self.sessions_dir.join(format!("{date:08}")).join(format!("{name}.{kind}"));
-            let log = match DayLog::create(&path, self.file_modes) {
-                Ok(log) => Some(log),
-                Err(err) => {
-                    tracing::error!(path = %path.display(), %err, "cannot create a session day log");
-                    None
-                }
-            };
+            let log = Some(DayLog::create(&path, self.file_modes)?);
             let mut stream = slot.stream.lock();
             let old = std::mem::replace(&mut stream.log, log);
             stream.previous = old.map(|l| (stream.session, l));
@@ -233,11 +255,16 @@ impl Hub {
             drop(stream);
             slot.wake.notify_one();
         }
+        Ok(())
     }
 
     /// Where a client asking for `requested` (0 = only new) starts, and the
     /// current session; `None` before the first trading day.
+    /// After a fail-stop, `None`: the exchange takes no new login.
     pub fn login_cursor(&self, user: UserId, requested: u64) -> Option<([u8; SESSION_LEN], Cursor)> {
+        if self.failstop.is_tripped() {
+            return None;
+        }
         let stream = self.slot(user).stream.lock();
         let log = stream.log.as_ref()?;
         let cursor = if requested == 0 { Ok(log.end()) } else { log.seek(requested) };
@@ -283,7 +310,13 @@ impl Router {
     }
 
     /// Numbers one batch into the users' streams and wakes their writers.
-    fn publish(&mut self, hub: &Hub, batch: &[(Timestamp, Event)]) {
+    /// A message is numbered (and can reach its client) only once its
+    /// bytes are in its day log.
+    ///
+    /// # Errors
+    /// A day log could not be written: the caller must stop (the error
+    /// names the file); nothing of the failed write is visible to readers.
+    fn publish(&mut self, hub: &Hub, batch: &[(Timestamp, Event)]) -> std::io::Result<()> {
         for (_, event) in batch {
             if let Event::Reference(r) = event {
                 learn_stock(&mut self.stocks, r.instrument.index(), r.stock);
@@ -316,18 +349,22 @@ impl Router {
                 }
             });
         }
+        let mut outcome = Ok(());
         for n in self.touched.drain(..) {
             let slot = &hub.slots[n];
             let mut stream = slot.stream.lock();
-            match stream.log.as_mut().map(|log| log.append_shared(&self.packets[n])) {
-                Some(Ok(())) => {}
-                Some(Err(err)) => tracing::error!(%err, user = n, "session day log write failed"),
-                None => tracing::error!(user = n, "messages before the first trading day were dropped"),
+            if outcome.is_ok() {
+                match stream.log.as_mut().map(|log| log.append_shared(&self.packets[n])) {
+                    Some(Ok(())) => {}
+                    Some(Err(err)) => outcome = Err(err),
+                    None => tracing::error!(user = n, "messages before the first trading day were dropped"),
+                }
             }
             drop(stream);
             slot.wake.notify_one();
             self.packets[n].clear();
         }
+        outcome
     }
 }
 

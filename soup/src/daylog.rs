@@ -11,7 +11,7 @@
 //! durable). Its name is, once, when it is created (its directory is
 //! synced, [`crate::files::create_file`]).
 
-use crate::files::FileModes;
+use crate::files::{FileModes, StorageOp};
 use bytes::{Bytes, BytesMut};
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Seek, SeekFrom, Write};
@@ -103,7 +103,9 @@ impl DayLog {
         if count == 0 {
             return Ok(());
         }
-        self.file.write_all_at(packets, self.end)?;
+        crate::files::check(StorageOp::Write, &self.path)
+            .and_then(|()| self.file.write_all_at(packets, self.end))
+            .map_err(|e| crate::files::named(&self.path, &e))?;
         self.index_and_keep(packets, count);
         Ok(())
     }
@@ -115,10 +117,18 @@ impl DayLog {
     /// # Errors
     /// The write failed; the log is unchanged in memory.
     pub fn append_shared(&mut self, packets: &[Bytes]) -> std::io::Result<()> {
+        self.write_shared(packets).map_err(|e| crate::files::named(&self.path, &e))
+    }
+
+    /// Writes every packet at the end, then indexes them all: a failure
+    /// part-way leaves the log unchanged in memory (its next append writes
+    /// over the bytes that did get out).
+    fn write_shared(&mut self, packets: &[Bytes]) -> std::io::Result<()> {
+        crate::files::check(StorageOp::Write, &self.path)?;
+        let mut at = (&self.file).seek(SeekFrom::Start(self.end))?;
         for batch in packets.chunks(IOV_MAX) {
             let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|p| IoSlice::new(p)).collect();
             let mut rest = &mut slices[..];
-            let mut at = (&self.file).seek(SeekFrom::Start(self.end))?;
             while !rest.is_empty() {
                 let written = (&self.file).write_vectored(rest)?;
                 if written == 0 {
@@ -127,10 +137,10 @@ impl DayLog {
                 at += written as u64;
                 IoSlice::advance_slices(&mut rest, written);
             }
-            debug_assert_eq!(at, self.end + batch.iter().map(|p| p.len() as u64).sum::<u64>());
-            for packet in batch {
-                self.index_and_keep(packet, 1);
-            }
+        }
+        debug_assert_eq!(at, self.end + packets.iter().map(|p| p.len() as u64).sum::<u64>());
+        for packet in packets {
+            self.index_and_keep(packet, 1);
         }
         Ok(())
     }

@@ -17,12 +17,119 @@
 //! [`FileModes`] (owner-only by default: `0600` files, `0700`
 //! directories); the process umask can only remove bits from them, and
 //! files and directories that already exist keep theirs.
+//!
+//! Every write and sync of the journal, the day logs and the end-of-day
+//! files passes [`check`] first: the seam through which the fault-injection
+//! tests (tests/failstop_faults.rs) fail the Nth write or sync or run out
+//! of space. With no [`FaultPlan`] installed (always, outside those tests)
+//! it costs one relaxed atomic load.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A storage operation a [`FaultPlan`] may fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageOp {
+    /// A file (or directory) is created.
+    Create,
+    /// Bytes are written to a file.
+    Write,
+    /// A file or directory is synced.
+    Sync,
+}
+
+/// Decides whether a storage operation fails: installed by fault-injection
+/// tests only ([`install_faults`]).
+pub trait FaultPlan: Send + Sync {
+    /// `Err` to make `op` on `path` fail with that error, before it is done.
+    ///
+    /// # Errors
+    /// The injected fault.
+    fn check(&self, op: StorageOp, path: &Path) -> io::Result<()>;
+}
+
+static FAULTS_ON: AtomicBool = AtomicBool::new(false);
+static FAULTS: RwLock<Option<Arc<dyn FaultPlan>>> = RwLock::new(None);
+
+/// Installs (or with `None` removes) the process-wide fault plan.
+pub fn install_faults(plan: Option<Arc<dyn FaultPlan>>) {
+    let on = plan.is_some();
+    *FAULTS.write().unwrap_or_else(std::sync::PoisonError::into_inner) = plan;
+    FAULTS_ON.store(on, Ordering::Release);
+}
+
+/// Asks the installed [`FaultPlan`], if any, whether `op` on `path` fails.
+///
+/// # Errors
+/// The injected fault.
+#[inline]
+pub fn check(op: StorageOp, path: &Path) -> io::Result<()> {
+    if !FAULTS_ON.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let plan = FAULTS.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    plan.map_or(Ok(()), |plan| plan.check(op, path))
+}
+
+/// `err` with `path` in front of its message (the kind kept): the one
+/// error line an operator reads names the file.
+pub fn named(path: &Path, err: &io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+}
+
+/// A file whose writes pass [`check`] and whose errors name it.
+#[derive(Debug)]
+pub struct CheckedFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl CheckedFile {
+    /// Wraps `file`, opened at `path`.
+    pub fn new(file: File, path: &Path) -> CheckedFile {
+        CheckedFile { file, path: path.to_path_buf() }
+    }
+
+    /// Makes its content durable (`fsync`).
+    ///
+    /// # Errors
+    /// The sync failed (the error names the file).
+    pub fn sync_all(&self) -> io::Result<()> {
+        sync_file(&self.file, &self.path)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Write for CheckedFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        check(StorageOp::Write, &self.path).and_then(|()| self.file.write(bytes)).map_err(|e| named(&self.path, &e))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// `file.sync_all()`, through [`check`], the error naming `path`.
+///
+/// # Errors
+/// The sync failed.
+pub fn sync_file(file: &File, path: &Path) -> io::Result<()> {
+    check(StorageOp::Sync, path).and_then(|()| file.sync_all()).map_err(|e| named(path, &e))
+}
 
 /// The permission bits of the files and directories the server creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +184,8 @@ pub fn parent_dir(path: &Path) -> &Path {
 /// # Errors
 /// The directory cannot be opened or synced.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()?;
+    check(StorageOp::Sync, dir).map_err(|e| named(dir, &e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| named(dir, &e))?;
     DIR_SYNCS.with(|n| n.set(n.get() + 1));
     Ok(())
 }
@@ -99,7 +207,7 @@ pub fn create_dir_all(dir: &Path, modes: FileModes) -> io::Result<()> {
         Ok(()) => sync_dir(parent_dir(dir)),
         // Created meanwhile by someone else, who syncs it.
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(err) => Err(err),
+        Err(err) => Err(named(dir, &err)),
     }
 }
 
@@ -112,7 +220,8 @@ pub fn create_dir_all(dir: &Path, modes: FileModes) -> io::Result<()> {
 pub fn create_file(path: &Path, options: &mut OpenOptions, modes: FileModes) -> io::Result<File> {
     let dir = parent_dir(path);
     create_dir_all(dir, modes)?;
-    let file = options.mode(modes.file).open(path)?;
+    check(StorageOp::Create, path).map_err(|e| named(path, &e))?;
+    let file = options.mode(modes.file).open(path).map_err(|e| named(path, &e))?;
     sync_dir(dir)?;
     Ok(file)
 }
@@ -131,8 +240,8 @@ pub fn temporary_path(path: &Path) -> PathBuf {
 /// # Errors
 /// A sync or the rename failed: `path` may still hold its old content.
 pub fn commit_file(file: &File, tmp: &Path, path: &Path) -> io::Result<()> {
-    file.sync_all()?;
-    std::fs::rename(tmp, path)?;
+    sync_file(file, tmp)?;
+    std::fs::rename(tmp, path).map_err(|e| named(path, &e))?;
     sync_dir(parent_dir(path))
 }
 
@@ -145,9 +254,11 @@ pub fn commit_file(file: &File, tmp: &Path, path: &Path) -> io::Result<()> {
 /// Any step failed: `path` may still hold its old content (or not exist).
 pub fn write_atomically(path: &Path, bytes: &[u8], modes: FileModes) -> io::Result<()> {
     let tmp = temporary_path(path);
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(modes.file).open(&tmp)?;
+    check(StorageOp::Create, &tmp).map_err(|e| named(&tmp, &e))?;
+    let file = OpenOptions::new().write(true).create(true).truncate(true).mode(modes.file).open(&tmp);
+    let mut file = CheckedFile::new(file.map_err(|e| named(&tmp, &e))?, &tmp);
     file.write_all(bytes)?;
-    commit_file(&file, &tmp, path)
+    commit_file(file.file(), &tmp, path)
 }
 
 #[cfg(test)]

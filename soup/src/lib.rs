@@ -19,6 +19,8 @@
 //! - [`files`]: files that survive a power cut: write a temporary file,
 //!   sync it, rename it, sync the directory (one helper for the journal's
 //!   neighbours, the snapshots and the end-of-day files).
+//! - [`failstop`]: the server-wide fail-stop switch every stage throws on
+//!   a storage failure or a panic, and the test-only stage-panic hook.
 //! - [`server`]: the thin tokio side of a server session: one read within
 //!   the session's deadlines, and the login reading that the gateway and the
 //!   feed share.
@@ -31,6 +33,7 @@
 
 pub mod client;
 pub mod daylog;
+pub mod failstop;
 pub mod files;
 pub mod packet;
 pub mod server;

@@ -34,10 +34,12 @@
 use crate::admin::fen_text;
 use carbonx_engine::accounts::AccountTable;
 use carbonx_engine::{AccountId, Asset, DailyStats, Event, InstrumentId, Side, StockCode, Timestamp};
+use carbonx_soup::failstop::{FailStop, PanicHook};
 use carbonx_soup::files;
 use crossbeam::channel::Receiver;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What the end-of-day writer receives.
 #[derive(Debug)]
@@ -57,11 +59,13 @@ pub struct EodWriter {
     stocks: Vec<StockCode>,
     accounts: Vec<[u8; 4]>,
     date: Option<u32>,
-    trades: Option<std::io::BufWriter<std::fs::File>>,
+    trades: Option<std::io::BufWriter<files::CheckedFile>>,
     stats: Vec<DailyStats>,
     transfers: String,
     /// The permissions of new files and directories.
     modes: files::FileModes,
+    /// Thrown when a file cannot be written (fail-stop).
+    failstop: Arc<FailStop>,
 }
 
 const TRADES_HEADER: &str =
@@ -82,15 +86,29 @@ impl EodWriter {
             stats: Vec::new(),
             transfers: String::from(TRANSFERS_HEADER),
             modes,
+            failstop: FailStop::new(),
         }
     }
 
-    /// Runs until the input closes; a file error is logged, never fatal
-    /// (the journal, not these files, is the record).
+    /// Shares the server's fail-stop switch.
+    #[must_use]
+    pub fn with_failstop(mut self, failstop: Arc<FailStop>) -> EodWriter {
+        self.failstop = failstop;
+        self
+    }
+
+    /// Runs until the input closes. A file that cannot be written throws
+    /// the fail-stop switch and ends the thread: the registry must never
+    /// receive a day's files with rows missing (a restart regenerates them
+    /// from the journal).
     pub fn run(mut self, input: &Receiver<EodInput>) {
+        let _watch = self.failstop.watch("end-of-day");
+        let mut hook = PanicHook::for_stage("eod");
         for message in input {
+            hook.tick();
             if let Err(err) = self.handle(message) {
-                tracing::error!(%err, dir = %self.data_dir.display(), "end-of-day file write failed");
+                self.failstop.trip(format_args!("end-of-day file: {err}"));
+                return;
             }
         }
         if let Some(mut trades) = self.trades.take() {
@@ -122,7 +140,7 @@ impl EodWriter {
             std::fs::OpenOptions::new().create(true).write(true).truncate(true),
             self.modes,
         )?;
-        let mut trades = std::io::BufWriter::new(file);
+        let mut trades = std::io::BufWriter::new(files::CheckedFile::new(file, &partial));
         trades.write_all(TRADES_HEADER.as_bytes())?;
         (self.date, self.trades) = (Some(date), Some(trades));
         self.stats.clear();
@@ -182,7 +200,7 @@ impl EodWriter {
         let dir = self.day_dir(date);
         if let Some(trades) = self.trades.take() {
             let file = trades.into_inner().map_err(std::io::IntoInnerError::into_error)?;
-            files::commit_file(&file, &dir.join("trades.csv.partial"), &dir.join("trades.csv"))?;
+            files::commit_file(file.file(), &dir.join("trades.csv.partial"), &dir.join("trades.csv"))?;
         }
         files::write_atomically(
             &dir.join("positions.csv"),

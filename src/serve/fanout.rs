@@ -120,6 +120,10 @@ struct Stage {
     audience: Audience,
     sink: Box<dyn Sink>,
     pending: EventBatch,
+    /// How many of the newest `pending` events belong to the batch whose
+    /// journal sync may still be running: never handed over until
+    /// [`Publisher::flush`] says it is durable, and dropped if it never is.
+    unsynced: usize,
     /// Hand the pending events over once there are this many (or at a day
     /// boundary); 0: after every sequencer batch.
     hand_over_at: usize,
@@ -141,13 +145,22 @@ impl Fanout {
     /// batches of [`SETTLEMENT_BATCH`] and at every day boundary.
     pub fn with(mut self, audience: Audience, sink: impl Sink + 'static) -> Fanout {
         let hand_over_at = if audience == Audience::Settlement { SETTLEMENT_BATCH } else { 0 };
-        self.stages.push(Stage { audience, sink: Box::new(sink), pending: Vec::new(), hand_over_at });
+        self.stages.push(Stage { audience, sink: Box::new(sink), pending: Vec::new(), unsynced: 0, hand_over_at });
         self
     }
 
-    /// Hands pending events over to the stages `which` names.
+    /// Everything published so far is durable: the batch's sync finished
+    /// (or, at a day's start or end, the batch was synced before it was
+    /// applied).
+    fn all_durable(&mut self) {
+        self.stages.iter_mut().for_each(|stage| stage.unsynced = 0);
+    }
+
+    /// Hands pending events over to the stages `which` names: only durable
+    /// ones (the caller marks them so first).
     fn hand_over(&mut self, which: HandOver) {
         for stage in &mut self.stages {
+            debug_assert_eq!(stage.unsynced, 0, "handing over events whose journal sync is not done");
             let due = which == HandOver::All || stage.pending.len() >= stage.hand_over_at;
             if stage.pending.is_empty() || !due {
                 continue;
@@ -170,8 +183,17 @@ enum HandOver {
 }
 
 impl Drop for Fanout {
-    /// A stopping server hands over what a lazy stage still holds.
+    /// A stopping server hands over what a lazy stage still holds, but
+    /// only what is durable: when the sequencer stops because a batch's
+    /// journal sync failed, or unwinds from a panic while applying one,
+    /// that batch's events were never flushed, and they are dropped here
+    /// (fail-stop: nothing leaves unless its journal bytes are durable).
     fn drop(&mut self) {
+        for stage in &mut self.stages {
+            let durable = stage.pending.len() - stage.unsynced;
+            stage.pending.truncate(durable);
+            stage.unsynced = 0;
+        }
         self.hand_over(HandOver::All);
     }
 }
@@ -186,11 +208,14 @@ impl Publisher for Fanout {
     fn publish(&mut self, now: Timestamp, events: &[Event]) {
         for stage in &mut self.stages {
             let audience = stage.audience;
+            let before = stage.pending.len();
             stage.pending.extend(events.iter().filter(|e| concerns(audience, e)).map(|e| (now, *e)));
+            stage.unsynced += stage.pending.len() - before;
         }
     }
 
     fn flush(&mut self) {
+        self.all_durable();
         self.hand_over(HandOver::Due);
     }
 
@@ -200,6 +225,8 @@ impl Publisher for Fanout {
     }
 
     fn day_ended(&mut self, engine: &Engine) {
+        // A batch that ends or starts a day is synced before it is applied.
+        self.all_durable();
         self.hand_over(HandOver::All);
         for stage in &self.stages {
             if !stage.sink.day_ended(engine) {
@@ -209,6 +236,7 @@ impl Publisher for Fanout {
     }
 
     fn new_day(&mut self, date: u32) {
+        self.all_durable();
         self.hand_over(HandOver::All);
         for stage in &self.stages {
             if !stage.sink.day(date) {
@@ -299,5 +327,23 @@ mod tests {
         fanout.flush();
         drop(fanout);
         assert_eq!(sizes(&eod_rx), ["5"], "nothing is lost when the server stops");
+    }
+
+    #[test]
+    fn a_batch_never_flushed_is_dropped_not_handed_over_when_the_sequencer_stops() {
+        let (orders_tx, orders_rx) = crossbeam::channel::bounded::<StageInput>(8);
+        let mut fanout = Fanout::new().with(Audience::OrderEntry, orders_tx);
+        let ts = Timestamp::from_nanos(1);
+        let token = Token::from_text("t").unwrap();
+        let durable = Event::CancelRejected { user: UserId::new(1), token };
+        let unsynced = Event::CancelRejected { user: UserId::new(2), token };
+        fanout.publish(ts, &[durable, Event::Phase(Phase::AllDay)]);
+        fanout.flush();
+        // The next batch's sync fails (or applying it panics): no flush.
+        fanout.publish(ts, &[unsynced, Event::Phase(Phase::Closed)]);
+        drop(fanout);
+        let orders: Vec<String> = orders_rx.try_iter().map(|m| format!("{m:?}")).collect();
+        assert_eq!(orders.len(), 1, "only the flushed batch went out: {orders:?}");
+        assert!(orders[0].contains("AllDay") && !orders[0].contains("Closed"), "{orders:?}");
     }
 }

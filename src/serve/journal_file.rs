@@ -7,7 +7,7 @@
 //! because silently skipping it would replay a different history.
 
 use carbonx_engine::journal::{self, JournalError, Record};
-use carbonx_soup::files::FileModes;
+use carbonx_soup::files::{FileModes, StorageOp, check};
 use crossbeam::channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -244,6 +244,24 @@ impl JournalSink for File {
     }
 }
 
+/// The journal file itself: its writes and syncs pass the fault-injection
+/// seam ([`carbonx_soup::files::check`]); the writer's errors name it.
+struct JournalFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl JournalSink for JournalFile {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        check(StorageOp::Write, &self.path)?;
+        Write::write_all(&mut self.file, bytes)
+    }
+    fn sync_data(&mut self) -> io::Result<()> {
+        check(StorageOp::Sync, &self.path)?;
+        self.file.sync_data()
+    }
+}
+
 fn sink_away() -> io::Error {
     io::Error::other("the journal was used between commit_start and commit_finish")
 }
@@ -315,6 +333,7 @@ impl JournalWriter {
         let path = journal_path(dir, date);
         // A new day's file: its name is synced before any record goes in.
         let file = carbonx_soup::files::create_file(&path, OpenOptions::new().create(true).append(true), modes)?;
+        let file = JournalFile { file, path: path.clone() };
         Ok(JournalWriter::with_sink(path, Box::new(file), mode))
     }
 

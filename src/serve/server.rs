@@ -22,6 +22,7 @@ use carbonx_feed::tcp::{Service, TcpFeedConfig};
 use carbonx_gateway::config::GatewayConfigError;
 use carbonx_gateway::hub::{Hub, StageInput};
 use carbonx_gateway::server::Gateway;
+use carbonx_soup::failstop::FailStop;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,6 +74,10 @@ pub enum ServeError {
     /// The engine thread panicked: a bug.
     #[error("the sequencer thread panicked")]
     Panicked,
+    /// A stage threw the fail-stop switch (a file that could not be
+    /// written or synced, or a stage that panicked): the exchange stopped.
+    #[error("FAIL-STOP: {0}")]
+    FailStop(String),
 }
 
 /// A running server.
@@ -90,6 +95,7 @@ pub struct Server {
     admin: Option<(SocketAddr, Arc<std::sync::atomic::AtomicBool>)>,
     drop_copy: Option<SocketAddr>,
     replayed: u64,
+    failstop: Arc<FailStop>,
 }
 
 /// The market-data side of a running server.
@@ -106,7 +112,12 @@ struct FeedThreads {
 
 impl FeedThreads {
     /// Starts the feed thread (publishing MoldUDP64) and the re-request server.
-    fn start(config: &Config, engine: &carbonx_engine::Engine, data_dir: &Path) -> Result<FeedThreads, ServeError> {
+    fn start(
+        config: &Config,
+        engine: &carbonx_engine::Engine,
+        data_dir: &Path,
+        failstop: Arc<FailStop>,
+    ) -> Result<FeedThreads, ServeError> {
         let shared = FeedShared::new();
         let socket = UdpSocket::bind(("127.0.0.1", 0)).map_err(io("MoldUDP64 publisher socket"))?;
         let publish = PublishConfig {
@@ -115,7 +126,8 @@ impl FeedThreads {
             log_dir: data_dir.join("feed"),
             file_modes: config.data.file_modes(),
         };
-        let mut service = FeedService::new(Arc::clone(&shared), &config.market, engine.instruments(), socket, publish);
+        let mut service = FeedService::new(Arc::clone(&shared), &config.market, engine.instruments(), socket, publish)
+            .with_failstop(failstop);
         let (input, input_rx) = crossbeam::channel::bounded::<FeedInput>(STAGE_QUEUE_MAX);
         let service = std::thread::Builder::new()
             .name("carbonx-feed".into())
@@ -207,32 +219,31 @@ impl Server {
             .name("carbonx-router".into())
             .spawn(move || router_hub.run_router(&stage_rx))
             .map_err(io("router thread"))?;
+        let failstop = Arc::clone(hub.failstop());
         let barrier_tx = stage_tx.clone();
         let mut fanout = Fanout::new().with(Audience::OrderEntry, stage_tx);
-        let feed =
-            if config.feed.enabled { Some(FeedThreads::start(config, &engine, &options.data_dir)?) } else { None };
+        let feed = if config.feed.enabled {
+            Some(FeedThreads::start(config, &engine, &options.data_dir, Arc::clone(&failstop))?)
+        } else {
+            None
+        };
         if let Some(feed) = &feed {
             fanout = fanout.with(Audience::MarketData, feed.input.clone());
         }
-        let (eod_tx, eod) = start_eod(&engine, &options.data_dir, modes)?;
+        let (eod_tx, eod) = start_eod(&engine, &options.data_dir, modes, Arc::clone(&failstop))?;
         fanout = fanout.with(Audience::Settlement, eod_tx);
         let metrics = Arc::new(Metrics::new(Arc::clone(&hub), feed.as_ref().map(|f| Arc::clone(&f.shared))));
         let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync)
             .with_batching(config.journal.batching())
             .with_metrics(metrics.sequencer.clone())
-            .with_file_modes(modes);
+            .with_file_modes(modes)
+            .with_failstop(Arc::clone(&failstop));
         let replayed = sequencer.recover()?;
         sequencer.start_day(&SystemClock)?;
-        wait_for_router(&barrier_tx);
-        if let Some(feed) = &feed {
-            feed.wait_for_feed();
-        }
+        wait_for_stages(&barrier_tx, feed.as_ref(), &failstop)?;
         let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
         let (operator_tx, operator_rx) = crossbeam::channel::bounded::<OperatorRequest>(OPERATOR_QUEUE_MAX);
-        let sequencer = std::thread::Builder::new()
-            .name("carbonx-engine".into())
-            .spawn(move || sequencer.run_with_operator(&command_rx, &operator_rx, &SystemClock).map(|()| sequencer))
-            .map_err(io("engine thread"))?;
+        let sequencer = spawn_sequencer(sequencer, command_rx, operator_rx)?;
         let runtime = io_runtime()?;
         let (listener, order_entry) = bind(&runtime, config.gateway.listen, "order entry")?;
         let operator = command_tx.clone();
@@ -265,6 +276,7 @@ impl Server {
             admin,
             drop_copy,
             replayed,
+            failstop,
         })
     }
 
@@ -312,16 +324,24 @@ impl Server {
         self.operator.send(commands).map_err(|_| ServeError::Stopped)
     }
 
-    /// True when the engine thread has stopped on its own (a journal failure).
+    /// True when the exchange must stop on its own: a stage threw the
+    /// fail-stop switch (a storage failure, a panic), or the engine thread
+    /// ended.
     pub fn has_failed(&self) -> bool {
-        self.sequencer.is_finished()
+        self.failstop.is_tripped() || self.sequencer.is_finished()
+    }
+
+    /// The fail-stop switch every stage shares.
+    pub fn failstop(&self) -> &Arc<FailStop> {
+        &self.failstop
     }
 
     /// Stops accepting, closes the sessions, drains the sequencer's queue,
     /// waits for every thread and returns the engine with the final state.
     ///
     /// # Errors
-    /// The engine thread stopped on a journal failure, or panicked.
+    /// A stage threw the fail-stop switch ([`ServeError::FailStop`], its
+    /// first reason), or the engine thread stopped on its own.
     pub fn shutdown(mut self) -> Result<carbonx_engine::Engine, ServeError> {
         if let Some((_, ready)) = &self.admin {
             ready.store(false, std::sync::atomic::Ordering::Release);
@@ -330,14 +350,18 @@ impl Server {
         self.gateway = None;
         drop(self.operator);
         self.runtime.shutdown_timeout(Duration::from_secs(2));
-        let sequencer = self.sequencer.join().map_err(|_| ServeError::Panicked)??;
-        let engine = sequencer.into_engine(); // drops the fan-out: the stages' input closes
+        let sequencer = self.sequencer.join();
+        // Dropping the sequencer drops the fan-out: the stages' input closes.
+        let engine = sequencer.map(|s| s.map(Sequencer::into_engine));
         let _ = self.router.join();
         let _ = self.eod.join();
         if let Some(feed) = self.feed.take() {
             feed.join();
         }
-        Ok(engine)
+        if let Some(reason) = self.failstop.reason() {
+            return Err(ServeError::FailStop(reason.to_string()));
+        }
+        Ok(engine.map_err(|_| ServeError::Panicked)??)
     }
 }
 
@@ -413,14 +437,48 @@ fn start_eod(
     engine: &carbonx_engine::Engine,
     data_dir: &Path,
     modes: carbonx_soup::files::FileModes,
+    failstop: Arc<FailStop>,
 ) -> Result<(crossbeam::channel::Sender<EodInput>, JoinHandle<()>), ServeError> {
     let (eod_tx, eod_rx) = crossbeam::channel::bounded::<EodInput>(STAGE_QUEUE_MAX);
-    let eod = EodWriter::new(data_dir, engine.instruments().to_vec(), account_codes(engine), modes);
+    let eod =
+        EodWriter::new(data_dir, engine.instruments().to_vec(), account_codes(engine), modes).with_failstop(failstop);
     let handle = std::thread::Builder::new()
         .name("carbonx-eod".into())
         .spawn(move || eod.run(&eod_rx))
         .map_err(io("end-of-day thread"))?;
     Ok((eod_tx, handle))
+}
+
+/// The engine thread (watched: a panic throws the fail-stop switch).
+fn spawn_sequencer(
+    mut sequencer: Sequencer<Fanout>,
+    commands: crossbeam::channel::Receiver<Vec<Command>>,
+    operator: crossbeam::channel::Receiver<OperatorRequest>,
+) -> Result<JoinHandle<Result<Sequencer<Fanout>, SequencerError>>, ServeError> {
+    std::thread::Builder::new()
+        .name("carbonx-engine".into())
+        .spawn(move || {
+            let _watch = Arc::clone(sequencer.failstop()).watch("sequencer");
+            sequencer.run_with_operator(&commands, &operator, &SystemClock).map(|()| sequencer)
+        })
+        .map_err(io("engine thread"))
+}
+
+/// Waits until the router and the feed have logged everything the
+/// recovery published; a stage that failed meanwhile stops the start.
+fn wait_for_stages(
+    router: &crossbeam::channel::Sender<StageInput>,
+    feed: Option<&FeedThreads>,
+    failstop: &FailStop,
+) -> Result<(), ServeError> {
+    wait_for_router(router);
+    if let Some(feed) = feed {
+        feed.wait_for_feed();
+    }
+    match failstop.reason() {
+        Some(reason) => Err(ServeError::FailStop(reason.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Waits until the router has written everything published so far.

@@ -92,8 +92,15 @@ impl<P: Publisher> Sequencer<P> {
                 batch.insert(0, Command::Clock);
                 self.replies.iter_mut().for_each(|(index, _)| *index += 1);
             }
+            if self.failstop.is_tripped() {
+                let reason = self.failstop.reason().unwrap_or("a stage stopped").to_string();
+                return Err(SequencerError::FailStop { reason });
+            }
             if !batch.is_empty() {
-                self.process(&batch, clock)?;
+                if let Err(err) = self.process(&batch, clock) {
+                    self.failstop.trip(&err);
+                    return Err(err);
+                }
                 self.record_depths(input.len());
                 batch.clear();
             }
@@ -155,6 +162,7 @@ impl<P: Publisher> Sequencer<P> {
                 m.batch_commands.observe(commands as f64);
                 m.commands.inc_by(commands as u64);
             }
+            self.panic_hook.tick();
             if sync == SyncTiming::WhileApplying {
                 self.finish_journal_commit()?;
             }
@@ -218,12 +226,14 @@ impl<P: Publisher> Sequencer<P> {
     /// wait in the publisher until [`Publisher::flush`], which comes after
     /// the sync; but a new day (the first command, or the one after a roll)
     /// hands events over at once, and a roll writes a snapshot: those
-    /// batches sync before they are applied.
+    /// batches sync before they are applied. So does a batch with a clock
+    /// command, which may end or start a day (the fan-out hands a day's
+    /// boundary over at once, taking all before it as durable).
     fn sync_timing(&self, stamped: &[(Timestamp, &Command)]) -> SyncTiming {
         let overlap = self.fsync == FsyncMode::Batch
             && stamped.len() >= OVERLAP_MIN
             && self.engine.session_day().is_some()
-            && stamped.iter().all(|(_, c)| **c != Command::Roll);
+            && stamped.iter().all(|(_, c)| !matches!(**c, Command::Roll | Command::Clock));
         if overlap { SyncTiming::WhileApplying } else { SyncTiming::BeforeApplying }
     }
 

@@ -32,8 +32,10 @@ use crate::serve::journal_file::{FsyncMode, JournalWriter, RecoveryError};
 use crate::serve::metrics::SequencerMetrics;
 use crate::serve::taken::TakenTokens;
 use carbonx_engine::{Command, Engine, Event, Timestamp, Token, UserId};
+use carbonx_soup::failstop::{FailStop, PanicHook};
 use carbonx_soup::files::FileModes;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Most commands journaled and applied as one batch by default.
@@ -121,6 +123,12 @@ pub enum SequencerError {
         /// The file.
         path: PathBuf,
     },
+    /// Another stage threw the fail-stop switch: no batch is taken after it.
+    #[error("stopped: {reason}")]
+    FailStop {
+        /// The first failure, as the stage that threw the switch gave it.
+        reason: String,
+    },
     /// A journal file's sequence numbers have a gap.
     #[error("{path}: record {found} follows {expected_before}: the journal has a gap")]
     Gap {
@@ -160,6 +168,12 @@ pub struct Sequencer<P: Publisher> {
     /// events were published before the crash (and that day's files
     /// written), so they are not published again; the new day's are.
     mute_until_new_day: bool,
+    /// Thrown by any stage on a storage failure or a panic; thrown by this
+    /// one on a journal failure.
+    failstop: Arc<FailStop>,
+    /// The test-only panic hook (`CARBONX_TEST_PANIC=sequencer:N`: the
+    /// Nth batch panics after it is applied, before its sync is finished).
+    panic_hook: PanicHook,
 }
 
 /// Where a replay starts.
@@ -191,7 +205,29 @@ impl<P: Publisher> Sequencer<P> {
             metrics: None,
             mute_until_new_day: false,
             file_modes: FileModes::default(),
+            failstop: FailStop::new(),
+            panic_hook: PanicHook::default(),
         }
+    }
+
+    /// Shares the server's fail-stop switch, and arms the stage-panic hook
+    /// when the environment asks for it (tests only).
+    pub fn with_failstop(mut self, failstop: Arc<FailStop>) -> Sequencer<P> {
+        self.failstop = failstop;
+        self.panic_hook = PanicHook::for_stage("sequencer");
+        self
+    }
+
+    /// Panics on the `n`th batch, after applying it and before its sync is
+    /// finished (the in-process fail-stop test's hook).
+    pub fn with_panic_after(mut self, n: u64) -> Sequencer<P> {
+        self.panic_hook = PanicHook::after("sequencer", n);
+        self
+    }
+
+    /// The fail-stop switch it shares.
+    pub fn failstop(&self) -> &Arc<FailStop> {
+        &self.failstop
     }
 
     /// Creates the journal files and snapshots with `modes` (default: owner only).
