@@ -281,3 +281,100 @@ fn connections_that_never_log_in_from_one_address_cannot_lock_out_another() {
     });
     server.shutdown().unwrap();
 }
+
+/// Logs in as `user` with `password` from `source`: the reject reason, or
+/// `None` when accepted.
+async fn login_from(server: &Server, source: [u8; 4], user: &str, password: &str) -> Option<u8> {
+    let mut client = Client::from_stream(connect_from(server, source).await).unwrap();
+    match client.login(user, password, "", 0).await.expect("the login was not answered") {
+        carbonx_gateway::client::Received::LoginAccepted { .. } => None,
+        carbonx_gateway::client::Received::LoginRejected(reason) => Some(reason),
+        other => panic!("{user}: {other:?}"),
+    }
+}
+
+/// The value of an unlabelled sample of `/metrics`.
+fn metric(server: &Server, name: &str) -> Option<u64> {
+    let text = admin(server).run(&AdminAction::Metrics).unwrap();
+    let line = text.lines().find(|line| line.starts_with(&format!("{name} ")))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+#[test]
+fn failed_logins_are_delayed_counted_and_locked_out_per_username_and_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.login_failures_max = 3;
+    config.gateway.login_failure_delay_ms = 200;
+    config.gateway.login_lockout_ms = 600_000;
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        for _ in 0..3 {
+            let asked = Instant::now();
+            assert_eq!(login_from(&server, [127, 0, 0, 2], "DEMO01", "guess").await, Some(b'A'));
+            // A lower bound only: a failure is never answered before its delay.
+            assert!(asked.elapsed() >= Duration::from_millis(200), "answered early: {:?}", asked.elapsed());
+        }
+        // DEMO01 is locked from every address, even with its password ...
+        assert_eq!(login_from(&server, [127, 0, 0, 3], "DEMO01", "demo").await, Some(b'A'));
+        // ... and 127.0.0.2 for every username.
+        assert_eq!(login_from(&server, [127, 0, 0, 2], "DEMO02", "demo").await, Some(b'A'));
+        // Another user from another address is not affected.
+        assert_eq!(login_from(&server, [127, 0, 0, 4], "DEMO02", "demo").await, None);
+    });
+    assert_eq!(metric(&server, "carbonx_gateway_login_failures_total"), Some(5));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn logins_check_argon2_hashes_and_a_plain_text_password_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.users[0].password_hash = carbonx_soup::secret::hash_password(b"s3cret").unwrap();
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        assert_eq!(login_from(&server, [127, 0, 0, 5], "DEMO01", "s3cret").await, None);
+        // The demo logins of RULES §13 keep working from their stored hash.
+        assert_eq!(login_from(&server, [127, 0, 0, 5], "DEMO02", "demo").await, None);
+        assert_eq!(login_from(&server, [127, 0, 0, 5], "DEMO03", "demo2").await, Some(b'A'));
+    });
+    server.shutdown().unwrap();
+    let mut plain = Config::demo().on_free_ports();
+    plain.gateway.users[0].password_hash = "demo".into();
+    let options = ServeOptions { data_dir: dir.path().join("plain"), fsync: FsyncMode::Never, config_dir: ".".into() };
+    let err = Server::start(&plain, &options).err().expect("a plain-text password must not start").to_string();
+    assert!(err.contains("DEMO01") && err.contains("carbonx passwd"), "{err}");
+}
+
+/// Runs the `carbonx` binary with `args` and `stdin`: exit success, stdout, stderr.
+fn carbonx(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_shipped_config_holds_no_secret_and_the_printed_one_redacts_them() {
+    let (ok, _, err) = carbonx(&["config", "carbonx.toml"], "");
+    assert!(!ok && err.contains("[admin] token"), "the shipped file must be refused until secrets are set: {err}");
+    let (ok, demo, _) = carbonx(&["config"], "");
+    assert!(ok);
+    assert!(!demo.contains(carbonx::config::DEMO_ADMIN_TOKEN) && !demo.contains("$argon2"), "{demo}");
+    assert!(demo.contains("password_hash = \"<redacted>\""), "{demo}");
+    let (ok, hash, err) = carbonx(&["passwd"], "s3cret\n");
+    assert!(ok, "{err}");
+    assert!(carbonx_soup::secret::verify_password(hash.trim(), b"s3cret"), "{hash}");
+    assert!(!carbonx(&["passwd"], "much-too-long\n").0);
+}

@@ -10,6 +10,7 @@
 //! - [`replies`]: engine events → each user's OUCH messages (pure).
 //! - [`hub`]: all users' streams (each a [`carbonx_soup::daylog::DayLog`])
 //!   and the router thread that fills them from the sequencer.
+//! - [`logins`]: failed logins delayed, counted and locked out per username and address.
 //! - [`prelogin`]: connections not yet logged in, capped per source address.
 //! - [`server`]: the tokio listener and per connection a reader and a writer
 //!   task driving the two halves of a [`carbonx_soup::session`] state machine.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod counters;
 pub mod hub;
 pub mod intake;
+pub mod logins;
 pub mod ouch;
 pub mod prelogin;
 pub mod replies;

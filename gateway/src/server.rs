@@ -14,6 +14,7 @@
 
 use crate::hub::Hub;
 use crate::intake::Intake;
+use crate::logins::LoginFailures;
 use crate::ouch::Inbound;
 use crate::prelogin::{PreLogin, PreLoginGuard};
 use carbonx_engine::{Command, UserId};
@@ -52,7 +53,15 @@ pub struct Gateway {
     hub: Arc<Hub>,
     commands: Sender<Vec<Command>>,
     started: Instant,
+    /// Failed logins of both ports (they share usernames).
+    failures: LoginFailures,
+    /// Password checks running at once, at most [`VERIFYING_MAX`].
+    verifying: Semaphore,
 }
+
+/// Password checks (argon2, milliseconds of CPU each) running at once at
+/// most: a burst of logins queues instead of taking every core.
+pub const VERIFYING_MAX: usize = 2;
 
 /// Which listener a connection came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +125,13 @@ fn ending(event: Event) -> Result<(), ConnectionError> {
 impl Gateway {
     /// A gateway over `hub`, sending commands to the sequencer on `commands`.
     pub fn new(hub: Arc<Hub>, commands: Sender<Vec<Command>>) -> Arc<Gateway> {
-        Arc::new(Gateway { hub, commands, started: Instant::now() })
+        let config = &hub.config;
+        let failures = LoginFailures::new(
+            config.login_failures_max,
+            Duration::from_millis(config.login_lockout_ms),
+            Duration::from_millis(config.login_failure_delay_ms),
+        );
+        Arc::new(Gateway { hub, commands, started: Instant::now(), failures, verifying: Semaphore::new(VERIFYING_MAX) })
     }
 
     /// Accepts connections until `shutdown` turns true.
@@ -199,7 +214,7 @@ impl Gateway {
             Err(LoginError::TimedOut) => return tracing::info!(%peer, "no login within the timeout; closed"),
             Err(err) => return tracing::info!(%peer, %err, "connection closed before login"),
         };
-        let accepted = self.accept_login(&login, &mut output, &mut writer, port).await;
+        let accepted = self.accept_login(&login, &mut output, &mut writer, port, peer).await;
         drop(waiting);
         let (user, session, cursor) = match accepted {
             Ok(Some(accepted)) => accepted,
@@ -248,8 +263,9 @@ impl Gateway {
         output: &mut SessionWriter,
         writer: &mut OwnedWriteHalf,
         port: Port,
+        peer: SocketAddr,
     ) -> Result<Option<(UserId, [u8; SESSION_LEN], Cursor)>, ConnectionError> {
-        let accepted = self.check_login(login, port).await;
+        let accepted = self.check_login(login, port, peer).await;
         match accepted {
             Ok((_, session, cursor)) => output.accept(session, cursor.seq),
             Err(reason) => output.reject(reason),
@@ -268,14 +284,13 @@ impl Gateway {
 
     /// The login's user (claimed), session and replay start, or the reject
     /// reason: `A` not authorized, `S` session not available.
-    async fn check_login(&self, login: &LoginRequest, port: Port) -> Result<(UserId, [u8; SESSION_LEN], Cursor), u8> {
-        let directory = &self.hub.directory;
-        let stream = match port {
-            Port::OrderEntry => directory.authenticate(&login.username, &login.password).map(|u| u.id),
-            Port::DropCopy => directory.authenticate_desk(&login.username, &login.password).map(|d| d.slot),
-        };
-        let Some(user) = stream else {
-            tracing::info!(user = %String::from_utf8_lossy(&login.username), "login rejected: not authorized");
+    async fn check_login(
+        &self,
+        login: &LoginRequest,
+        port: Port,
+        peer: SocketAddr,
+    ) -> Result<(UserId, [u8; SESSION_LEN], Cursor), u8> {
+        let Some(user) = self.authenticate(login, port, peer).await else {
             return Err(b'A');
         };
         let current = self.hub.session();
@@ -289,6 +304,43 @@ impl Gateway {
             return Err(b'S');
         };
         Ok((user, session, cursor))
+    }
+
+    /// The stream of the login's username if its password matches, and
+    /// it is not locked out by failed logins (of the username, or from the
+    /// address). The password is checked off the runtime (argon2 costs
+    /// milliseconds of CPU), a few at a time; a failure answers late.
+    async fn authenticate(&self, login: &LoginRequest, port: Port, peer: SocketAddr) -> Option<UserId> {
+        let name = login.username;
+        let known = self.hub.directory.stream_names().any(|n| *n == name);
+        if self.failures.locked_out(&name, peer.ip(), Instant::now()) {
+            self.login_failed(&name, peer, "locked out after failed logins").await;
+            return None;
+        }
+        let found = {
+            let _permit = self.verifying.acquire().await.ok()?;
+            let (hub, password) = (Arc::clone(&self.hub), login.password);
+            let check = move || match port {
+                Port::OrderEntry => hub.directory.authenticate(&name, &password).map(|u| u.id),
+                Port::DropCopy => hub.directory.authenticate_desk(&name, &password).map(|d| d.slot),
+            };
+            tokio::task::spawn_blocking(check).await.ok().flatten()
+        };
+        if found.is_none() {
+            self.failures.failed(&name, known, peer.ip(), Instant::now());
+            self.login_failed(&name, peer, "not authorized").await;
+        }
+        found
+    }
+
+    /// A failed login: counted, logged at a bounded rate, answered after the delay.
+    async fn login_failed(&self, name: &[u8; 6], peer: SocketAddr, why: &'static str) {
+        self.hub.counters.login_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(left_out) = self.failures.may_log(Instant::now()) {
+            let user = String::from_utf8_lossy(name);
+            tracing::info!(%peer, %user, why, left_out, "login rejected");
+        }
+        tokio::time::sleep(self.failures.delay()).await;
     }
 
     /// Claims the username, waiting (bounded by [`RELEASE_WAIT`]) for a
