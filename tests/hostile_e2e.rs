@@ -378,3 +378,122 @@ fn the_shipped_config_holds_no_secret_and_the_printed_one_redacts_them() {
     assert!(carbonx_soup::secret::verify_password(hash.trim(), b"s3cret"), "{hash}");
     assert!(!carbonx(&["passwd"], "much-too-long\n").0);
 }
+
+/// The next answer of `client` that is not `U`-sequenced noise: its type
+/// letter and reject reason (if a reject).
+async fn answer(client: &mut Client) -> (u8, Option<u8>) {
+    match client.next_message(Duration::from_secs(5)).await.expect("an answer").1 {
+        Outbound::Rejected { reason, .. } => (b'J', Some(reason)),
+        Outbound::Accepted(_) => (b'A', None),
+        other => (other.token().map_or(b'?', |_| b'*'), None),
+    }
+}
+
+#[test]
+fn the_throttle_covers_cancels_and_malformed_messages_and_a_flood_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    (config.gateway.users[0].rate_per_sec, config.gateway.users[0].burst) = (1, 3);
+    config.gateway.throttle_rejects_max = 10;
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
+        for n in 0..3 {
+            client
+                .send(&Inbound::Enter(EnterOrder::limit(&format!("O{n}"), b'B', 10, "CEA", 700_000, "0001")))
+                .await
+                .unwrap();
+            assert_eq!(answer(&mut client).await, (b'A', None));
+        }
+        // The bucket is empty: a cancel and a malformed message are throttled too.
+        let cancel = carbonx_gateway::ouch::CancelOrder { token: *b"O0            ", shares: 0 };
+        client.send(&Inbound::Cancel(cancel)).await.unwrap();
+        assert_eq!(answer(&mut client).await, (b'J', Some(b'V')), "a cancel past the limit is rejected V");
+        client.send_packet(Packet::Unsequenced(b"Q")).await.unwrap();
+        assert_eq!(answer(&mut client).await, (b'J', Some(b'V')), "a malformed message past the limit is rejected V");
+        // Keep sending: after 10 rejects in a row the connection is closed.
+        for n in 0..40 {
+            client.queue(&Inbound::Enter(EnterOrder::limit(&format!("F{n}"), b'B', 10, "CEA", 700_000, "0001")));
+        }
+        let _ = client.flush().await;
+        let mut rejects = 2;
+        let closed = loop {
+            match client.next_message(Duration::from_secs(5)).await {
+                Ok((_, Outbound::Rejected { reason: b'V', .. })) => rejects += 1,
+                Ok(_) => {}
+                Err(carbonx_gateway::client::ClientError::Closed | carbonx_gateway::client::ClientError::Io(_)) => {
+                    break true;
+                }
+                Err(_) => break false,
+            }
+            assert!(rejects <= 42, "bounded");
+        };
+        assert!(closed, "a user that keeps sending past its throttle is disconnected");
+        // The reader stops at the 10th reject in a row: the rest are never read.
+        assert!(rejects <= 10, "closed after the configured rejects, not at the end: {rejects}");
+        // Another user is not affected.
+        let mut other = login(server.order_entry_addr(), "DEMO02", 0).await;
+        other.send(&Inbound::Enter(EnterOrder::limit("Q1", b'B', 10, "CEA", 700_000, "0341"))).await.unwrap();
+        assert_eq!(answer(&mut other).await, (b'A', None));
+    });
+    assert_eq!(metric(&server, "carbonx_gateway_throttle_disconnects_total"), Some(1));
+    server.shutdown().unwrap();
+}
+
+/// Sends `count` orders of `user` one at a time, each after the answer to
+/// the previous: how many were accepted, and the median round trip.
+async fn one_at_a_time(server: &Server, user: &str, firm: &str, prefix: &str, count: u32) -> (u32, Duration) {
+    let mut client = login(server.order_entry_addr(), user, 0).await;
+    let (mut accepted, mut trips) = (0, Vec::new());
+    for n in 0..count {
+        let sent = Instant::now();
+        client
+            .send(&Inbound::Enter(EnterOrder::limit(&format!("{prefix}{n}"), b'B', 10, "CEA", 700_000, firm)))
+            .await
+            .unwrap();
+        if answer(&mut client).await == (b'A', None) {
+            accepted += 1;
+        }
+        trips.push(sent.elapsed());
+    }
+    trips.sort();
+    (accepted, trips[trips.len() / 2])
+}
+
+#[test]
+fn a_flood_of_one_user_leaves_every_order_of_another_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &Config::demo().on_free_ports());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (_, alone) = one_at_a_time(&server, "DEMO02", "0341", "ALONE", 50).await;
+        let flooder = login(server.order_entry_addr(), "DEMO01", 0).await;
+        let (mut reader, mut writer) = flooder.into_split();
+        const FLOOD: u32 = 100_000;
+        let flood = tokio::spawn(async move {
+            for chunk in 0..FLOOD / 1_000 {
+                for n in 0..1_000 {
+                    let token = format!("F{}", chunk * 1_000 + n);
+                    writer.queue(&Inbound::Enter(EnterOrder::limit(&token, b'S', 10, "CEA", 800_000, "0001")));
+                }
+                writer.flush().await.unwrap();
+            }
+            writer
+        });
+        let drain = tokio::spawn(async move {
+            let mut answers = 0u32;
+            while answers < FLOOD && reader.next_message(Duration::from_secs(30)).await.is_ok() {
+                answers += 1;
+            }
+            answers
+        });
+        let (accepted, flooded) = one_at_a_time(&server, "DEMO02", "0341", "FLOOD", 50).await;
+        assert_eq!(accepted, 50, "every order of the quiet user is accepted during the flood");
+        let _writer = flood.await.unwrap();
+        assert_eq!(drain.await.unwrap(), FLOOD, "the flooder's orders are all answered too");
+        // A figure, not an assertion (machine speed): see BENCHMARKS.md.
+        eprintln!("quiet user's median round trip: alone {alone:?}, during a {FLOOD}-order flood {flooded:?}");
+    });
+    server.shutdown().unwrap();
+}

@@ -8,6 +8,7 @@
 //! - [`intake`]: OUCH inbound → engine command, with the gateway's own checks
 //!   (throttle `V`, entitlement `L`, side letter) as journaled rejects.
 //! - [`replies`]: engine events → each user's OUCH messages (pure).
+//! - [`fair`]: per-user queues drained round-robin into the sequencer's queue.
 //! - [`hub`]: all users' streams (each a [`carbonx_soup::daylog::DayLog`])
 //!   and the router thread that fills them from the sequencer.
 //! - [`logins`]: failed logins delayed, counted and locked out per username and address.
@@ -30,6 +31,7 @@
 pub mod client;
 pub mod config;
 pub mod counters;
+pub mod fair;
 pub mod hub;
 pub mod intake;
 pub mod logins;

@@ -243,7 +243,7 @@ impl Server {
         } else {
             None
         };
-        let gateway = Gateway::new(hub, command_tx);
+        let gateway = Gateway::new(hub, command_tx).map_err(io("gateway fair queue thread"))?;
         runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx.clone()));
         let drop_copy = start_drop_copy(config, &gateway, &runtime, &shutdown_rx)?;
         let feed = match feed {
