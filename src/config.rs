@@ -369,7 +369,8 @@ impl Config {
                     .map_err(|source| ConfigFileError::Accounts { path: name, source })?
             }
         };
-        Engine::with_accounts(self.market.clone(), table)
+        let market = EngineConfig { index_key: random_index_key(), ..self.market.clone() };
+        Engine::with_accounts(market, table)
             .map_err(|source| ConfigFileError::Invalid { path: "market".into(), source })
     }
 
@@ -377,6 +378,15 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("configuration serialises")
     }
+}
+
+/// A fresh secret for the engine's hash indexes, from the operating
+/// system's randomness (through std's randomly keyed SipHash: no extra
+/// dependency). Not journaled: nothing the engine outputs depends on it.
+pub fn random_index_key() -> carbonx_engine::IndexKey {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    [state.hash_one(1u8), state.hash_one(2u8)]
 }
 
 /// `carbonx passwd`: the argon2 hash of the password on the first line

@@ -106,6 +106,13 @@ pub struct EngineConfig {
     /// How many bids one auction may hold live at once (`F` beyond).
     #[serde(default = "default_auction_bids_max")]
     pub auction_bids_max: u32,
+    /// The secret of the engine's hash indexes (orders and bids by token,
+    /// blocks by deal): the server draws one at start, so that clients
+    /// cannot choose tokens that collide. Never in a file (a file's is
+    /// zero); nothing the engine outputs depends on it, so a replay with
+    /// another key reproduces the same events and state hash.
+    #[serde(skip)]
+    pub index_key: crate::index::IndexKey,
 }
 
 fn default_blocks_max() -> u32 {
@@ -202,6 +209,7 @@ impl EngineConfig {
             auction_bid_qty_min: default_auction_bid_qty_min(),
             auctions_max: default_auctions_max(),
             auction_bids_max: default_auction_bids_max(),
+            index_key: [0; 2],
         }
     }
 

@@ -60,6 +60,7 @@ mod risk;
 mod validate;
 mod waiting;
 
+pub use index::IndexKey;
 pub use auction::RankedBid;
 pub use calendar::Phase;
 pub use command::{
