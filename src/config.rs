@@ -35,6 +35,31 @@ pub struct Config {
     /// The files of the data directory: their permissions.
     #[serde(default)]
     pub data: DataConfig,
+    /// True only for the embedded demo market ([`Config::demo`]), never
+    /// for a file: the demo may print its admin token at start-up and
+    /// keep its published logins (RULES §13); a file must set its own
+    /// secrets ([`Config::parse`] refuses one without).
+    #[serde(skip)]
+    pub demo: bool,
+}
+
+/// What `carbonx config` prints in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+/// The shortest admin token a configuration file may set.
+pub const ADMIN_TOKEN_LEN_MIN: usize = 16;
+
+/// A configuration file whose secrets cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretsError {
+    /// No `[[gateway.users]]`.
+    #[error("no [[gateway.users]]: a real market lists its usernames (only the embedded demo has its own)")]
+    NoUsers,
+    /// The admin endpoint is enabled without a token, or with a short one.
+    #[error("[admin] token: set a secret of at least {ADMIN_TOKEN_LEN_MIN} characters (e.g. `openssl rand -hex 24`)")]
+    AdminToken,
+    /// A stored password is not an argon2 PHC string.
+    #[error("{0:?}: password_hash is not an argon2 hash (make one with `carbonx passwd`)")]
+    PasswordHash(String),
 }
 
 /// `[data]`: the files the server creates in its data directory (journal,
@@ -123,7 +148,8 @@ impl Default for AdminConfig {
         AdminConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 7010)),
-            token: DEMO_ADMIN_TOKEN.to_string(),
+            // A file sets its own (the demo's is never a default).
+            token: String::new(),
         }
     }
 }
@@ -232,6 +258,14 @@ pub enum ConfigFileError {
         /// Which line and why.
         source: AccountsError,
     },
+    /// The secrets are missing or not usable.
+    #[error("{path}: {source}")]
+    Secrets {
+        /// The file.
+        path: String,
+        /// Which secret.
+        source: SecretsError,
+    },
     /// The values break a rule of the market.
     #[error("{path}: {source}")]
     Invalid {
@@ -262,8 +296,9 @@ impl Config {
             gateway: GatewayConfig::demo(),
             feed: FeedConfig::default(),
             journal: JournalConfig::default(),
-            admin: AdminConfig::default(),
+            admin: AdminConfig { token: DEMO_ADMIN_TOKEN.to_string(), ..AdminConfig::default() },
             data: DataConfig::default(),
+            demo: true,
         }
     }
 
@@ -286,7 +321,48 @@ impl Config {
         let config: Config =
             toml::from_str(text).map_err(|source| ConfigFileError::Parse { path: name.to_string(), source })?;
         config.market.validate().map_err(|source| ConfigFileError::Invalid { path: name.to_string(), source })?;
+        config.check_secrets().map_err(|source| ConfigFileError::Secrets { path: name.to_string(), source })?;
         Ok(config)
+    }
+
+    /// A file's secrets: users listed, each password an argon2 hash, and
+    /// an admin token of [`ADMIN_TOKEN_LEN_MIN`] characters or more when
+    /// the endpoint is on. The demo market is exempt (its logins are
+    /// published, RULES §13).
+    ///
+    /// # Errors
+    /// The first [`SecretsError`] found.
+    pub fn check_secrets(&self) -> Result<(), SecretsError> {
+        if self.demo {
+            return Ok(());
+        }
+        if self.gateway.users.is_empty() {
+            return Err(SecretsError::NoUsers);
+        }
+        if self.admin.enabled && self.admin.token.chars().count() < ADMIN_TOKEN_LEN_MIN {
+            return Err(SecretsError::AdminToken);
+        }
+        let users = self.gateway.users.iter().map(|u| (&u.name, &u.password_hash));
+        let desks = self.gateway.drop_copy.iter().map(|d| (&d.name, &d.password_hash));
+        match users.chain(desks).find(|(_, hash)| !carbonx_soup::secret::is_password_hash(hash)) {
+            Some((name, _)) => Err(SecretsError::PasswordHash(name.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The configuration as TOML with every secret (the admin token, the
+    /// password hashes) replaced by [`REDACTED`]: what `carbonx config`
+    /// prints, safe to paste into a ticket.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut redacted = self.clone();
+        redacted.admin.token = REDACTED.into();
+        for user in &mut redacted.gateway.users {
+            user.password_hash = REDACTED.into();
+        }
+        for desk in &mut redacted.gateway.drop_copy {
+            desk.password_hash = REDACTED.into();
+        }
+        redacted.to_toml()
     }
 
     /// The engine this configuration describes, with its accounts loaded.
@@ -307,7 +383,8 @@ impl Config {
                     .map_err(|source| ConfigFileError::Accounts { path: name, source })?
             }
         };
-        Engine::with_accounts(self.market.clone(), table)
+        let market = EngineConfig { index_key: random_index_key(), ..self.market.clone() };
+        Engine::with_accounts(market, table)
             .map_err(|source| ConfigFileError::Invalid { path: "market".into(), source })
     }
 
@@ -315,6 +392,33 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("configuration serialises")
     }
+}
+
+/// A fresh secret for the engine's hash indexes, from the operating
+/// system's randomness (through std's randomly keyed SipHash: no extra
+/// dependency). Not journaled: nothing the engine outputs depends on it.
+pub fn random_index_key() -> carbonx_engine::IndexKey {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    [state.hash_one(1u8), state.hash_one(2u8)]
+}
+
+/// `carbonx passwd`: the argon2 hash of the password on the first line
+/// of `input` (its line ending removed).
+///
+/// # Errors
+/// No line, a password that is empty, longer than 10 characters or not
+/// printable ASCII (a SoupBinTCP login could never send it), or no
+/// random salt.
+pub fn password_hash_from(mut input: impl std::io::BufRead) -> Result<String, String> {
+    let mut line = String::new();
+    input.read_line(&mut line).map_err(|err| format!("cannot read the password: {err}"))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let printable = password.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if password.is_empty() || password.len() > 10 || !printable || password.ends_with(' ') {
+        return Err("a password is 1 to 10 printable ASCII characters, not ending in a space".into());
+    }
+    carbonx_soup::secret::hash_password(password.as_bytes()).map_err(|err| format!("cannot hash: {err}"))
 }
 
 #[cfg(test)]
@@ -337,13 +441,25 @@ mod tests {
     #[test]
     fn demo_round_trips_through_toml() {
         let demo = Config::demo();
-        assert_eq!(Config::parse(&demo.to_toml(), "demo").unwrap(), demo);
+        let parsed = Config::parse(&demo.to_toml(), "demo").unwrap();
+        assert!(!parsed.demo, "a file is never the demo market");
+        assert_eq!(Config { demo: true, ..parsed }, demo);
     }
 
     #[test]
     fn shipped_example_is_valid_and_uses_the_real_calendar() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("carbonx.toml");
-        let config = Config::load(&path).unwrap();
+        // It holds no usable secret: as shipped it is refused ...
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("[admin] token"), "{err}");
+        // ... and with the operator's token and hashes filled in, it runs.
+        let text = std::fs::read_to_string(&path).unwrap().replace("token = \"\"", "token = \"0123456789abcdef\"");
+        let with_token = Config::parse(&text, "carbonx.toml").unwrap_err().to_string();
+        assert!(with_token.contains("BROKR1") && with_token.contains("carbonx passwd"), "{with_token}");
+        let hash = carbonx_gateway::config::DEMO_PASSWORD_HASH;
+        let text = text.replace("password_hash = \"\"", &format!("password_hash = \"{hash}\""));
+        let config = Config::parse(&text, "carbonx.toml").unwrap();
+        assert!(!config.demo);
         assert_eq!(config.market.session, carbonx_engine::SessionMode::Calendar);
         assert_eq!(config.market.instruments.len(), 7);
         assert_eq!(config.journal.fsync, FsyncMode::Batch);
@@ -394,6 +510,44 @@ mod tests {
         assert_eq!(config.gateway.users.len(), 10);
         assert!(config.gateway.drop_copy.is_empty(), "a real config must never get the demo desk's password");
         assert_eq!(Config::demo().gateway.drop_copy[0].name, "RISK01");
+    }
+
+    #[test]
+    fn a_file_without_users_or_admin_token_is_refused_and_the_demo_is_not() {
+        let demo = Config::demo();
+        assert_eq!(demo.check_secrets(), Ok(()));
+        let file = Config { demo: false, ..demo.clone() };
+        assert_eq!(file.check_secrets(), Ok(()));
+        let no_users = Config { gateway: GatewayConfig { users: vec![], ..file.gateway.clone() }, ..file.clone() };
+        assert_eq!(no_users.check_secrets(), Err(SecretsError::NoUsers));
+        let short = Config { admin: AdminConfig { token: "short".into(), ..file.admin.clone() }, ..file.clone() };
+        assert_eq!(short.check_secrets(), Err(SecretsError::AdminToken));
+        let mut plain = file.clone();
+        plain.gateway.users[3].password_hash = "demo".into();
+        assert_eq!(plain.check_secrets(), Err(SecretsError::PasswordHash("DEMO04".into())));
+        // Without [admin] token, or without [[gateway.users]], a file fails.
+        let text = demo.to_toml().replace("token = \"carbonx-demo-admin\"", "");
+        assert!(Config::parse(&text, "x.toml").unwrap_err().to_string().contains("[admin] token"));
+        let (before, _) =
+            demo.to_toml().split_once("[[gateway.users]]").map(|(b, a)| (b.to_string(), a.to_string())).unwrap();
+        let err = Config::parse(&before, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("no [[gateway.users]]"), "{err}");
+    }
+
+    #[test]
+    fn passwd_hashes_one_line_that_a_login_could_send() {
+        let hash = password_hash_from("s3cret\n".as_bytes()).unwrap();
+        assert!(carbonx_soup::secret::verify_password(&hash, b"s3cret"));
+        for bad in ["", "\n", "elevenchars\n", "trailing \n", "tab\there\n"] {
+            assert!(password_hash_from(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_printed_configuration_redacts_every_secret() {
+        let text = Config::demo().to_toml_redacted();
+        assert!(!text.contains(DEMO_ADMIN_TOKEN) && !text.contains("$argon2"), "{text}");
+        assert_eq!(text.matches(REDACTED).count(), 1 + 10 + 1, "token, ten users, one desk");
     }
 
     #[test]

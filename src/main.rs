@@ -102,11 +102,14 @@ enum Cmd {
         #[arg(long)]
         no_feed: bool,
     },
-    /// Prints a configuration as TOML: the embedded demo market, or FILE after validating it.
+    /// Prints a configuration as TOML (secrets redacted): the embedded demo market, or FILE after validating it.
     Config {
         /// A configuration file to check and print instead of the demo market.
         file: Option<PathBuf>,
     },
+    /// Reads a password (at most 10 ASCII characters, one line) on stdin
+    /// and prints its argon2 hash for `password_hash` in a configuration.
+    Passwd,
     /// Operator commands through a running server's admin endpoint.
     Admin {
         /// The admin endpoint.
@@ -265,6 +268,16 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Config { file } => print_config(file.as_deref()),
+        Cmd::Passwd => match carbonx::config::password_hash_from(std::io::stdin().lock()) {
+            Ok(hash) => {
+                println!("{hash}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("carbonx passwd: {err}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -276,7 +289,7 @@ fn print_config(file: Option<&std::path::Path>) -> ExitCode {
     };
     match config {
         Ok(config) => {
-            print!("{}", config.to_toml());
+            print!("{}", config.to_toml_redacted());
             ExitCode::SUCCESS
         }
         Err(err) => {

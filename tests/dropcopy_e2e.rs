@@ -26,7 +26,7 @@ fn start(dir: &Path) -> Server {
     let mut config = Config::demo().on_free_ports();
     config.gateway.drop_copy = vec![DropCopyConfig {
         name: "RISK01".into(),
-        password: "desk".into(),
+        password_hash: carbonx_soup::secret::hash_password(b"desk").unwrap(),
         users: vec!["DEMO01".into(), "DEMO02".into()],
     }];
     let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };

@@ -281,3 +281,219 @@ fn connections_that_never_log_in_from_one_address_cannot_lock_out_another() {
     });
     server.shutdown().unwrap();
 }
+
+/// Logs in as `user` with `password` from `source`: the reject reason, or
+/// `None` when accepted.
+async fn login_from(server: &Server, source: [u8; 4], user: &str, password: &str) -> Option<u8> {
+    let mut client = Client::from_stream(connect_from(server, source).await).unwrap();
+    match client.login(user, password, "", 0).await.expect("the login was not answered") {
+        carbonx_gateway::client::Received::LoginAccepted { .. } => None,
+        carbonx_gateway::client::Received::LoginRejected(reason) => Some(reason),
+        other => panic!("{user}: {other:?}"),
+    }
+}
+
+/// The value of an unlabelled sample of `/metrics`.
+fn metric(server: &Server, name: &str) -> Option<u64> {
+    let text = admin(server).run(&AdminAction::Metrics).unwrap();
+    let line = text.lines().find(|line| line.starts_with(&format!("{name} ")))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+#[test]
+fn failed_logins_are_delayed_counted_and_locked_out_per_username_and_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.login_failures_max = 3;
+    config.gateway.login_failure_delay_ms = 200;
+    config.gateway.login_lockout_ms = 600_000;
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        for _ in 0..3 {
+            let asked = Instant::now();
+            assert_eq!(login_from(&server, [127, 0, 0, 2], "DEMO01", "guess").await, Some(b'A'));
+            // A lower bound only: a failure is never answered before its delay.
+            assert!(asked.elapsed() >= Duration::from_millis(200), "answered early: {:?}", asked.elapsed());
+        }
+        // DEMO01 is locked from every address, even with its password ...
+        assert_eq!(login_from(&server, [127, 0, 0, 3], "DEMO01", "demo").await, Some(b'A'));
+        // ... and 127.0.0.2 for every username.
+        assert_eq!(login_from(&server, [127, 0, 0, 2], "DEMO02", "demo").await, Some(b'A'));
+        // Another user from another address is not affected.
+        assert_eq!(login_from(&server, [127, 0, 0, 4], "DEMO02", "demo").await, None);
+    });
+    assert_eq!(metric(&server, "carbonx_gateway_login_failures_total"), Some(5));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn logins_check_argon2_hashes_and_a_plain_text_password_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.gateway.users[0].password_hash = carbonx_soup::secret::hash_password(b"s3cret").unwrap();
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        assert_eq!(login_from(&server, [127, 0, 0, 5], "DEMO01", "s3cret").await, None);
+        // The demo logins of RULES §13 keep working from their stored hash.
+        assert_eq!(login_from(&server, [127, 0, 0, 5], "DEMO02", "demo").await, None);
+        assert_eq!(login_from(&server, [127, 0, 0, 5], "DEMO03", "demo2").await, Some(b'A'));
+    });
+    server.shutdown().unwrap();
+    let mut plain = Config::demo().on_free_ports();
+    plain.gateway.users[0].password_hash = "demo".into();
+    let options = ServeOptions { data_dir: dir.path().join("plain"), fsync: FsyncMode::Never, config_dir: ".".into() };
+    let err = Server::start(&plain, &options).err().expect("a plain-text password must not start").to_string();
+    assert!(err.contains("DEMO01") && err.contains("carbonx passwd"), "{err}");
+}
+
+/// Runs the `carbonx` binary with `args` and `stdin`: exit success, stdout, stderr.
+fn carbonx(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_shipped_config_holds_no_secret_and_the_printed_one_redacts_them() {
+    let (ok, _, err) = carbonx(&["config", "carbonx.toml"], "");
+    assert!(!ok && err.contains("[admin] token"), "the shipped file must be refused until secrets are set: {err}");
+    let (ok, demo, _) = carbonx(&["config"], "");
+    assert!(ok);
+    assert!(!demo.contains(carbonx::config::DEMO_ADMIN_TOKEN) && !demo.contains("$argon2"), "{demo}");
+    assert!(demo.contains("password_hash = \"<redacted>\""), "{demo}");
+    let (ok, hash, err) = carbonx(&["passwd"], "s3cret\n");
+    assert!(ok, "{err}");
+    assert!(carbonx_soup::secret::verify_password(hash.trim(), b"s3cret"), "{hash}");
+    assert!(!carbonx(&["passwd"], "much-too-long\n").0);
+}
+
+/// The next answer of `client` that is not `U`-sequenced noise: its type
+/// letter and reject reason (if a reject).
+async fn answer(client: &mut Client) -> (u8, Option<u8>) {
+    match client.next_message(Duration::from_secs(5)).await.expect("an answer").1 {
+        Outbound::Rejected { reason, .. } => (b'J', Some(reason)),
+        Outbound::Accepted(_) => (b'A', None),
+        other => (other.token().map_or(b'?', |_| b'*'), None),
+    }
+}
+
+#[test]
+fn the_throttle_covers_cancels_and_malformed_messages_and_a_flood_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo().on_free_ports();
+    (config.gateway.users[0].rate_per_sec, config.gateway.users[0].burst) = (1, 3);
+    config.gateway.throttle_rejects_max = 10;
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
+        for n in 0..3 {
+            client
+                .send(&Inbound::Enter(EnterOrder::limit(&format!("O{n}"), b'B', 10, "CEA", 700_000, "0001")))
+                .await
+                .unwrap();
+            assert_eq!(answer(&mut client).await, (b'A', None));
+        }
+        // The bucket is empty: a cancel and a malformed message are throttled too.
+        let cancel = carbonx_gateway::ouch::CancelOrder { token: *b"O0            ", shares: 0 };
+        client.send(&Inbound::Cancel(cancel)).await.unwrap();
+        assert_eq!(answer(&mut client).await, (b'J', Some(b'V')), "a cancel past the limit is rejected V");
+        client.send_packet(Packet::Unsequenced(b"Q")).await.unwrap();
+        assert_eq!(answer(&mut client).await, (b'J', Some(b'V')), "a malformed message past the limit is rejected V");
+        // Keep sending: after 10 rejects in a row the connection is closed.
+        for n in 0..40 {
+            client.queue(&Inbound::Enter(EnterOrder::limit(&format!("F{n}"), b'B', 10, "CEA", 700_000, "0001")));
+        }
+        let _ = client.flush().await;
+        let mut rejects = 2;
+        let closed = loop {
+            match client.next_message(Duration::from_secs(5)).await {
+                Ok((_, Outbound::Rejected { reason: b'V', .. })) => rejects += 1,
+                Ok(_) => {}
+                Err(carbonx_gateway::client::ClientError::Closed | carbonx_gateway::client::ClientError::Io(_)) => {
+                    break true;
+                }
+                Err(_) => break false,
+            }
+            assert!(rejects <= 42, "bounded");
+        };
+        assert!(closed, "a user that keeps sending past its throttle is disconnected");
+        // The reader stops at the 10th reject in a row: the rest are never read.
+        assert!(rejects <= 10, "closed after the configured rejects, not at the end: {rejects}");
+        // Another user is not affected.
+        let mut other = login(server.order_entry_addr(), "DEMO02", 0).await;
+        other.send(&Inbound::Enter(EnterOrder::limit("Q1", b'B', 10, "CEA", 700_000, "0341"))).await.unwrap();
+        assert_eq!(answer(&mut other).await, (b'A', None));
+    });
+    assert_eq!(metric(&server, "carbonx_gateway_throttle_disconnects_total"), Some(1));
+    server.shutdown().unwrap();
+}
+
+/// Sends `count` orders of `user` one at a time, each after the answer to
+/// the previous: how many were accepted, and the median round trip.
+async fn one_at_a_time(server: &Server, user: &str, firm: &str, prefix: &str, count: u32) -> (u32, Duration) {
+    let mut client = login(server.order_entry_addr(), user, 0).await;
+    let (mut accepted, mut trips) = (0, Vec::new());
+    for n in 0..count {
+        let sent = Instant::now();
+        client
+            .send(&Inbound::Enter(EnterOrder::limit(&format!("{prefix}{n}"), b'B', 10, "CEA", 700_000, firm)))
+            .await
+            .unwrap();
+        if answer(&mut client).await == (b'A', None) {
+            accepted += 1;
+        }
+        trips.push(sent.elapsed());
+    }
+    trips.sort();
+    (accepted, trips[trips.len() / 2])
+}
+
+#[test]
+fn a_flood_of_one_user_leaves_every_order_of_another_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &Config::demo().on_free_ports());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (_, alone) = one_at_a_time(&server, "DEMO02", "0341", "ALONE", 50).await;
+        let flooder = login(server.order_entry_addr(), "DEMO01", 0).await;
+        let (mut reader, mut writer) = flooder.into_split();
+        const FLOOD: u32 = 100_000;
+        let flood = tokio::spawn(async move {
+            for chunk in 0..FLOOD / 1_000 {
+                for n in 0..1_000 {
+                    let token = format!("F{}", chunk * 1_000 + n);
+                    writer.queue(&Inbound::Enter(EnterOrder::limit(&token, b'S', 10, "CEA", 800_000, "0001")));
+                }
+                writer.flush().await.unwrap();
+            }
+            writer
+        });
+        let drain = tokio::spawn(async move {
+            let mut answers = 0u32;
+            while answers < FLOOD && reader.next_message(Duration::from_secs(30)).await.is_ok() {
+                answers += 1;
+            }
+            answers
+        });
+        let (accepted, flooded) = one_at_a_time(&server, "DEMO02", "0341", "FLOOD", 50).await;
+        assert_eq!(accepted, 50, "every order of the quiet user is accepted during the flood");
+        let _writer = flood.await.unwrap();
+        assert_eq!(drain.await.unwrap(), FLOOD, "the flooder's orders are all answered too");
+        // A figure, not an assertion (machine speed): see BENCHMARKS.md.
+        eprintln!("quiet user's median round trip: alone {alone:?}, during a {FLOOD}-order flood {flooded:?}");
+    });
+    server.shutdown().unwrap();
+}

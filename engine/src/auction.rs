@@ -185,7 +185,7 @@ impl Engine {
             let b = &self.auctions[slot as usize / per].bids[slot as usize % per];
             b.user == user && b.token == token
         };
-        let slot = self.bid_index.find(token_hash(user, &token), is)? as usize;
+        let slot = self.bid_index.find(token_hash(&self.orders.key, user, &token), is)? as usize;
         Some(BidAt { auction: slot / per, pos: slot % per })
     }
 
@@ -289,7 +289,7 @@ impl Engine {
         self.lock(&bid.exposure(instrument));
         let at = BidAt { auction: index, pos: self.auctions[index].bids.len() };
         self.auctions[index].bids.push(bid);
-        self.bid_index.insert(token_hash(bid.user, &bid.token), self.bid_slot(at));
+        self.bid_index.insert(token_hash(&self.orders.key, bid.user, &bid.token), self.bid_slot(at));
     }
 
     /// Fields in wire order (shares `Z`, stock `S`, price `X`), the
@@ -354,7 +354,7 @@ impl Engine {
         stored.withdrawn = Qty::new(bid.withdrawn.tonnes() + decrement.tonnes());
         if left.is_zero() {
             let slot = self.bid_slot(at);
-            self.bid_index.remove(token_hash(bid.user, &bid.token), slot);
+            self.bid_index.remove(token_hash(&self.orders.key, bid.user, &bid.token), slot);
         }
         emit(out, Event::cancelled(bid.user, bid.token, bid.id, decrement, reason));
     }
@@ -413,7 +413,7 @@ impl Engine {
             let bid = self.auctions[index].bids[pos];
             if bid.live() {
                 let slot = self.bid_slot(BidAt { auction: index, pos });
-                self.bid_index.remove(token_hash(bid.user, &bid.token), slot);
+                self.bid_index.remove(token_hash(&self.orders.key, bid.user, &bid.token), slot);
                 live += 1;
             }
         }

@@ -141,6 +141,13 @@ pub struct EngineConfig {
     /// [`INSTRUMENTS_MAX`]); a listing beyond it is refused.
     #[serde(default = "default_instruments_max")]
     pub instruments_max: u32,
+    /// The secret of the engine's hash indexes (orders and bids by token,
+    /// blocks by deal): the server draws one at start, so that clients
+    /// cannot choose tokens that collide. Never in a file (a file's is
+    /// zero); nothing the engine outputs depends on it, so a replay with
+    /// another key reproduces the same events and state hash.
+    #[serde(skip)]
+    pub index_key: crate::index::IndexKey,
 }
 
 fn default_instruments_max() -> u32 {
@@ -297,6 +304,7 @@ impl EngineConfig {
             auction_floor_pct: default_auction_floor_pct(),
             auction_cap_pct: default_auction_cap_pct(),
             instruments_max: default_instruments_max(),
+            index_key: [0; 2],
         }
     }
 

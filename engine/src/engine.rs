@@ -9,7 +9,7 @@ use crate::calendar::{Calendar, Phase};
 use crate::command::{Asset, Cancel, Command, GatewayReject, NewOrder, Replace, Transfer};
 use crate::config::{ConfigError, EngineConfig};
 use crate::event::{CancelReason, Event, OrderInfo, TradingState};
-use crate::index::{SlotIndex, mix};
+use crate::index::{IndexKey, SlotIndex, keyed};
 use crate::types::{InstrumentId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId};
 
 /// Pushes one event into the caller's sink.
@@ -92,35 +92,37 @@ pub(crate) struct Orders {
     pub slab: Slab,
     /// Live orders by (user, token).
     pub by_token: SlotIndex,
+    /// The secret of the index hashes (the configuration's `index_key`).
+    pub key: IndexKey,
 }
 
 /// The index hash of a (user, token) pair: orders and auction bids are named so.
-pub(crate) fn token_hash(user: UserId, token: &Token) -> u64 {
+pub(crate) fn token_hash(key: &IndexKey, user: UserId, token: &Token) -> u64 {
     let bytes = token.bytes();
     let a = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     let mut b = [0u8; 8];
     b[..6].copy_from_slice(&bytes[8..]);
     b[6..].copy_from_slice(&user.get().to_le_bytes());
-    mix(a, u64::from_le_bytes(b))
+    keyed(key, a, u64::from_le_bytes(b))
 }
 
 impl Orders {
     /// Room for `capacity` resting orders.
-    pub fn with_capacity(capacity: u32) -> Orders {
-        Orders { slab: Slab::with_capacity(capacity), by_token: SlotIndex::new(capacity) }
+    pub fn with_capacity(capacity: u32, key: IndexKey) -> Orders {
+        Orders { slab: Slab::with_capacity(capacity), by_token: SlotIndex::new(capacity), key }
     }
 
     /// Stores a new resting order and indexes it.
     pub fn insert(&mut self, order: Order) -> u32 {
         let slot = self.slab.insert(order).expect("capacity checked at validation");
-        self.by_token.insert(token_hash(order.user, &order.token), slot);
+        self.by_token.insert(token_hash(&self.key, order.user, &order.token), slot);
         slot
     }
 
     /// Forgets the order in `slot` (already unlinked from its ladder).
     pub fn remove(&mut self, slot: u32) -> Order {
         let order = *self.slab.get(slot);
-        self.by_token.remove(token_hash(order.user, &order.token), slot);
+        self.by_token.remove(token_hash(&self.key, order.user, &order.token), slot);
         self.slab.remove(slot);
         order
     }
@@ -129,12 +131,12 @@ impl Orders {
     pub fn retoken(&mut self, slot: u32, token: Token) {
         let order = self.slab.get_mut(slot);
         let (user, old) = (order.user, std::mem::replace(&mut order.token, token));
-        self.by_token.rekey(token_hash(user, &old), token_hash(user, &token), slot);
+        self.by_token.rekey(token_hash(&self.key, user, &old), token_hash(&self.key, user, &token), slot);
     }
 
     /// Starts loading where [`Orders::find`] will look for `token`.
     pub fn prefetch(&self, user: UserId, token: &Token) {
-        self.by_token.prefetch(token_hash(user, token));
+        self.by_token.prefetch(token_hash(&self.key, user, token));
     }
 
     /// The slot of a live order named by token.
@@ -143,7 +145,7 @@ impl Orders {
             let o = self.slab.get(s);
             o.token == token && o.user == user
         };
-        self.by_token.find(token_hash(user, &token), is)
+        self.by_token.find(token_hash(&self.key, user, &token), is)
     }
 }
 
@@ -202,7 +204,7 @@ impl Engine {
             calendar: Calendar::new(&config),
             codes: Vec::with_capacity(room),
             books: Vec::with_capacity(room),
-            orders: Orders::with_capacity(config.orders_max),
+            orders: Orders::with_capacity(config.orders_max, config.index_key),
             next_order_id: 1,
             next_match_id: 1,
             session_day: None,
@@ -210,7 +212,7 @@ impl Engine {
             day_closed: false,
             accounts: None,
             initial_totals: None,
-            blocks: crate::waiting::WaitingBlocks::with_capacity(config.blocks_max),
+            blocks: crate::waiting::WaitingBlocks::with_capacity(config.blocks_max, config.index_key),
             auctions: Vec::with_capacity(config.auctions_max as usize),
             bid_pool: (0..config.auctions_max).map(|_| Vec::with_capacity(config.auction_bids_max as usize)).collect(),
             bid_index: SlotIndex::new(config.auctions_max * config.auction_bids_max),

@@ -177,7 +177,30 @@ impl SlotIndex {
     }
 }
 
+/// The secret of the index hashes: drawn at start by the server (the
+/// engine, sans-IO, takes it from its configuration), so that a client
+/// cannot choose tokens that share one probe chain. Nothing the engine
+/// outputs depends on it: only where entries sit in the tables.
+pub type IndexKey = [u64; 2];
+
+/// The keyed hash of two words of a key: two folded 64×64→128-bit
+/// multiplications (as aHash's fallback), the key mixed into both inputs.
+/// Without the key, an attacker cannot compute which keys share a home
+/// position; the fixed [`mix`] before it was invertible, so one could.
+pub(crate) fn keyed(key: &IndexKey, a: u64, b: u64) -> u64 {
+    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+    let first = fold(a ^ key[0], b ^ key[1]);
+    fold(first ^ key[1], K1 ^ key[0])
+}
+
+/// The high and low halves of the full product, xored.
+fn fold(x: u64, y: u64) -> u64 {
+    let product = u128::from(x) * u128::from(y);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
 /// A 64-bit mix with good top bits (the index uses them).
+#[cfg(test)]
 pub(crate) fn mix(a: u64, b: u64) -> u64 {
     const K1: u64 = 0x9E37_79B9_7F4A_7C15;
     const K2: u64 = 0xBF58_476D_1CE4_E5B9;
@@ -242,6 +265,17 @@ mod tests {
         for slot in 0..2_000u32 {
             assert_eq!(index.find(key[slot as usize], |s| s == slot), Some(slot), "slot {slot}");
         }
+    }
+
+    #[test]
+    fn the_keyed_hash_depends_on_the_key_and_keeps_distinct_inputs_apart() {
+        let (k1, k2) = ([1, 2], [3, 4]);
+        assert_ne!(keyed(&k1, 5, 6), keyed(&k2, 5, 6));
+        assert_eq!(keyed(&k1, 5, 6), keyed(&k1, 5, 6));
+        // Inputs that differ in one bit land in different home positions
+        // of a 1,024-entry table almost always.
+        let homes: HashSet<u64> = (0..64).map(|bit| keyed(&k1, 1 << bit, 0) >> 54).collect();
+        assert!(homes.len() > 50, "{}", homes.len());
     }
 
     #[test]

@@ -62,6 +62,7 @@ mod risk;
 mod validate;
 mod waiting;
 
+pub use index::IndexKey;
 pub use auction::RankedBid;
 pub use calendar::{Phase, SessionHours, TimeOfDay};
 pub use command::{

@@ -525,7 +525,7 @@ impl Engine {
         let index = self.auctions.len();
         for (pos, b) in bids.iter().enumerate().filter(|(_, b)| b.live() && !a.ended) {
             let slot = u32::try_from(index * self.config.auction_bids_max as usize + pos).map_err(|_| invalid())?;
-            self.bid_index.insert(token_hash(b.user, &b.token), slot);
+            self.bid_index.insert(token_hash(&self.orders.key, b.user, &b.token), slot);
         }
         self.auctions.push(Auction { info, bids, ended: a.ended, result });
         Ok(())

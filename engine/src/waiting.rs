@@ -13,7 +13,7 @@
 
 use crate::block::BlockOrder;
 use crate::engine::token_hash;
-use crate::index::{SlotIndex, mix};
+use crate::index::{IndexKey, SlotIndex, keyed};
 use crate::types::{AccountId, Token, UserId};
 
 /// No slot: the end of the arrival list.
@@ -36,15 +36,17 @@ pub(crate) struct WaitingBlocks {
     by_token: SlotIndex,
     by_deal: SlotIndex,
     len: usize,
+    /// The secret of the index hashes.
+    key: IndexKey,
 }
 
-fn deal_hash(account: AccountId, deal_id: &[u8; 8]) -> u64 {
-    mix(u64::from(account.get()), u64::from_le_bytes(*deal_id))
+fn deal_hash(key: &IndexKey, account: AccountId, deal_id: &[u8; 8]) -> u64 {
+    keyed(key, u64::from(account.get()), u64::from_le_bytes(*deal_id))
 }
 
 impl WaitingBlocks {
     /// Room for `max` waiting orders, all memory reserved now.
-    pub fn with_capacity(max: u32) -> WaitingBlocks {
+    pub fn with_capacity(max: u32, key: IndexKey) -> WaitingBlocks {
         WaitingBlocks {
             slots: Vec::with_capacity(max as usize),
             free: Vec::with_capacity(max as usize),
@@ -53,6 +55,7 @@ impl WaitingBlocks {
             by_token: SlotIndex::new(max),
             by_deal: SlotIndex::new(max),
             len: 0,
+            key,
         }
     }
 
@@ -103,8 +106,8 @@ impl WaitingBlocks {
             newest => self.slots[newest as usize].newer = slot,
         }
         self.newest = slot;
-        self.by_token.insert(token_hash(order.user, &order.token), slot);
-        self.by_deal.insert(deal_hash(order.account, &order.deal_id), slot);
+        self.by_token.insert(token_hash(&self.key, order.user, &order.token), slot);
+        self.by_deal.insert(deal_hash(&self.key, order.account, &order.deal_id), slot);
         self.len += 1;
         slot
     }
@@ -122,8 +125,8 @@ impl WaitingBlocks {
             NIL => self.newest = older,
             newer => self.slots[newer as usize].older = older,
         }
-        self.by_token.remove(token_hash(order.user, &order.token), slot);
-        self.by_deal.remove(deal_hash(order.account, &order.deal_id), slot);
+        self.by_token.remove(token_hash(&self.key, order.user, &order.token), slot);
+        self.by_deal.remove(deal_hash(&self.key, order.account, &order.deal_id), slot);
         self.free.push(slot);
         self.len -= 1;
         debug_assert!(
@@ -138,7 +141,7 @@ impl WaitingBlocks {
         if self.is_empty() {
             return None; // the usual case: every order asks
         }
-        self.by_token.find(token_hash(user, &token), |s| {
+        self.by_token.find(token_hash(&self.key, user, &token), |s| {
             let b = self.get(s);
             b.user == user && b.token == token
         })
@@ -150,7 +153,7 @@ impl WaitingBlocks {
         if self.is_empty() {
             return None;
         }
-        self.by_deal.find(deal_hash(account, deal_id), |s| {
+        self.by_deal.find(deal_hash(&self.key, account, deal_id), |s| {
             let b = self.get(s);
             b.account == account && b.deal_id == *deal_id
         })
@@ -210,7 +213,7 @@ mod tests {
     #[test]
     fn behaves_like_a_vec_in_arrival_order() {
         const MAX: u32 = 300;
-        let mut waiting = WaitingBlocks::with_capacity(MAX);
+        let mut waiting = WaitingBlocks::with_capacity(MAX, [1, 2]);
         let mut model: Vec<BlockOrder> = Vec::new();
         let mut rng = Rng::new(carbonx_testkit::seed("waiting blocks", 5));
         for id in 1..=60_000u64 {
@@ -258,7 +261,7 @@ mod tests {
 
     #[test]
     fn an_unknown_token_or_deal_is_not_found() {
-        let mut waiting = WaitingBlocks::with_capacity(4);
+        let mut waiting = WaitingBlocks::with_capacity(4, [1, 2]);
         assert_eq!(waiting.find_token(UserId::new(1), Token::from_text("B1").unwrap()), None);
         let slot = waiting.push(order(1, 3, 9));
         let b = *waiting.get(slot);

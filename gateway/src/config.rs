@@ -2,6 +2,7 @@
 //! and the usernames with their passwords, entitled accounts and throttle.
 
 use carbonx_engine::{AccountId, UserId};
+use carbonx_soup::secret;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -17,6 +18,21 @@ const _: () = assert!(PRELOGIN_PER_ADDRESS_MAX < CONNECTIONS_MAX);
 /// for a client that reads (the kernel buffers megabytes), short enough
 /// that one that does not is cut off within seconds.
 pub const WRITE_TIMEOUT_MS: u64 = 5_000;
+/// The demo users' password `demo` (RULES §13) as an argon2 PHC string,
+/// computed once with `carbonx passwd`: the embedded configuration holds
+/// no password in plain text either.
+pub const DEMO_PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=8192,t=2,p=1$t+JX2rQflHIFE5FvvrVIVA$n1cXZs6qkp8Aa1CSk6SwudkgKYo9JCl6DqfKL/1pmJY";
+/// How long a failed login waits before its reject, by default (ms).
+pub const LOGIN_FAILURE_DELAY_MS: u64 = 1_000;
+/// Failed logins of one username, or from one source address, after which
+/// logins are refused unchecked for [`LOGIN_LOCKOUT_MS`], by default.
+pub const LOGIN_FAILURES_MAX: u32 = 10;
+/// How long a lockout lasts, and how long a failure counts, by default (ms).
+pub const LOGIN_LOCKOUT_MS: u64 = 60_000;
+/// Consecutive throttle rejects (`V`) after which a connection is closed,
+/// by default.
+pub const THROTTLE_REJECTS_MAX: u32 = 1_000;
 
 /// `[gateway]` in the configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +56,22 @@ pub struct GatewayConfig {
     /// reading cannot hold its username (or its orders, with
     /// cancel-on-disconnect) by keeping its receive window shut.
     pub write_timeout_ms: u64,
-    /// The usernames that may log in.
+    /// A failed login (wrong password or unknown username) is answered
+    /// after this many milliseconds, so that guessing is slow.
+    pub login_failure_delay_ms: u64,
+    /// After this many failed logins of one username, or from one source
+    /// address, within `login_lockout_ms`, logins of that username (from
+    /// that address) are refused without checking the password until the
+    /// failures age out.
+    pub login_failures_max: u32,
+    /// How long a failed login counts towards `login_failures_max` (ms).
+    pub login_lockout_ms: u64,
+    /// A connection whose messages keep arriving past its throttle is
+    /// closed after this many throttle rejects (`V`) in a row.
+    pub throttle_rejects_max: u32,
+    /// The usernames that may log in (none when a configuration file
+    /// does not list any: an error outside the demo market).
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     /// Drop-copy listen address: read-only SoupBinTCP for risk desks.
     pub drop_copy_listen: SocketAddr,
@@ -56,8 +87,9 @@ pub struct GatewayConfig {
 pub struct DropCopyConfig {
     /// Desk username, at most 6 characters, distinct from every order-entry username.
     pub name: String,
-    /// Password, at most 10 characters.
-    pub password: String,
+    /// The password as an argon2 PHC string (`carbonx passwd` prints one
+    /// for a password of at most 10 characters); never the password itself.
+    pub password_hash: String,
     /// The order-entry usernames whose every OUCH message the desk receives.
     pub users: Vec<String>,
 }
@@ -68,13 +100,14 @@ pub struct DropCopyConfig {
 pub struct UserConfig {
     /// Username, at most 6 characters.
     pub name: String,
-    /// Password, at most 10 characters.
-    pub password: String,
+    /// The password as an argon2 PHC string (`carbonx passwd` prints one
+    /// for a password of at most 10 characters); never the password itself.
+    pub password_hash: String,
     /// The account codes it may trade: single codes (`E001`) or numeric
     /// ranges (`0001-0340`, both ends included, zero-padded to 4 digits).
     pub accounts: Vec<String>,
-    /// Token-bucket throttle: orders and replaces per second (cancels are
-    /// never throttled).
+    /// Token-bucket throttle: inbound messages per second, every kind
+    /// (orders, replaces, cancels and malformed ones alike).
     pub rate_per_sec: u32,
     /// Token-bucket depth: how many may arrive at once.
     pub burst: u32,
@@ -86,8 +119,10 @@ pub struct UserConfig {
 }
 
 impl Default for GatewayConfig {
+    /// The demo market's settings without its users and desks: a
+    /// configuration file names its own (the demo's are never a default).
     fn default() -> Self {
-        GatewayConfig::demo()
+        GatewayConfig { users: Vec::new(), drop_copy: Vec::new(), ..GatewayConfig::demo() }
     }
 }
 
@@ -98,7 +133,7 @@ impl GatewayConfig {
         let users = (1..=10u32)
             .map(|n| UserConfig {
                 name: format!("DEMO{n:02}"),
-                password: "demo".into(),
+                password_hash: DEMO_PASSWORD_HASH.into(),
                 accounts: vec![format!("{:04}-{:04}", (n - 1) * 340 + 1, n * 340)],
                 rate_per_sec: 1_000_000,
                 burst: 1_000_000,
@@ -113,11 +148,15 @@ impl GatewayConfig {
             heartbeat_ms: 1_000,
             idle_timeout_ms: 15_000,
             write_timeout_ms: WRITE_TIMEOUT_MS,
+            login_failure_delay_ms: LOGIN_FAILURE_DELAY_MS,
+            login_failures_max: LOGIN_FAILURES_MAX,
+            login_lockout_ms: LOGIN_LOCKOUT_MS,
+            throttle_rejects_max: THROTTLE_REJECTS_MAX,
             users,
             drop_copy_listen: SocketAddr::from(([127, 0, 0, 1], 7006)),
             drop_copy: vec![DropCopyConfig {
                 name: "RISK01".into(),
-                password: "demo".into(),
+                password_hash: DEMO_PASSWORD_HASH.into(),
                 users: (1..=10u32).map(|n| format!("DEMO{n:02}")).collect(),
             }],
         }
@@ -130,8 +169,8 @@ pub enum GatewayConfigError {
     /// A username is empty, longer than 6 bytes, not ASCII, or repeated.
     #[error("user {0:?}: a username is 1 to 6 ASCII characters and unique")]
     BadUsername(String),
-    /// A password is longer than 10 bytes or not ASCII.
-    #[error("user {0:?}: a password is at most 10 ASCII characters")]
+    /// A stored password is not an argon2 PHC string.
+    #[error("user {0:?}: password_hash is not an argon2 hash (make one with `carbonx passwd`)")]
     BadPassword(String),
     /// An account entry is neither a known code nor a range of them.
     #[error("user {user:?}: account {entry:?} is not a known account or range of accounts")]
@@ -165,8 +204,8 @@ pub struct Desk {
     pub slot: UserId,
     /// Username, space-padded as on the wire.
     pub name: [u8; 6],
-    /// Password, space-padded as on the wire.
-    pub password: [u8; 10],
+    /// Its password's argon2 PHC string.
+    pub password_hash: String,
     /// The users it copies.
     pub users: Vec<UserId>,
 }
@@ -178,8 +217,8 @@ pub struct User {
     pub id: UserId,
     /// Username, space-padded as on the wire.
     pub name: [u8; 6],
-    /// Password, space-padded as on the wire.
-    pub password: [u8; 10],
+    /// Its password's argon2 PHC string.
+    pub password_hash: String,
     /// The accounts it may trade.
     pub accounts: FxHashSet<AccountId>,
     /// Orders and replaces per second.
@@ -217,6 +256,9 @@ impl Directory {
             (config.heartbeat_ms, "heartbeat_ms"),
             (config.idle_timeout_ms, "idle_timeout_ms"),
             (config.write_timeout_ms, "write_timeout_ms"),
+            (u64::from(config.login_failures_max), "login_failures_max"),
+            (config.login_lockout_ms, "login_lockout_ms"),
+            (u64::from(config.throttle_rejects_max), "throttle_rejects_max"),
         ] {
             if value == 0 {
                 return Err(GatewayConfigError::Zero(name));
@@ -235,14 +277,19 @@ impl Directory {
         Ok(Directory { users, accounts, codes, desks })
     }
 
-    /// The user with this wire username and password.
+    /// The user with this wire username and password. Costs one argon2
+    /// verification (about 10 ms), also for an unknown username: run it
+    /// off the async runtime.
     pub fn authenticate(&self, name: &[u8; 6], password: &[u8; 10]) -> Option<&User> {
-        self.users.iter().find(|u| &u.name == name && &u.password == password)
+        let user = self.users.iter().find(|u| &u.name == name);
+        verified(user, password, |u| &u.password_hash)
     }
 
-    /// The drop-copy desk with this wire username and password.
+    /// The drop-copy desk with this wire username and password (the same
+    /// cost as [`Directory::authenticate`]).
     pub fn authenticate_desk(&self, name: &[u8; 6], password: &[u8; 10]) -> Option<&Desk> {
-        self.desks.iter().find(|d| &d.name == name && &d.password == password)
+        let desk = self.desks.iter().find(|d| &d.name == name);
+        verified(desk, password, |d| &d.password_hash)
     }
 
     /// Every stream's name: the users', then the desks' (index = slot).
@@ -259,6 +306,25 @@ impl Directory {
     pub fn code(&self, account: AccountId) -> [u8; 4] {
         self.codes.get(account.get() as usize).copied().unwrap_or(*b"????")
     }
+}
+
+/// `found` if the wire `password` (space-padded) matches its hash; an
+/// unknown name costs the same verification, against a decoy.
+fn verified<'a, T>(found: Option<&'a T>, password: &[u8; 10], hash: impl Fn(&T) -> &str) -> Option<&'a T> {
+    let typed = wire_password(password);
+    match found {
+        Some(item) => secret::verify_password(hash(item), typed).then_some(item),
+        None => {
+            secret::verify_decoy(typed);
+            None
+        }
+    }
+}
+
+/// A login's password as typed: the field without its space padding.
+pub fn wire_password(field: &[u8; 10]) -> &[u8] {
+    let end = field.iter().rposition(|&b| b != b' ').map_or(0, |last| last + 1);
+    &field[..end]
 }
 
 /// Every login name once (users and drop-copy desks share the namespace).
@@ -279,16 +345,16 @@ fn resolve_desks(desks: &[DropCopyConfig], users: &[User]) -> Result<Vec<Desk>, 
         let name = carbonx_soup::packet::alpha::<6>(&desk.name)
             .filter(|_| !desk.name.is_empty() && desk.name.is_ascii())
             .ok_or_else(|| GatewayConfigError::BadUsername(desk.name.clone()))?;
-        let password = carbonx_soup::packet::alpha::<10>(&desk.password)
-            .filter(|_| desk.password.is_ascii())
-            .ok_or_else(|| GatewayConfigError::BadPassword(desk.name.clone()))?;
+        if !secret::is_password_hash(&desk.password_hash) {
+            return Err(GatewayConfigError::BadPassword(desk.name.clone()));
+        }
         let mut copied = Vec::with_capacity(desk.users.len());
         for wanted in &desk.users {
             let user = users.iter().find(|u| String::from_utf8_lossy(&u.name).trim_end() == wanted.as_str());
             let unknown = || GatewayConfigError::UnknownDropCopyUser { desk: desk.name.clone(), user: wanted.clone() };
             copied.push(user.ok_or_else(unknown)?.id);
         }
-        resolved.push(Desk { slot: UserId::new(slot), name, password, users: copied });
+        resolved.push(Desk { slot: UserId::new(slot), name, password_hash: desk.password_hash.clone(), users: copied });
     }
     Ok(resolved)
 }
@@ -301,9 +367,9 @@ fn resolve_user(
     let name = carbonx_soup::packet::alpha::<6>(&user.name)
         .filter(|_| !user.name.is_empty() && user.name.is_ascii())
         .ok_or_else(|| GatewayConfigError::BadUsername(user.name.clone()))?;
-    let password = carbonx_soup::packet::alpha::<10>(&user.password)
-        .filter(|_| user.password.is_ascii())
-        .ok_or_else(|| GatewayConfigError::BadPassword(user.name.clone()))?;
+    if !secret::is_password_hash(&user.password_hash) {
+        return Err(GatewayConfigError::BadPassword(user.name.clone()));
+    }
     if user.rate_per_sec == 0 || user.burst == 0 {
         return Err(GatewayConfigError::Zero("rate_per_sec and burst"));
     }
@@ -317,7 +383,7 @@ fn resolve_user(
     Ok(User {
         id,
         name,
-        password,
+        password_hash: user.password_hash.clone(),
         accounts: entitled,
         rate_per_sec: user.rate_per_sec,
         burst: user.burst,

@@ -98,6 +98,10 @@ pub struct Counters {
     pub messages_out: ByLetter,
     /// Rejected (`J`) messages by reason letter.
     pub rejects: ByLetter,
+    /// Failed logins (wrong password, unknown username, locked out), both ports.
+    pub login_failures: AtomicU64,
+    /// Connections closed for sending on past their throttle.
+    pub throttle_disconnects: AtomicU64,
 }
 
 impl Default for Counters {
@@ -106,6 +110,8 @@ impl Default for Counters {
             messages_in: ByLetter::new(Inbound::TYPES),
             messages_out: ByLetter::new(Outbound::TYPES),
             rejects: ByLetter::new(REASONS),
+            login_failures: AtomicU64::new(0),
+            throttle_disconnects: AtomicU64::new(0),
         }
     }
 }

@@ -57,15 +57,15 @@ pub struct Intake<'a> {
 }
 
 impl Intake<'_> {
-    /// The command for an inbound message that passed its checks, or the
-    /// gateway's reject for it.
-    pub fn command(&self, inbound: &Inbound, throttle: &mut Throttle, now_ns: u64) -> Command {
+    /// The command for an inbound message the throttle let through (see
+    /// [`Intake::throttled`]): the engine's command, or the gateway's
+    /// reject for it.
+    pub fn command(&self, inbound: &Inbound) -> Command {
         let id = self.user.id;
         match inbound {
             Inbound::Cancel(CancelOrder { token, shares }) => {
                 Command::Cancel(Cancel { user: id, token: Token::from_bytes(*token), qty: Qty::new(*shares) })
             }
-            _ if !throttle.take(now_ns) => reject(id, token_of(inbound), RejectReason::Throttled),
             Inbound::Enter(order) => self.enter(order),
             Inbound::Replace(replace) => replace_command(id, replace),
             Inbound::Block(block) => self.block(block),
@@ -74,14 +74,38 @@ impl Intake<'_> {
         }
     }
 
+    /// The throttle's reject (`V`) of a message past the user's rate:
+    /// every kind is throttled, cancels and malformed messages too (`bytes`
+    /// when it did not decode). An order's reject names its new token (and
+    /// is ignored like the order when that token is taken); a cancel's
+    /// names the order it meant to cancel.
+    pub fn throttled(&self, decoded: Option<&Inbound>, bytes: &[u8]) -> Command {
+        let user = self.user.id;
+        match decoded {
+            Some(Inbound::Cancel(cancel)) => Command::Reject(GatewayReject {
+                user,
+                token: Token::from_bytes(cancel.token),
+                reason: RejectReason::Throttled,
+                names_new_token: false,
+            }),
+            Some(inbound) => reject(user, token_of(inbound), RejectReason::Throttled),
+            None => self.unusable(bytes, RejectReason::Throttled),
+        }
+    }
+
     /// The reject for a `U` packet that is not a valid OUCH message: `O`
     /// under the token its bytes would carry (blank if too short).
     pub fn malformed(&self, bytes: &[u8]) -> Command {
+        self.unusable(bytes, RejectReason::InvalidField)
+    }
+
+    /// A reject of an undecodable message for `reason`.
+    fn unusable(&self, bytes: &[u8], reason: RejectReason) -> Command {
         let mut token = [b' '; 14];
         if let Some(field) = bytes.get(1..15) {
             token.copy_from_slice(field);
         }
-        let (user, token, reason) = (self.user.id, Token::from_bytes(token), RejectReason::InvalidField);
+        let (user, token) = (self.user.id, Token::from_bytes(token));
         // Too malformed to tell which token it would take: never a resend.
         Command::Reject(GatewayReject { user, token, reason, names_new_token: false })
     }
@@ -246,28 +270,33 @@ mod tests {
     fn entitlement_then_side_decide_in_that_order() {
         let dir = directory();
         let intake = Intake { directory: &dir, user: &dir.users[0] };
-        let mut throttle = Throttle::new(100, 100);
-        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), None);
-        assert_eq!(reason(&intake.command(&order(b"0341", b'B'), &mut throttle, 0)), Some(b'L'));
-        assert_eq!(reason(&intake.command(&order(b"XXXX", b'Q'), &mut throttle, 0)), Some(b'L'));
-        assert_eq!(reason(&intake.command(&order(b"0001", b'T'), &mut throttle, 0)), Some(b'i'));
-        assert_eq!(reason(&intake.command(&order(b"0001", b'E'), &mut throttle, 0)), Some(b'i'));
-        assert_eq!(reason(&intake.command(&order(b"0001", b'Q'), &mut throttle, 0)), Some(b'O'));
+        assert_eq!(reason(&intake.command(&order(b"0001", b'B'))), None);
+        assert_eq!(reason(&intake.command(&order(b"0341", b'B'))), Some(b'L'));
+        assert_eq!(reason(&intake.command(&order(b"XXXX", b'Q'))), Some(b'L'));
+        assert_eq!(reason(&intake.command(&order(b"0001", b'T'))), Some(b'i'));
+        assert_eq!(reason(&intake.command(&order(b"0001", b'E'))), Some(b'i'));
+        assert_eq!(reason(&intake.command(&order(b"0001", b'Q'))), Some(b'O'));
     }
 
     #[test]
-    fn the_throttle_rejects_orders_but_never_cancels() {
+    fn the_throttle_rejects_every_kind_of_message_cancels_and_malformed_ones_too() {
         let dir = directory();
         let intake = Intake { directory: &dir, user: &dir.users[0] };
         let mut throttle = Throttle::new(10, 2);
-        let cancel = Inbound::Cancel(CancelOrder { token: *b"T1            ", shares: 0 });
-        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), None);
-        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), None);
-        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 0)), Some(b'V'));
-        assert!(matches!(intake.command(&cancel, &mut throttle, 0), Command::Cancel(_)));
+        assert!(throttle.take(0) && throttle.take(0));
+        assert!(!throttle.take(0), "the bucket of 2 is empty");
         // A tenth of a second refills one token at 10 per second.
-        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 100_000_000)), None);
-        assert_eq!(reason(&intake.command(&order(b"0001", b'B'), &mut throttle, 100_000_000)), Some(b'V'));
+        assert!(throttle.take(100_000_000));
+        assert!(!throttle.take(100_000_000));
+        let cancel = Inbound::Cancel(CancelOrder { token: *b"T1            ", shares: 0 });
+        let Command::Reject(r) = intake.throttled(Some(&cancel), b"") else { panic!("a cancel is throttled") };
+        assert_eq!(
+            (r.reason.letter(), r.token, r.names_new_token),
+            (b'V', Token::from_bytes(*b"T1            "), false)
+        );
+        assert_eq!(reason(&intake.throttled(Some(&order(b"0001", b'B')), b"")), Some(b'V'));
+        let Command::Reject(r) = intake.throttled(None, b"Q") else { panic!("a malformed message is throttled") };
+        assert_eq!((r.reason.letter(), r.names_new_token), (b'V', false));
     }
 
     #[test]

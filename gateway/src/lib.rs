@@ -8,8 +8,10 @@
 //! - [`intake`]: OUCH inbound → engine command, with the gateway's own checks
 //!   (throttle `V`, entitlement `L`, side letter) as journaled rejects.
 //! - [`replies`]: engine events → each user's OUCH messages (pure).
+//! - [`fair`]: per-user queues drained round-robin into the sequencer's queue.
 //! - [`hub`]: all users' streams (each a [`carbonx_soup::daylog::DayLog`])
 //!   and the router thread that fills them from the sequencer.
+//! - [`logins`]: failed logins delayed, counted and locked out per username and address.
 //! - [`prelogin`]: connections not yet logged in, capped per source address.
 //! - [`server`]: the tokio listener and per connection a reader and a writer
 //!   task driving the two halves of a [`carbonx_soup::session`] state machine.
@@ -29,8 +31,10 @@
 pub mod client;
 pub mod config;
 pub mod counters;
+pub mod fair;
 pub mod hub;
 pub mod intake;
+pub mod logins;
 pub mod ouch;
 pub mod prelogin;
 pub mod replies;

@@ -12,8 +12,10 @@
 //! reader stops reading its socket (TCP pushes back on the client) instead of
 //! blocking a runtime thread or growing memory.
 
+use crate::fair::{FairQueue, Full};
 use crate::hub::Hub;
 use crate::intake::Intake;
+use crate::logins::LoginFailures;
 use crate::ouch::Inbound;
 use crate::prelogin::{PreLogin, PreLoginGuard};
 use carbonx_engine::{Command, UserId};
@@ -21,7 +23,7 @@ use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, PAYLOAD_LEN_MAX, SESSION_LEN};
 use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
 use carbonx_soup::session::{Event, ServerSession, SessionError, SessionReader, SessionWriter, Timeout, Timers};
-use crossbeam::channel::{Sender, TrySendError};
+use crossbeam::channel::Sender;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,8 +52,25 @@ const _: () = assert!(WRITE_CHUNK_MAX > 2 * PAYLOAD_LEN_MAX);
 /// The order-entry server.
 pub struct Gateway {
     hub: Arc<Hub>,
-    commands: Sender<Vec<Command>>,
+    /// The users' commands on their way to the sequencer, fair between users.
+    queue: Arc<FairQueue>,
     started: Instant,
+    /// Failed logins of both ports (they share usernames).
+    failures: LoginFailures,
+    /// Password checks running at once, at most [`VERIFYING_MAX`].
+    verifying: Semaphore,
+}
+
+/// Password checks (argon2, milliseconds of CPU each) running at once at
+/// most: a burst of logins queues instead of taking every core.
+pub const VERIFYING_MAX: usize = 2;
+
+impl Drop for Gateway {
+    /// The last connection and listener are gone: the forwarder hands on
+    /// what is queued and stops, which closes the sequencer's queue.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 /// Which listener a connection came in on.
@@ -114,9 +133,22 @@ fn ending(event: Event) -> Result<(), ConnectionError> {
 }
 
 impl Gateway {
-    /// A gateway over `hub`, sending commands to the sequencer on `commands`.
-    pub fn new(hub: Arc<Hub>, commands: Sender<Vec<Command>>) -> Arc<Gateway> {
-        Arc::new(Gateway { hub, commands, started: Instant::now() })
+    /// A gateway over `hub`, sending commands to the sequencer on
+    /// `commands` through its fair queue's forwarder thread.
+    ///
+    /// # Errors
+    /// The forwarder thread could not be started.
+    pub fn new(hub: Arc<Hub>, commands: Sender<Vec<Command>>) -> std::io::Result<Arc<Gateway>> {
+        let queue = Arc::new(FairQueue::new(hub.slots.len()));
+        queue.forward(commands, COMMANDS_PER_SEND_MAX)?;
+        let config = &hub.config;
+        let failures = LoginFailures::new(
+            config.login_failures_max,
+            Duration::from_millis(config.login_lockout_ms),
+            Duration::from_millis(config.login_failure_delay_ms),
+        );
+        let verifying = Semaphore::new(VERIFYING_MAX);
+        Ok(Arc::new(Gateway { hub, queue, started: Instant::now(), failures, verifying }))
     }
 
     /// Accepts connections until `shutdown` turns true.
@@ -199,7 +231,7 @@ impl Gateway {
             Err(LoginError::TimedOut) => return tracing::info!(%peer, "no login within the timeout; closed"),
             Err(err) => return tracing::info!(%peer, %err, "connection closed before login"),
         };
-        let accepted = self.accept_login(&login, &mut output, &mut writer, port).await;
+        let accepted = self.accept_login(&login, &mut output, &mut writer, port, peer).await;
         drop(waiting);
         let (user, session, cursor) = match accepted {
             Ok(Some(accepted)) => accepted,
@@ -248,8 +280,9 @@ impl Gateway {
         output: &mut SessionWriter,
         writer: &mut OwnedWriteHalf,
         port: Port,
+        peer: SocketAddr,
     ) -> Result<Option<(UserId, [u8; SESSION_LEN], Cursor)>, ConnectionError> {
-        let accepted = self.check_login(login, port).await;
+        let accepted = self.check_login(login, port, peer).await;
         match accepted {
             Ok((_, session, cursor)) => output.accept(session, cursor.seq),
             Err(reason) => output.reject(reason),
@@ -268,14 +301,13 @@ impl Gateway {
 
     /// The login's user (claimed), session and replay start, or the reject
     /// reason: `A` not authorized, `S` session not available.
-    async fn check_login(&self, login: &LoginRequest, port: Port) -> Result<(UserId, [u8; SESSION_LEN], Cursor), u8> {
-        let directory = &self.hub.directory;
-        let stream = match port {
-            Port::OrderEntry => directory.authenticate(&login.username, &login.password).map(|u| u.id),
-            Port::DropCopy => directory.authenticate_desk(&login.username, &login.password).map(|d| d.slot),
-        };
-        let Some(user) = stream else {
-            tracing::info!(user = %String::from_utf8_lossy(&login.username), "login rejected: not authorized");
+    async fn check_login(
+        &self,
+        login: &LoginRequest,
+        port: Port,
+        peer: SocketAddr,
+    ) -> Result<(UserId, [u8; SESSION_LEN], Cursor), u8> {
+        let Some(user) = self.authenticate(login, port, peer).await else {
             return Err(b'A');
         };
         let current = self.hub.session();
@@ -289,6 +321,43 @@ impl Gateway {
             return Err(b'S');
         };
         Ok((user, session, cursor))
+    }
+
+    /// The stream of the login's username if its password matches, and
+    /// it is not locked out by failed logins (of the username, or from the
+    /// address). The password is checked off the runtime (argon2 costs
+    /// milliseconds of CPU), a few at a time; a failure answers late.
+    async fn authenticate(&self, login: &LoginRequest, port: Port, peer: SocketAddr) -> Option<UserId> {
+        let name = login.username;
+        let known = self.hub.directory.stream_names().any(|n| *n == name);
+        if self.failures.locked_out(&name, peer.ip(), Instant::now()) {
+            self.login_failed(&name, peer, "locked out after failed logins").await;
+            return None;
+        }
+        let found = {
+            let _permit = self.verifying.acquire().await.ok()?;
+            let (hub, password) = (Arc::clone(&self.hub), login.password);
+            let check = move || match port {
+                Port::OrderEntry => hub.directory.authenticate(&name, &password).map(|u| u.id),
+                Port::DropCopy => hub.directory.authenticate_desk(&name, &password).map(|d| d.slot),
+            };
+            tokio::task::spawn_blocking(check).await.ok().flatten()
+        };
+        if found.is_none() {
+            self.failures.failed(&name, known, peer.ip(), Instant::now());
+            self.login_failed(&name, peer, "not authorized").await;
+        }
+        found
+    }
+
+    /// A failed login: counted, logged at a bounded rate, answered after the delay.
+    async fn login_failed(&self, name: &[u8; 6], peer: SocketAddr, why: &'static str) {
+        self.hub.counters.login_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(left_out) = self.failures.may_log(Instant::now()) {
+            let user = String::from_utf8_lossy(name);
+            tracing::info!(%peer, %user, why, left_out, "login rejected");
+        }
+        tokio::time::sleep(self.failures.delay()).await;
     }
 
     /// Claims the username, waiting (bounded by [`RELEASE_WAIT`]) for a
@@ -324,12 +393,14 @@ impl Gateway {
             Port::DropCopy => None,
         };
         let mut commands = Vec::new();
+        // Throttle rejects in a row: past the configured number, the connection ends.
+        let mut past_limit = 0u32;
         loop {
             let ended = match &intake {
-                Some(intake) => self.handle_events(intake, &mut input, &mut commands),
+                Some(intake) => self.handle_events(intake, &mut input, &mut commands, &mut past_limit),
                 None => input.poll_event().map(ending),
             };
-            self.send(&mut commands).await;
+            self.send(user, &mut commands).await;
             if let Some(ended) = ended {
                 return ended;
             }
@@ -352,6 +423,7 @@ impl Gateway {
         intake: &Intake<'_>,
         input: &mut SessionReader,
         commands: &mut Vec<Command>,
+        past_limit: &mut u32,
     ) -> Option<Result<(), ConnectionError>> {
         while let Some(event) = input.poll_event() {
             let Event::Unsequenced(bytes) = event else {
@@ -365,36 +437,37 @@ impl Gateway {
             };
             self.hub.counters.messages_in.count(bytes.first().copied().unwrap_or(0));
             let now = self.started.elapsed().as_nanos() as u64;
-            let command = match Inbound::decode(&bytes) {
-                Ok(inbound) => intake.command(&inbound, &mut self.hub.slot(intake.user.id).throttle.lock(), now),
-                Err(err) => {
+            let allowed = self.hub.slot(intake.user.id).throttle.lock().take(now);
+            let decoded = Inbound::decode(&bytes);
+            let command = match (&decoded, allowed) {
+                (Ok(inbound), true) => intake.command(inbound),
+                (Err(err), true) => {
                     tracing::info!(%err, "invalid OUCH message; rejected");
                     intake.malformed(&bytes)
                 }
+                (decoded, false) => intake.throttled(decoded.as_ref().ok(), &bytes),
             };
             commands.push(command);
+            *past_limit = if allowed { 0 } else { past_limit.saturating_add(1) };
+            if *past_limit >= self.hub.config.throttle_rejects_max {
+                self.hub.counters.throttle_disconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(Err(ConnectionError::Rule("kept sending past its throttle")));
+            }
         }
         None
     }
 
-    /// Hands commands to the sequencer; waits (without blocking the
-    /// runtime) while its queue is full.
-    async fn send(&self, commands: &mut Vec<Command>) {
+    /// Hands `user`'s commands to the sequencer through the fair queue;
+    /// waits (without blocking the runtime) while the user's share is full.
+    async fn send(&self, user: UserId, commands: &mut Vec<Command>) {
         while !commands.is_empty() {
-            let take = commands.len().min(COMMANDS_PER_SEND_MAX);
-            let mut batch: Vec<Command> = commands.drain(..take).collect();
-            loop {
-                match self.commands.try_send(batch) {
-                    Ok(()) => break,
-                    Err(TrySendError::Full(back)) => {
-                        batch = back;
-                        tokio::time::sleep(Duration::from_micros(100)).await;
-                    }
-                    Err(TrySendError::Disconnected(_)) => {
-                        tracing::warn!("the sequencer has stopped; commands dropped unacknowledged");
-                        commands.clear();
-                        return;
-                    }
+            match self.queue.push(usize::from(user.get()), commands) {
+                Ok(()) => return,
+                Err(Full::User) => tokio::time::sleep(Duration::from_micros(100)).await,
+                Err(Full::Closed) => {
+                    tracing::warn!("the gateway is closing; commands dropped unacknowledged");
+                    commands.clear();
+                    return;
                 }
             }
         }
@@ -458,7 +531,7 @@ impl Gateway {
     async fn end_session(&self, user: UserId) {
         let cancel = self.hub.directory.user(user).is_some_and(|u| u.cancel_on_disconnect);
         if cancel {
-            self.send(&mut vec![Command::CancelUser(user)]).await;
+            self.send(user, &mut vec![Command::CancelUser(user)]).await;
         }
         self.hub.release(user);
     }

@@ -24,6 +24,8 @@
 //! - [`server`]: the thin tokio side of a server session: one read within
 //!   the session's deadlines, and the login reading that the gateway and the
 //!   feed share.
+//! - [`secret`]: password hashes (argon2 PHC strings) and constant-time
+//!   token comparison, shared by every login of the exchange.
 //! - [`client`]: a tokio client yielding raw sequenced payloads; the gateway's
 //!   OUCH client and the feed's consumer sit on top of it.
 //!
@@ -36,6 +38,7 @@ pub mod daylog;
 pub mod failstop;
 pub mod files;
 pub mod packet;
+pub mod secret;
 pub mod server;
 pub mod session;
 

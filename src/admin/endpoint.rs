@@ -122,7 +122,8 @@ impl AdminState {
 
     pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        if given == Some(self.token.as_str()) {
+        // Constant time: the answer's timing tells nothing about the token.
+        if given.is_some_and(|given| carbonx_soup::secret::tokens_equal(&self.token, given)) {
             Ok(())
         } else {
             Err(refuse(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)"))

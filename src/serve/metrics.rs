@@ -147,6 +147,21 @@ impl Collector for GatewayCollector {
             "reason",
             &counters.rejects,
         )?;
+        for (name, help, count) in [
+            (
+                "carbonx_gateway_login_failures",
+                "Failed logins (wrong password, unknown user, locked out)",
+                &counters.login_failures,
+            ),
+            (
+                "carbonx_gateway_throttle_disconnects",
+                "Connections closed for sending past their throttle",
+                &counters.throttle_disconnects,
+            ),
+        ] {
+            let counter = ConstCounter::new(count.load(std::sync::atomic::Ordering::Relaxed));
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
         let connected = self.0.sessions().iter().filter(|s| s.connected).count();
         let gauge = ConstGauge::new(i64::try_from(connected).unwrap_or(i64::MAX));
         gauge.encode(encoder.encode_descriptor(

@@ -254,7 +254,7 @@ impl Server {
         } else {
             None
         };
-        let gateway = Gateway::new(hub, command_tx);
+        let gateway = Gateway::new(hub, command_tx).map_err(io("gateway fair queue thread"))?;
         runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx.clone()));
         let drop_copy = start_drop_copy(config, &gateway, &runtime, &shutdown_rx)?;
         let feed = match feed {
@@ -541,10 +541,13 @@ pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
         text.push_str(&format!("  drop copy (SoupBinTCP, read-only): {addr}  desks {}\n", desks.join("; ")));
     }
     if let Some(admin) = server.admin_addr() {
-        text.push_str(&format!("  admin (HTTP, /metrics): http://{admin}  token `{}`\n", config.admin.token));
+        // Only the demo market's token is public (RULES §13); a real one
+        // never reaches a terminal or a log.
+        let token = if config.demo { format!("token `{}`", config.admin.token) } else { "token as configured".into() };
+        text.push_str(&format!("  admin (HTTP, /metrics): http://{admin}  {token}\n"));
     }
     text.push_str(&format!("  data directory: {}\n", data_dir.display()));
-    if config.gateway == carbonx_gateway::config::GatewayConfig::demo() {
+    if config.demo && config.gateway == carbonx_gateway::config::GatewayConfig::demo() {
         text.push_str("  demo users DEMO01..DEMO10, password `demo`; DEMOnn trades accounts (nn-1)*340+1 ..= nn*340\n");
         text.push_str("  (DEMO01: 0001..0340, DEMO10: 3061..3400)\n");
     } else {

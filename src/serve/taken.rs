@@ -42,12 +42,35 @@ fn unkey(key: u128) -> (UserId, Token) {
     (UserId::new(u16::from_be_bytes([bytes[0], bytes[1]])), Token::from_bytes(token))
 }
 
-/// A hash whose top bits depend on every key bit (they pick the slot).
-fn hash(key: u128) -> u64 {
+/// A secret of the set, drawn when it is made: the tokens are the
+/// clients' choice, and with a fixed hash a client could compute tokens
+/// that share one probe chain (the hash before this one was invertible),
+/// making every insert walk all of them. Not journaled: which tokens are
+/// taken never depends on it, only where they sit.
+type Secret = [u64; 2];
+
+/// A fresh secret from the operating system's randomness (through std's
+/// randomly keyed SipHash).
+fn fresh_secret() -> Secret {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    [state.hash_one(1u8), state.hash_one(2u8)]
+}
+
+/// A keyed hash whose top bits depend on every key bit (they pick the
+/// slot): two folded 64×64→128-bit multiplications, the secret mixed into
+/// both inputs.
+fn hash(key: u128, secret: &Secret) -> u64 {
     const K1: u64 = 0x9E37_79B9_7F4A_7C15;
-    const K2: u64 = 0xBF58_476D_1CE4_E5B9;
     let (high, low) = ((key >> 64) as u64, key as u64);
-    (low.wrapping_mul(K1) ^ high.rotate_left(23)).wrapping_mul(K2)
+    let first = fold(low ^ secret[0], high ^ secret[1]);
+    fold(first ^ secret[1], K1 ^ secret[0])
+}
+
+/// The high and low halves of the full product, xored.
+fn fold(x: u64, y: u64) -> u64 {
+    let product = u128::from(x) * u128::from(y);
+    (product as u64) ^ ((product >> 64) as u64)
 }
 
 /// One open-addressing table of a power-of-two number of slots.
@@ -63,13 +86,15 @@ struct Table {
     /// `64 - log2(slots)`: the hash's top bits pick the home slot.
     shift: u32,
     len: usize,
+    /// The hash's secret (the same in both tables while doubling).
+    secret: Secret,
 }
 
 /// Slots per 4 KiB page.
 const SLOTS_PER_PAGE: usize = 4096 / std::mem::size_of::<u128>();
 
 impl Table {
-    fn new(slots: usize) -> Table {
+    fn new(slots: usize, secret: Secret) -> Table {
         debug_assert!(slots.is_power_of_two());
         let pages = slots.div_ceil(SLOTS_PER_PAGE);
         Table {
@@ -77,6 +102,7 @@ impl Table {
             written: vec![0; pages.div_ceil(64)],
             shift: 64 - slots.trailing_zeros(),
             len: 0,
+            secret,
         }
     }
 
@@ -91,8 +117,8 @@ impl Table {
     /// fault where small pages take hundreds. Only here, where every
     /// page is written at once: a table that fills during trading would
     /// zero a whole 2 MiB page on the sequencer thread at its first write.
-    fn new_mapped(slots: usize) -> Table {
-        let mut table = Table::new(slots);
+    fn new_mapped(slots: usize, secret: Secret) -> Table {
+        let mut table = Table::new(slots, secret);
         advise_huge_pages(&table.slots);
         for page in (0..slots).step_by(SLOTS_PER_PAGE) {
             table.set(page, std::hint::black_box(EMPTY));
@@ -122,7 +148,7 @@ impl Table {
     }
 
     fn home(&self, key: u128) -> usize {
-        (hash(key) >> self.shift) as usize
+        (hash(key, &self.secret) >> self.shift) as usize
     }
 
     fn next(&self, i: usize) -> usize {
@@ -189,7 +215,7 @@ impl Default for TakenTokens {
 impl TakenTokens {
     /// An empty set of the smallest size.
     pub fn new() -> TakenTokens {
-        TakenTokens { table: Table::new(SLOTS_MIN), draining: None, zero: false, len: 0 }
+        TakenTokens { table: Table::new(SLOTS_MIN, fresh_secret()), draining: None, zero: false, len: 0 }
     }
 
     /// An empty set with room for `tokens` without growing, its memory
@@ -198,7 +224,7 @@ impl TakenTokens {
     /// cost more than the replay's engine work).
     pub fn with_room(tokens: usize) -> TakenTokens {
         let slots = tokens.saturating_mul(2).next_power_of_two().max(SLOTS_MIN);
-        TakenTokens { table: Table::new_mapped(slots), draining: None, zero: false, len: 0 }
+        TakenTokens { table: Table::new_mapped(slots, fresh_secret()), draining: None, zero: false, len: 0 }
     }
 
     /// Whether `user` already used `token` today.
@@ -282,7 +308,7 @@ impl TakenTokens {
         while self.draining.is_some() {
             self.drain_some();
         }
-        let bigger = Table::new(2 * self.table.slots.len());
+        let bigger = Table::new(2 * self.table.slots.len(), self.table.secret);
         let old = std::mem::replace(&mut self.table, bigger);
         self.draining = Some((old, 0));
     }
@@ -440,7 +466,7 @@ mod tests {
     #[test]
     fn a_replay_table_is_offered_to_huge_pages_where_the_kernel_has_them() {
         let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
-        let table = Table::new_mapped(1 << 20);
+        let table = Table::new_mapped(1 << 20, fresh_secret());
         if thp.contains('[') {
             assert!(advise_huge_pages(&table.slots), "the kernel supports huge pages ({thp}) but refused the advice");
         }
