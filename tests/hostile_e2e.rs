@@ -12,6 +12,7 @@ use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
 use carbonx_gateway::client::Client;
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
+use carbonx_soup::client::{Client as FeedClient, Received as FeedReceived};
 use carbonx_soup::packet::Packet;
 use std::path::Path;
 use std::time::Duration;
@@ -278,6 +279,130 @@ fn connections_that_never_log_in_from_one_address_cannot_lock_out_another() {
         assert!(matches!(answer, carbonx_gateway::client::Received::LoginAccepted { .. }), "{answer:?}");
         let closed = checks.join_all().await.into_iter().filter(|closed| *closed).count();
         assert_eq!(closed, 40 - carbonx_gateway::config::PRELOGIN_PER_ADDRESS_MAX, "flood connections closed at once");
+    });
+    server.shutdown().unwrap();
+}
+
+// ---- The TCP feed and the snapshot service (issue 20, items 1 and 5) ----
+
+/// A feed or snapshot login from `source` as `user`, the socket's receive
+/// buffer `receive_buffer` bytes when given: the client, or the reject reason.
+async fn feed_login(
+    addr: std::net::SocketAddr,
+    source: [u8; 4],
+    (user, password): (&str, &str),
+    receive_buffer: Option<u32>,
+) -> Result<FeedClient, u8> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes).unwrap();
+    }
+    socket.bind((source, 0).into()).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut client = FeedClient::from_stream(stream).unwrap();
+    match client.login(user, password, "", 1).await.unwrap() {
+        FeedReceived::LoginAccepted { .. } => Ok(client),
+        FeedReceived::LoginRejected(reason) => Err(reason),
+        other => panic!("{user}: {other:?}"),
+    }
+}
+
+/// The demo market on free ports with these feed users (name, password),
+/// their passwords stored as argon2 PHC strings.
+fn with_feed_users(users: &[(&str, &str)]) -> Config {
+    let mut config = Config::demo().on_free_ports();
+    config.feed.users = users
+        .iter()
+        .map(|(name, password)| carbonx::config::FeedUser {
+            name: (*name).to_string(),
+            password: carbonx_soup::password::hash_password(password, b"a test salt, 16+").unwrap(),
+        })
+        .collect();
+    config
+}
+
+/// Reads a snapshot to its End of Session: how many messages, the last
+/// being `G`.
+async fn read_snapshot(client: &mut FeedClient) -> usize {
+    let mut messages = 0;
+    for _ in 0..10_000_000 {
+        match client.recv(Duration::from_secs(10)).await.unwrap() {
+            FeedReceived::Sequenced(_, bytes) => {
+                messages += 1;
+                assert!(messages > 1 || bytes[0] == b'R', "a snapshot starts with the directory");
+            }
+            FeedReceived::EndOfSession => return messages,
+            _ => {}
+        }
+    }
+    panic!("the snapshot did not end");
+}
+
+const LOCAL: [u8; 4] = [127, 0, 0, 1];
+
+#[test]
+fn feed_and_snapshot_logins_need_a_listed_user_and_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &with_feed_users(&[("MM01", "mm01pass"), ("MM02", "mm02pass")]));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        for addr in [server.tcp_feed_addr().unwrap(), server.snapshot_addr().unwrap()] {
+            for wrong in [("MM01", "mm02pass"), ("MM03", "mm01pass"), ("MM01", ""), ("WATCH", "watch")] {
+                let refused = feed_login(addr, LOCAL, wrong, None).await.err();
+                assert_eq!(refused, Some(b'A'), "{wrong:?} on {addr}");
+            }
+            assert!(feed_login(addr, LOCAL, ("MM02", "mm02pass"), None).await.is_ok(), "MM02 on {addr}");
+        }
+        let mut snapshot =
+            feed_login(server.snapshot_addr().unwrap(), LOCAL, ("MM01", "mm01pass"), None).await.unwrap();
+        assert!(read_snapshot(&mut snapshot).await > 7);
+    });
+    let metrics = admin(&server).run(&AdminAction::Metrics).unwrap();
+    assert!(metrics.contains("carbonx_feed_logins_refused_total 8\n"), "{metrics}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn feed_slots_are_counted_per_user_and_an_address_that_never_logs_in_locks_nobody_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = with_feed_users(&[("MM01", "mm01pass"), ("MM02", "mm02pass")]);
+    (config.feed.connections_per_user_max, config.feed.prelogin_per_address_max) = (2, 4);
+    config.gateway.login_timeout_ms = 30_000;
+    let server = start(dir.path(), &config);
+    let tcp = server.tcp_feed_addr().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // MM01's two connections, kept alive by heartbeats, are all it gets.
+        let first = feed_login(tcp, LOCAL, ("MM01", "mm01pass"), None).await.unwrap();
+        let _second = feed_login(tcp, LOCAL, ("MM01", "mm01pass"), None).await.unwrap();
+        assert_eq!(feed_login(tcp, LOCAL, ("MM01", "mm01pass"), None).await.err(), Some(b'S'));
+        assert!(feed_login(tcp, LOCAL, ("MM02", "mm02pass"), None).await.is_ok(), "MM02 locked out by MM01");
+        // A closed connection gives its place back (bounded retries).
+        drop(first);
+        let mut again = Err(b'S');
+        for _ in 0..100 {
+            again = feed_login(tcp, LOCAL, ("MM01", "mm01pass"), None).await.map(drop);
+            if again.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(again, Ok(()), "MM01's closed connection kept its place");
+        // 40 connections from 127.0.0.2 that never log in: only the
+        // address's share stays open, and MM02 on 127.0.0.3 logs in.
+        let mut flood = Vec::new();
+        for _ in 0..40 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(([127, 0, 0, 2], 0).into()).unwrap();
+            flood.push(socket.connect(tcp).await.unwrap());
+        }
+        let mut checks = tokio::task::JoinSet::new();
+        for stream in flood {
+            checks.spawn(closed_within(stream, Duration::from_millis(1_500)));
+        }
+        assert!(feed_login(tcp, [127, 0, 0, 3], ("MM02", "mm02pass"), None).await.is_ok());
+        let closed = checks.join_all().await.into_iter().filter(|closed| *closed).count();
+        assert_eq!(closed, 40 - 4, "flood connections closed at once");
     });
     server.shutdown().unwrap();
 }
