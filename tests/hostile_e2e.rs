@@ -406,3 +406,75 @@ fn feed_slots_are_counted_per_user_and_an_address_that_never_logs_in_locks_nobod
     });
     server.shutdown().unwrap();
 }
+
+// ---- MoldUDP64 re-requests (issue 20, item 6) ----
+
+/// The value of the sample `name` (with its labels, as on the page) of `/metrics`.
+fn metric(server: &Server, sample: &str) -> u64 {
+    let text = admin(server).run(&AdminAction::Metrics).unwrap();
+    let line = text.lines().find(|line| line.starts_with(sample)).unwrap_or_else(|| panic!("no {sample}:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A UDP socket on `source` asking the re-request server, with a short read timeout.
+fn rerequester(server: &Server, source: [u8; 4]) -> std::net::UdpSocket {
+    let socket = std::net::UdpSocket::bind(std::net::SocketAddr::from((source, 0))).unwrap();
+    socket.connect(server.rerequest_addr().unwrap()).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    socket
+}
+
+#[test]
+fn rerequests_are_limited_in_bytes_per_source_and_other_sessions_get_nothing() {
+    use carbonx_feed::moldudp::{DATAGRAM_MAX, Datagram, ReRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = Config::demo().on_free_ports();
+    config.feed.publish_to = vec![udp.local_addr().unwrap()];
+    config.feed.rerequest_bytes_per_second = 10 * DATAGRAM_MAX as u64;
+    let server = start(dir.path(), &config);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client = login(server.order_entry_addr(), "DEMO01", 0).await;
+        for n in 0..200 {
+            client.queue(&Inbound::Enter(EnterOrder::limit(&format!("Q{n}"), b'B', 1, "CEA", 700_000, "0001")));
+        }
+        client.flush().await.unwrap();
+        for _ in 0..200 {
+            client.next_message(Duration::from_secs(5)).await.unwrap();
+        }
+    });
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut first = [0u8; 2_048];
+    let len = udp.recv(&mut first).unwrap();
+    let session = Datagram::decode(&first[..len]).unwrap().header().session;
+    let wanted = ReRequest { session, sequence: 1, count: 200 };
+    // 100 requests at once from 127.0.0.2: one second's worth (10 full
+    // datagrams) is answered, plus what refills while they arrive.
+    let flooder = rerequester(&server, [127, 0, 0, 2]);
+    let started = Instant::now();
+    for _ in 0..100 {
+        flooder.send(&wanted.encode()).unwrap();
+    }
+    let mut answers = 0u64;
+    let mut buf = [0u8; 2_048];
+    while answers < 100 && flooder.recv(&mut buf).is_ok() {
+        answers += 1;
+    }
+    let refill = (started.elapsed().as_secs_f64() * 10.0).ceil() as u64;
+    assert!(answers >= 10 && answers <= 10 + refill, "{answers} answers (refill allowance {refill})");
+    // Another source is not limited by the first one's flood.
+    let other = rerequester(&server, [127, 0, 0, 3]);
+    other.send(&wanted.encode()).unwrap();
+    let len = other.recv(&mut buf).unwrap();
+    let answer = Datagram::decode(&buf[..len]).unwrap().header();
+    assert_eq!((answer.session, answer.sequence), (session, 1));
+    // Another session: nothing, counted as dropped.
+    let stranger = rerequester(&server, [127, 0, 0, 4]);
+    stranger.send(&ReRequest { session: *b"CX19990104", ..wanted }.encode()).unwrap();
+    assert!(stranger.recv(&mut buf).is_err(), "a request for another session was answered");
+    assert_eq!(metric(&server, "carbonx_feed_rerequests_total{outcome=\"dropped\"}"), 1);
+    let limited = metric(&server, "carbonx_feed_rerequests_total{outcome=\"limited\"}");
+    assert_eq!(limited, 100 - answers, "every request over the limit is counted");
+    server.shutdown().unwrap();
+}

@@ -299,3 +299,64 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod without_the_feed_mutex {
+    use super::*;
+    use crate::service::FeedState;
+    use carbonx_soup::daylog::DayLog;
+    use carbonx_soup::packet::Packet;
+
+    /// A feed whose day `CX20260105` has `count` messages logged.
+    fn feed(dir: &std::path::Path, count: u64) -> Arc<FeedShared> {
+        let shared = FeedShared::new();
+        let mut log = DayLog::create(&dir.join("itch.log"), carbonx_soup::files::FileModes::default()).unwrap();
+        let mut packets = Vec::new();
+        for n in 1..=count {
+            Packet::Sequenced(format!("S-message-{n}").as_bytes()).encode(&mut packets);
+        }
+        log.append(&packets, count).unwrap();
+        let session = *b"CX20260105";
+        *shared.state.lock() = FeedState { session, log: Some(log), ..FeedState::default() };
+        shared.next_seq.send_replace((session, count + 1));
+        shared
+    }
+
+    #[test]
+    fn answers_while_the_feed_thread_holds_its_mutex() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = feed(dir.path(), 500);
+        let mut reader = None;
+        let first = ReRequest { session: *b"CX20260105", sequence: 1, count: 1 };
+        assert!(answer(&shared, &mut reader, &first).is_some(), "today's log is found");
+        // The feed thread is busy with a batch: its mutex is held.
+        let held = shared.state.lock();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let asker = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let wanted = ReRequest { session: *b"CX20260105", sequence: 300, count: 10 };
+            let _ = done_tx.send(answer(&asker, &mut reader, &wanted));
+        });
+        let datagram = done_rx.recv_timeout(Duration::from_secs(30)).expect("the answer waited for the feed's mutex");
+        drop(held);
+        let datagram = datagram.expect("answered");
+        let decoded = crate::moldudp::Datagram::decode(&datagram).unwrap();
+        assert_eq!((decoded.header().sequence, decoded.header().message_count()), (300, 10));
+        assert_eq!(decoded.messages().next().unwrap(), b"S-message-300");
+    }
+
+    #[test]
+    fn other_sessions_zero_and_unsent_numbers_get_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = feed(dir.path(), 20);
+        let mut reader = None;
+        for (session, sequence, count) in
+            [(*b"CX20260102", 1, 5), (*b"CX20260105", 0, 5), (*b"CX20260105", 21, 1), (*b"CX20260105", 3, 0)]
+        {
+            assert!(answer(&shared, &mut reader, &ReRequest { session, sequence, count }).is_none());
+        }
+        let last = answer(&shared, &mut reader, &ReRequest { session: *b"CX20260105", sequence: 18, count: 50 });
+        let decoded = crate::moldudp::Datagram::decode(last.as_deref().unwrap()).unwrap();
+        assert_eq!(decoded.header().message_count(), 3, "only what was published");
+    }
+}
