@@ -10,11 +10,11 @@
 //! as the engine holds it. Where namespaces cannot be made (not root, no
 //! `ip`), the test says so and passes without running.
 
+mod support;
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
-use carbonx_engine::{InstrumentId, Side};
-use carbonx_feed::book::{BookBuilder, FeedOrder};
+use carbonx_feed::book::BookBuilder;
 use carbonx_feed::itch::Message;
 use carbonx_feed::moldudp::{Datagram, ReRequest};
 use carbonx_feed::watch::Follower;
@@ -25,6 +25,7 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use support::books::{engine_book, feed_book};
 
 /// The server's side of the veth pair, and the consumer's.
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 231, 0, 1);
@@ -151,22 +152,6 @@ fn order(n: u32) -> Inbound {
         price,
         &format!("{:04}", 1 + n % 7),
     ))
-}
-
-fn feed_book(book: &BookBuilder) -> BTreeMap<u64, (u16, u8, u32, u32)> {
-    book.orders().into_iter().map(|(r, o): (u64, FeedOrder)| (r, (o.locate, o.side, o.shares, o.price))).collect()
-}
-
-fn engine_book(engine: &carbonx_engine::Engine) -> BTreeMap<u64, (u16, u8, u32, u32)> {
-    let mut out = BTreeMap::new();
-    for i in 0..engine.instruments().len() {
-        for side in [Side::Buy, Side::Sell] {
-            for o in engine.resting(InstrumentId::new(i as u8), side) {
-                out.insert(o.id.get(), (i as u16 + 1, side.letter(), o.qty.tonnes(), o.price.to_wire()));
-            }
-        }
-    }
-    out
 }
 
 /// The messages of every datagram of A and B by sequence number (a
