@@ -229,7 +229,7 @@ impl FeedConfig {
             if users.iter().any(|(listed, _)| *listed == name) {
                 return Err(format!("feed user {:?} is listed twice", user.name));
             }
-            if !carbonx_soup::password::is_password_hash(&user.password) {
+            if !carbonx_soup::secret::is_password_hash(&user.password) {
                 return Err(format!(
                     "feed user {:?}: the password must be an argon2 PHC string (`carbonx passwd` prints one)",
                     user.name

@@ -56,6 +56,12 @@ enum Cmd {
         /// Start from the snapshot service instead of replaying the day.
         #[arg(long)]
         from_snapshot: bool,
+        /// The feed user (one of `[[feed.users]]`; the demo market accepts any).
+        #[arg(long, default_value = "WATCH")]
+        user: String,
+        /// Its password.
+        #[arg(long, env = "CARBONX_FEED_PASSWORD", default_value = "watch", hide_env_values = true)]
+        password: String,
     },
     /// Load benchmark: drives a server over SoupBinTCP/OUCH and reports latency percentiles.
     Load {
@@ -140,7 +146,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve { config, data_dir, fsync } => serve(config.as_deref(), data_dir, fsync),
-        Cmd::Watch { snapshot, feed, admin, levels, seconds, once, from_snapshot } => {
+        Cmd::Watch { snapshot, feed, admin, levels, seconds, once, from_snapshot, user, password } => {
             let source = if from_snapshot {
                 carbonx::tools::watch::Source::Snapshot(snapshot)
             } else {
@@ -148,7 +154,8 @@ fn main() -> ExitCode {
             };
             let frames =
                 if once { carbonx::tools::watch::Frames::Once } else { carbonx::tools::watch::Frames::Every(seconds) };
-            watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames })
+            let credentials = carbonx_feed::watch::Credentials { user, password };
+            watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames, credentials })
         }
         Cmd::Load {
             connect,

@@ -315,7 +315,7 @@ fn with_feed_users(users: &[(&str, &str)]) -> Config {
         .iter()
         .map(|(name, password)| carbonx::config::FeedUser {
             name: (*name).to_string(),
-            password: carbonx_soup::password::hash_password(password, b"a test salt, 16+").unwrap(),
+            password: carbonx_soup::secret::hash_password(password.as_bytes()).unwrap(),
         })
         .collect();
     config
@@ -704,9 +704,10 @@ fn snapshot_loops_and_consumers_that_never_read_stop_neither_order_entry_nor_the
 /// The figure of issue 20 item 1 (run by hand, printed, not asserted):
 /// order-entry latency p99 and the process's growth in memory with and
 /// without the hostile clients, each on a fresh server.
-/// `cargo test --release --test hostile_e2e figure_ -- --ignored --nocapture`
+/// `cargo test --test hostile_e2e figure_ -- --ignored --nocapture` (the test
+/// profile is optimised, opt-level 2)
 #[test]
-#[ignore = "a measurement: run by hand with --release --ignored --nocapture"]
+#[ignore = "a measurement: run by hand with --ignored --nocapture"]
 fn figure_order_entry_p99_and_memory_with_and_without_hostile_feed_clients() {
     for hostile in [false, true] {
         let dir = tempfile::tempdir().unwrap();

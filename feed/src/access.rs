@@ -2,8 +2,8 @@
 //! connections each may hold.
 //!
 //! - [`Logins`]: the configured feed users and their argon2 PHC passwords
-//!   (checked with [`carbonx_soup::password::verify_password`], the check
-//!   order entry uses), or, in the demo market, anyone.
+//!   (checked with [`carbonx_soup::secret::verify_password`], the check
+//!   order entry uses; an unknown username costs the same as a known one), or, in the demo market, anyone.
 //! - [`Capped`]: connections counted per key with a cap, given back when
 //!   the guard drops: per source address before login (one address that
 //!   never logs in cannot take the listener), per username after it (one
@@ -14,8 +14,8 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Password checks running at once at most: argon2 takes tens of
-/// milliseconds and about 19 MiB each, so a login flood queues here
+/// Password checks running at once at most: argon2 takes milliseconds
+/// of CPU and megabytes of memory each, so a login flood queues here
 /// instead of taking the machine's memory and cores.
 const CHECKS_AT_ONCE: usize = 2;
 
@@ -52,13 +52,17 @@ impl Logins {
         if self.is_open() {
             return true;
         }
-        let Some((_, stored)) = self.users.iter().find(|(user, _)| user == name) else { return false };
-        let Ok(given) = std::str::from_utf8(password) else { return false };
+        let stored = self.users.iter().find(|(user, _)| user == name).map(|(_, stored)| stored.clone());
+        // The password as typed: the field without its space padding.
+        let typed = password.iter().rposition(|&b| b != b' ').map_or(0, |last| last + 1);
+        let given = password[..typed].to_vec();
         let Ok(_turn) = self.checks.acquire().await else { return false };
-        let (stored, given) = (stored.clone(), given.to_string());
-        tokio::task::spawn_blocking(move || carbonx_soup::password::verify_password(&stored, &given))
-            .await
-            .unwrap_or(false)
+        tokio::task::spawn_blocking(move || match stored {
+            Some(stored) => carbonx_soup::secret::verify_password(&stored, &given),
+            None => carbonx_soup::secret::verify_decoy(&given),
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
@@ -136,7 +140,7 @@ mod tests {
 
     #[test]
     fn configured_users_need_their_password_and_an_empty_list_is_open() {
-        let stored = carbonx_soup::password::hash_password("feedpw", b"0123456789abcdef").unwrap();
+        let stored = carbonx_soup::secret::hash_password(b"feedpw").unwrap();
         let logins = Logins::new(vec![(*b"MM01  ", stored)]);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {

@@ -19,11 +19,11 @@
 //! - [`files`]: files that survive a power cut: write a temporary file,
 //!   sync it, rename it, sync the directory (one helper for the journal's
 //!   neighbours, the snapshots and the end-of-day files).
-//! - [`password`]: the argon2 PHC check of a login's password, shared by
-//!   every SoupBinTCP login (order entry, drop copy, TCP feed, snapshot).
 //! - [`server`]: the thin tokio side of a server session: one read within
 //!   the session's deadlines, and the login reading that the gateway and the
 //!   feed share.
+//! - [`secret`]: password hashes (argon2 PHC strings) and constant-time
+//!   token comparison, shared by every login of the exchange.
 //! - [`client`]: a tokio client yielding raw sequenced payloads; the gateway's
 //!   OUCH client and the feed's consumer sit on top of it.
 //!
@@ -35,7 +35,7 @@ pub mod client;
 pub mod daylog;
 pub mod files;
 pub mod packet;
-pub mod password;
+pub mod secret;
 pub mod server;
 pub mod session;
 
