@@ -188,8 +188,9 @@ pub struct FeedConfig {
 pub struct FeedUser {
     /// The SoupBinTCP username, at most 6 ASCII characters.
     pub name: String,
-    /// The password as an argon2 PHC string (`carbonx passwd` prints one).
-    pub password: String,
+    /// The password as an argon2 PHC string (`carbonx passwd` prints one),
+    /// as order entry's `password_hash`.
+    pub password_hash: String,
 }
 
 impl Default for FeedConfig {
@@ -229,13 +230,13 @@ impl FeedConfig {
             if users.iter().any(|(listed, _)| *listed == name) {
                 return Err(format!("feed user {:?} is listed twice", user.name));
             }
-            if !carbonx_soup::secret::is_password_hash(&user.password) {
+            if !carbonx_soup::secret::is_password_hash(&user.password_hash) {
                 return Err(format!(
                     "feed user {:?}: the password must be an argon2 PHC string (`carbonx passwd` prints one)",
                     user.name
                 ));
             }
-            users.push((name, user.password.clone()));
+            users.push((name, user.password_hash.clone()));
         }
         let limits = [
             (self.write_timeout_ms, "write_timeout_ms"),

@@ -315,7 +315,7 @@ fn with_feed_users(users: &[(&str, &str)]) -> Config {
         .iter()
         .map(|(name, password)| carbonx::config::FeedUser {
             name: (*name).to_string(),
-            password: carbonx_soup::secret::hash_password(password.as_bytes()).unwrap(),
+            password_hash: carbonx_soup::secret::hash_password(password.as_bytes()).unwrap(),
         })
         .collect();
     config
