@@ -59,6 +59,12 @@ enum Cmd {
         /// Start from the snapshot service instead of replaying the day.
         #[arg(long)]
         from_snapshot: bool,
+        /// The feed user (one of `[[feed.users]]`; the demo market accepts any).
+        #[arg(long, default_value = "WATCH")]
+        user: String,
+        /// Its password.
+        #[arg(long, env = "CARBONX_FEED_PASSWORD", default_value = "watch", hide_env_values = true)]
+        password: String,
     },
     /// Load benchmark: drives a server over SoupBinTCP/OUCH and reports latency percentiles.
     Load {
@@ -212,7 +218,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve { config, data_dir, fsync, log_format } => serve(config.as_deref(), data_dir, fsync, log_format),
-        Cmd::Watch { snapshot, feed, admin, levels, duration, once, from_snapshot } => {
+        Cmd::Watch { snapshot, feed, admin, levels, duration, once, from_snapshot, user, password } => {
             let seconds = duration.map(|d| d.as_secs().max(1));
             let source = if from_snapshot {
                 carbonx::tools::watch::Source::Snapshot(snapshot)
@@ -221,7 +227,8 @@ fn main() -> ExitCode {
             };
             let frames =
                 if once { carbonx::tools::watch::Frames::Once } else { carbonx::tools::watch::Frames::Every(seconds) };
-            watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames })
+            let credentials = carbonx_feed::watch::Credentials { user, password };
+            watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames, credentials })
         }
         Cmd::Load {
             connect,

@@ -16,7 +16,11 @@
 //!
 //! With I/O:
 //! - [`service`]: the feed thread: translate, number, log, book, publish MoldUDP64.
+//! - [`counters`]: publisher and re-request counters, and the send to every destination.
 //! - [`rerequest`]: the MoldUDP64 re-request server (UDP).
+//! - [`access`]: the feed's users and passwords, connection caps per
+//!   source address (before login) and per user (after it).
+//! - [`snapshot`]: snapshots built off the feed thread and shared by requests.
 //! - [`tcp`]: the TCP feed and the snapshot service (tokio), each connection
 //!   driven by a [`carbonx_soup::session::ServerSession`].
 //! - [`watch`]: a consumer: snapshot, then the TCP feed, into a [`book::BookBuilder`].
@@ -31,11 +35,14 @@
 //! state machine, day log and client that the TCP feed, the snapshot service
 //! and [`watch`] use) only; never `carbonx-gateway`.
 
+pub mod access;
 pub mod book;
+pub mod counters;
 pub mod itch;
 pub mod moldudp;
 pub mod rerequest;
 pub mod service;
+pub mod snapshot;
 pub mod stats;
 pub mod tcp;
 pub mod translate;

@@ -10,6 +10,7 @@
 //! pace and are cut off past their backlog cap.
 
 use crate::book::BookBuilder;
+use crate::counters::send_all;
 use crate::itch::Message;
 use crate::moldudp::{PackError, Packer, SESSION_LEN};
 use crate::translate::Translator;
@@ -64,6 +65,8 @@ pub struct FeedShared {
     pub next_seq: tokio::sync::watch::Sender<(/* session */ [u8; SESSION_LEN], u64)>,
     /// The TCP consumers connected now, for the operator's metrics.
     consumers: Mutex<Vec<Arc<Consumer>>>,
+    /// Publisher and re-request counters, for the operator's metrics.
+    pub counters: crate::counters::FeedCounters,
 }
 
 /// A connected TCP feed consumer: where it is and how far it has been sent.
@@ -92,7 +95,12 @@ impl FeedShared {
     /// An empty feed.
     pub fn new() -> Arc<FeedShared> {
         let (next_seq, _) = tokio::sync::watch::channel(([b' '; SESSION_LEN], 1));
-        Arc::new(FeedShared { state: Mutex::new(FeedState::default()), next_seq, consumers: Mutex::new(Vec::new()) })
+        Arc::new(FeedShared {
+            state: Mutex::new(FeedState::default()),
+            next_seq,
+            consumers: Mutex::new(Vec::new()),
+            counters: crate::counters::FeedCounters::default(),
+        })
     }
 
     /// Lists a consumer until the guard is dropped.
@@ -240,11 +248,11 @@ impl FeedService {
         // The first now, before anything of the next day; the repeats later.
         self.send(&packet);
         let Ok(socket) = self.socket.try_clone() else { return };
-        let destinations = self.config.destinations.clone();
+        let (destinations, shared) = (self.config.destinations.clone(), Arc::clone(&self.shared));
         std::thread::spawn(move || {
             for _ in 0..2 {
                 std::thread::sleep(Duration::from_millis(450));
-                send_all(&socket, &destinations, &packet);
+                send_all(&socket, &destinations, &packet, &shared.counters);
             }
         });
     }
@@ -315,21 +323,13 @@ impl FeedService {
         if self.packer.is_empty() {
             return;
         }
-        send_all(&self.socket, &self.config.destinations, self.packer.datagram());
+        send_all(&self.socket, &self.config.destinations, self.packer.datagram(), &self.shared.counters);
         self.last_sent = Instant::now();
         self.packer.clear();
     }
 
     fn send(&mut self, datagram: &[u8]) {
-        send_all(&self.socket, &self.config.destinations, datagram);
+        send_all(&self.socket, &self.config.destinations, datagram, &self.shared.counters);
         self.last_sent = Instant::now();
-    }
-}
-
-fn send_all(socket: &UdpSocket, destinations: &[SocketAddr], datagram: &[u8]) {
-    for to in destinations {
-        if let Err(err) = socket.send_to(datagram, to) {
-            tracing::debug!(%to, %err, "MoldUDP64 send failed");
-        }
     }
 }

@@ -1,6 +1,15 @@
 //! The feed over TCP (SoupBinTCP sequenced packets carrying ITCH) and the
-//! snapshot service. Both accept a login with any username and password in
-//! the demo market (PROTOCOL §9, §10).
+//! snapshot service (PROTOCOL §9, §10).
+//!
+//! Every connection first takes a place among its source address's
+//! connections waiting to log in (at most `prelogin_per_address_max`, and
+//! at most [`CONSUMERS_MAX`] waiting in all), then logs in: the username
+//! and password are checked against the feed's users ([`Logins`]; anyone
+//! in the demo market), and the user takes one of its
+//! `connections_per_user_max` places and one of the listener's
+//! [`CONSUMERS_MAX`] slots. A heartbeating consumer holds a slot of its
+//! own user, never of another. Every socket write has a deadline
+//! (`write_timeout`): a consumer that does not read is cut off.
 //!
 //! TCP feed: a consumer logs in with a sequence number (1 = the whole day,
 //! 0 = only new messages), is replayed from the day log and then follows
@@ -9,20 +18,24 @@
 //! may log in again from its next number. The feed thread never waits.
 //!
 //! Snapshot: after the login, `R`, `J`, `H` and every resting order as `A`,
-//! then `G` with the first sequence number not reflected, then End of Session.
+//! then `G` with the first sequence number not reflected, then End of
+//! Session; built off the feed thread and shared ([`Snapshots`]).
 
-use crate::itch::{EndOfSnapshot, Message};
+use crate::access::{Logins, PerAddress, PerUser, Place, Username};
+use crate::counters::Connected;
 use crate::service::FeedShared;
+use crate::snapshot::Snapshots;
 use bytes::Bytes;
 use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, SESSION_LEN};
 use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
 use carbonx_soup::session::{Event, ServerSession, SessionError, SessionWriter, Timeout, Timers};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 /// Why a feed or snapshot consumer was disconnected (logged, never sent).
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +66,14 @@ pub enum ConsumerError {
     /// The feed thread stopped.
     #[error("the feed stopped")]
     FeedStopped,
+    /// A write did not complete within the write timeout: the consumer
+    /// does not read.
+    #[error("a write did not complete within {0:?}")]
+    WriteTimeout(Duration),
+    /// The login was refused (`J` sent): a wrong username or password
+    /// (`A`), or the user or the listener at its connection cap (`S`).
+    #[error("login refused ({})", char::from(*.0))]
+    Refused(u8),
     /// The socket or the day log's file failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -62,8 +83,15 @@ pub enum ConsumerError {
 pub const BACKLOG_MAX: u64 = 8 << 20;
 /// Bytes sent per socket write at most.
 const WRITE_CHUNK: usize = 64 * 1024;
-/// Consumers at most per listener.
+/// Consumers logged in at most per listener, and connections waiting to
+/// log in at most per listener.
 pub const CONSUMERS_MAX: usize = 256;
+/// Default connections one user may hold on one listener.
+pub const PER_USER_MAX: usize = 4;
+/// Default connections one source address may have waiting to log in.
+pub const PRELOGIN_PER_ADDRESS_MAX: usize = 16;
+/// Default deadline of one socket write.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of both services.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +104,12 @@ pub struct TcpFeedConfig {
     pub login_timeout: Duration,
     /// Nothing received for this long ends the connection.
     pub idle_timeout: Duration,
+    /// A socket write not done within this ends the connection.
+    pub write_timeout: Duration,
+    /// Connections one user may hold on one listener.
+    pub per_user_max: usize,
+    /// Connections one source address may have waiting to log in.
+    pub prelogin_per_address_max: usize,
 }
 
 impl TcpFeedConfig {
@@ -92,6 +126,9 @@ impl Default for TcpFeedConfig {
             heartbeat: carbonx_soup::session::HEARTBEAT,
             login_timeout: carbonx_soup::session::LOGIN_TIMEOUT,
             idle_timeout: carbonx_soup::session::IDLE_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            per_user_max: PER_USER_MAX,
+            prelogin_per_address_max: PRELOGIN_PER_ADDRESS_MAX,
         }
     }
 }
@@ -105,15 +142,45 @@ pub enum Service {
     Snapshot,
 }
 
+/// What every connection of one listener shares.
+struct Listener {
+    service: Service,
+    shared: Arc<FeedShared>,
+    config: TcpFeedConfig,
+    logins: Arc<Logins>,
+    waiting: Arc<PerAddress>,
+    waiting_all: Arc<Semaphore>,
+    per_user: Arc<PerUser>,
+    slots: Arc<Semaphore>,
+    snapshots: Snapshots,
+}
+
+/// A logged-in consumer's places: its user's and the listener's.
+struct Slot {
+    _user: Place<Username>,
+    _listener: OwnedSemaphorePermit,
+}
+
 /// Accepts consumers until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     shared: Arc<FeedShared>,
     config: TcpFeedConfig,
+    logins: Arc<Logins>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(CONSUMERS_MAX));
+    let this = Arc::new(Listener {
+        service,
+        shared,
+        config,
+        logins,
+        waiting: PerAddress::new(config.prelogin_per_address_max),
+        waiting_all: Arc::new(Semaphore::new(CONSUMERS_MAX)),
+        per_user: PerUser::new(config.per_user_max),
+        slots: Arc::new(Semaphore::new(CONSUMERS_MAX)),
+        snapshots: Snapshots::default(),
+    });
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -122,83 +189,127 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, ?service, "feed connection refused: at the cap");
+        let Some(waiting) = this.admit_before_login(peer.ip()) else {
+            tracing::debug!(%peer, ?service, "feed connection refused: too many waiting to log in");
             continue;
         };
-        let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
+        let (this, shutdown) = (Arc::clone(&this), shutdown.clone());
         tokio::spawn(async move {
-            let result = match service {
-                Service::Feed => stream(socket, &shared, config, shutdown).await,
-                Service::Snapshot => snapshot(socket, &shared, config).await,
-            };
-            if let Err(reason) = result {
+            if let Err(reason) = this.connection(socket, waiting, shutdown).await {
                 tracing::info!(%peer, ?service, %reason, "feed consumer disconnected");
             }
-            drop(permit);
         });
     }
 }
 
-/// Writes what the session has queued.
-async fn transmit(socket: &mut TcpStream, writer: &mut SessionWriter) -> Result<(), ConsumerError> {
+impl Listener {
+    /// A place among the connections waiting to log in: the address's and the listener's.
+    fn admit_before_login(&self, address: IpAddr) -> Option<(Place<IpAddr>, OwnedSemaphorePermit)> {
+        let place = self.waiting.admit(address)?;
+        let permit = Arc::clone(&self.waiting_all).try_acquire_owned().ok()?;
+        Some((place, permit))
+    }
+
+    /// One connection: the login, then the service.
+    async fn connection(
+        &self,
+        mut socket: TcpStream,
+        waiting: (Place<IpAddr>, OwnedSemaphorePermit),
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ConsumerError> {
+        let _ = socket.set_nodelay(true);
+        let ServerSession { mut reader, mut writer } = ServerSession::new(self.config.timers(), Instant::now());
+        let login = read_login(&mut socket, &mut reader).await?;
+        let slot = self.log_in(&login).await;
+        drop(waiting);
+        let _slot = match slot {
+            Ok(slot) => slot,
+            Err(reason) => {
+                self.shared.counters.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                writer.reject(reason);
+                transmit(&mut socket, &mut writer, self.config.write_timeout).await?;
+                return Err(ConsumerError::Refused(reason));
+            }
+        };
+        let counters = &self.shared.counters;
+        let _counted = Connected::new(match self.service {
+            Service::Feed => &counters.tcp_connections,
+            Service::Snapshot => &counters.snapshot_connections,
+        });
+        match self.service {
+            Service::Feed => stream(socket, &self.shared, self.config, (reader, writer), &login, shutdown).await,
+            Service::Snapshot => self.snapshot(socket, writer).await,
+        }
+    }
+
+    /// The login's places, or the reject reason: `A` for a wrong username
+    /// or password, `S` when the user or the listener is at its cap.
+    async fn log_in(&self, login: &LoginRequest) -> Result<Slot, u8> {
+        if !self.logins.check(&login.username, &login.password).await {
+            return Err(b'A');
+        }
+        let user = self.per_user.admit(login.username).ok_or(b'S')?;
+        let listener = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| b'S')?;
+        Ok(Slot { _user: user, _listener: listener })
+    }
+
+    /// Sends the latest shared snapshot, then End of Session.
+    async fn snapshot(&self, mut socket: TcpStream, mut writer: SessionWriter) -> Result<(), ConsumerError> {
+        let built = self.snapshots.get(&self.shared).await;
+        writer.accept(built.session, 1);
+        transmit(&mut socket, &mut writer, self.config.write_timeout).await?;
+        write_within(&mut socket, &built.packets, self.config.write_timeout).await?;
+        let _ = tokio::time::timeout(self.config.write_timeout, socket.shutdown()).await;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` within `deadline`.
+async fn write_within(socket: &mut TcpStream, bytes: &[u8], deadline: Duration) -> Result<(), ConsumerError> {
+    match tokio::time::timeout(deadline, socket.write_all(bytes)).await {
+        Ok(written) => Ok(written?),
+        Err(_) => Err(ConsumerError::WriteTimeout(deadline)),
+    }
+}
+
+/// Writes what the session has queued, within `deadline`.
+async fn transmit(socket: &mut TcpStream, writer: &mut SessionWriter, deadline: Duration) -> Result<(), ConsumerError> {
     if let Some(bytes) = writer.poll_transmit(Instant::now()) {
-        socket.write_all(&bytes).await?;
+        write_within(socket, &bytes, deadline).await?;
     }
     Ok(())
 }
 
-async fn snapshot(mut socket: TcpStream, shared: &FeedShared, config: TcpFeedConfig) -> Result<(), ConsumerError> {
-    let mut session = ServerSession::new(config.timers(), Instant::now());
-    read_login(&mut socket, &mut session.reader).await?;
-    let (name, messages, next) = {
-        let state = shared.state.lock();
-        let next = state.log.as_ref().map_or(1, |l| l.next_seq());
-        (state.session, state.book.snapshot(state.last_ns), next)
-    };
-    let writer = &mut session.writer;
-    writer.accept(name, 1);
-    transmit(&mut socket, writer).await?;
-    let mut encoded = [0u8; crate::itch::MESSAGE_LEN_MAX];
-    for message in messages.iter().chain([&Message::EndOfSnapshot(EndOfSnapshot { sequence: next })]) {
-        let len = message.encode(&mut encoded);
-        writer.sequenced(&encoded[..len]);
-    }
-    writer.end_session();
-    transmit(&mut socket, writer).await?;
-    let _ = socket.shutdown().await;
-    Ok(())
-}
-
+/// The TCP feed after the login: replay from the login's number, then live.
 async fn stream(
     mut socket: TcpStream,
     shared: &FeedShared,
     config: TcpFeedConfig,
+    (mut reader, mut writer): (carbonx_soup::session::SessionReader, SessionWriter),
+    login: &LoginRequest,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConsumerError> {
-    let _ = socket.set_nodelay(true);
-    let ServerSession { mut reader, mut writer } = ServerSession::new(config.timers(), Instant::now());
-    let login = read_login(&mut socket, &mut reader).await?;
+    let deadline = config.write_timeout;
     let mut live = shared.next_seq.subscribe();
-    let Some((session, mut cursor)) = start_cursor(shared, &login)? else {
+    let Some((session, mut cursor)) = start_cursor(shared, login)? else {
         writer.reject(b'S');
-        transmit(&mut socket, &mut writer).await?;
+        transmit(&mut socket, &mut writer, deadline).await?;
         return Err(ConsumerError::SessionNotAvailable);
     };
     writer.accept(session, cursor.seq);
-    transmit(&mut socket, &mut writer).await?;
+    transmit(&mut socket, &mut writer, deadline).await?;
     let peer = socket.peer_addr()?;
     let listed = shared.register(peer);
     loop {
         listed.consumer.sent.store(cursor.offset, std::sync::atomic::Ordering::Relaxed);
         let ended = fill(shared, &session, &mut cursor, &mut writer, config.backlog_max)?;
         if let Some(out) = writer.poll_transmit(Instant::now()) {
-            write_watching_backlog(&mut socket, &out, shared, &cursor, &mut live, config.backlog_max).await?;
+            write_watching_backlog(&mut socket, &out, shared, &cursor, &mut live, config).await?;
             continue;
         }
         if ended {
             writer.end_session();
-            transmit(&mut socket, &mut writer).await?;
+            transmit(&mut socket, &mut writer, deadline).await?;
             return Ok(());
         }
         let heartbeat = deadline_of(writer.poll_timeout());
@@ -206,7 +317,7 @@ async fn stream(
             _ = live.changed() => {}
             _ = tokio::time::sleep_until(heartbeat) => {
                 writer.handle_timeout(Instant::now());
-                transmit(&mut socket, &mut writer).await?;
+                transmit(&mut socket, &mut writer, deadline).await?;
             }
             read = read_once(&mut socket, &mut reader, 512) => match read? {
                 Incoming::Bytes | Incoming::Nothing => {
@@ -269,30 +380,34 @@ fn start_cursor(
     Ok(Some((state.session, cursor)))
 }
 
-/// Writes `out`; while the consumer is not reading, keeps checking how far
-/// the live feed has run ahead of it and gives up past the cap, so a stuck
-/// consumer is cut off instead of holding its connection forever.
+/// Writes `out` within the write timeout; while the consumer is not
+/// reading, keeps checking how far the live feed has run ahead of it and
+/// gives up past the cap, so a stuck consumer is cut off instead of
+/// holding its connection forever.
 async fn write_watching_backlog(
     socket: &mut TcpStream,
     out: &Bytes,
     shared: &FeedShared,
     cursor: &Cursor,
     live: &mut watch::Receiver<([u8; SESSION_LEN], u64)>,
-    backlog_max: u64,
+    config: TcpFeedConfig,
 ) -> Result<(), ConsumerError> {
     let write = socket.write_all(out);
     tokio::pin!(write);
+    let deadline = tokio::time::sleep(config.write_timeout);
+    tokio::pin!(deadline);
     loop {
         tokio::select! {
             written = &mut write => return Ok(written?),
+            () = &mut deadline => return Err(ConsumerError::WriteTimeout(config.write_timeout)),
             changed = live.changed() => {
                 if changed.is_err() {
                     return Err(ConsumerError::FeedStopped);
                 }
                 let end = shared.state.lock().log.as_ref().map_or(0, |l| l.end().offset);
                 let backlog = (end + out.len() as u64).saturating_sub(cursor.offset);
-                if backlog > backlog_max {
-                    return Err(ConsumerError::Backlog { backlog, cap: backlog_max });
+                if backlog > config.backlog_max {
+                    return Err(ConsumerError::Backlog { backlog, cap: config.backlog_max });
                 }
             }
         }

@@ -30,9 +30,24 @@ pub enum WatchError {
     NoEndOfSnapshot,
 }
 
-async fn login(addr: SocketAddr, sequence: u64) -> Result<Client, WatchError> {
+/// A feed user's username and password (the demo market accepts any).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// At most 6 characters.
+    pub user: String,
+    /// At most 10 characters.
+    pub password: String,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials { user: "WATCH".into(), password: "watch".into() }
+    }
+}
+
+async fn login(addr: SocketAddr, sequence: u64, who: &Credentials) -> Result<Client, WatchError> {
     let mut client = Client::connect(addr).await?;
-    match client.login("WATCH", "watch", "", sequence).await? {
+    match client.login(&who.user, &who.password, "", sequence).await? {
         Received::LoginAccepted { .. } => Ok(client),
         Received::LoginRejected(reason) => Err(WatchError::Rejected(char::from(reason))),
         _ => Err(WatchError::Rejected('?')),
@@ -45,7 +60,15 @@ async fn login(addr: SocketAddr, sequence: u64) -> Result<Client, WatchError> {
 /// # Errors
 /// Connection trouble, a refused login, bad bytes, or no `G`.
 pub async fn load_snapshot(addr: SocketAddr) -> Result<BookBuilder, WatchError> {
-    let mut client = login(addr, 1).await?;
+    load_snapshot_as(addr, &Credentials::default()).await
+}
+
+/// [`load_snapshot`] as the feed user `who`.
+///
+/// # Errors
+/// Connection trouble, a refused login, bad bytes, or no `G`.
+pub async fn load_snapshot_as(addr: SocketAddr, who: &Credentials) -> Result<BookBuilder, WatchError> {
+    let mut client = login(addr, 1, who).await?;
     let mut book = BookBuilder::new();
     loop {
         match client.recv(Duration::from_secs(10)).await? {
@@ -78,7 +101,15 @@ impl Follower {
     /// # Errors
     /// Connection trouble or a refused login.
     pub async fn start(addr: SocketAddr, book: BookBuilder) -> Result<Follower, WatchError> {
-        let client = login(addr, book.next_seq()).await?;
+        Follower::start_as(addr, book, &Credentials::default()).await
+    }
+
+    /// [`Follower::start`] as the feed user `who`.
+    ///
+    /// # Errors
+    /// Connection trouble or a refused login.
+    pub async fn start_as(addr: SocketAddr, book: BookBuilder, who: &Credentials) -> Result<Follower, WatchError> {
+        let client = login(addr, book.next_seq(), who).await?;
         Ok(Follower { client, book, stats: MarketStats::new() })
     }
 

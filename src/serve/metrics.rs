@@ -17,6 +17,7 @@
 //!
 //! Counters end in `_total`; every name starts with `carbonx_`.
 
+use carbonx_feed::counters::{FeedCounters, read};
 use carbonx_feed::service::FeedShared;
 use carbonx_gateway::counters::ByLetter;
 use carbonx_gateway::hub::Hub;
@@ -211,6 +212,50 @@ impl Collector for FeedCollector {
             let labels = [("consumer", peer.to_string())];
             ConstGauge::new(i64::try_from(backlog).unwrap_or(i64::MAX)).encode(family.encode_family(&labels)?)?;
         }
-        Ok(())
+        drop(family);
+        udp_counters(&mut encoder, &self.0.counters)
     }
+}
+
+/// The MoldUDP64 publisher's failed sends and the re-request server's answers.
+fn udp_counters(encoder: &mut DescriptorEncoder, counters: &FeedCounters) -> Result<(), std::fmt::Error> {
+    let failures = ConstCounter::new(read(&counters.publish_failures));
+    failures.encode(encoder.encode_descriptor(
+        "carbonx_feed_publish_failures",
+        "MoldUDP64 datagrams that could not be sent to a destination",
+        None,
+        failures.metric_type(),
+    )?)?;
+    let mut family = encoder.encode_descriptor(
+        "carbonx_feed_rerequests",
+        "MoldUDP64 re-requests by outcome (limited: over the source's byte rate)",
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (outcome, counter) in [
+        ("answered", &counters.rerequests_answered),
+        ("limited", &counters.rerequests_limited),
+        ("dropped", &counters.rerequests_dropped),
+    ] {
+        ConstCounter::new(read(counter)).encode(family.encode_family(&[("outcome", outcome)])?)?;
+    }
+    drop(family);
+    let refused = ConstCounter::new(read(&counters.logins_refused));
+    refused.encode(encoder.encode_descriptor(
+        "carbonx_feed_logins_refused",
+        "TCP feed and snapshot logins refused (unknown user, wrong password, or a connection cap)",
+        None,
+        refused.metric_type(),
+    )?)?;
+    let mut family = encoder.encode_descriptor(
+        "carbonx_feed_connections",
+        "TCP feed and snapshot consumers logged in now",
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (service, counter) in [("feed", &counters.tcp_connections), ("snapshot", &counters.snapshot_connections)] {
+        let now = ConstGauge::new(i64::try_from(read(counter)).unwrap_or(i64::MAX));
+        now.encode(family.encode_family(&[("service", service)])?)?;
+    }
+    Ok(())
 }

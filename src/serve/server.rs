@@ -119,7 +119,7 @@ impl FeedThreads {
         failstop: Arc<FailStop>,
     ) -> Result<FeedThreads, ServeError> {
         let shared = FeedShared::new();
-        let socket = UdpSocket::bind(("127.0.0.1", 0)).map_err(io("MoldUDP64 publisher socket"))?;
+        let socket = publisher_socket(&config.feed).map_err(io("MoldUDP64 publisher socket"))?;
         let publish = PublishConfig {
             destinations: config.feed.publish_to.clone(),
             heartbeat: Duration::from_millis(config.gateway.heartbeat_ms),
@@ -137,10 +137,10 @@ impl FeedThreads {
             .map_err(io(format!("MoldUDP64 re-request on {}", config.feed.rerequest)))?;
         let rerequest_addr = rerequest_socket.local_addr().map_err(io("re-request socket"))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let (flag, feed_state) = (Arc::clone(&stop), Arc::clone(&shared));
+        let (flag, feed_state, rate) = (Arc::clone(&stop), Arc::clone(&shared), config.feed.rerequest_bytes_per_second);
         let rerequest = std::thread::Builder::new()
             .name("carbonx-rerequest".into())
-            .spawn(move || carbonx_feed::rerequest::serve(&rerequest_socket, &feed_state, &flag))
+            .spawn(move || carbonx_feed::rerequest::serve(&rerequest_socket, &feed_state, &flag, rate))
             .map_err(io("re-request thread"))?;
         Ok(FeedThreads { input, shared, service, rerequest, rerequest_addr, stop, tcp_addr: None, snapshot_addr: None })
     }
@@ -165,7 +165,19 @@ impl FeedThreads {
             heartbeat: Duration::from_millis(config.gateway.heartbeat_ms),
             login_timeout: Duration::from_millis(config.gateway.login_timeout_ms),
             idle_timeout: Duration::from_millis(config.gateway.idle_timeout_ms),
+            write_timeout: Duration::from_millis(config.feed.write_timeout_ms),
+            per_user_max: config.feed.connections_per_user_max,
+            prelogin_per_address_max: config.feed.prelogin_per_address_max,
         };
+        let logins =
+            Arc::new(config.feed.logins().map_err(|message| {
+                ServeError::Config(ConfigFileError::Feed { path: "configuration".into(), message })
+            })?);
+        if logins.is_open() {
+            tracing::warn!(
+                "TCP feed and snapshot logins accept any username and password (demo market: no [[feed.users]])"
+            );
+        }
         for (addr, service) in [(config.feed.tcp, Service::Feed), (config.feed.snapshot, Service::Snapshot)] {
             let listener = {
                 let _guard = runtime.enter();
@@ -177,6 +189,7 @@ impl FeedThreads {
                 service,
                 Arc::clone(&self.shared),
                 tcp_config,
+                Arc::clone(&logins),
                 shutdown.clone(),
             ));
             match service {
@@ -365,6 +378,22 @@ impl Server {
     }
 }
 
+/// The MoldUDP64 publisher's socket: bound to `[feed] source_address`
+/// (any address when unset), multicast leaving by that interface with the
+/// configured TTL and loop. Binding to loopback, as before, made every
+/// multicast or remote destination fail.
+fn publisher_socket(feed: &crate::config::FeedConfig) -> std::io::Result<UdpSocket> {
+    let source = feed.source_address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    socket.bind(&SocketAddr::from((source, 0)).into())?;
+    if !source.is_unspecified() {
+        socket.set_multicast_if_v4(&source)?;
+    }
+    socket.set_multicast_ttl_v4(feed.multicast_ttl)?;
+    socket.set_multicast_loop_v4(feed.multicast_loop)?;
+    Ok(socket.into())
+}
+
 /// Kernel send buffer of each feed consumer's socket: small, so that a
 /// consumer that stops reading is caught by its backlog cap (counted in the
 /// day log) instead of hiding megabytes in the kernel.
@@ -534,6 +563,11 @@ pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
             "  ITCH 5.0 feed: TCP {tcp}, snapshot {snapshot}, MoldUDP64 to {}, re-requests {rerequest}\n",
             udp.join(", ")
         ));
+        if config.feed.users.is_empty() {
+            text.push_str(
+                "  feed and snapshot logins: ANY username and password (demo; list [[feed.users]] in a real config)\n",
+            );
+        }
     }
     if let Some(addr) = server.drop_copy_addr() {
         let desks: Vec<String> =

@@ -9,7 +9,7 @@
 
 use crate::admin::api::{AuctionList, AuctionStatus};
 use carbonx_feed::book::BookBuilder;
-use carbonx_feed::watch::{Follower, WatchError, load_snapshot, render};
+use carbonx_feed::watch::{Credentials, Follower, WatchError, load_snapshot_as, render};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -62,6 +62,8 @@ pub struct WatchOptions {
     pub levels: usize,
     /// How many frames.
     pub frames: Frames,
+    /// The feed user (`[[feed.users]]`; any in the demo market).
+    pub credentials: Credentials,
 }
 
 /// Runs `carbonx watch`.
@@ -71,9 +73,9 @@ pub struct WatchOptions {
 pub async fn run(options: &WatchOptions) -> Result<(), RunError> {
     let book = match options.source {
         Source::Replay => BookBuilder::new(),
-        Source::Snapshot(addr) => load_snapshot(addr).await?,
+        Source::Snapshot(addr) => load_snapshot_as(addr, &options.credentials).await?,
     };
-    let mut follower = Follower::start(options.feed, book).await?;
+    let mut follower = Follower::start_as(options.feed, book, &options.credentials).await?;
     let in_place = std::io::stdout().is_terminal() && options.frames != Frames::Once;
     let rounds = match options.frames {
         Frames::Once => 1,

@@ -2,6 +2,7 @@
 //! independent decoders for what our server puts on the wire.
 //!
 //! - [`admin`]: the `carbonx admin` binary against a test server;
+//! - [`books`]: the engine's and a feed consumer's resting orders, comparable;
 //! - [`capture`]: a recording TCP proxy (std threads) between a client and
 //!   the server;
 //! - [`pcap`]: writes a recorded conversation as a classic pcap file
@@ -30,6 +31,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod books;
 pub mod capture;
 pub mod pcap;
 pub mod python;
