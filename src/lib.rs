@@ -20,5 +20,7 @@
 
 pub mod admin;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod serve;
 pub mod tools;

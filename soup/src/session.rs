@@ -95,6 +95,10 @@ pub enum SessionError {
     /// A packet type only the other side sends.
     #[error("packet type {0:?} from the wrong side")]
     WrongDirection(char),
+    /// A sequenced message numbered `u64::MAX`, after which no number is
+    /// left (a server that announced a next number at the end of the range).
+    #[error("sequence numbers ran past u64::MAX")]
+    SequenceOverflow,
 }
 
 /// What the client did, as the server's [`SessionReader`] saw it.
@@ -497,10 +501,13 @@ impl ClientSession {
             Packet::EndOfSession => ClientEvent::EndOfSession,
             Packet::Sequenced(_) | Packet::Debug(_) => {
                 let sequenced = matches!(packet, Packet::Sequenced(_));
+                let seq = self.next_seq;
+                if sequenced {
+                    self.next_seq = seq.checked_add(1).ok_or(SessionError::SequenceOverflow)?;
+                }
                 let payload = self.input.split_to(used).freeze().slice(HEADER_LEN..);
                 return Ok(Some(if sequenced {
-                    self.next_seq += 1;
-                    ClientEvent::Sequenced(self.next_seq - 1, payload)
+                    ClientEvent::Sequenced(seq, payload)
                 } else {
                     ClientEvent::Debug(payload)
                 }));

@@ -271,3 +271,21 @@ fn reject_and_end_of_session_end_the_writer() {
     assert_eq!(client.poll_event(), Ok(Some(ClientEvent::EndOfSession)));
     assert_eq!(client.poll_event(), Ok(None));
 }
+
+/// Found by the `soup_packet` fuzz target: a server that announces the
+/// next number `u64::MAX` and then sends messages made the client's
+/// numbering overflow (a panic in debug builds, a wrap to 0 in release).
+/// The client numbers up to `u64::MAX - 1`; one more is an error.
+#[test]
+fn sequence_numbers_past_u64_max_are_an_error_not_an_overflow() {
+    use carbonx_soup::session::SessionError;
+    let mut wire = Vec::new();
+    Packet::LoginAccepted { session: *b"CX20261124", sequence: u64::MAX - 1 }.encode(&mut wire);
+    Packet::Sequenced(b"last").encode(&mut wire);
+    Packet::Sequenced(b"one too many").encode(&mut wire);
+    let mut client = ClientSession::new();
+    client.receive(&wire);
+    assert!(matches!(client.poll_event(), Ok(Some(ClientEvent::LoginAccepted { .. }))));
+    assert_eq!(client.poll_event(), Ok(Some(ClientEvent::Sequenced(u64::MAX - 1, Bytes::from_static(b"last")))));
+    assert_eq!(client.poll_event(), Err(SessionError::SequenceOverflow));
+}

@@ -395,7 +395,8 @@ async fn transfer(State(s): State<Arc<AdminState>>, headers: HeaderMap, Json(bod
 }
 
 /// A signed amount in fen (cash) or tonnes; `None` if malformed or zero.
-fn parse_amount(asset: Asset, text: &str) -> Option<i64> {
+/// Public for the fuzz targets ([`crate::fuzzing`]).
+pub fn parse_amount(asset: Asset, text: &str) -> Option<i64> {
     let (sign, digits) = match text.strip_prefix('-') {
         Some(rest) => (-1, rest),
         None => (1, text.strip_prefix('+').unwrap_or(text)),

@@ -98,6 +98,15 @@ pub fn write(path: &Path, file: &SnapshotFile, modes: files::FileModes) -> Resul
 /// I/O, or a corrupt file (bad header, short body, checksum, JSON), naming the file.
 pub fn read(path: &Path) -> Result<SnapshotFile, SnapshotFileError> {
     let bytes = std::fs::read(path).map_err(|source| SnapshotFileError::Io { path: path.to_path_buf(), source })?;
+    decode(&bytes, path)
+}
+
+/// Checks and decodes the bytes of a snapshot file read from `path` (the
+/// name errors give).
+///
+/// # Errors
+/// A corrupt file: bad header, short body, checksum, JSON.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<SnapshotFile, SnapshotFileError> {
     let corrupt = |reason: &str| SnapshotFileError::Corrupt { path: path.to_path_buf(), reason: reason.to_string() };
     let newline = bytes.iter().position(|&b| b == b'\n').ok_or_else(|| corrupt("no header line"))?;
     let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| corrupt("header is not text"))?;
