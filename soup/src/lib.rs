@@ -22,6 +22,8 @@
 //! - [`server`]: the thin tokio side of a server session: one read within
 //!   the session's deadlines, and the login reading that the gateway and the
 //!   feed share.
+//! - [`stream`]: a connection that is plain TCP or TLS (rustls), and its
+//!   halves; the TLS acceptor and connector from PEM files.
 //! - [`client`]: a tokio client yielding raw sequenced payloads; the gateway's
 //!   OUCH client and the feed's consumer sit on top of it.
 //!
@@ -35,5 +37,6 @@ pub mod files;
 pub mod packet;
 pub mod server;
 pub mod session;
+pub mod stream;
 
 pub use packet::{LoginRequest, Packet, SoupError};
