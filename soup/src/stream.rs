@@ -45,6 +45,18 @@ pub struct TlsFiles {
     pub client_ca: Option<PathBuf>,
 }
 
+impl TlsFiles {
+    /// The same files with relative paths taken from `base` (the folder of
+    /// the configuration file that named them).
+    pub fn resolved(&self, base: &Path) -> TlsFiles {
+        TlsFiles {
+            cert: base.join(&self.cert),
+            key: base.join(&self.key),
+            client_ca: self.client_ca.as_ref().map(|ca| base.join(ca)),
+        }
+    }
+}
+
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -197,6 +209,14 @@ impl Accept {
     /// The files are unusable.
     pub fn from_files(files: Option<&TlsFiles>) -> Result<Accept, TlsError> {
         files.map_or(Ok(Accept::Plain), |files| acceptor(files).map(Accept::Tls))
+    }
+
+    /// As [`Accept::from_files`], relative paths taken from `base`.
+    ///
+    /// # Errors
+    /// The files are unusable.
+    pub fn from_config(files: Option<&TlsFiles>, base: &Path) -> Result<Accept, TlsError> {
+        Accept::from_files(files.map(|files| files.resolved(base)).as_ref())
     }
 
     /// Whether connections are encrypted.

@@ -4,7 +4,7 @@
 //! silent client refused.
 
 use carbonx_soup::stream::{Accept, Stream, TlsClient, TlsFiles};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use carbonx_testkit::tls::Pki;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,41 +12,17 @@ use tokio::net::{TcpListener, TcpStream};
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
-/// A CA, a server certificate for 127.0.0.1 signed by it, and a client
-/// certificate signed by it, as PEM files in `dir`.
-struct Pki {
-    ca: PathBuf,
-    server: TlsFiles,
-    client: (PathBuf, PathBuf),
-}
-
 fn write(dir: &Path, name: &str, pem: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, pem).unwrap();
     path
 }
 
-fn make_pki(dir: &Path, tag: &str) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf = |names: Vec<String>| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()]);
-    let (client_cert, client_key) = leaf(vec!["broker".into()]);
-    Pki {
-        ca: write(dir, &format!("{tag}-ca.pem"), &ca.pem()),
-        server: TlsFiles {
-            cert: write(dir, &format!("{tag}-server.pem"), &server_cert),
-            key: write(dir, &format!("{tag}-server.key"), &server_key),
-            client_ca: None,
-        },
-        client: (write(dir, &format!("{tag}-client.pem"), &client_cert), write(dir, &format!("{tag}-client.key"), &client_key)),
-    }
+/// A test PKI and the server's files as a listener's TLS settings.
+fn make_pki(dir: &Path, tag: &str) -> (Pki, TlsFiles) {
+    let pki = Pki::make(dir, tag);
+    let files = TlsFiles { cert: pki.server_cert.clone(), key: pki.server_key.clone(), client_ca: None };
+    (pki, files)
 }
 
 /// Accepts one connection with `accept` and echoes what it reads through
@@ -81,8 +57,8 @@ async fn round_trip(mut stream: Stream) -> Vec<u8> {
 #[tokio::test]
 async fn bytes_cross_a_tls_connection_both_ways() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = make_pki(dir.path(), "a");
-    let (addr, server) = echo_server(Accept::from_files(Some(&pki.server)).unwrap()).await;
+    let (pki, files) = make_pki(dir.path(), "a");
+    let (addr, server) = echo_server(Accept::from_files(Some(&files)).unwrap()).await;
     let client = TlsClient::new(&pki.ca, "127.0.0.1", None).unwrap();
     let stream = client.connect(TcpStream::connect(addr).await.unwrap(), DEADLINE).await.unwrap();
     assert!(matches!(stream, Stream::ClientTls(_)));
@@ -101,9 +77,9 @@ async fn plain_accept_is_plain_tcp() {
 #[tokio::test]
 async fn a_server_from_another_ca_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let ours = make_pki(dir.path(), "ours");
-    let theirs = make_pki(dir.path(), "theirs");
-    let (addr, server) = echo_server(Accept::from_files(Some(&theirs.server)).unwrap()).await;
+    let (ours, _) = make_pki(dir.path(), "ours");
+    let (_, theirs) = make_pki(dir.path(), "theirs");
+    let (addr, server) = echo_server(Accept::from_files(Some(&theirs)).unwrap()).await;
     let client = TlsClient::new(&ours.ca, "127.0.0.1", None).unwrap();
     let refused = client.connect(TcpStream::connect(addr).await.unwrap(), DEADLINE).await;
     assert!(refused.is_err(), "a certificate from an unknown CA must be refused");
@@ -113,11 +89,11 @@ async fn a_server_from_another_ca_is_refused() {
 #[tokio::test]
 async fn a_required_client_certificate_is_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = make_pki(dir.path(), "b");
-    let files = TlsFiles { client_ca: Some(pki.ca.clone()), ..pki.server.clone() };
+    let (pki, files) = make_pki(dir.path(), "b");
+    let files = TlsFiles { client_ca: Some(pki.ca.clone()), ..files };
 
     let (addr, server) = echo_server(Accept::from_files(Some(&files)).unwrap()).await;
-    let with_cert = TlsClient::new(&pki.ca, "127.0.0.1", Some((&pki.client.0, &pki.client.1))).unwrap();
+    let with_cert = TlsClient::new(&pki.ca, "127.0.0.1", Some((&pki.client_cert, &pki.client_key))).unwrap();
     let stream = with_cert.connect(TcpStream::connect(addr).await.unwrap(), DEADLINE).await.unwrap();
     assert_eq!(round_trip(stream).await, b"hello over TLS");
     server.await.unwrap().unwrap();
@@ -137,8 +113,8 @@ async fn a_required_client_certificate_is_checked() {
 #[tokio::test]
 async fn a_client_that_never_speaks_is_dropped_at_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = make_pki(dir.path(), "c");
-    let accept = Accept::from_files(Some(&pki.server)).unwrap();
+    let (_, files) = make_pki(dir.path(), "c");
+    let accept = Accept::from_files(Some(&files)).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let _silent = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     let (socket, _) = listener.accept().await.unwrap();
