@@ -107,6 +107,9 @@ enum Cmd {
         /// Embedded server: run without the market-data feeds.
         #[arg(long)]
         no_feed: bool,
+        /// TLS to a server whose order-entry port has it.
+        #[command(flatten)]
+        tls: carbonx::tools::tls::TlsArgs,
     },
     /// Prints a configuration as TOML (secrets redacted): the embedded demo market, or FILE after validating it.
     Config {
@@ -244,6 +247,7 @@ fn main() -> ExitCode {
             out,
             fsync,
             no_feed,
+            tls,
         } => {
             let plan = LoadPlan {
                 connect,
@@ -259,6 +263,7 @@ fn main() -> ExitCode {
                 out,
                 fsync,
                 feed: if no_feed { Feeds::Off } else { Feeds::On },
+                tls,
             };
             run_load(&plan)
         }
@@ -527,6 +532,7 @@ struct LoadPlan {
     out: PathBuf,
     fsync: FsyncMode,
     feed: Feeds,
+    tls: carbonx::tools::tls::TlsArgs,
 }
 
 /// `100k` → 100,000; `1m` → 1,000,000; `max` → `None`.
@@ -581,8 +587,16 @@ fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAd
     let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else {
         return ExitCode::FAILURE;
     };
+    let tls = match plan.tls.client(connect) {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("carbonx: load: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     if !plan.json {
-        println!("carbonx load: {settings}; users {}", plan.users);
+        let over = if tls.is_some() { ", over TLS" } else { "" };
+        println!("carbonx load: {settings}{over}; users {}", plan.users);
     }
     for (step, rate) in rates.iter().enumerate() {
         let options = carbonx::tools::load::LoadOptions {
@@ -595,6 +609,7 @@ fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAd
             warmup: plan.warmup,
             seed: plan.seed.wrapping_add(step as u64),
             progress: !plan.json,
+            tls: tls.clone(),
         };
         let report = match runtime.block_on(carbonx::tools::load::run(&options)) {
             Ok(report) => report,

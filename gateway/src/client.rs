@@ -8,6 +8,7 @@ use crate::ouch::{Inbound, Outbound};
 use carbonx_soup::client as soup;
 use carbonx_soup::packet::{Packet, SESSION_LEN};
 use carbonx_soup::session::ClientEvent;
+use carbonx_soup::stream::TlsClient;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -75,6 +76,14 @@ impl Client {
     /// The connection failed.
     pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
         Ok(Client { inner: soup::Client::connect(addr).await? })
+    }
+
+    /// Connects, under TLS when `tls` is given.
+    ///
+    /// # Errors
+    /// The connection or the TLS handshake failed.
+    pub async fn connect_with(addr: SocketAddr, tls: Option<&TlsClient>) -> Result<Client, ClientError> {
+        Ok(Client { inner: soup::Client::connect_with(addr, tls).await? })
     }
 
     /// A client over a connected socket (one set up beforehand, e.g. with a

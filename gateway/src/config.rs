@@ -3,6 +3,7 @@
 
 use carbonx_engine::{AccountId, UserId};
 use carbonx_soup::secret;
+use carbonx_soup::stream::TlsFiles;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -79,6 +80,13 @@ pub struct GatewayConfig {
     /// when a configuration file does not list any).
     #[serde(default)]
     pub drop_copy: Vec<DropCopyConfig>,
+    /// TLS on the order-entry port (certificate, key, and optionally the CA
+    /// client certificates must chain to); plain TCP without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// TLS on the drop-copy port; plain TCP without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_copy_tls: Option<TlsFiles>,
 }
 
 /// One drop-copy login: a firm's risk desk.
@@ -159,6 +167,8 @@ impl GatewayConfig {
                 password_hash: DEMO_PASSWORD_HASH.into(),
                 users: (1..=10u32).map(|n| format!("DEMO{n:02}")).collect(),
             }],
+            tls: None,
+            drop_copy_tls: None,
         }
     }
 }

@@ -24,11 +24,11 @@ use carbonx_soup::packet::{LoginRequest, PAYLOAD_LEN_MAX, SESSION_LEN};
 use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
 use carbonx_soup::session::{Event, ServerSession, SessionError, SessionReader, SessionWriter, Timeout, Timers};
 use crossbeam::channel::Sender;
+use carbonx_soup::stream::{Accept, ReadHalf, WriteHalf};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
@@ -106,8 +106,14 @@ enum ConnectionError {
 }
 
 /// Writes all of `bytes` to `socket` within `limit`.
-async fn write_within(socket: &mut OwnedWriteHalf, bytes: &[u8], limit: Duration) -> Result<(), ConnectionError> {
-    match tokio::time::timeout(limit, socket.write_all(bytes)).await {
+async fn write_within(socket: &mut WriteHalf, bytes: &[u8], limit: Duration) -> Result<(), ConnectionError> {
+    // `flush` hands TLS records still buffered in rustls to the socket
+    // (a no-op on plain TCP).
+    let write = async {
+        socket.write_all(bytes).await?;
+        socket.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
         Ok(written) => Ok(written?),
         Err(_) => Err(ConnectionError::WriteTimedOut),
     }
@@ -151,19 +157,31 @@ impl Gateway {
         Ok(Arc::new(Gateway { hub, queue, started: Instant::now(), failures, verifying }))
     }
 
-    /// Accepts connections until `shutdown` turns true.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        self.listen(listener, shutdown, Port::OrderEntry).await;
+    /// Accepts connections (plain or TLS, as `accept` says) until
+    /// `shutdown` turns true.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, accept: Accept, shutdown: watch::Receiver<bool>) {
+        self.listen(listener, accept, shutdown, Port::OrderEntry).await;
     }
 
     /// Serves drop-copy desks on `listener` until `shutdown` turns true.
-    pub async fn serve_drop_copy(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        self.listen(listener, shutdown, Port::DropCopy).await;
+    pub async fn serve_drop_copy(
+        self: Arc<Self>,
+        listener: TcpListener,
+        accept: Accept,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        self.listen(listener, accept, shutdown, Port::DropCopy).await;
     }
 
     /// Accepts connections on `listener` (capped at `connections_max`
     /// per port) until `shutdown` turns true.
-    async fn listen(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>, port: Port) {
+    async fn listen(
+        self: Arc<Self>,
+        listener: TcpListener,
+        accept: Accept,
+        mut shutdown: watch::Receiver<bool>,
+        port: Port,
+    ) {
         let permits = Arc::new(Semaphore::new(self.hub.config.connections_max));
         let prelogin = PreLogin::new(self.hub.config.prelogin_per_address_max);
         loop {
@@ -192,8 +210,9 @@ impl Gateway {
             };
             let gateway = Arc::clone(&self);
             let shutdown = shutdown.clone();
+            let accept = accept.clone();
             tokio::spawn(async move {
-                gateway.connection(socket, peer, shutdown, port, waiting).await;
+                gateway.connection(socket, &accept, peer, shutdown, port, waiting).await;
                 drop(permit);
             });
         }
@@ -218,13 +237,20 @@ impl Gateway {
     async fn connection(
         self: Arc<Self>,
         socket: TcpStream,
+        accept: &Accept,
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
         port: Port,
         waiting: PreLoginGuard,
     ) {
         let _ = socket.set_nodelay(true);
-        let (mut reader, mut writer) = socket.into_split();
+        // The handshake counts against the login timeout: a client that
+        // connects and stays silent holds its slot no longer under TLS.
+        let stream = match accept.accept(socket, self.timers().login).await {
+            Ok(stream) => stream,
+            Err(err) => return tracing::info!(%peer, %err, "TLS handshake failed; closed"),
+        };
+        let (mut reader, mut writer) = stream.into_split();
         let (mut input, mut output) = ServerSession::new(self.timers(), Instant::now()).split();
         let login = match read_login(&mut reader, &mut input).await {
             Ok(login) => login,
@@ -278,7 +304,7 @@ impl Gateway {
         &self,
         login: &LoginRequest,
         output: &mut SessionWriter,
-        writer: &mut OwnedWriteHalf,
+        writer: &mut WriteHalf,
         port: Port,
         peer: SocketAddr,
     ) -> Result<Option<(UserId, [u8; SESSION_LEN], Cursor)>, ConnectionError> {
@@ -381,7 +407,7 @@ impl Gateway {
     /// to the sequencer; a drop-copy desk may send heartbeats and logout only.
     async fn reader(
         &self,
-        mut socket: OwnedReadHalf,
+        mut socket: ReadHalf,
         mut input: SessionReader,
         user: UserId,
         port: Port,
@@ -479,13 +505,13 @@ impl Gateway {
     /// the connection. Returns the socket and why it stopped.
     async fn writer(
         self: Arc<Self>,
-        mut socket: OwnedWriteHalf,
+        mut socket: WriteHalf,
         mut output: SessionWriter,
         user: UserId,
         session: [u8; SESSION_LEN],
         mut cursor: Cursor,
         mut closed: watch::Receiver<bool>,
-    ) -> (OwnedWriteHalf, Result<(), ConnectionError>) {
+    ) -> (WriteHalf, Result<(), ConnectionError>) {
         let slot = self.hub.slot(user);
         let limit = self.write_timeout();
         let mut result = Ok(());

@@ -6,12 +6,12 @@
 
 use crate::packet::{self, LoginRequest, Packet, SESSION_LEN};
 use crate::session::{ClientEvent, ClientSession, SessionError};
+use crate::stream::{ReadHalf, Stream, TlsClient, WriteHalf};
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// What the server sent.
 pub type Received = ClientEvent;
@@ -48,13 +48,13 @@ pub struct Client {
 
 /// The receiving half of a [`Client`].
 pub struct ClientReader {
-    socket: OwnedReadHalf,
+    socket: ReadHalf,
     session: ClientSession,
 }
 
 /// The sending half of a [`Client`].
 pub struct ClientWriter {
-    socket: OwnedWriteHalf,
+    socket: WriteHalf,
     out: BytesMut,
 }
 
@@ -73,8 +73,32 @@ impl Client {
     /// # Errors
     /// The socket refused `TCP_NODELAY`.
     pub fn from_stream(socket: TcpStream) -> Result<Client, ClientError> {
-        socket.set_nodelay(true)?;
-        let (read, write) = socket.into_split();
+        Client::over(Stream::Plain(socket))
+    }
+
+    /// Connects, under TLS when `tls` is given (the handshake bounded by
+    /// [`LOGIN_WAIT`]).
+    ///
+    /// # Errors
+    /// The connection or the handshake failed.
+    pub async fn connect_with(addr: SocketAddr, tls: Option<&TlsClient>) -> Result<Client, ClientError> {
+        let socket = TcpStream::connect(addr).await?;
+        match tls {
+            None => Client::from_stream(socket),
+            Some(tls) => {
+                socket.set_nodelay(true)?;
+                Client::over(tls.connect(socket, LOGIN_WAIT).await?)
+            }
+        }
+    }
+
+    /// A client over a connected stream, plain or TLS.
+    ///
+    /// # Errors
+    /// The socket refused `TCP_NODELAY`.
+    pub fn over(stream: Stream) -> Result<Client, ClientError> {
+        stream.tcp().set_nodelay(true)?;
+        let (read, write) = stream.into_split();
         Ok(Client {
             reader: ClientReader { socket: read, session: ClientSession::new() },
             writer: ClientWriter { socket: write, out: BytesMut::with_capacity(1 << 16) },
@@ -129,6 +153,7 @@ impl Client {
     /// Socket error.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.writer.socket.write_all(bytes).await?;
+        self.writer.socket.flush().await?;
         Ok(())
     }
 
@@ -187,6 +212,7 @@ impl ClientWriter {
     /// Socket error.
     pub async fn flush(&mut self) -> Result<(), ClientError> {
         self.socket.write_all(&self.out).await?;
+        self.socket.flush().await?;
         self.out.clear();
         Ok(())
     }

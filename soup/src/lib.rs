@@ -26,6 +26,8 @@
 //!   feed share.
 //! - [`secret`]: password hashes (argon2 PHC strings) and constant-time
 //!   token comparison, shared by every login of the exchange.
+//! - [`stream`]: a connection that is plain TCP or TLS (rustls), and its
+//!   halves; the TLS acceptor and connector from PEM files.
 //! - [`client`]: a tokio client yielding raw sequenced payloads; the gateway's
 //!   OUCH client and the feed's consumer sit on top of it.
 //!
@@ -41,5 +43,6 @@ pub mod packet;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod stream;
 
 pub use packet::{LoginRequest, Packet, SoupError};

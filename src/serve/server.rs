@@ -23,6 +23,7 @@ use carbonx_gateway::config::GatewayConfigError;
 use carbonx_gateway::hub::{Hub, StageInput};
 use carbonx_gateway::server::Gateway;
 use carbonx_soup::failstop::FailStop;
+use carbonx_soup::stream::Accept;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,6 +68,14 @@ pub enum ServeError {
         what: String,
         /// Why it failed.
         source: std::io::Error,
+    },
+    /// A listener's TLS certificate or key could not be loaded.
+    #[error("TLS of the {what}: {source}")]
+    Tls {
+        /// Which listener.
+        what: &'static str,
+        /// Why.
+        source: carbonx_soup::stream::TlsError,
     },
     /// The engine thread is no longer running.
     #[error("the engine thread has stopped")]
@@ -221,6 +230,7 @@ impl Server {
     /// # Errors
     /// A bad configuration, a corrupt journal, or a port that cannot be bound.
     pub fn start(config: &Config, options: &ServeOptions) -> Result<Server, ServeError> {
+        let tls = ListenerTls::load(config, &options.config_dir)?;
         let engine = config.build_engine(&options.config_dir)?;
         let codes = account_codes(&engine);
         let sessions = options.data_dir.join("sessions");
@@ -268,8 +278,8 @@ impl Server {
             None
         };
         let gateway = Gateway::new(hub, command_tx).map_err(io("gateway fair queue thread"))?;
-        runtime.spawn(Arc::clone(&gateway).serve(listener, shutdown_rx.clone()));
-        let drop_copy = start_drop_copy(config, &gateway, &runtime, &shutdown_rx)?;
+        runtime.spawn(Arc::clone(&gateway).serve(listener, tls.order_entry, shutdown_rx.clone()));
+        let drop_copy = start_drop_copy(config, &gateway, tls.drop_copy, &runtime, &shutdown_rx)?;
         let feed = match feed {
             Some(feed) => Some(feed.listen(config, &runtime, &shutdown_rx)?),
             None => None,
@@ -422,6 +432,7 @@ fn io_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
 fn start_drop_copy(
     config: &Config,
     gateway: &Arc<Gateway>,
+    accept: Accept,
     runtime: &tokio::runtime::Runtime,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Option<SocketAddr>, ServeError> {
@@ -429,8 +440,27 @@ fn start_drop_copy(
         return Ok(None);
     }
     let (listener, addr) = bind(runtime, config.gateway.drop_copy_listen, "drop copy")?;
-    runtime.spawn(Arc::clone(gateway).serve_drop_copy(listener, shutdown.clone()));
+    runtime.spawn(Arc::clone(gateway).serve_drop_copy(listener, accept, shutdown.clone()));
     Ok(Some(addr))
+}
+
+/// How each listener takes its connections: plain TCP, or TLS where the
+/// configuration names a certificate and key.
+struct ListenerTls {
+    order_entry: Accept,
+    drop_copy: Accept,
+}
+
+impl ListenerTls {
+    /// Loads every configured certificate and key (before recovery, so a
+    /// bad file stops the start at once).
+    fn load(config: &Config, base: &Path) -> Result<ListenerTls, ServeError> {
+        let load = |files, what| Accept::from_config(files, base).map_err(|source| ServeError::Tls { what, source });
+        Ok(ListenerTls {
+            order_entry: load(config.gateway.tls.as_ref(), "order-entry port")?,
+            drop_copy: load(config.gateway.drop_copy_tls.as_ref(), "drop-copy port")?,
+        })
+    }
 }
 
 /// Binds a TCP listener for the runtime; the listener and its bound address.

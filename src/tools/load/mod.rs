@@ -58,6 +58,8 @@ pub struct LoadOptions {
     pub seed: u64,
     /// Show a progress bar.
     pub progress: bool,
+    /// Connect under TLS with these settings; plain TCP when `None`.
+    pub tls: Option<carbonx_soup::stream::TlsClient>,
 }
 
 /// Why a load run could not run.
@@ -145,7 +147,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
 /// A session of `user`, logged in.
 async fn log_in(options: &LoadOptions, user: &str) -> Result<Client, LoadError> {
     let failed = |source| LoadError::Session { user: user.to_string(), source };
-    let mut client = Client::connect(options.connect).await.map_err(failed)?;
+    let mut client = Client::connect_with(options.connect, options.tls.as_ref()).await.map_err(failed)?;
     match client.login(user, &options.password, "", 0).await.map_err(failed)? {
         Received::LoginAccepted { .. } => Ok(client),
         other => Err(LoadError::LoginRefused { user: user.to_string(), answer: format!("{other:?}") }),

@@ -7,6 +7,7 @@
 //!   the same stream on every machine and in every build profile.
 //! - [`seed`]: the one place a seed comes from: `CARBONX_SEED` if set, else
 //!   the test's own default; printed so a failing run can be repeated.
+//! - [`tls`] (feature `tls`): certificates made at test time.
 //!
 //! This crate depends on no carbonx crate, so that the engine, the feed, the
 //! gateway and the root package can all dev-depend on it without a cycle.
@@ -20,6 +21,9 @@
 //! ```
 
 use std::env;
+
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// The environment variable every seeded test and bench reads its seed from.
 pub const SEED_VAR: &str = "CARBONX_SEED";

@@ -1,0 +1,199 @@
+//! TLS on the order-entry and drop-copy ports, end to end, with
+//! certificates made at test time: our OUCH client, a client that is not
+//! ours (Python's `ssl` module speaking SoupBinTCP by hand), `carbonx load
+//! --tls`, client-certificate authentication, and the refusals (plain TCP
+//! to a TLS port, a certificate file that is not one). Every wait is
+//! bounded.
+
+mod support;
+use carbonx::config::Config;
+use carbonx::serve::journal_file::FsyncMode;
+use carbonx::serve::{ServeError, ServeOptions, Server};
+use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
+use carbonx_soup::stream::{TlsClient, TlsFiles};
+use carbonx_testkit::tls::Pki;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn server_files(pki: &Pki) -> TlsFiles {
+    TlsFiles { cert: pki.server_cert.clone(), key: pki.server_key.clone(), client_ca: None }
+}
+
+/// The demo market on free ports, TLS on order entry (and drop copy).
+fn tls_config(pki: &Pki, client_ca: bool) -> Config {
+    let mut config = Config::demo().on_free_ports();
+    let files = server_files(pki);
+    config.gateway.drop_copy_tls = Some(files.clone());
+    config.gateway.tls = Some(TlsFiles { client_ca: client_ca.then(|| pki.ca.clone()), ..files });
+    config
+}
+
+fn try_start(dir: &Path, config: &Config) -> Result<Server, ServeError> {
+    let options = ServeOptions { data_dir: dir.to_path_buf(), fsync: FsyncMode::Never, config_dir: ".".into() };
+    Server::start(config, &options)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// Logs in as DEMO01 over `tls`, enters one order, and returns what
+/// answered it.
+async fn order_over(addr: std::net::SocketAddr, tls: &TlsClient) -> Outbound {
+    let mut client = Client::connect_with(addr, Some(tls)).await.unwrap();
+    let answer = client.login("DEMO01", "demo", "", 0).await.unwrap();
+    assert!(matches!(answer, Received::LoginAccepted { .. }), "{answer:?}");
+    let order = EnterOrder::limit("TLS1", b'B', 10, "CEA", 746_300, "0001");
+    client.send(&Inbound::Enter(order)).await.unwrap();
+    client.next_message(WAIT).await.unwrap().1
+}
+
+#[test]
+fn our_client_trades_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "t");
+    let server = try_start(dir.path(), &tls_config(&pki, false)).unwrap();
+    let tls = TlsClient::new(&pki.ca, "127.0.0.1", None).unwrap();
+    let answer = runtime().block_on(order_over(server.order_entry_addr(), &tls));
+    server.shutdown().unwrap();
+    assert!(matches!(answer, Outbound::Accepted(_)), "{answer:?}");
+}
+
+#[test]
+fn a_plain_client_gets_no_session_on_a_tls_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "p");
+    let server = try_start(dir.path(), &tls_config(&pki, false)).unwrap();
+    let answer = runtime().block_on(async {
+        let mut client = Client::connect(server.order_entry_addr()).await.unwrap();
+        client.login("DEMO01", "demo", "", 0).await
+    });
+    server.shutdown().unwrap();
+    assert!(!matches!(answer, Ok(Received::LoginAccepted { .. })), "{answer:?}");
+}
+
+#[test]
+fn a_client_certificate_is_required_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "m");
+    let server = try_start(dir.path(), &tls_config(&pki, true)).unwrap();
+    let addr = server.order_entry_addr();
+    let runtime = runtime();
+    let with_cert = TlsClient::new(&pki.ca, "127.0.0.1", Some((&pki.client_cert, &pki.client_key))).unwrap();
+    let answer = runtime.block_on(order_over(addr, &with_cert));
+    assert!(matches!(answer, Outbound::Accepted(_)), "{answer:?}");
+
+    let without = TlsClient::new(&pki.ca, "127.0.0.1", None).unwrap();
+    let refused = runtime.block_on(async {
+        let mut client = Client::connect_with(addr, Some(&without)).await?;
+        client.login("DEMO02", "demo", "", 0).await
+    });
+    server.shutdown().unwrap();
+    assert!(!matches!(refused, Ok(Received::LoginAccepted { .. })), "{refused:?}");
+}
+
+#[test]
+fn a_drop_copy_desk_reads_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "d");
+    let server = try_start(dir.path(), &tls_config(&pki, false)).unwrap();
+    let tls = TlsClient::new(&pki.ca, "localhost", None).unwrap();
+    let answer = runtime().block_on(async {
+        let mut desk = Client::connect_with(server.drop_copy_addr().unwrap(), Some(&tls)).await.unwrap();
+        desk.login("RISK01", "demo", "", 0).await.unwrap()
+    });
+    server.shutdown().unwrap();
+    assert!(matches!(answer, Received::LoginAccepted { .. }), "{answer:?}");
+}
+
+#[test]
+fn a_certificate_file_that_is_not_one_stops_the_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "b");
+    let bogus = dir.path().join("not-a-cert.pem");
+    std::fs::write(&bogus, "hello").unwrap();
+    let mut config = tls_config(&pki, false);
+    config.gateway.tls = Some(TlsFiles { cert: bogus, ..server_files(&pki) });
+    let err = try_start(dir.path(), &config).err().expect("the start must fail").to_string();
+    assert!(err.contains("not-a-cert.pem") && err.contains("order-entry"), "{err}");
+}
+
+/// SoupBinTCP and OUCH by hand over Python's `ssl` module: log in as
+/// DEMO01, enter one order, print the answer's OUCH type letter.
+const PYTHON_TLS_CLIENT: &str = r#"
+import json, socket, ssl, struct, sys
+args = json.loads(sys.stdin.read())
+context = ssl.create_default_context(cafile=args["ca"])
+raw = socket.create_connection(("127.0.0.1", args["port"]), timeout=5)
+sock = context.wrap_socket(raw, server_hostname="localhost")
+def send(kind, payload):
+    sock.sendall(struct.pack("!H", len(payload) + 1) + kind + payload)
+def exactly(n):
+    data = b""
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            print("closed by the server after " + repr(data)); sys.exit(5)
+        data += more
+    return data
+def packet():
+    (length,) = struct.unpack("!H", exactly(2))
+    body = exactly(length)
+    return body[:1], body[1:]
+send(b"L", b"DEMO01" + b"demo".ljust(10) + b" " * 10 + b"0".rjust(20))
+kind, _ = packet()
+if kind != b"A":
+    print("login refused: " + kind.decode()); sys.exit(3)
+order = (b"O" + b"PY1".ljust(14) + b"B" + struct.pack("!I", 10) + b"CEA".ljust(8)
+    + struct.pack("!I", 746300) + struct.pack("!I", 99999) + b"0001" + b"Y" + b"A" + b"N"
+    + struct.pack("!I", 0) + b"N" + b"R")
+send(b"U", order)
+for _ in range(100):
+    kind, payload = packet()
+    # OUCH Accepted and Rejected: type, timestamp (8), then the token.
+    if kind == b"S" and payload[9:23].rstrip() == b"PY1":
+        print("ouch " + chr(payload[0]) + " version " + sock.version())
+        send(b"O", b"")
+        sys.exit(0)
+print("no answer"); sys.exit(4)
+"#;
+
+#[test]
+fn a_client_that_is_not_ours_logs_in_and_trades_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "y");
+    let server = try_start(dir.path(), &tls_config(&pki, false)).unwrap();
+    let input =
+        format!(r#"{{"ca": {:?}, "port": {}}}"#, pki.ca.display().to_string(), server.order_entry_addr().port());
+    let out = support::python::run(PYTHON_TLS_CLIENT, &input);
+    server.shutdown().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("ouch A version TLSv1.3"), "{stdout}");
+}
+
+#[test]
+fn carbonx_load_runs_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "l");
+    let server = try_start(dir.path(), &tls_config(&pki, false)).unwrap();
+    let addr = server.order_entry_addr().to_string();
+    let out_dir = dir.path().join("load");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"))
+        .args(["load", "--connect", &addr, "--tls", "--tls-ca"])
+        .arg(&pki.ca)
+        .args(["--users", "DEMO01", "--rate", "2k", "--duration", "1", "--warmup", "0", "--json", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    server.shutdown().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let accepted = stdout.split("\"accepted\":").nth(1).and_then(|rest| {
+        rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<u64>().ok())
+    });
+    assert!(accepted.is_some_and(|n| n > 0), "no accepted orders over TLS: {stdout}");
+}
