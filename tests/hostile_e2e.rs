@@ -806,6 +806,7 @@ async fn load(server: &Server, rate: u64, seconds: u64) -> carbonx::tools::load:
         warmup: Duration::from_millis(500),
         seed: 20,
         progress: false,
+        tls: None,
     };
     carbonx::tools::load::run(&options).await.unwrap()
 }

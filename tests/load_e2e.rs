@@ -23,6 +23,7 @@ fn a_short_load_accounts_for_every_message_and_writes_its_outputs() {
         warmup: Duration::from_millis(300),
         seed: 7,
         progress: false,
+        tls: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let report = runtime.block_on(run(&load)).unwrap();
