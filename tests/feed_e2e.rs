@@ -14,7 +14,7 @@ use carbonx_feed::itch::Message;
 use carbonx_feed::moldudp::{Datagram, PacketKind, ReRequest};
 use carbonx_feed::watch::{Follower, load_snapshot};
 use carbonx_gateway::client::{Client, Received};
-use carbonx_gateway::ouch::{EnterOrder, Inbound};
+use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -30,13 +30,37 @@ fn order(n: u32, user_index: u32) -> Inbound {
     Inbound::Enter(EnterOrder::limit(&format!("F{n}"), side, 1 + (n * 13) % 40, stock, price, &firm))
 }
 
-/// Sends orders `range` as DEMO01 and waits for their replies to settle.
+/// Sends orders `range` as DEMO01 and waits until each is answered
+/// (Accepted or Rejected; its executions travel in the same batch).
 async fn trade(client: &mut Client, range: std::ops::Range<u32>) {
+    let count = range.len();
     for n in range {
         client.queue(&order(n, 0));
     }
     client.flush().await.unwrap();
-    while client.next_message(Duration::from_millis(300)).await.is_ok() {}
+    let mut answered = 0;
+    for _ in 0..count * 20 {
+        if answered == count {
+            break;
+        }
+        let (_, message) = client.next_message(Duration::from_secs(30)).await.expect("an answer");
+        if matches!(message, Outbound::Accepted(_) | Outbound::Rejected { .. }) {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, count, "every order is answered");
+}
+
+/// Polls `follower` until its book has every message before `next` (the
+/// feed's number once settled), within a bound.
+async fn follow_to(follower: &mut Follower, next: u64) {
+    for _ in 0..3_000 {
+        if follower.book.next_seq() >= next {
+            break;
+        }
+        follower.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    assert_eq!(follower.book.next_seq(), next, "the follower fell short of the feed");
 }
 
 /// The engine's resting orders in the feed's terms.
@@ -56,15 +80,18 @@ fn feed_book(book: &BookBuilder) -> BTreeMap<u64, (u16, u8, u32, u32)> {
     book.orders().into_iter().map(|(r, o): (u64, FeedOrder)| (r, (o.locate, o.side, o.shares, o.price))).collect()
 }
 
-/// Reads every datagram that arrives within the quiet period.
-fn receive_all(socket: &UdpSocket) -> Vec<Vec<u8>> {
-    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+/// Reads datagrams until one reaches sequence number `next` (the feed's
+/// next number once settled), within a bound.
+fn receive_to(socket: &UdpSocket, next: u64) -> Vec<Vec<u8>> {
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut datagrams = Vec::new();
     let mut buf = [0u8; 2_048];
     for _ in 0..100_000 {
-        match socket.recv(&mut buf) {
-            Ok(n) => datagrams.push(buf[..n].to_vec()),
-            Err(_) => break,
+        let n = socket.recv(&mut buf).expect("the feed's datagrams up to its settled number");
+        let header = Datagram::decode(&buf[..n]).unwrap().header();
+        datagrams.push(buf[..n].to_vec());
+        if header.sequence + u64::from(header.message_count()) >= next {
+            break;
         }
     }
     datagrams
@@ -120,17 +147,18 @@ fn udp_tcp_and_snapshot_consumers_rebuild_the_engines_books() {
         assert!(book.next_seq() > 1 && !book.orders().is_empty());
         let mut follower = Follower::start(tcp, book).await.unwrap();
         trade(&mut client, 600..1_200).await;
-        while follower.poll(Duration::from_millis(300)).await.unwrap() > 0 {}
+        follow_to(&mut follower, server.settle_feed().unwrap()).await;
         follower.book
     });
+    let next = server.settle_feed().unwrap();
     // The TCP feed from sequence 1.
     let from_start = runtime.block_on(async {
         let mut follower = Follower::start(tcp, BookBuilder::new()).await.unwrap();
-        while follower.poll(Duration::from_millis(300)).await.unwrap() > 0 {}
+        follow_to(&mut follower, next).await;
         follower.book
     });
     // MoldUDP64, with the third datagram dropped on purpose.
-    let datagrams = receive_all(&udp);
+    let datagrams = receive_to(&udp, next);
     assert!(datagrams.len() > 10, "{} datagrams", datagrams.len());
     let session = Datagram::decode(&datagrams[0]).unwrap().header().session;
     let mut udp_book = BookBuilder::new();
@@ -200,7 +228,7 @@ fn a_consumer_that_stops_reading_is_cut_off_and_nobody_else_waits() {
         }
         client.flush().await.unwrap();
         // The fast consumer gets every message while the slow one is stuck.
-        for _ in 0..200 {
+        for _ in 0..3_000 {
             if follower.book.orders().len() == orders as usize {
                 break;
             }

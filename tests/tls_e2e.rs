@@ -185,7 +185,7 @@ fn carbonx_load_runs_over_tls() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"))
         .args(["load", "--connect", &addr, "--tls", "--tls-ca"])
         .arg(&pki.ca)
-        .args(["--users", "DEMO01", "--rate", "2k", "--duration", "1", "--warmup", "0", "--json", "--out"])
+        .args(["--users", "DEMO01", "--rate", "2k", "--duration", "1s", "--warmup", "0s", "--json", "--out"])
         .arg(&out_dir)
         .output()
         .unwrap();

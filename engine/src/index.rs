@@ -199,7 +199,8 @@ fn fold(x: u64, y: u64) -> u64 {
     (product as u64) ^ ((product >> 64) as u64)
 }
 
-/// A 64-bit mix with good top bits (the index uses them).
+/// The fixed (unkeyed, invertible) hash the indexes used before
+/// [`keyed`]: kept for the test that shows how it could be attacked.
 #[cfg(test)]
 pub(crate) fn mix(a: u64, b: u64) -> u64 {
     const K1: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -212,6 +213,36 @@ pub(crate) fn mix(a: u64, b: u64) -> u64 {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    /// The multiplicative inverse of an odd number modulo 2^64 (Newton).
+    fn inverse(k: u64) -> u64 {
+        (0..6).fold(k, |x, _| x.wrapping_mul(2u64.wrapping_sub(k.wrapping_mul(x))))
+    }
+
+    /// 1,000 first words `a` (with a fixed second word `b`) that an
+    /// attacker computes by inverting [`mix`]: their unkeyed hashes are
+    /// `0, 1, 2, ...`, so they share one home position in any table.
+    fn colliding_under_mix(b: u64) -> Vec<u64> {
+        const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+        const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+        let (inv1, inv2) = (inverse(K1), inverse(K2));
+        (0..1_000u64).map(|target| (target.wrapping_mul(inv2) ^ b.rotate_left(29)).wrapping_mul(inv1)).collect()
+    }
+
+    #[test]
+    fn tokens_chosen_to_collide_under_the_old_fixed_hash_spread_under_the_keyed_one() {
+        let b = 0x4556_494c_3030;
+        let chosen = colliding_under_mix(b);
+        // Under the fixed hash every one lands in the same home of a
+        // 1,024-entry table (the top 10 bits): each insert walks them all.
+        let fixed: HashSet<u64> = chosen.iter().map(|&a| mix(a, b) >> 54).collect();
+        assert_eq!(fixed.len(), 1);
+        // Under the keyed hash they spread as random keys do (1,000 keys
+        // into 1,024 homes fill about 640).
+        let key = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
+        let homes: HashSet<u64> = chosen.iter().map(|&a| keyed(&key, a, b) >> 54).collect();
+        assert!(homes.len() > 550, "{} homes", homes.len());
+    }
 
     /// Deliberately weak hashes, so that clusters and wrap-around happen.
     fn weak(slot: u32) -> u64 {

@@ -82,12 +82,6 @@ impl Intake<'_> {
     pub fn throttled(&self, decoded: Option<&Inbound>, bytes: &[u8]) -> Command {
         let user = self.user.id;
         match decoded {
-            Some(Inbound::Cancel(cancel)) => Command::Reject(GatewayReject {
-                user,
-                token: Token::from_bytes(cancel.token),
-                reason: RejectReason::Throttled,
-                names_new_token: false,
-            }),
             Some(inbound) => reject(user, token_of(inbound), RejectReason::Throttled),
             None => self.unusable(bytes, RejectReason::Throttled),
         }

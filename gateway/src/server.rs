@@ -23,8 +23,8 @@ use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, PAYLOAD_LEN_MAX, SESSION_LEN};
 use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
 use carbonx_soup::session::{Event, ServerSession, SessionError, SessionReader, SessionWriter, Timeout, Timers};
-use crossbeam::channel::Sender;
 use carbonx_soup::stream::{Accept, ReadHalf, WriteHalf};
+use crossbeam::channel::Sender;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -463,8 +463,12 @@ impl Gateway {
             };
             self.hub.counters.messages_in.count(bytes.first().copied().unwrap_or(0));
             let now = self.started.elapsed().as_nanos() as u64;
-            let allowed = self.hub.slot(intake.user.id).throttle.lock().take(now);
             let decoded = Inbound::decode(&bytes);
+            // PROTOCOL §4: cancels are never throttled (a member can always
+            // pull its orders); every other message, malformed ones too,
+            // takes a token.
+            let is_cancel = matches!(decoded, Ok(Inbound::Cancel(_)));
+            let allowed = is_cancel || self.hub.slot(intake.user.id).throttle.lock().take(now);
             let command = match (&decoded, allowed) {
                 (Ok(inbound), true) => intake.command(inbound),
                 (Err(err), true) => {

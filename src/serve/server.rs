@@ -96,6 +96,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     gateway: Option<Arc<Gateway>>,
     operator: crossbeam::channel::Sender<Vec<Command>>,
+    /// Requests read between two batches on the engine thread ([`Server::settle_feed`]).
+    requests: crossbeam::channel::Sender<OperatorRequest>,
     sequencer: JoinHandle<Result<Sequencer<Fanout>, SequencerError>>,
     router: JoinHandle<()>,
     eod: JoinHandle<()>,
@@ -272,7 +274,8 @@ impl Server {
         let operator = command_tx.clone();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let admin = if config.admin.enabled {
-            let state = AdminState::new(config.admin.token.clone(), operator_tx, Arc::clone(&hub), stocks, metrics);
+            let state =
+                AdminState::new(config.admin.token.clone(), operator_tx.clone(), Arc::clone(&hub), stocks, metrics);
             Some(start_admin(config.admin.listen, state, &runtime, shutdown_rx.clone())?)
         } else {
             None
@@ -292,6 +295,7 @@ impl Server {
             shutdown,
             gateway: Some(gateway),
             operator,
+            requests: operator_tx,
             sequencer,
             router,
             eod,
@@ -347,6 +351,24 @@ impl Server {
         self.operator.send(commands).map_err(|_| ServeError::Stopped)
     }
 
+    /// Waits until the feed has logged every event the engine applied
+    /// before this call (a round trip through the engine thread, then a
+    /// barrier through the feed's queue): the next feed sequence number
+    /// then, or `None` without a feed or once stopped. Tests wait for this
+    /// number instead of for a quiet period, which depends on the
+    /// machine's speed.
+    pub fn settle_feed(&self) -> Option<u64> {
+        let feed = self.feed.as_ref()?;
+        let (applied_tx, applied_rx) = crossbeam::channel::bounded(1);
+        let inspect = OperatorRequest::Inspect(Box::new(move |_| {
+            let _ = applied_tx.send(());
+        }));
+        self.requests.send(inspect).ok()?;
+        applied_rx.recv().ok()?;
+        feed.wait_for_feed();
+        Some(feed.shared.next_sequence())
+    }
+
     /// True when the exchange must stop on its own: a stage threw the
     /// fail-stop switch (a storage failure, a panic), or the engine thread
     /// ended.
@@ -372,6 +394,7 @@ impl Server {
         let _ = self.shutdown.send(true);
         self.gateway = None;
         drop(self.operator);
+        drop(self.requests);
         self.runtime.shutdown_timeout(Duration::from_secs(2));
         let sequencer = self.sequencer.join();
         // Dropping the sequencer drops the fan-out: the stages' input closes.

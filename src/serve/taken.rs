@@ -371,6 +371,40 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// The fixed hash of the set before it was keyed: invertible, so a
+    /// client could choose its tokens' slots.
+    fn unkeyed(key: u128) -> u64 {
+        const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+        const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+        let (high, low) = ((key >> 64) as u64, key as u64);
+        (low.wrapping_mul(K1) ^ high.rotate_left(23)).wrapping_mul(K2)
+    }
+
+    /// The multiplicative inverse of an odd number modulo 2^64 (Newton).
+    fn inverse(k: u64) -> u64 {
+        (0..6).fold(k, |x, _| x.wrapping_mul(2u64.wrapping_sub(k.wrapping_mul(x))))
+    }
+
+    #[test]
+    fn keys_chosen_to_collide_under_the_old_fixed_hash_spread_under_the_keyed_one() {
+        const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+        const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+        // User 0, a token whose first 6 bytes are fixed (the high word)
+        // and whose last 8 are solved so that the old hash is 0, 1, 2, ...
+        let high = u64::from_be_bytes(*b"\0\0EVIL00");
+        let chosen: Vec<u128> = (0..1_000u64)
+            .map(|target| {
+                let low = (target.wrapping_mul(inverse(K2)) ^ high.rotate_left(23)).wrapping_mul(inverse(K1));
+                (u128::from(high) << 64) | u128::from(low)
+            })
+            .collect();
+        let table = Table::new(1_024, [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210]);
+        let old_homes: HashSet<u64> = chosen.iter().map(|&key| unkeyed(key) >> table.shift).collect();
+        assert_eq!(old_homes.len(), 1, "the chosen keys shared one home under the fixed hash");
+        let homes: HashSet<usize> = chosen.iter().map(|&key| table.home(key)).collect();
+        assert!(homes.len() > 550, "{} homes", homes.len());
+    }
+
     fn token(n: u64) -> Token {
         Token::from_text(&format!("t{n}")).expect("short")
     }
