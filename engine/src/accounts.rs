@@ -432,16 +432,17 @@ impl AccountTable {
 
     /// Checks that nothing is negative anywhere.
     ///
-    /// # Panics
-    /// Naming the account when a balance went negative (a bug).
-    pub fn check_invariants(&self) {
+    /// # Errors
+    /// Naming the account when a balance is negative.
+    pub fn check_invariants(&self) -> Result<(), crate::inspect::Breach> {
         for (i, c) in self.cash.iter().enumerate() {
-            assert!(c.available >= 0 && c.locked >= 0, "account {i} cash negative: {c:?}");
+            ensure!(c.available >= 0 && c.locked >= 0, "account {i} cash negative: {c:?}");
         }
         for (i, h) in self.holdings.iter().enumerate() {
             let ok = h.available >= 0 && h.locked >= 0 && h.bought_today >= 0 && h.open_buy >= 0;
-            assert!(ok, "account {} holding {} negative: {h:?}", i / self.instruments, i % self.instruments);
+            ensure!(ok, "account {} holding {} negative: {h:?}", i / self.instruments, i % self.instruments);
         }
+        Ok(())
     }
 }
 
@@ -549,7 +550,7 @@ mod tests {
         assert_eq!((t.total_cash(), t.total_holding(cea)), (cash0, cea0));
         t.settle_day();
         assert_eq!(t.holding(buyer, cea).unwrap().available, 10);
-        t.check_invariants();
+        t.check_invariants().unwrap();
         assert_eq!(t.lock_cash(buyer, i64::MAX), Err(RiskError::Funds));
     }
 

@@ -543,31 +543,32 @@ impl Engine {
     /// Checks the auctions: bids within floor and cap, the token index
     /// agreeing with the live bids, ended auctions holding nothing.
     ///
-    /// # Panics
+    /// # Errors
     /// Naming the auction on any breach.
-    pub(crate) fn check_auction_invariants(&self) {
+    pub(crate) fn check_auction_invariants(&self) -> Result<(), crate::inspect::Breach> {
         let mut live = 0;
         for (index, a) in self.auctions.iter().enumerate() {
-            assert!(!a.ended || !a.bids.iter().any(Bid::live), "ended auction {:?} holds bids", a.info.id);
-            assert_eq!(a.ended, a.result.is_some(), "auction {:?} result", a.info.id);
+            ensure!(!a.ended || !a.bids.iter().any(Bid::live), "ended auction {:?} holds bids", a.info.id);
+            ensure_eq!(a.ended, a.result.is_some(), "auction {:?} result", a.info.id);
             for b in &a.bids {
                 let accounted = [b.qty, b.withdrawn, b.filled].iter().map(|q| u64::from(q.tonnes())).sum::<u64>();
                 let entered = u64::from(b.entered.tonnes());
                 // Open: every tonne is open, withdrawn or (never yet) filled;
                 // ended: the rest expired.
-                assert!(accounted == entered || (a.ended && accounted < entered), "bid {:?} tonnes", b.id);
+                ensure!(accounted == entered || (a.ended && accounted < entered), "bid {:?} tonnes", b.id);
             }
-            assert!(a.bids.len() <= self.config.auction_bids_max as usize, "auction {:?} over capacity", a.info.id);
-            assert!(a.info.floor <= a.info.cap && a.info.start < a.info.end, "auction {:?} window or range", a.info.id);
+            ensure!(a.bids.len() <= self.config.auction_bids_max as usize, "auction {:?} over capacity", a.info.id);
+            ensure!(a.info.floor <= a.info.cap && a.info.start < a.info.end, "auction {:?} window or range", a.info.id);
             for (pos, b) in a.bids.iter().enumerate().filter(|(_, b)| b.live()) {
-                assert!(a.info.floor <= b.price && b.price <= a.info.cap, "bid {:?} outside floor and cap", b.id);
+                ensure!(a.info.floor <= b.price && b.price <= a.info.cap, "bid {:?} outside floor and cap", b.id);
                 let at = self.find_bid(b.user, b.token).map(|at| (at.auction, at.pos));
-                assert_eq!(at, Some((index, pos)), "token index disagrees for bid {:?}", b.id);
+                ensure_eq!(at, Some((index, pos)), "token index disagrees for bid {:?}", b.id);
                 live += 1;
             }
         }
-        assert_eq!(live, self.bid_index.len(), "bid index size");
-        assert_eq!(self.auctions.len() + self.bid_pool.len(), self.config.auctions_max as usize, "bid lists lost");
+        ensure_eq!(live, self.bid_index.len(), "bid index size");
+        ensure_eq!(self.auctions.len() + self.bid_pool.len(), self.config.auctions_max as usize, "bid lists lost");
+        Ok(())
     }
 
     /// Hashes every auction and bid (for [`Engine::state_hash`]).

@@ -6,6 +6,7 @@
 //! indexed by tick is both smaller and faster than a tree; the bitmap finds
 //! the next occupied level 64 ticks per instruction.
 
+use crate::inspect::Breach;
 use crate::types::{AccountId, InstrumentId, OrderId, Price, Qty, Side, Token, UserId};
 
 /// The "no slot" link.
@@ -355,40 +356,41 @@ impl Ladder {
         })
     }
 
-    /// Checks the ladder against the slab; panics with a description on any breach.
-    pub fn check_invariants(&self, slab: &Slab, instrument: InstrumentId) -> usize {
+    /// Checks the ladder against the slab: how many orders it holds, or
+    /// the first breach.
+    pub fn check_invariants(&self, slab: &Slab, instrument: InstrumentId) -> Result<usize, Breach> {
         let mut seen = 0usize;
         for (index, level) in self.levels.iter().enumerate() {
             let bit = self.occupied[index / 64] >> (index % 64) & 1 == 1;
-            assert_eq!(bit, level.count > 0, "occupancy bit disagrees at level {index}");
+            ensure_eq!(bit, level.count > 0, "occupancy bit disagrees at level {index}");
             if level.count > 0 {
-                seen += self.check_level(slab, instrument, index, level);
+                seen += self.check_level(slab, instrument, index, level)?;
             }
         }
         let actual_best = match self.side {
             Side::Buy => self.levels.iter().rposition(|l| l.count > 0),
             Side::Sell => self.levels.iter().position(|l| l.count > 0),
         };
-        assert_eq!(self.best.map(|b| b as usize), actual_best, "stale best {:?}", self.side);
-        seen
+        ensure_eq!(self.best.map(|b| b as usize), actual_best, "stale best {:?}", self.side);
+        Ok(seen)
     }
 
-    fn check_level(&self, slab: &Slab, instrument: InstrumentId, index: usize, level: &Level) -> usize {
+    fn check_level(&self, slab: &Slab, instrument: InstrumentId, index: usize, level: &Level) -> Result<usize, Breach> {
         let price = self.price_at(index as u32);
         let (mut slot, mut prev, mut qty, mut count) = (level.head, NIL, 0u64, 0u32);
         while slot != NIL {
             let o = slab.get(slot);
-            assert_eq!(o.prev, prev, "broken back link at {price}");
-            assert!(!o.open.is_zero(), "zero-quantity order {:?} rests", o.id);
-            assert_eq!((o.price, o.side, o.instrument), (price, self.side, instrument), "misfiled {:?}", o.id);
+            ensure_eq!(o.prev, prev, "broken back link at {price}");
+            ensure!(!o.open.is_zero(), "zero-quantity order {:?} rests", o.id);
+            ensure_eq!((o.price, o.side, o.instrument), (price, self.side, instrument), "misfiled {:?}", o.id);
             qty += u64::from(o.open.tonnes());
             count += 1;
             prev = slot;
             slot = o.next;
-            assert!(count <= level.count, "cycle in level {price}");
+            ensure!(count <= level.count, "cycle in level {price}");
         }
-        assert_eq!(level.tail, prev, "tail disagrees at {price}");
-        assert_eq!((level.qty, level.count), (qty, count), "level total disagrees at {price}");
-        count as usize
+        ensure_eq!(level.tail, prev, "tail disagrees at {price}");
+        ensure_eq!((level.qty, level.count), (qty, count), "level total disagrees at {price}");
+        Ok(count as usize)
     }
 }

@@ -63,32 +63,49 @@ pub struct LevelView {
     pub orders: u32,
 }
 
+/// A broken engine invariant: which one and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Breach(pub String);
+
 impl Engine {
     /// Checks every structural invariant; panics naming the first breach.
     /// Tests call it after every command.
     ///
     /// # Panics
-    /// When a book is crossed, a level total or link is wrong, a
-    /// zero-quantity order rests, the best price is stale, or an index
-    /// disagrees with the books.
+    /// When [`Engine::verify_invariants`] finds a breach.
     pub fn check_invariants(&self) {
+        if let Err(breach) = self.verify_invariants() {
+            panic!("engine invariant broken: {breach}");
+        }
+    }
+
+    /// Every structural invariant, without panicking (a restored snapshot
+    /// is input: one that breaks them is refused, never a panic).
+    ///
+    /// # Errors
+    /// The first [`Breach`]: a book crossed, a level total or link wrong,
+    /// a zero-quantity order resting, a stale best price, an index that
+    /// disagrees with the books, or an account lock or total that does not
+    /// add up.
+    pub fn verify_invariants(&self) -> Result<(), Breach> {
         let mut resting = 0usize;
         for book in &self.books {
-            resting += book.bids.check_invariants(&self.orders.slab, book.instrument);
-            resting += book.asks.check_invariants(&self.orders.slab, book.instrument);
+            resting += book.bids.check_invariants(&self.orders.slab, book.instrument)?;
+            resting += book.asks.check_invariants(&self.orders.slab, book.instrument)?;
             if let (Some(bid), Some(ask)) = (book.bids.best_price(), book.asks.best_price()) {
-                assert!(bid < ask, "book {:?} crossed: {bid} >= {ask}", book.instrument);
+                ensure!(bid < ask, "book {:?} crossed: {bid} >= {ask}", book.instrument);
             }
         }
-        assert_eq!(resting, self.orders.slab.len(), "slab holds orders outside the books");
-        assert_eq!(resting, self.orders.by_token.len(), "token index size");
+        ensure_eq!(resting, self.orders.slab.len(), "slab holds orders outside the books");
+        ensure_eq!(resting, self.orders.by_token.len(), "token index size");
         for slot in self.orders.by_token.slots() {
             let o = self.orders.slab.get(slot);
-            assert_eq!(self.orders.find(o.user, o.token), Some(slot), "token index disagrees for {:?}", o.id);
+            ensure_eq!(self.orders.find(o.user, o.token), Some(slot), "token index disagrees for {:?}", o.id);
         }
-        assert!(self.blocks.indexes_agree(), "the waiting block orders' indexes disagree with their list");
-        self.check_auction_invariants();
-        self.check_account_invariants();
+        ensure!(self.blocks.indexes_agree(), "the waiting block orders' indexes disagree with their list");
+        self.check_auction_invariants()?;
+        self.check_account_invariants()
     }
 
     /// Every resting order of one side in priority order, owners included.

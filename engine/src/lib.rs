@@ -39,6 +39,32 @@
 //! pattern), which makes every run a deterministic function of the
 //! command stream: the journal replays it exactly.
 
+/// `assert!` for the invariant checks: a breach returns an
+/// [`inspect::Breach`] instead of panicking, so that input (a restored
+/// snapshot) can be refused; tests panic on it through
+/// [`Engine::check_invariants`].
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::inspect::Breach(format!($($msg)+)));
+        }
+    };
+}
+
+/// `assert_eq!` for the invariant checks, as [`ensure!`].
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr, $($msg:tt)+) => {
+        match (&$left, &$right) {
+            (left, right) => {
+                if left != right {
+                    let what = format!($($msg)+);
+                    return Err($crate::inspect::Breach(format!("{what}: {left:?} != {right:?}")));
+                }
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod calendar;
 pub mod command;
@@ -75,7 +101,7 @@ pub use event::{
     Reference, ReferenceChange, ReferenceRefusal, RejectReason, TradingState,
 };
 pub use index::IndexKey;
-pub use inspect::{LevelView, RestingOrder};
+pub use inspect::{Breach, LevelView, RestingOrder};
 pub use types::{
     AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
 };

@@ -178,17 +178,17 @@ impl Engine {
     /// every lock equal to what the resting orders, waiting block orders,
     /// open auctions (the seller's quantity) and live auction bids hold.
     ///
-    /// # Panics
+    /// # Errors
     /// Naming the account and the amounts on any breach.
-    pub(crate) fn check_account_invariants(&self) {
+    pub(crate) fn check_account_invariants(&self) -> Result<(), crate::inspect::Breach> {
         let (Some(table), Some((cash0, holdings0))) = (&self.accounts, &self.initial_totals) else {
-            return;
+            return Ok(());
         };
-        table.check_invariants();
-        assert_eq!(table.total_cash(), *cash0, "total cash not conserved");
+        table.check_invariants()?;
+        ensure_eq!(table.total_cash(), *cash0, "total cash not conserved");
         for book in &self.books {
             let total = table.total_holding(book.instrument);
-            assert_eq!(total, holdings0[book.instrument.index()], "holdings of {:?} not conserved", book.instrument);
+            ensure_eq!(total, holdings0[book.instrument.index()], "holdings of {:?} not conserved", book.instrument);
         }
         let mut expected: rustc_hash::FxHashMap<(AccountId, usize), (i64, i64, i64)> = Default::default();
         let mut cash: rustc_hash::FxHashMap<AccountId, i64> = Default::default();
@@ -200,20 +200,22 @@ impl Engine {
         for e in exposures {
             let entry = expected.entry((e.account, e.instrument.index())).or_default();
             if e.side == Side::Buy {
-                entry.1 += e.tonnes();
-                *cash.entry(e.account).or_default() += e.cash().expect("locked amounts fit i64");
+                entry.1 = entry.1.saturating_add(e.tonnes());
+                let locked = e.cash().ok_or_else(|| crate::inspect::Breach(format!("account {:?}: a lock beyond i64", e.account)))?;
+                let sum = cash.entry(e.account).or_default();
+                *sum = sum.checked_add(locked).ok_or_else(|| crate::inspect::Breach(format!("account {:?}: locks overflow", e.account)))?;
             } else {
-                entry.0 += e.tonnes();
+                entry.0 = entry.0.saturating_add(e.tonnes());
             }
         }
         for a in 0..table.len() {
             let account = AccountId::new(u32::try_from(a).expect("account count fits u32"));
             let locked = table.cash(account).expect("in range").locked;
-            assert_eq!(locked, cash.get(&account).copied().unwrap_or(0), "account {a}: locked cash");
+            ensure_eq!(locked, cash.get(&account).copied().unwrap_or(0), "account {a}: locked cash");
             for book in &self.books {
                 let h = table.holding(account, book.instrument).expect("in range");
                 let (sells, buys, _) = expected.get(&(account, book.instrument.index())).copied().unwrap_or_default();
-                assert_eq!(
+                ensure_eq!(
                     (h.locked, h.open_buy),
                     (sells, buys),
                     "account {a} {:?}: locked t, open buys",
@@ -221,5 +223,6 @@ impl Engine {
                 );
             }
         }
+        Ok(())
     }
 }

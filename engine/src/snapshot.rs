@@ -391,10 +391,8 @@ impl Engine {
         if restored != snapshot.state_hash {
             return Err(SnapshotError::Hash { recorded: snapshot.state_hash, restored });
         }
-        // The invariants panic by design (a breach is a bug); a snapshot
-        // that breaks them is refused instead.
-        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.check_invariants()));
-        checked.map_err(|_| SnapshotError::Invalid("invariants (locks, conservation, indexes)"))?;
+        // A snapshot that breaks an invariant is refused, never a panic.
+        engine.verify_invariants().map_err(|_| SnapshotError::Invalid("invariants (locks, conservation, indexes)"))?;
         Ok(engine)
     }
 
@@ -430,6 +428,13 @@ impl Engine {
         let (Some(reference), Some(lower), Some(upper)) = (reference, lower, upper) else {
             return Err(SnapshotError::Invalid("book reference or band"));
         };
+        // The band brackets the reference and is no wider than the listing
+        // band this market gives it: the ladders' memory is the band's width.
+        let (listing_lower, listing_upper) = self.listing_band(reference);
+        let widest = listing_upper.fen() - listing_lower.fen();
+        if !(lower <= reference && reference <= upper && upper.fen() - lower.fen() <= widest) {
+            return Err(SnapshotError::Invalid("book band"));
+        }
         let book = &mut self.books[instrument.index()];
         (book.reference, book.lower, book.upper) = (reference, lower, upper);
         book.bids.reset(lower, upper);
