@@ -554,7 +554,7 @@ fn bid(b: &BidState) -> Option<Bid> {
 }
 
 fn auction_result(info: &AuctionInfo, r: &(u32, u32, String, u32, u32, bool)) -> Result<AuctionResult, SnapshotError> {
-    let turnover = r.2.parse().map_err(|_| SnapshotError::Invalid("auction turnover"))?;
+    let turnover = canonical(&r.2).ok_or(SnapshotError::Invalid("auction turnover"))?;
     Ok(AuctionResult {
         id: info.id,
         instrument: info.instrument,
@@ -571,7 +571,7 @@ fn auction_result(info: &AuctionInfo, r: &(u32, u32, String, u32, u32, bool)) ->
 
 fn stats(s: &StatsState) -> Result<Stats, SnapshotError> {
     let [open, high, low] = s.open_high_low.map(Price::from_fen);
-    let turnover = s.turnover.parse().map_err(|_| SnapshotError::Invalid("statistics turnover"))?;
+    let turnover = canonical(&s.turnover).ok_or(SnapshotError::Invalid("statistics turnover"))?;
     Ok(Stats { open, high, low, volume: s.volume, turnover, trades: s.trades })
 }
 
@@ -595,10 +595,16 @@ fn accounts_table(instruments: usize, rows: &[AccountState]) -> Result<AccountTa
     AccountTable::from_rows(instruments, rows).ok_or(SnapshotError::Invalid("accounts"))
 }
 
+/// A number written as the snapshot writes it (no sign, no leading
+/// zeros), so that a restored snapshot writes back the same bytes.
+fn canonical<T: std::str::FromStr + ToString>(text: &str) -> Option<T> {
+    text.parse().ok().filter(|value: &T| value.to_string() == text)
+}
+
 fn totals(text: Option<&[String]>, instruments: usize) -> Result<Option<(i128, Vec<i128>)>, SnapshotError> {
     let Some(text) = text else { return Ok(None) };
     let values: Vec<i128> =
-        text.iter().map(|t| t.parse()).collect::<Result<_, _>>().map_err(|_| SnapshotError::Invalid("totals"))?;
+        text.iter().map(|t| canonical(t)).collect::<Option<_>>().ok_or(SnapshotError::Invalid("totals"))?;
     match values.split_first() {
         Some((cash, holdings)) if holdings.len() == instruments => Ok(Some((*cash, holdings.to_vec()))),
         _ => Err(SnapshotError::Invalid("totals")),
