@@ -203,6 +203,9 @@ pub struct FeedConfig {
     /// Re-request answers to one source address at most, bytes per second
     /// (a 20-byte request returns up to 1,400 bytes: an amplifier otherwise).
     pub rerequest_bytes_per_second: u64,
+    /// Bytes per second the snapshot port sends, all its connections
+    /// together (32 MiB).
+    pub snapshot_bytes_per_second: u64,
     /// The TCP feed (SoupBinTCP).
     pub tcp: SocketAddr,
     /// The snapshot service (SoupBinTCP).
@@ -244,6 +247,7 @@ impl Default for FeedConfig {
             multicast_loop: true,
             rerequest: local(7005),
             rerequest_bytes_per_second: carbonx_feed::rerequest::BYTES_PER_SECOND,
+            snapshot_bytes_per_second: carbonx_feed::snapshot::BYTES_PER_SECOND,
             tcp: local(7002),
             snapshot: local(7003),
             backlog_max_bytes: carbonx_feed::tcp::BACKLOG_MAX,
@@ -283,6 +287,7 @@ impl FeedConfig {
             (self.connections_per_user_max as u64, "connections_per_user_max"),
             (self.prelogin_per_address_max as u64, "prelogin_per_address_max"),
             (self.rerequest_bytes_per_second, "rerequest_bytes_per_second"),
+            (self.snapshot_bytes_per_second, "snapshot_bytes_per_second"),
         ];
         if let Some((_, name)) = limits.iter().find(|(value, _)| *value == 0) {
             return Err(format!("[feed] {name} must be at least 1"));

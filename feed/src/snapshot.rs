@@ -115,9 +115,70 @@ pub fn build(book: &BookBuilder, session: [u8; SESSION_LEN], ns: u64, next: u64)
     Built { session, next, packets: Bytes::from(packets), built_at: Instant::now() }
 }
 
+/// Default bytes per second the snapshot port sends, all connections
+/// together.
+pub const BYTES_PER_SECOND: u64 = 32 << 20;
+
+/// The snapshot port's byte budget, shared by every snapshot connection:
+/// together they send at most `bytes_per_second` (a second's worth at
+/// once). Sharing one built snapshot keeps the server's work per request
+/// small, but sending it is not: 64 clients taking snapshots in a loop
+/// otherwise keep the machine's CPUs copying gigabytes over sockets,
+/// away from order entry and the live feed. A connection over the budget
+/// waits its turn: the debt it leaves is what the next one waits for.
+pub struct Pacer {
+    bytes_per_second: u64,
+    state: parking_lot::Mutex<Credit>,
+}
+
+/// Bytes that may be sent now (negative: owed), as of `at`.
+struct Credit {
+    bytes: f64,
+    at: Instant,
+}
+
+impl Pacer {
+    /// A budget of `bytes_per_second` (at least 1), full.
+    pub fn new(bytes_per_second: u64) -> Pacer {
+        let bytes_per_second = bytes_per_second.max(1);
+        Pacer {
+            bytes_per_second,
+            state: parking_lot::Mutex::new(Credit { bytes: bytes_per_second as f64, at: Instant::now() }),
+        }
+    }
+
+    /// Takes `bytes` from the budget at `now`: how long the caller waits
+    /// before sending them (zero while in credit).
+    pub fn take(&self, bytes: usize, now: Instant) -> Duration {
+        let rate = self.bytes_per_second as f64;
+        let mut credit = self.state.lock();
+        let earned = now.saturating_duration_since(credit.at).as_secs_f64() * rate;
+        credit.bytes = (credit.bytes + earned).min(rate) - bytes as f64;
+        credit.at = credit.at.max(now);
+        if credit.bytes >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-credit.bytes / rate) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pacer_lets_a_seconds_worth_through_then_spaces_the_rest_by_the_rate() {
+        let pacer = Pacer::new(1_000);
+        let start = Instant::now();
+        assert_eq!(pacer.take(600, start), Duration::ZERO);
+        assert_eq!(pacer.take(400, start), Duration::ZERO);
+        // Empty: the next 500 bytes wait half a second, the 500 after them
+        // (another connection) a whole second.
+        assert_eq!(pacer.take(500, start), Duration::from_millis(500));
+        assert_eq!(pacer.take(500, start), Duration::from_secs(1));
+        // Two seconds later the debt is paid and the credit never exceeds
+        // one second's worth.
+        let later = start + Duration::from_secs(10);
+        assert_eq!(pacer.take(1_000, later), Duration::ZERO);
+        assert_eq!(pacer.take(100, later), Duration::from_millis(100));
+    }
 
     #[test]
     fn requests_share_one_build_while_the_feed_has_not_moved() {

@@ -24,7 +24,7 @@
 use crate::access::{Logins, PerAddress, PerUser, Place, Username};
 use crate::counters::Connected;
 use crate::service::FeedShared;
-use crate::snapshot::Snapshots;
+use crate::snapshot::{Pacer, Snapshots};
 use bytes::Bytes;
 use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, SESSION_LEN};
@@ -110,6 +110,8 @@ pub struct TcpFeedConfig {
     pub per_user_max: usize,
     /// Connections one source address may have waiting to log in.
     pub prelogin_per_address_max: usize,
+    /// Bytes per second the snapshot port sends, all connections together.
+    pub snapshot_bytes_per_second: u64,
 }
 
 impl TcpFeedConfig {
@@ -129,6 +131,7 @@ impl Default for TcpFeedConfig {
             write_timeout: WRITE_TIMEOUT,
             per_user_max: PER_USER_MAX,
             prelogin_per_address_max: PRELOGIN_PER_ADDRESS_MAX,
+            snapshot_bytes_per_second: crate::snapshot::BYTES_PER_SECOND,
         }
     }
 }
@@ -153,6 +156,8 @@ struct Listener {
     per_user: Arc<PerUser>,
     slots: Arc<Semaphore>,
     snapshots: Snapshots,
+    /// The snapshot port's byte budget.
+    pacer: Pacer,
 }
 
 /// A logged-in consumer's places: its user's and the listener's.
@@ -180,6 +185,7 @@ pub async fn serve(
         per_user: PerUser::new(config.per_user_max),
         slots: Arc::new(Semaphore::new(CONSUMERS_MAX)),
         snapshots: Snapshots::default(),
+        pacer: Pacer::new(config.snapshot_bytes_per_second),
     });
     loop {
         let (socket, peer) = tokio::select! {
@@ -253,12 +259,19 @@ impl Listener {
         Ok(Slot { _user: user, _listener: listener })
     }
 
-    /// Sends the latest shared snapshot, then End of Session.
+    /// Sends the latest shared snapshot within the port's byte budget,
+    /// then End of Session.
     async fn snapshot(&self, mut socket: TcpStream, mut writer: SessionWriter) -> Result<(), ConsumerError> {
         let built = self.snapshots.get(&self.shared).await;
         writer.accept(built.session, 1);
         transmit(&mut socket, &mut writer, self.config.write_timeout).await?;
-        write_within(&mut socket, &built.packets, self.config.write_timeout).await?;
+        for chunk in built.packets.chunks(WRITE_CHUNK) {
+            let wait = self.pacer.take(chunk.len(), Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            write_within(&mut socket, chunk, self.config.write_timeout).await?;
+        }
         let _ = tokio::time::timeout(self.config.write_timeout, socket.shutdown()).await;
         Ok(())
     }

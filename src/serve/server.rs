@@ -179,6 +179,7 @@ impl FeedThreads {
             write_timeout: Duration::from_millis(config.feed.write_timeout_ms),
             per_user_max: config.feed.connections_per_user_max,
             prelogin_per_address_max: config.feed.prelogin_per_address_max,
+            snapshot_bytes_per_second: config.feed.snapshot_bytes_per_second,
         };
         let logins =
             Arc::new(config.feed.logins().map_err(|message| {
