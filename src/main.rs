@@ -280,16 +280,21 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Config { file } => print_config(file.as_deref()),
-        Cmd::Passwd => match carbonx::config::password_hash_from(std::io::stdin().lock()) {
-            Ok(hash) => {
-                println!("{hash}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("carbonx passwd: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        Cmd::Passwd => passwd(),
+    }
+}
+
+/// `carbonx passwd`: the argon2 hash of the password on standard input.
+fn passwd() -> ExitCode {
+    match carbonx::config::password_hash_from(std::io::stdin().lock()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("carbonx passwd: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -492,15 +492,19 @@ mod tests {
         .into_iter()
         .chain(auction_samples(token, stock))
         .chain([Command::NewBlock(NewBlock { counterparty: None, ..block })])
-        .chain([
+        .chain(listing_samples(stock))
+        .collect()
+    }
+
+    fn listing_samples(stock: StockCode) -> [Command; 2] {
+        [
             Command::List(Listing {
                 request: 9,
                 stock: StockCode::from_text("CEA26").unwrap(),
                 prev_close: Price::from_fen(7_463).unwrap(),
             }),
             Command::Delist(Delisting { request: u64::MAX, stock }),
-        ])
-        .collect()
+        ]
     }
 
     fn auction_samples(token: Token, stock: StockCode) -> Vec<Command> {

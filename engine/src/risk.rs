@@ -201,9 +201,13 @@ impl Engine {
             let entry = expected.entry((e.account, e.instrument.index())).or_default();
             if e.side == Side::Buy {
                 entry.1 = entry.1.saturating_add(e.tonnes());
-                let locked = e.cash().ok_or_else(|| crate::inspect::Breach(format!("account {:?}: a lock beyond i64", e.account)))?;
+                let locked = e
+                    .cash()
+                    .ok_or_else(|| crate::inspect::Breach(format!("account {:?}: a lock beyond i64", e.account)))?;
                 let sum = cash.entry(e.account).or_default();
-                *sum = sum.checked_add(locked).ok_or_else(|| crate::inspect::Breach(format!("account {:?}: locks overflow", e.account)))?;
+                *sum = sum
+                    .checked_add(locked)
+                    .ok_or_else(|| crate::inspect::Breach(format!("account {:?}: locks overflow", e.account)))?;
             } else {
                 entry.0 = entry.0.saturating_add(e.tonnes());
             }

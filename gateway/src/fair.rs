@@ -175,7 +175,7 @@ mod tests {
     fn each_users_commands_keep_their_order_and_close_drains() {
         let queue = FairQueue::new(2);
         for n in 0..200u32 {
-            queue.push(usize::from(n % 2 == 0), &mut vec![order(u16::from(n % 2 == 0), u32::from(n))]).unwrap();
+            queue.push(usize::from(n % 2 == 0), &mut vec![order(u16::from(n % 2 == 0), n)]).unwrap();
         }
         queue.close();
         assert_eq!(queue.push(0, &mut vec![order(0, 999)]), Err(Full::Closed));

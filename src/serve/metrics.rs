@@ -212,7 +212,6 @@ impl Collector for FeedCollector {
             let labels = [("consumer", peer.to_string())];
             ConstGauge::new(i64::try_from(backlog).unwrap_or(i64::MAX)).encode(family.encode_family(&labels)?)?;
         }
-        drop(family);
         udp_counters(&mut encoder, &self.0.counters)
     }
 }
@@ -239,7 +238,6 @@ fn udp_counters(encoder: &mut DescriptorEncoder, counters: &FeedCounters) -> Res
     ] {
         ConstCounter::new(read(counter)).encode(family.encode_family(&[("outcome", outcome)])?)?;
     }
-    drop(family);
     let refused = ConstCounter::new(read(&counters.logins_refused));
     refused.encode(encoder.encode_descriptor(
         "carbonx_feed_logins_refused",

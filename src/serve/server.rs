@@ -240,11 +240,7 @@ impl Server {
         let (modes, stocks) = (config.data.file_modes(), engine.instruments().to_vec());
         let hub = Arc::new(Hub::new(config.gateway.clone(), &config.market, stocks.clone(), codes, sessions, modes)?);
         let (stage_tx, stage_rx) = crossbeam::channel::bounded::<StageInput>(STAGE_QUEUE_MAX);
-        let router_hub = Arc::clone(&hub);
-        let router = std::thread::Builder::new()
-            .name("carbonx-router".into())
-            .spawn(move || router_hub.run_router(&stage_rx))
-            .map_err(io("router thread"))?;
+        let router = start_router(&hub, stage_rx)?;
         let failstop = Arc::clone(hub.failstop());
         let barrier_tx = stage_tx.clone();
         let mut fanout = Fanout::new().with(Audience::OrderEntry, stage_tx);
@@ -562,6 +558,13 @@ fn wait_for_stages(
         Some(reason) => Err(ServeError::FailStop(reason.to_string())),
         None => Ok(()),
     }
+}
+
+/// Starts the router thread: the sequencer's output into the users' streams.
+fn start_router(hub: &Arc<Hub>, input: crossbeam::channel::Receiver<StageInput>) -> Result<JoinHandle<()>, ServeError> {
+    let hub = Arc::clone(hub);
+    let router = std::thread::Builder::new().name("carbonx-router".into()).spawn(move || hub.run_router(&input));
+    router.map_err(io("router thread"))
 }
 
 /// Waits until the router has written everything published so far.
