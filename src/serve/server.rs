@@ -284,10 +284,8 @@ impl Server {
         let gateway = Gateway::new(hub, command_tx).map_err(io("gateway fair queue thread"))?;
         runtime.spawn(Arc::clone(&gateway).serve(listener, tls.order_entry, shutdown_rx.clone()));
         let drop_copy = start_drop_copy(config, &gateway, tls.drop_copy, &runtime, &shutdown_rx)?;
-        let feed = match feed {
-            Some(feed) => Some(feed.listen(config, [tls.feed, tls.snapshot], &runtime, &shutdown_rx)?),
-            None => None,
-        };
+        let feed =
+            feed.map(|feed| feed.listen(config, [tls.feed, tls.snapshot], &runtime, &shutdown_rx)).transpose()?;
         admin.iter().for_each(|(_, ready)| ready.store(true, std::sync::atomic::Ordering::Release));
         tracing::info!(%order_entry, replayed, "carbonx serving");
         Ok(Server {
