@@ -4,6 +4,7 @@
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
+use carbonx::tools::watch::{Frames as WatchFrames, Source as WatchSource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -226,13 +227,8 @@ fn main() -> ExitCode {
         Cmd::Serve { config, data_dir, fsync, log_format } => serve(config.as_deref(), data_dir, fsync, log_format),
         Cmd::Watch { snapshot, feed, admin, levels, duration, once, from_snapshot, user, password, tls } => {
             let seconds = duration.map(|d| d.as_secs().max(1));
-            let source = if from_snapshot {
-                carbonx::tools::watch::Source::Snapshot(snapshot)
-            } else {
-                carbonx::tools::watch::Source::Replay
-            };
-            let frames =
-                if once { carbonx::tools::watch::Frames::Once } else { carbonx::tools::watch::Frames::Every(seconds) };
+            let source = if from_snapshot { WatchSource::Snapshot(snapshot) } else { WatchSource::Replay };
+            let frames = if once { WatchFrames::Once } else { WatchFrames::Every(seconds) };
             let credentials = carbonx_feed::watch::Credentials { user, password };
             watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames, credentials, tls })
         }
