@@ -7,6 +7,7 @@ use carbonx_engine::accounts::{AccountTable, AccountsError};
 use carbonx_engine::{Engine, EngineConfig};
 use carbonx_gateway::config::GatewayConfig;
 use carbonx_soup::files::FileModes;
+use carbonx_soup::stream::TlsFiles;
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -223,6 +224,13 @@ pub struct FeedConfig {
     /// Who may log in to the TCP feed and the snapshot service. Empty: anyone
     /// (the demo market, said at start-up).
     pub users: Vec<FeedUser>,
+    /// TLS on the TCP feed (certificate and key; `client_ca` is not used
+    /// there: feed users log in with a password); plain TCP without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// TLS on the snapshot service; plain TCP without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_tls: Option<TlsFiles>,
 }
 
 /// `[[feed.users]]`: a market-data user.
@@ -255,6 +263,8 @@ impl Default for FeedConfig {
             connections_per_user_max: carbonx_feed::tcp::PER_USER_MAX,
             prelogin_per_address_max: carbonx_feed::tcp::PRELOGIN_PER_ADDRESS_MAX,
             users: Vec::new(),
+            tls: None,
+            snapshot_tls: None,
         }
     }
 }

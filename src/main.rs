@@ -4,6 +4,7 @@
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
+use carbonx::tools::watch::{Frames as WatchFrames, Source as WatchSource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,9 @@ enum Cmd {
         /// Its password.
         #[arg(long, env = "CARBONX_FEED_PASSWORD", default_value = "watch", hide_env_values = true)]
         password: String,
+        /// TLS to the TCP feed and the snapshot service (`[feed] tls`, `snapshot_tls`).
+        #[command(flatten)]
+        tls: carbonx::tools::tls::TlsArgs,
     },
     /// Load benchmark: drives a server over SoupBinTCP/OUCH and reports latency percentiles.
     Load {
@@ -221,17 +225,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve { config, data_dir, fsync, log_format } => serve(config.as_deref(), data_dir, fsync, log_format),
-        Cmd::Watch { snapshot, feed, admin, levels, duration, once, from_snapshot, user, password } => {
+        Cmd::Watch { snapshot, feed, admin, levels, duration, once, from_snapshot, user, password, tls } => {
             let seconds = duration.map(|d| d.as_secs().max(1));
-            let source = if from_snapshot {
-                carbonx::tools::watch::Source::Snapshot(snapshot)
-            } else {
-                carbonx::tools::watch::Source::Replay
-            };
-            let frames =
-                if once { carbonx::tools::watch::Frames::Once } else { carbonx::tools::watch::Frames::Every(seconds) };
+            let source = if from_snapshot { WatchSource::Snapshot(snapshot) } else { WatchSource::Replay };
+            let frames = if once { WatchFrames::Once } else { WatchFrames::Every(seconds) };
             let credentials = carbonx_feed::watch::Credentials { user, password };
-            watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames, credentials })
+            watch(&carbonx::tools::watch::WatchOptions { feed, source, admin, levels, frames, credentials, tls })
         }
         Cmd::Load {
             connect,

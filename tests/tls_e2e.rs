@@ -2,19 +2,25 @@
 //! certificates made at test time: our OUCH client, a client that is not
 //! ours (Python's `ssl` module speaking SoupBinTCP by hand), `carbonx load
 //! --tls`, client-certificate authentication, and the refusals (plain TCP
-//! to a TLS port, a certificate file that is not one). Every wait is
-//! bounded.
+//! to a TLS port, a certificate file that is not one). The TCP feed and
+//! the snapshot service under TLS: consumers rebuild the engine's books,
+//! a snapshot ends with End of Session, a plain client gets nothing, and
+//! `carbonx watch --tls` prints the book. Every wait is bounded.
 
 mod support;
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeError, ServeOptions, Server};
+use carbonx_feed::book::BookBuilder;
+use carbonx_feed::watch::{Credentials, Follower, load_snapshot_with};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
+use carbonx_soup::client::{Client as SoupClient, Received as SoupReceived};
 use carbonx_soup::stream::{TlsClient, TlsFiles};
 use carbonx_testkit::tls::Pki;
 use std::path::Path;
 use std::time::Duration;
+use support::books::{engine_book, feed_book};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -196,4 +202,123 @@ fn carbonx_load_runs_over_tls() {
         rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<u64>().ok())
     });
     assert!(accepted.is_some_and(|n| n > 0), "no accepted orders over TLS: {stdout}");
+}
+
+/// The demo market on free ports, TLS on the TCP feed and the snapshot
+/// service only (order entry plain, to drive the book).
+fn feed_tls_config(pki: &Pki) -> Config {
+    let mut config = Config::demo().on_free_ports();
+    config.feed.tls = Some(server_files(pki));
+    config.feed.snapshot_tls = Some(server_files(pki));
+    config
+}
+
+/// Enters `count` orders as DEMO01 over plain TCP: resting buys and sells
+/// that cross some of them, so the feed carries adds, executions and a book.
+async fn make_a_book(addr: std::net::SocketAddr, count: u32) {
+    let mut client = Client::connect(addr).await.unwrap();
+    let answer = client.login("DEMO01", "demo", "", 0).await.unwrap();
+    assert!(matches!(answer, Received::LoginAccepted { .. }), "{answer:?}");
+    for i in 0..count {
+        let (side, qty) = if i % 3 == 2 { (b'S', 5) } else { (b'B', 10 + i) };
+        let order = EnterOrder::limit(&format!("F{i}"), side, qty, "CEA", 746_300, "0001");
+        client.send(&Inbound::Enter(order)).await.unwrap();
+        client.next_message(WAIT).await.unwrap();
+    }
+}
+
+#[test]
+fn tls_feed_and_snapshot_consumers_rebuild_the_engines_books() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "f");
+    let server = try_start(dir.path(), &feed_tls_config(&pki)).unwrap();
+    let (tcp, snapshot) = (server.tcp_feed_addr().unwrap(), server.snapshot_addr().unwrap());
+    let tls = TlsClient::new(&pki.ca, "127.0.0.1", None).unwrap();
+    let who = Credentials::default();
+    let (late, from_start) = runtime().block_on(async {
+        make_a_book(server.order_entry_addr(), 30).await;
+        let book = load_snapshot_with(snapshot, &who, Some(&tls)).await.unwrap();
+        assert!(book.next_seq() > 1 && !book.orders().is_empty());
+        let mut late = Follower::start_with(tcp, book, &who, Some(&tls)).await.unwrap();
+        let mut from_start = Follower::start_with(tcp, BookBuilder::new(), &who, Some(&tls)).await.unwrap();
+        while late.poll(Duration::from_millis(300)).await.unwrap() > 0 {}
+        while from_start.poll(Duration::from_millis(300)).await.unwrap() > 0 {}
+        (late.book, from_start.book)
+    });
+    let engine = server.shutdown().unwrap();
+    let expected = engine_book(&engine);
+    assert!(expected.len() > 5, "the session should leave a book ({})", expected.len());
+    assert_eq!(feed_book(&late), expected, "snapshot + TCP feed over TLS");
+    assert_eq!(feed_book(&from_start), expected, "TCP feed from 1 over TLS");
+}
+
+#[test]
+fn a_tls_snapshot_ends_with_end_of_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "s");
+    let server = try_start(dir.path(), &feed_tls_config(&pki)).unwrap();
+    let tls = TlsClient::new(&pki.ca, "localhost", None).unwrap();
+    let ended = runtime().block_on(async {
+        make_a_book(server.order_entry_addr(), 6).await;
+        let mut client = SoupClient::connect_with(server.snapshot_addr().unwrap(), Some(&tls)).await.unwrap();
+        let answer = client.login("WATCH", "watch", "", 1).await.unwrap();
+        assert!(matches!(answer, SoupReceived::LoginAccepted { .. }), "{answer:?}");
+        for _ in 0..10_000 {
+            match client.recv(WAIT).await.unwrap() {
+                SoupReceived::EndOfSession => return true,
+                _ => continue,
+            }
+        }
+        false
+    });
+    server.shutdown().unwrap();
+    assert!(ended, "no End of Session on the TLS snapshot");
+}
+
+#[test]
+fn a_plain_client_gets_no_data_from_a_tls_feed_and_the_feed_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "n");
+    let server = try_start(dir.path(), &feed_tls_config(&pki)).unwrap();
+    let (tcp, snapshot) = (server.tcp_feed_addr().unwrap(), server.snapshot_addr().unwrap());
+    let tls = TlsClient::new(&pki.ca, "127.0.0.1", None).unwrap();
+    let (plain_feed, plain_snapshot, still_up) = runtime().block_on(async {
+        make_a_book(server.order_entry_addr(), 6).await;
+        let plain = |addr| async move {
+            let mut client = SoupClient::connect(addr).await?;
+            client.login("WATCH", "watch", "", 1).await
+        };
+        let (feed, snap) = (plain(tcp).await, plain(snapshot).await);
+        let up = load_snapshot_with(snapshot, &Credentials::default(), Some(&tls)).await.map(|b| b.orders().len());
+        (feed, snap, up)
+    });
+    server.shutdown().unwrap();
+    assert!(!matches!(plain_feed, Ok(SoupReceived::LoginAccepted { .. })), "{plain_feed:?}");
+    assert!(!matches!(plain_snapshot, Ok(SoupReceived::LoginAccepted { .. })), "{plain_snapshot:?}");
+    assert!(matches!(still_up, Ok(orders) if orders > 0), "{still_up:?}");
+}
+
+#[test]
+fn carbonx_watch_prints_the_book_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "w");
+    let server = try_start(dir.path(), &feed_tls_config(&pki)).unwrap();
+    runtime().block_on(make_a_book(server.order_entry_addr(), 6));
+    let (tcp, snapshot) = (server.tcp_feed_addr().unwrap().to_string(), server.snapshot_addr().unwrap().to_string());
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"))
+            .args(["watch", "--feed", &tcp, "--snapshot", &snapshot, "--admin", "127.0.0.1:9", "--once", "--tls"])
+            .arg("--tls-ca")
+            .arg(&pki.ca)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let (replay, joined) = (run(&[]), run(&["--from-snapshot"]));
+    server.shutdown().unwrap();
+    for (what, out) in [("replay", replay), ("--from-snapshot", joined)] {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{what}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("CEA") && stdout.contains("74.63"), "{what}: {stdout}");
+    }
 }

@@ -11,6 +11,11 @@
 //! own user, never of another. Every socket write has a deadline
 //! (`write_timeout`): a consumer that does not read is cut off.
 //!
+//! Either listener may run under TLS ([`Accept`]): the handshake comes
+//! first, within the login timeout and while the connection still holds
+//! its place among those waiting to log in, so a client that never
+//! finishes it takes no more than one waiting place.
+//!
 //! TCP feed: a consumer logs in with a sequence number (1 = the whole day,
 //! 0 = only new messages), is replayed from the day log and then follows
 //! live. It reads the log at its own pace; when it falls more than its
@@ -30,6 +35,7 @@ use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, SESSION_LEN};
 use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
 use carbonx_soup::session::{Event, ServerSession, SessionError, SessionWriter, Timeout, Timers};
+use carbonx_soup::stream::{Accept, Stream};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -147,6 +153,7 @@ pub enum Service {
 
 /// What every connection of one listener shares.
 struct Listener {
+    accept: Accept,
     service: Service,
     shared: Arc<FeedShared>,
     config: TcpFeedConfig,
@@ -169,6 +176,7 @@ struct Slot {
 /// Accepts consumers until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
+    accept: Accept,
     service: Service,
     shared: Arc<FeedShared>,
     config: TcpFeedConfig,
@@ -176,6 +184,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let this = Arc::new(Listener {
+        accept,
         service,
         shared,
         config,
@@ -219,11 +228,12 @@ impl Listener {
     /// One connection: the login, then the service.
     async fn connection(
         &self,
-        mut socket: TcpStream,
+        socket: TcpStream,
         waiting: (Place<IpAddr>, OwnedSemaphorePermit),
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), ConsumerError> {
         let _ = socket.set_nodelay(true);
+        let mut socket = self.accept.accept(socket, self.config.login_timeout).await?;
         let ServerSession { mut reader, mut writer } = ServerSession::new(self.config.timers(), Instant::now());
         let login = read_login(&mut socket, &mut reader).await?;
         let slot = self.log_in(&login).await;
@@ -261,7 +271,7 @@ impl Listener {
 
     /// Sends the latest shared snapshot within the port's byte budget,
     /// then End of Session.
-    async fn snapshot(&self, mut socket: TcpStream, mut writer: SessionWriter) -> Result<(), ConsumerError> {
+    async fn snapshot(&self, mut socket: Stream, mut writer: SessionWriter) -> Result<(), ConsumerError> {
         let built = self.snapshots.get(&self.shared).await;
         writer.accept(built.session, 1);
         transmit(&mut socket, &mut writer, self.config.write_timeout).await?;
@@ -278,7 +288,7 @@ impl Listener {
 }
 
 /// Writes `bytes` within `deadline`.
-async fn write_within(socket: &mut TcpStream, bytes: &[u8], deadline: Duration) -> Result<(), ConsumerError> {
+async fn write_within(socket: &mut Stream, bytes: &[u8], deadline: Duration) -> Result<(), ConsumerError> {
     match tokio::time::timeout(deadline, socket.write_all(bytes)).await {
         Ok(written) => Ok(written?),
         Err(_) => Err(ConsumerError::WriteTimeout(deadline)),
@@ -286,7 +296,7 @@ async fn write_within(socket: &mut TcpStream, bytes: &[u8], deadline: Duration) 
 }
 
 /// Writes what the session has queued, within `deadline`.
-async fn transmit(socket: &mut TcpStream, writer: &mut SessionWriter, deadline: Duration) -> Result<(), ConsumerError> {
+async fn transmit(socket: &mut Stream, writer: &mut SessionWriter, deadline: Duration) -> Result<(), ConsumerError> {
     if let Some(bytes) = writer.poll_transmit(Instant::now()) {
         write_within(socket, &bytes, deadline).await?;
     }
@@ -295,7 +305,7 @@ async fn transmit(socket: &mut TcpStream, writer: &mut SessionWriter, deadline: 
 
 /// The TCP feed after the login: replay from the login's number, then live.
 async fn stream(
-    mut socket: TcpStream,
+    mut socket: Stream,
     shared: &FeedShared,
     config: TcpFeedConfig,
     (mut reader, mut writer): (carbonx_soup::session::SessionReader, SessionWriter),
@@ -311,7 +321,7 @@ async fn stream(
     };
     writer.accept(session, cursor.seq);
     transmit(&mut socket, &mut writer, deadline).await?;
-    let peer = socket.peer_addr()?;
+    let peer = socket.tcp().peer_addr()?;
     let listed = shared.register(peer);
     loop {
         listed.consumer.sent.store(cursor.offset, std::sync::atomic::Ordering::Relaxed);
@@ -398,7 +408,7 @@ fn start_cursor(
 /// gives up past the cap, so a stuck consumer is cut off instead of
 /// holding its connection forever.
 async fn write_watching_backlog(
-    socket: &mut TcpStream,
+    socket: &mut Stream,
     out: &Bytes,
     shared: &FeedShared,
     cursor: &Cursor,

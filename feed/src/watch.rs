@@ -7,6 +7,7 @@ use crate::book::BookBuilder;
 use crate::itch::Message;
 use crate::stats::MarketStats;
 use carbonx_soup::client::{Client, ClientError, Received};
+use carbonx_soup::stream::TlsClient;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -45,8 +46,13 @@ impl Default for Credentials {
     }
 }
 
-async fn login(addr: SocketAddr, sequence: u64, who: &Credentials) -> Result<Client, WatchError> {
-    let mut client = Client::connect(addr).await?;
+async fn login(
+    addr: SocketAddr,
+    sequence: u64,
+    who: &Credentials,
+    tls: Option<&TlsClient>,
+) -> Result<Client, WatchError> {
+    let mut client = Client::connect_with(addr, tls).await?;
     match client.login(&who.user, &who.password, "", sequence).await? {
         Received::LoginAccepted { .. } => Ok(client),
         Received::LoginRejected(reason) => Err(WatchError::Rejected(char::from(reason))),
@@ -68,7 +74,20 @@ pub async fn load_snapshot(addr: SocketAddr) -> Result<BookBuilder, WatchError> 
 /// # Errors
 /// Connection trouble, a refused login, bad bytes, or no `G`.
 pub async fn load_snapshot_as(addr: SocketAddr, who: &Credentials) -> Result<BookBuilder, WatchError> {
-    let mut client = login(addr, 1, who).await?;
+    load_snapshot_with(addr, who, None).await
+}
+
+/// [`load_snapshot_as`], under TLS when `tls` is given.
+///
+/// # Errors
+/// Connection trouble (the handshake included), a refused login, bad
+/// bytes, or no `G`.
+pub async fn load_snapshot_with(
+    addr: SocketAddr,
+    who: &Credentials,
+    tls: Option<&TlsClient>,
+) -> Result<BookBuilder, WatchError> {
+    let mut client = login(addr, 1, who, tls).await?;
     let mut book = BookBuilder::new();
     loop {
         match client.recv(Duration::from_secs(10)).await? {
@@ -109,7 +128,20 @@ impl Follower {
     /// # Errors
     /// Connection trouble or a refused login.
     pub async fn start_as(addr: SocketAddr, book: BookBuilder, who: &Credentials) -> Result<Follower, WatchError> {
-        let client = login(addr, book.next_seq(), who).await?;
+        Follower::start_with(addr, book, who, None).await
+    }
+
+    /// [`Follower::start_as`], under TLS when `tls` is given.
+    ///
+    /// # Errors
+    /// Connection trouble (the handshake included) or a refused login.
+    pub async fn start_with(
+        addr: SocketAddr,
+        book: BookBuilder,
+        who: &Credentials,
+        tls: Option<&TlsClient>,
+    ) -> Result<Follower, WatchError> {
+        let client = login(addr, book.next_seq(), who, tls).await?;
         Ok(Follower { client, book, stats: MarketStats::new() })
     }
 

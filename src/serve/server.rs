@@ -164,10 +164,11 @@ impl FeedThreads {
         }
     }
 
-    /// Opens the TCP feed and snapshot listeners.
+    /// Opens the TCP feed and snapshot listeners, each plain or under TLS.
     fn listen(
         mut self,
         config: &Config,
+        [feed_tls, snapshot_tls]: [Accept; 2],
         runtime: &tokio::runtime::Runtime,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<FeedThreads, ServeError> {
@@ -190,7 +191,9 @@ impl FeedThreads {
                 "TCP feed and snapshot logins accept any username and password (demo market: no [[feed.users]])"
             );
         }
-        for (addr, service) in [(config.feed.tcp, Service::Feed), (config.feed.snapshot, Service::Snapshot)] {
+        let listeners =
+            [(config.feed.tcp, Service::Feed, feed_tls), (config.feed.snapshot, Service::Snapshot, snapshot_tls)];
+        for (addr, service, accept) in listeners {
             let listener = {
                 let _guard = runtime.enter();
                 feed_listener(addr).map_err(io(format!("{service:?} on {addr}")))?
@@ -198,6 +201,7 @@ impl FeedThreads {
             let bound = listener.local_addr().map_err(io("feed listener"))?;
             runtime.spawn(carbonx_feed::tcp::serve(
                 listener,
+                accept,
                 service,
                 Arc::clone(&self.shared),
                 tcp_config,
@@ -280,10 +284,8 @@ impl Server {
         let gateway = Gateway::new(hub, command_tx).map_err(io("gateway fair queue thread"))?;
         runtime.spawn(Arc::clone(&gateway).serve(listener, tls.order_entry, shutdown_rx.clone()));
         let drop_copy = start_drop_copy(config, &gateway, tls.drop_copy, &runtime, &shutdown_rx)?;
-        let feed = match feed {
-            Some(feed) => Some(feed.listen(config, &runtime, &shutdown_rx)?),
-            None => None,
-        };
+        let feed =
+            feed.map(|feed| feed.listen(config, [tls.feed, tls.snapshot], &runtime, &shutdown_rx)).transpose()?;
         admin.iter().for_each(|(_, ready)| ready.store(true, std::sync::atomic::Ordering::Release));
         tracing::info!(%order_entry, replayed, "carbonx serving");
         Ok(Server {
@@ -469,6 +471,8 @@ fn start_drop_copy(
 struct ListenerTls {
     order_entry: Accept,
     drop_copy: Accept,
+    feed: Accept,
+    snapshot: Accept,
 }
 
 impl ListenerTls {
@@ -479,6 +483,8 @@ impl ListenerTls {
         Ok(ListenerTls {
             order_entry: load(config.gateway.tls.as_ref(), "order-entry port")?,
             drop_copy: load(config.gateway.drop_copy_tls.as_ref(), "drop-copy port")?,
+            feed: load(config.feed.tls.as_ref(), "TCP feed port")?,
+            snapshot: load(config.feed.snapshot_tls.as_ref(), "snapshot port")?,
         })
     }
 }

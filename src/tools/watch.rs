@@ -8,8 +8,10 @@
 //! readable. `--once` catches up with the feed, prints one frame and exits.
 
 use crate::admin::api::{AuctionList, AuctionStatus};
+use crate::tools::tls::TlsArgs;
 use carbonx_feed::book::BookBuilder;
-use carbonx_feed::watch::{Credentials, Follower, WatchError, load_snapshot_as, render};
+use carbonx_feed::watch::{Credentials, Follower, WatchError, load_snapshot_with, render};
+use carbonx_soup::stream::TlsError;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +27,9 @@ pub enum RunError {
     /// The feed or the snapshot failed.
     #[error(transparent)]
     Feed(#[from] WatchError),
+    /// A TLS file or name is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// A frame could not be written to standard output (other than a reader
     /// that went away, which ends the watch quietly).
     #[error("writing to standard output: {0}")]
@@ -64,6 +69,8 @@ pub struct WatchOptions {
     pub frames: Frames,
     /// The feed user (`[[feed.users]]`; any in the demo market).
     pub credentials: Credentials,
+    /// TLS to the feed and the snapshot service (off: plain TCP).
+    pub tls: TlsArgs,
 }
 
 /// Runs `carbonx watch`.
@@ -73,9 +80,13 @@ pub struct WatchOptions {
 pub async fn run(options: &WatchOptions) -> Result<(), RunError> {
     let book = match options.source {
         Source::Replay => BookBuilder::new(),
-        Source::Snapshot(addr) => load_snapshot_as(addr, &options.credentials).await?,
+        Source::Snapshot(addr) => {
+            let tls = options.tls.client(addr)?;
+            load_snapshot_with(addr, &options.credentials, tls.as_ref()).await?
+        }
     };
-    let mut follower = Follower::start_as(options.feed, book, &options.credentials).await?;
+    let tls = options.tls.client(options.feed)?;
+    let mut follower = Follower::start_with(options.feed, book, &options.credentials, tls.as_ref()).await?;
     let in_place = std::io::stdout().is_terminal() && options.frames != Frames::Once;
     let rounds = match options.frames {
         Frames::Once => 1,
