@@ -191,6 +191,13 @@ fn one_fault(run: u64, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> bool
             assert!(reason.contains(&data.to_string_lossy().to_string()), "{what}: no file named: {reason}");
             assert!(reason.contains(&os_error), "{what}: no OS error: {reason}");
         }
+        // A fault during the start (the new day's journal header) refuses
+        // the start itself with the file's error: nothing was ever released.
+        Err(ServeError::Sequencer(err)) if received.iter().all(Vec::is_empty) => {
+            let text = format!("{err:?}");
+            assert!(text.contains(&data.to_string_lossy().to_string()), "{what}: no file named: {text}");
+            assert!(text.contains(&format!("code: {errno}")), "{what}: no OS error: {text}");
+        }
         other => panic!("{what}: expected a fail-stop, got {:?}", other.err()),
     }
     let server = Server::start(&config, &options(&data)).unwrap_or_else(|e| panic!("{what}: restart: {e}"));
