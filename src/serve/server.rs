@@ -157,10 +157,10 @@ impl FeedThreads {
     }
 
     /// Waits until the feed thread has logged everything published so far.
-    fn wait_for_feed(&self) {
+    fn wait_for_feed(&self, failstop: &FailStop) {
         let (reached_tx, reached_rx) = crossbeam::channel::bounded(1);
         if self.input.send(FeedInput::Barrier(reached_tx)).is_ok() {
-            let _ = reached_rx.recv();
+            wait_for_barrier(&reached_rx, failstop);
         }
     }
 
@@ -556,9 +556,9 @@ fn wait_for_stages(
     feed: Option<&FeedThreads>,
     failstop: &FailStop,
 ) -> Result<(), ServeError> {
-    wait_for_router(router);
+    wait_for_router(router, failstop);
     if let Some(feed) = feed {
-        feed.wait_for_feed();
+        feed.wait_for_feed(failstop);
     }
     match failstop.reason() {
         Some(reason) => Err(ServeError::FailStop(reason.to_string())),
@@ -574,10 +574,22 @@ fn start_router(hub: &Arc<Hub>, input: crossbeam::channel::Receiver<StageInput>)
 }
 
 /// Waits until the router has written everything published so far.
-fn wait_for_router(stage: &crossbeam::channel::Sender<StageInput>) {
+fn wait_for_router(stage: &crossbeam::channel::Sender<StageInput>, failstop: &FailStop) {
     let (reached_tx, reached_rx) = crossbeam::channel::bounded(1);
     if stage.send(StageInput::Barrier(reached_tx)).is_ok() {
-        let _ = reached_rx.recv();
+        wait_for_barrier(&reached_rx, failstop);
+    }
+}
+
+/// Waits for a stage to reach a barrier, or for a fail-stop: a stage that
+/// failed on its day log stops taking input but may still hold the
+/// barrier, so waiting on the barrier alone could hang the start.
+fn wait_for_barrier(reached: &crossbeam::channel::Receiver<()>, failstop: &FailStop) {
+    while !failstop.is_tripped() {
+        match reached.recv_timeout(std::time::Duration::from_millis(20)) {
+            Err(crossbeam::channel::RecvTimeoutError::Timeout) => continue,
+            _ => return,
+        }
     }
 }
 
