@@ -62,7 +62,6 @@ mod risk;
 mod validate;
 mod waiting;
 
-pub use index::IndexKey;
 pub use auction::RankedBid;
 pub use calendar::{Phase, SessionHours, TimeOfDay};
 pub use command::{
@@ -75,6 +74,7 @@ pub use event::{
     AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party,
     Reference, ReferenceChange, ReferenceRefusal, RejectReason, TradingState,
 };
+pub use index::IndexKey;
 pub use inspect::{LevelView, RestingOrder};
 pub use types::{
     AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Seq, Side, StockCode, Timestamp, Token, UserId,
