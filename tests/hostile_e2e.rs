@@ -949,3 +949,64 @@ fn figure_order_entry_p99_and_memory_with_and_without_hostile_feed_clients() {
         server.shutdown().unwrap();
     }
 }
+
+/// Sends one raw HTTP/1.1 request to the admin endpoint; the status line's code.
+async fn raw_status(server: &Server, request: Vec<u8>) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.admin_addr().unwrap()).await.ok()?;
+    stream.write_all(&request).await.ok()?;
+    let mut head = vec![0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head)).await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&head[..read]).to_string();
+    text.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_flood_of_public_auction_reads_does_not_crowd_out_the_kill_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &Config::demo().on_free_ports());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let addr = server.admin_addr().unwrap();
+    let statuses = runtime.block_on(async {
+        let mut flood = tokio::task::JoinSet::new();
+        for _ in 0..200 {
+            let request = format!("GET /public/auctions HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let server_addr = addr;
+            flood.spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut stream = tokio::net::TcpStream::connect(server_addr).await.ok()?;
+                stream.write_all(request.as_bytes()).await.ok()?;
+                let mut head = vec![0u8; 64];
+                let read = stream.read(&mut head).await.ok()?;
+                String::from_utf8_lossy(&head[..read]).split(' ').nth(1)?.parse::<u16>().ok()
+            });
+        }
+        // The kill switch, asked while the flood is under way.
+        let operator = admin(&server);
+        let kill = tokio::task::spawn_blocking(move || operator.run(&AdminAction::Kill { account: "0002".into() }));
+        (flood.join_all().await, kill.await.unwrap())
+    });
+    let (statuses, kill) = statuses;
+    assert!(kill.is_ok(), "the kill switch was crowded out: {kill:?}");
+    // Not one public read was refused for a full operator queue.
+    assert!(statuses.iter().all(|status| *status == Some(200)), "{statuses:?}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_request_body_over_the_limit_is_refused_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &Config::demo().on_free_ports());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let body = vec![b' '; carbonx::admin::BODY_MAX + 1024];
+    let mut request = format!(
+        "POST /transfer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        carbonx::config::DEMO_ADMIN_TOKEN,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let status = runtime.block_on(raw_status(&server, request));
+    assert_eq!(status, Some(413));
+    server.shutdown().unwrap();
+}

@@ -96,6 +96,19 @@ pub(crate) async fn list(State(s): State<Arc<AdminState>>, headers: HeaderMap) -
 /// (the announcement, the status, the result), for `carbonx watch` and
 /// anyone without the admin token. Live bid counts stay private.
 pub(crate) async fn public_list(State(s): State<Arc<AdminState>>) -> Answer {
+    let mut cached = s.public_auctions.lock().await;
+    if let Some((read_at, body)) = cached.as_ref()
+        && read_at.elapsed() < crate::admin::endpoint::PUBLIC_CACHE_TTL
+    {
+        return Ok(axum::Json(body.clone()));
+    }
+    let axum::Json(body) = read_public(&s).await?;
+    *cached = Some((std::time::Instant::now(), body.clone()));
+    Ok(axum::Json(body))
+}
+
+/// Reads the public auction list from the engine (through the operator queue).
+async fn read_public(s: &AdminState) -> Answer {
     let auctions = s.inspect(todays_auctions).await?;
     let now = system_now();
     let auctions = auctions
@@ -105,7 +118,7 @@ pub(crate) async fn public_list(State(s): State<Arc<AdminState>>) -> Answer {
             seller: None,
             user: None,
             seller_order: None,
-            ..summary(&s, info, 0, result.as_ref(), now)
+            ..summary(s, info, 0, result.as_ref(), now)
         })
         .collect();
     to_answer(&AuctionList { auctions })

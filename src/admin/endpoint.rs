@@ -74,7 +74,17 @@ pub struct AdminState {
     /// True once the server has recovered and opened every listener, false
     /// again when it shuts down (`GET /readyz`).
     ready: Arc<AtomicBool>,
+    /// The last `GET /public/auctions` answer and when it was read: public
+    /// reads need no token, so a flood of them must not fill the operator
+    /// queue the kill switch uses. The async lock makes them single-flight:
+    /// at most one public read waits in the queue at any time.
+    pub(crate) public_auctions: tokio::sync::Mutex<Option<(std::time::Instant, Value)>>,
 }
+
+/// How long a `GET /public/auctions` answer is served from the cache.
+pub const PUBLIC_CACHE_TTL: Duration = Duration::from_millis(500);
+/// Largest request body the endpoint reads (a transfer or an auction is a few hundred bytes).
+pub const BODY_MAX: usize = 64 * 1024;
 
 /// A refusal: status and message.
 #[derive(Debug)]
@@ -111,7 +121,8 @@ impl AdminState {
     ) -> AdminState {
         let ready = Arc::new(AtomicBool::new(false));
         let stocks = std::sync::RwLock::new(stocks);
-        AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1), ready }
+        let public_auctions = tokio::sync::Mutex::new(None);
+        AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1), ready, public_auctions }
     }
 
     /// The readiness flag `GET /readyz` reports: the server sets it once it
@@ -234,6 +245,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/instrument", post(crate::admin::instrument::list))
         .route("/instrument/{code}/delist", post(crate::admin::instrument::delist))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such admin route; see `carbonx admin --help`") })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX))
         .with_state(state)
 }
 
