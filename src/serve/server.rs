@@ -364,7 +364,7 @@ impl Server {
         }));
         self.requests.send(inspect).ok()?;
         applied_rx.recv().ok()?;
-        feed.wait_for_feed();
+        feed.wait_for_feed(&self.failstop);
         Some(feed.shared.next_sequence())
     }
 
