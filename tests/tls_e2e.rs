@@ -181,27 +181,59 @@ fn a_client_that_is_not_ours_logs_in_and_trades_over_tls() {
     assert!(stdout.starts_with("ouch A version TLSv1.3"), "{stdout}");
 }
 
+/// Runs the `carbonx load` binary against `addr` (over TLS when `ca` is
+/// given) with `args`: its JSON report.
+fn carbonx_load(addr: std::net::SocketAddr, ca: Option<&Path>, args: &[&str], out: &Path) -> serde_json::Value {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"));
+    command.args(["load", "--connect", &addr.to_string(), "--json", "--out"]).arg(out).args(args);
+    if let Some(ca) = ca {
+        command.args(["--tls", "--tls-ca"]).arg(ca);
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
 #[test]
 fn carbonx_load_runs_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::make(dir.path(), "l");
     let server = try_start(dir.path(), &tls_config(&pki, false)).unwrap();
-    let addr = server.order_entry_addr().to_string();
-    let out_dir = dir.path().join("load");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"))
-        .args(["load", "--connect", &addr, "--tls", "--tls-ca"])
-        .arg(&pki.ca)
-        .args(["--users", "DEMO01", "--rate", "2k", "--duration", "1s", "--warmup", "0s", "--json", "--out"])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let args = ["--users", "DEMO01", "--rate", "2k", "--duration", "1s", "--warmup", "0s"];
+    let report = carbonx_load(server.order_entry_addr(), Some(&pki.ca), &args, &dir.path().join("load"));
     server.shutdown().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let accepted = stdout.split("\"accepted\":").nth(1).and_then(|rest| {
-        rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<u64>().ok())
-    });
-    assert!(accepted.is_some_and(|n| n > 0), "no accepted orders over TLS: {stdout}");
+    assert!(report["answers"]["accepted"].as_u64().is_some_and(|n| n > 0), "no accepted orders over TLS: {report}");
+    assert_eq!(report["answers"]["unanswered"].as_i64(), Some(0), "{report}");
+}
+
+/// The cost of TLS (run by hand, printed, not asserted): `carbonx load` at
+/// the same rate against a plain and a TLS server, alternately, twice.
+/// `cargo test --test tls_e2e figure_ -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement: run by hand with --ignored --nocapture"]
+fn figure_carbonx_load_with_and_without_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "f");
+    let plain = try_start(&dir.path().join("plain"), &Config::demo().on_free_ports()).unwrap();
+    let tls = try_start(&dir.path().join("tls"), &tls_config(&pki, false)).unwrap();
+    let args = ["--users", "DEMO01,DEMO02,DEMO03,DEMO04", "--rate", "5k", "--duration", "3s", "--warmup", "1s"];
+    for round in 0..2 {
+        for (name, server, ca) in [("plain", &plain, None), ("tls", &tls, Some(pki.ca.as_path()))] {
+            let out = dir.path().join(format!("{name}{round}"));
+            let report = carbonx_load(server.order_entry_addr(), ca, &args, &out);
+            let accepted = &report["accepted_ns"];
+            println!(
+                "{name:5} throughput {:>9.0} msg/s  Accepted p50 {:>7.1} us  p99 {:>8.1} us  unanswered {}",
+                report["throughput"].as_f64().unwrap_or(0.0),
+                accepted["p50"].as_u64().unwrap_or(0) as f64 / 1e3,
+                accepted["p99"].as_u64().unwrap_or(0) as f64 / 1e3,
+                report["answers"]["unanswered"]
+            );
+        }
+    }
+    plain.shutdown().unwrap();
+    tls.shutdown().unwrap();
 }
 
 /// The demo market on free ports, TLS on the TCP feed and the snapshot
