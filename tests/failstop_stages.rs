@@ -225,3 +225,131 @@ fn a_router_panic_stops_the_server_and_a_restart_recovers() {
 fn a_feed_panic_stops_the_server_and_a_restart_recovers() {
     panic_stops_the_server("feed", "feed:4", "feed stage panicked");
 }
+
+// ---- A disk that fills up under load (issue 19) ----
+
+/// A small tmpfs mounted for one test, unmounted (lazily) when dropped.
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it) on `dir`;
+    /// why not, where the machine cannot (not root, no mount namespace).
+    fn mount(dir: &Path, size: &str) -> Result<SmallDisk, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(SmallDisk { dir: dir.to_path_buf() })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Floods as `user` in waves of 200 crossing orders until the connection
+/// ends (or 100,000 orders): every message received, checked gap-free.
+async fn flood(mut client: Client, user: usize) -> Vec<Outbound> {
+    let mut received = Vec::new();
+    for wave in 0..500u32 {
+        for n in wave * 200..(wave + 1) * 200 {
+            let side = if n % 2 == 0 { b'B' } else { b'S' };
+            client.queue(&order(&format!("D{user}N{n}"), side, 746_300, user as u32 * 340 + 1 + n % 3));
+        }
+        let sent = client.flush().await.is_ok();
+        loop {
+            match client.next_message(Duration::from_millis(50)).await {
+                Ok((seq, message)) => {
+                    assert_eq!(seq, received.len() as u64 + 1, "gap or duplicate in the live stream");
+                    received.push(message);
+                }
+                Err(ClientError::Timeout) if sent => break,
+                Err(_) => return received,
+            }
+        }
+    }
+    received
+}
+
+/// Copies a directory tree (the data directory, to a larger disk).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_disk_that_fills_under_load_stops_the_server_and_a_copy_on_a_larger_disk_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = match SmallDisk::mount(&tmp.path().join("small"), "1m") {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("SKIPPED: cannot mount a small tmpfs here ({}); CI runs as root and can", why.trim());
+            return;
+        }
+    };
+    let config_path = tmp.path().join("carbonx.toml");
+    std::fs::write(&config_path, Config::demo().on_free_ports().to_toml()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut server = serve(&config_path, &disk.dir, None);
+    let addr = server.addr.expect("the server starts on the small disk");
+    let tasks: Vec<_> = USERS
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            runtime.spawn(async move {
+                let mut client = Client::connect(addr).await.unwrap();
+                let answer = client.login(user, "demo", "", 1).await.unwrap();
+                assert!(matches!(answer, Received::LoginAccepted { .. }), "{answer:?}");
+                flood(client, i).await
+            })
+        })
+        .collect();
+    let received: Vec<Vec<Outbound>> = tasks.into_iter().map(|task| runtime.block_on(task).unwrap()).collect();
+    let (status, stderr) = wait_for_exit(&mut server);
+    assert!(!status.success(), "the server exited successfully on a full disk\n{stderr}");
+    let named = stderr.lines().any(|line| {
+        line.contains("FAIL-STOP") && line.contains(&disk.dir.display().to_string()) && line.contains("os error 28")
+    });
+    assert!(named, "no FAIL-STOP line naming the file and ENOSPC\n{stderr}");
+    let accepted: usize =
+        received.iter().map(|r| r.iter().filter(|m| matches!(m, Outbound::Accepted(_))).count()).sum();
+    assert!(accepted > 100, "the disk filled before any real load: {accepted} accepted");
+    eprintln!("the disk filled after {accepted} Accepted");
+    // The data directory, copied to a larger disk, recovers: every message
+    // a client received (each Accepted among them) is in its rebuilt
+    // stream, and the journal replays to the final state.
+    let larger = tmp.path().join("larger");
+    copy_tree(&disk.dir, &larger);
+    drop(disk);
+    let mut server = serve(&config_path, &larger, None);
+    let addr = server.addr.expect("the restart on the larger disk failed");
+    for (i, user) in USERS.iter().enumerate() {
+        let (client, stream) = runtime.block_on(whole_stream(addr, user));
+        assert!(
+            stream.len() >= received[i].len(),
+            "{user}: {} received, {} recovered",
+            received[i].len(),
+            stream.len()
+        );
+        assert_eq!(&stream[..received[i].len()], &received[i][..], "{user}: a received message changed");
+        assert!(runtime.block_on(trade_one(client, i, stream.len() as u64)), "{user}: numbering did not go on");
+    }
+    stop_and_verify(&mut server, &config_path, &larger);
+}
