@@ -179,6 +179,9 @@ fn one_fault(run: u64, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> bool
             // there fires during `shutdown` and must be reported the same way.
             if !fired && result.is_ok() {
                 install_faults(None);
+                // A fault that fired must stop the server; one that never
+                // came (the run ended first) is not counted.
+                assert!(!fault.fired(), "{what}: the fault fired but the server went on and stopped cleanly");
                 return false;
             }
             result.map(|_| ())
