@@ -5,19 +5,20 @@
 //! replayed from sequence 1, and a late joiner that loads a snapshot and
 //! follows the TCP feed from the snapshot's `G`.
 
+mod support;
 use carbonx::config::Config;
 use carbonx::serve::journal_file::FsyncMode;
 use carbonx::serve::{ServeOptions, Server};
 use carbonx_engine::{InstrumentId, Side};
-use carbonx_feed::book::{BookBuilder, FeedOrder};
+use carbonx_feed::book::BookBuilder;
 use carbonx_feed::itch::Message;
 use carbonx_feed::moldudp::{Datagram, PacketKind, ReRequest};
 use carbonx_feed::watch::{Follower, load_snapshot};
 use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
-use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::time::Duration;
+use support::books::{engine_book, feed_book};
 
 const STOCKS: [&str; 3] = ["CEA", "CEA23", "CCER"];
 
@@ -61,23 +62,6 @@ async fn follow_to(follower: &mut Follower, next: u64) {
         follower.poll(Duration::from_millis(100)).await.unwrap();
     }
     assert_eq!(follower.book.next_seq(), next, "the follower fell short of the feed");
-}
-
-/// The engine's resting orders in the feed's terms.
-fn engine_book(engine: &carbonx_engine::Engine) -> BTreeMap<u64, (u16, u8, u32, u32)> {
-    let mut out = BTreeMap::new();
-    for i in 0..engine.instruments().len() {
-        for side in [Side::Buy, Side::Sell] {
-            for o in engine.resting(InstrumentId::new(i as u8), side) {
-                out.insert(o.id.get(), (i as u16 + 1, side.letter(), o.qty.tonnes(), o.price.to_wire()));
-            }
-        }
-    }
-    out
-}
-
-fn feed_book(book: &BookBuilder) -> BTreeMap<u64, (u16, u8, u32, u32)> {
-    book.orders().into_iter().map(|(r, o): (u64, FeedOrder)| (r, (o.locate, o.side, o.shares, o.price))).collect()
 }
 
 /// Reads datagrams until one reaches sequence number `next` (the feed's
