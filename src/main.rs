@@ -131,6 +131,9 @@ enum Cmd {
         /// The admin token (default: the demo market's).
         #[arg(long, env = "CARBONX_ADMIN_TOKEN", default_value = carbonx::config::DEMO_ADMIN_TOKEN)]
         token: String,
+        /// The CA (PEM) an `https://` endpoint's certificate must chain to (`[admin] tls`).
+        #[arg(long, value_name = "PEM")]
+        tls_ca: Option<PathBuf>,
         /// What to do.
         #[command(subcommand)]
         action: carbonx::admin::client::AdminAction,
@@ -266,7 +269,7 @@ fn main() -> ExitCode {
             };
             run_load(&plan)
         }
-        Cmd::Admin { url, token, action } => admin(&url, &token, &action),
+        Cmd::Admin { url, token, tls_ca, action } => admin(&url, &token, tls_ca.as_deref(), &action),
         Cmd::Replay { data_dir, config, verify, full, snapshot, audit } => {
             let from = match (full, snapshot) {
                 (true, _) => carbonx::tools::replay::ReplayFrom::Full,
@@ -316,9 +319,18 @@ fn print_config(file: Option<&std::path::Path>) -> ExitCode {
 }
 
 /// Exit codes: 0 done, 1 refused (the server's message on stderr), 2 unreachable.
-fn admin(url: &str, token: &str, action: &carbonx::admin::client::AdminAction) -> ExitCode {
+fn admin(
+    url: &str,
+    token: &str,
+    tls_ca: Option<&std::path::Path>,
+    action: &carbonx::admin::client::AdminAction,
+) -> ExitCode {
     use carbonx::admin::client::{AdminClient, AdminError};
-    match AdminClient::new(url, token).run(action) {
+    let client = match tls_ca {
+        None => Ok(AdminClient::new(url, token)),
+        Some(ca) => AdminClient::with_ca(url, token, ca),
+    };
+    match client.and_then(|client| client.run(action)) {
         Ok(text) => {
             println!("{}", text.trim_end());
             ExitCode::SUCCESS

@@ -5,7 +5,9 @@
 //! to a TLS port, a certificate file that is not one). The TCP feed and
 //! the snapshot service under TLS: consumers rebuild the engine's books,
 //! a snapshot ends with End of Session, a plain client gets nothing, and
-//! `carbonx watch --tls` prints the book. Every wait is bounded.
+//! `carbonx watch --tls` prints the book. The admin endpoint under TLS:
+//! `carbonx admin --tls-ca` reaches it, plain HTTP and an untrusted
+//! certificate do not. Every wait is bounded.
 
 mod support;
 use carbonx::config::Config;
@@ -353,4 +355,37 @@ fn carbonx_watch_prints_the_book_over_tls() {
         assert!(out.status.success(), "{what}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains("CEA") && stdout.contains("74.63"), "{what}: {stdout}");
     }
+}
+
+#[test]
+fn the_admin_endpoint_serves_https_to_carbonx_admin_and_nothing_to_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path(), "a");
+    let mut config = Config::demo().on_free_ports();
+    config.admin.tls = Some(server_files(&pki));
+    let server = try_start(dir.path(), &config).unwrap();
+    let addr = server.admin_addr().unwrap();
+    let run = |url: String, ca: Option<&Path>, action: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"));
+        command.args(["admin", "--url", &url]);
+        if let Some(ca) = ca {
+            command.arg("--tls-ca").arg(ca);
+        }
+        command.args(action.split(' ')).output().unwrap()
+    };
+    let halted = run(format!("https://{addr}"), Some(&pki.ca), "halt CEA");
+    let sessions = run(format!("https://localhost:{}", addr.port()), Some(&pki.ca), "sessions");
+    // Plain HTTP to the TLS port, and HTTPS without trusting our CA.
+    let plain = run(format!("http://{addr}"), None, "sessions");
+    let untrusted = run(format!("https://{addr}"), None, "sessions");
+    let still_up = run(format!("https://{addr}"), Some(&pki.ca), "resume CEA");
+    server.shutdown().unwrap();
+    let text = |out: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    assert!(halted.status.success() && text(&halted).contains("halted"), "{}", text(&halted));
+    assert!(sessions.status.success() && text(&sessions).contains("DEMO01"), "{}", text(&sessions));
+    assert_eq!(plain.status.code(), Some(2), "plain HTTP to a TLS port: {}", text(&plain));
+    assert_eq!(untrusted.status.code(), Some(2), "a certificate not trusted: {}", text(&untrusted));
+    assert!(still_up.status.success() && text(&still_up).contains("trading"), "{}", text(&still_up));
 }

@@ -4,15 +4,10 @@
 //! - [`Logins`]: the configured feed users and their argon2 PHC passwords
 //!   (checked with [`carbonx_soup::secret::verify_password`], the check
 //!   order entry uses; an unknown username costs the same as a known one), or, in the demo market, anyone.
-//! - [`Capped`]: connections counted per key with a cap, given back when
-//!   the guard drops: per source address before login (one address that
-//!   never logs in cannot take the listener), per username after it (one
-//!   user's heartbeating connections cannot hold every slot).
-
-use rustc_hash::FxHashMap;
-use std::hash::Hash;
-use std::net::IpAddr;
-use std::sync::Arc;
+//! - [`PerAddress`] and [`PerUser`] ([`carbonx_soup::capped`]): connections
+//!   counted per source address before login (one address that never logs
+//!   in cannot take the listener) and per username after it (one user's
+//!   heartbeating connections cannot hold every slot).
 
 /// Password checks running at once at most: argon2 takes milliseconds
 /// of CPU and megabytes of memory each, so a login flood queues here
@@ -66,77 +61,14 @@ impl Logins {
     }
 }
 
-/// Connections per key, each key at most `max`.
-#[derive(Debug)]
-pub struct Capped<K: Hash + Eq + Copy> {
-    max: usize,
-    counts: parking_lot::Mutex<FxHashMap<K, usize>>,
-}
+pub use carbonx_soup::capped::{Capped, PerAddress, Place};
 
-/// One connection's place in a [`Capped`] table, given back on drop.
-#[derive(Debug)]
-pub struct Place<K: Hash + Eq + Copy> {
-    table: Arc<Capped<K>>,
-    key: K,
-}
-
-impl<K: Hash + Eq + Copy> Capped<K> {
-    /// At most `max` connections per key.
-    pub fn new(max: usize) -> Arc<Capped<K>> {
-        Arc::new(Capped { max, counts: parking_lot::Mutex::new(FxHashMap::default()) })
-    }
-
-    /// A place for one more connection of `key`; `None` at the cap.
-    pub fn admit(self: &Arc<Self>, key: K) -> Option<Place<K>> {
-        let mut counts = self.counts.lock();
-        let count = counts.entry(key).or_insert(0);
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(Place { table: Arc::clone(self), key })
-    }
-
-    /// Connections of `key` now.
-    pub fn held(&self, key: K) -> usize {
-        self.counts.lock().get(&key).copied().unwrap_or(0)
-    }
-}
-
-impl<K: Hash + Eq + Copy> Drop for Place<K> {
-    fn drop(&mut self) {
-        let mut counts = self.table.counts.lock();
-        if let Some(count) = counts.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                // Only keys with connections stay in the table.
-                counts.remove(&self.key);
-            }
-        }
-    }
-}
-
-/// Before login, per source address.
-pub type PerAddress = Capped<IpAddr>;
 /// After login, per username.
 pub type PerUser = Capped<Username>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_key_is_capped_and_places_come_back() {
-        let table: Arc<PerAddress> = Capped::new(2);
-        let (a, b): (IpAddr, IpAddr) = ([127, 0, 0, 2].into(), [127, 0, 0, 3].into());
-        let first = table.admit(a).unwrap();
-        let _second = table.admit(a).unwrap();
-        assert!(table.admit(a).is_none());
-        let _other = table.admit(b).unwrap();
-        drop(first);
-        assert_eq!(table.held(a), 1);
-        assert!(table.admit(a).is_some());
-    }
 
     #[test]
     fn configured_users_need_their_password_and_an_empty_list_is_open() {

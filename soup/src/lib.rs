@@ -21,6 +21,8 @@
 //!   neighbours, the snapshots and the end-of-day files).
 //! - [`failstop`]: the server-wide fail-stop switch every stage throws on
 //!   a storage failure or a panic, and the test-only stage-panic hook.
+//! - [`capped`]: connections counted per key (a source address, a
+//!   username) with a cap, shared by every listener.
 //! - [`server`]: the thin tokio side of a server session: one read within
 //!   the session's deadlines, and the login reading that the gateway and the
 //!   feed share.
@@ -35,6 +37,7 @@
 //! the gateway and the feed each import engine and soup, never each other;
 //! this crate imports none of them.
 
+pub mod capped;
 pub mod client;
 pub mod daylog;
 pub mod failstop;

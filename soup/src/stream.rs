@@ -80,8 +80,9 @@ pub enum TlsError {
 }
 
 /// The cryptography of every TLS endpoint: rustls's `aws-lc-rs` provider, set
-/// explicitly so no process-wide default has to be installed first.
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+/// explicitly so no process-wide default has to be installed first (the
+/// admin client hands it to its HTTP library too).
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
@@ -123,14 +124,17 @@ fn root_store(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
 /// # Errors
 /// A file is missing or unusable, or the key does not match.
 pub fn acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
-    let builder = rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder =
+        rustls::ServerConfig::builder_with_provider(crypto_provider()).with_safe_default_protocol_versions()?;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(ca)?), provider())
-                    .build()
-                    .map_err(|err| TlsError::ClientCa(err.to_string()))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(root_store(ca)?),
+                crypto_provider(),
+            )
+            .build()
+            .map_err(|err| TlsError::ClientCa(err.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -160,7 +164,7 @@ impl TlsClient {
     /// # Errors
     /// A file is missing or unusable, or the name is not valid.
     pub fn new(ca: &Path, server_name: &str, identity: Option<(&Path, &Path)>) -> Result<TlsClient, TlsError> {
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
+        let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(root_store(ca)?);
         let config = match identity {

@@ -172,10 +172,45 @@ pub struct AdminClient {
 
 impl AdminClient {
     /// A client of the endpoint at `base` (`http://127.0.0.1:7010`).
+    /// An `https://` endpoint needs [`AdminClient::with_ca`]: this one
+    /// trusts no certificate.
     pub fn new(base: &str, token: &str) -> AdminClient {
+        AdminClient::with_roots(base, token, Vec::new())
+    }
+
+    /// A client of an HTTPS endpoint (`https://127.0.0.1:7010`, `[admin]
+    /// tls`) whose certificate chains to the CA in the PEM file `ca`.
+    ///
+    /// # Errors
+    /// The file cannot be read or holds no certificate.
+    pub fn with_ca(base: &str, token: &str, ca: &std::path::Path) -> Result<AdminClient, AdminError> {
+        let unusable = |reason: String| AdminError::Unreachable { url: base.to_string(), reason };
+        let pem = std::fs::read(ca).map_err(|err| unusable(format!("{}: {err}", ca.display())))?;
+        let roots = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+                Ok(_) => None,
+                Err(err) => Some(Err(err)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| unusable(format!("{}: {err}", ca.display())))?;
+        if roots.is_empty() {
+            return Err(unusable(format!("{}: no certificate in the file", ca.display())));
+        }
+        Ok(AdminClient::with_roots(base, token, roots))
+    }
+
+    /// A client trusting `roots` (rustls with the exchange's crypto provider).
+    fn with_roots(base: &str, token: &str, roots: Vec<ureq::tls::Certificate<'static>>) -> AdminClient {
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(carbonx_soup::stream::crypto_provider())
+            .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+            .build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(20)))
+            .tls_config(tls)
             .build()
             .into();
         AdminClient { base: base.trim_end_matches('/').to_string(), token: token.to_string(), agent }

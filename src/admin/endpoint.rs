@@ -1,5 +1,7 @@
 //! The operator's endpoint: HTTP with JSON on loopback (default
 //! 127.0.0.1:7010), used by `carbonx admin` ([`crate::admin::client`]).
+//! Its connections, their caps, timeouts and TLS are
+//! [`crate::admin::listener`]'s; this file is the routes.
 //!
 //! Every state change is a journaled command sent into the one sequenced
 //! stream ([`OperatorRequest::Command`]); the answer is built from the
@@ -247,20 +249,6 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such admin route; see `carbonx admin --help`") })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX))
         .with_state(state)
-}
-
-/// Serves `router` on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AdminState>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let stop = async move {
-        let _ = shutdown.changed().await;
-    };
-    if let Err(err) = axum::serve(listener, router(state)).with_graceful_shutdown(stop).await {
-        tracing::warn!(%err, "admin endpoint stopped");
-    }
 }
 
 /// Liveness: the process answers HTTP.

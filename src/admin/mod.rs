@@ -6,6 +6,7 @@
 //! - [`api`]: the requests and answers, shared by the endpoint and the client.
 //! - `endpoint.rs` (re-exported here): the routes, the operator queue into
 //!   the sequencer, and the answers.
+//! - [`listener`]: the connections: caps, TLS, timeouts, head and body sizes.
 //! - [`auction`]: announcing, listing and showing auctions.
 //! - [`instrument`]: listing and delisting instruments (reference data).
 //! - [`client`]: `carbonx admin`.
@@ -15,5 +16,7 @@ pub mod auction;
 pub mod client;
 mod endpoint;
 pub mod instrument;
+pub mod listener;
 
 pub use endpoint::*;
+pub use listener::{Limits, serve};

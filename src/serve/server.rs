@@ -102,8 +102,8 @@ pub struct Server {
     router: JoinHandle<()>,
     eod: JoinHandle<()>,
     feed: Option<FeedThreads>,
-    /// The admin endpoint's address and what its `GET /readyz` reports (when it runs).
-    admin: Option<(SocketAddr, Arc<std::sync::atomic::AtomicBool>)>,
+    /// The admin endpoint (when it runs).
+    admin: Option<AdminEndpoint>,
     drop_copy: Option<SocketAddr>,
     replayed: u64,
     failstop: Arc<FailStop>,
@@ -277,7 +277,7 @@ impl Server {
         let admin = if config.admin.enabled {
             let state =
                 AdminState::new(config.admin.token.clone(), operator_tx.clone(), Arc::clone(&hub), stocks, metrics);
-            Some(start_admin(config.admin.listen, state, &runtime, shutdown_rx.clone())?)
+            Some(AdminEndpoint::start(config, tls.admin, state, shutdown_rx.clone())?)
         } else {
             None
         };
@@ -286,7 +286,7 @@ impl Server {
         let drop_copy = start_drop_copy(config, &gateway, tls.drop_copy, &runtime, &shutdown_rx)?;
         let feed =
             feed.map(|feed| feed.listen(config, [tls.feed, tls.snapshot], &runtime, &shutdown_rx)).transpose()?;
-        admin.iter().for_each(|(_, ready)| ready.store(true, std::sync::atomic::Ordering::Release));
+        admin.iter().for_each(|admin| admin.ready.store(true, std::sync::atomic::Ordering::Release));
         tracing::info!(%order_entry, replayed, "carbonx serving");
         Ok(Server {
             order_entry,
@@ -308,7 +308,7 @@ impl Server {
 
     /// The admin endpoint's address (when it runs).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(|(addr, _)| *addr)
+        self.admin.as_ref().map(|admin| admin.addr)
     }
 
     /// The drop-copy address (when desks are configured).
@@ -387,14 +387,17 @@ impl Server {
     /// A stage threw the fail-stop switch ([`ServeError::FailStop`], its
     /// first reason), or the engine thread stopped on its own.
     pub fn shutdown(mut self) -> Result<carbonx_engine::Engine, ServeError> {
-        if let Some((_, ready)) = &self.admin {
-            ready.store(false, std::sync::atomic::Ordering::Release);
+        if let Some(admin) = &self.admin {
+            admin.ready.store(false, std::sync::atomic::Ordering::Release);
         }
         let _ = self.shutdown.send(true);
         self.gateway = None;
         drop(self.operator);
         drop(self.requests);
         self.runtime.shutdown_timeout(Duration::from_secs(2));
+        if let Some(admin) = self.admin.take() {
+            admin.runtime.shutdown_timeout(Duration::from_secs(2));
+        }
         let sequencer = self.sequencer.join();
         // Dropping the sequencer drops the fan-out: the stages' input closes.
         let engine = sequencer.map(|s| s.map(Sequencer::into_engine));
@@ -440,7 +443,8 @@ fn feed_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(1_024)
 }
 
-/// The runtime of the sockets: order entry, feeds, admin.
+/// The runtime of the sockets: order entry and feeds (the admin endpoint
+/// has its own, [`AdminEndpoint`]).
 fn io_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -473,6 +477,7 @@ struct ListenerTls {
     drop_copy: Accept,
     feed: Accept,
     snapshot: Accept,
+    admin: Accept,
 }
 
 impl ListenerTls {
@@ -485,6 +490,7 @@ impl ListenerTls {
             drop_copy: load(config.gateway.drop_copy_tls.as_ref(), "drop-copy port")?,
             feed: load(config.feed.tls.as_ref(), "TCP feed port")?,
             snapshot: load(config.feed.snapshot_tls.as_ref(), "snapshot port")?,
+            admin: load(config.admin.tls.as_ref(), "admin endpoint")?,
         })
     }
 }
@@ -503,18 +509,39 @@ fn bind(
     Ok((listener, bound))
 }
 
-/// Binds the admin endpoint and serves it on the runtime; its address and
-/// its readiness flag (not ready until the server sets it).
-fn start_admin(
-    listen: SocketAddr,
-    state: AdminState,
-    runtime: &tokio::runtime::Runtime,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(SocketAddr, Arc<std::sync::atomic::AtomicBool>), ServeError> {
-    let (listener, bound) = bind(runtime, listen, "admin endpoint")?;
-    let ready = state.readiness();
-    runtime.spawn(crate::admin::serve(listener, Arc::new(state), shutdown));
-    Ok((bound, ready))
+/// The admin endpoint: its address, what its `GET /readyz` reports, and
+/// its own runtime (one thread), so that neither order entry nor the
+/// admin endpoint's clients can starve the other.
+struct AdminEndpoint {
+    addr: SocketAddr,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl AdminEndpoint {
+    /// Binds the endpoint and serves it under `[admin]`'s limits; not
+    /// ready until the server says so.
+    fn start(
+        config: &Config,
+        accept: Accept,
+        state: AdminState,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<AdminEndpoint, ServeError> {
+        let limits = config.admin.limits().map_err(|reason| ServeError::Io {
+            what: "admin endpoint".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("carbonx-admin")
+            .enable_all()
+            .build()
+            .map_err(io("admin runtime"))?;
+        let (listener, addr) = bind(&runtime, config.admin.listen, "admin endpoint")?;
+        let ready = state.readiness();
+        runtime.spawn(crate::admin::serve(listener, accept, limits, Arc::new(state), shutdown));
+        Ok(AdminEndpoint { addr, ready, runtime })
+    }
 }
 
 /// Starts the end-of-day writer's thread; its input and handle.
@@ -653,7 +680,8 @@ pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
         // Only the demo market's token is public (RULES §13); a real one
         // never reaches a terminal or a log.
         let token = if config.demo { format!("token `{}`", config.admin.token) } else { "token as configured".into() };
-        text.push_str(&format!("  admin (HTTP, /metrics): http://{admin}  {token}\n"));
+        let scheme = if config.admin.tls.is_some() { "https" } else { "http" };
+        text.push_str(&format!("  admin (HTTP, /metrics): {scheme}://{admin}  {token}\n"));
     }
     text.push_str(&format!("  data directory: {}\n", data_dir.display()));
     if config.demo && config.gateway == carbonx_gateway::config::GatewayConfig::demo() {
