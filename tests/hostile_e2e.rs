@@ -239,9 +239,14 @@ fn a_client_that_does_not_read_is_cut_off_after_the_write_timeout() {
 /// A connection to `server`'s order-entry port from `source` (any address of
 /// 127.0.0.0/8 is this machine's loopback).
 async fn connect_from(server: &Server, source: [u8; 4]) -> tokio::net::TcpStream {
+    connect_to(server.order_entry_addr(), source).await
+}
+
+/// A connection to `addr` from `source`.
+async fn connect_to(addr: std::net::SocketAddr, source: [u8; 4]) -> tokio::net::TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind((source, 0).into()).unwrap();
-    socket.connect(server.order_entry_addr()).await.unwrap()
+    socket.connect(addr).await.unwrap()
 }
 
 /// True when the server closes `stream` within `wait` (it sends nothing
@@ -609,9 +614,7 @@ fn feed_slots_are_counted_per_user_and_an_address_that_never_logs_in_locks_nobod
         // address's share stays open, and MM02 on 127.0.0.3 logs in.
         let mut flood = Vec::new();
         for _ in 0..40 {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.bind(([127, 0, 0, 2], 0).into()).unwrap();
-            flood.push(socket.connect(tcp).await.unwrap());
+            flood.push(connect_to(tcp, [127, 0, 0, 2]).await);
         }
         let mut checks = tokio::task::JoinSet::new();
         for stream in flood {
@@ -727,9 +730,7 @@ async fn rest_deep_book(server: &Server, per_user: u32) {
 /// how many bytes, which end with End of Session.
 async fn take_snapshot(addr: std::net::SocketAddr, source: [u8; 4], user: &str) -> usize {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind((source, 0).into()).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
+    let mut stream = connect_to(addr, source).await;
     let login = carbonx_soup::packet::LoginRequest {
         username: carbonx_soup::packet::alpha(user).unwrap(),
         password: carbonx_soup::packet::alpha("x").unwrap(),
@@ -1017,9 +1018,7 @@ fn a_request_body_over_the_limit_is_refused_413() {
 
 /// A connection to the admin endpoint from `source`.
 async fn admin_from(server: &Server, source: [u8; 4]) -> tokio::net::TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind((source, 0).into()).unwrap();
-    socket.connect(server.admin_addr().unwrap()).await.unwrap()
+    connect_to(server.admin_addr().unwrap(), source).await
 }
 
 /// Everything the server sends on `stream` until it closes it, and whether

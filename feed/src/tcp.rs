@@ -33,7 +33,7 @@ use crate::snapshot::{Pacer, Snapshots};
 use bytes::Bytes;
 use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, SESSION_LEN};
-use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
+use carbonx_soup::server::{Incoming, LoginError, deadline_of, next_connection, read_login, read_once};
 use carbonx_soup::session::{Event, ServerSession, SessionError, SessionWriter, Timeout, Timers};
 use carbonx_soup::stream::{Accept, Stream};
 use std::net::IpAddr;
@@ -197,12 +197,8 @@ pub async fn serve(
         pacer: Pacer::new(config.snapshot_bytes_per_second),
     });
     loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(_) => continue,
-            },
-            _ = shutdown.changed() => break,
+        let Some((socket, peer)) = next_connection(&listener, &mut shutdown, "feed").await else {
+            break;
         };
         let Some(waiting) = this.admit_before_login(peer.ip()) else {
             tracing::debug!(%peer, ?service, "feed connection refused: too many waiting to log in");

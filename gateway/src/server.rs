@@ -21,7 +21,7 @@ use crate::prelogin::{PreLogin, PreLoginGuard};
 use carbonx_engine::{Command, UserId};
 use carbonx_soup::daylog::Cursor;
 use carbonx_soup::packet::{LoginRequest, PAYLOAD_LEN_MAX, SESSION_LEN};
-use carbonx_soup::server::{Incoming, LoginError, deadline_of, read_login, read_once};
+use carbonx_soup::server::{Incoming, LoginError, deadline_of, next_connection, read_login, read_once};
 use carbonx_soup::session::{Event, ServerSession, SessionError, SessionReader, SessionWriter, Timeout, Timers};
 use carbonx_soup::stream::{Accept, ReadHalf, WriteHalf};
 use crossbeam::channel::Sender;
@@ -184,18 +184,13 @@ impl Gateway {
     ) {
         let permits = Arc::new(Semaphore::new(self.hub.config.connections_max));
         let prelogin = PreLogin::new(self.hub.config.prelogin_per_address_max);
+        let what = match port {
+            Port::OrderEntry => "order entry",
+            Port::DropCopy => "drop copy",
+        };
         loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = shutdown.changed() => break,
-            };
-            let (socket, peer) = match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
+            let Some((socket, peer)) = next_connection(&listener, &mut shutdown, what).await else {
+                break;
             };
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 tracing::warn!(%peer, max = self.hub.config.connections_max, "connection refused: at the cap");

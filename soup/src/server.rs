@@ -1,6 +1,7 @@
-//! The thin tokio side of a server session: reading a socket into a
-//! [`SessionReader`] within its deadlines, and reading the login. The
-//! gateway (order entry, drop copy) and the feed (TCP feed, snapshot)
+//! The thin tokio side of a server session: taking the next connection
+//! ([`next_connection`], every listener's accept loop), reading a socket
+//! into a [`SessionReader`] within its deadlines, and reading the login.
+//! The gateway (order entry, drop copy) and the feed (TCP feed, snapshot)
 //! read logins with this one function.
 
 use crate::packet::LoginRequest;
@@ -89,4 +90,31 @@ pub async fn read_login<R: AsyncRead + Unpin>(
 /// A session deadline as a tokio instant; a day away when there is none.
 pub fn deadline_of(deadline: Option<Instant>) -> tokio::time::Instant {
     deadline.map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400), tokio::time::Instant::from_std)
+}
+
+/// Pause after a failed `accept` (out of file descriptors, most often), so
+/// a listener under a connection flood backs off instead of spinning.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// The next connection on `listener`, or `None` once `shutdown` turns
+/// true. A failed accept is logged (naming `what`) and retried after
+/// [`ACCEPT_RETRY`]: every listener of the exchange (order entry, drop
+/// copy, TCP feed, snapshot, admin) takes its connections here.
+pub async fn next_connection(
+    listener: &tokio::net::TcpListener,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    what: &str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => return Some(pair),
+                Err(err) => {
+                    tracing::warn!(%err, what, "accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                }
+            },
+            _ = shutdown.changed() => return None,
+        }
+    }
 }

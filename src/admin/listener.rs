@@ -14,6 +14,7 @@
 use crate::admin::AdminState;
 use axum::Router;
 use carbonx_soup::capped::{Capped, PerAddress};
+use carbonx_soup::server::next_connection;
 use carbonx_soup::stream::Accept;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
@@ -65,17 +66,8 @@ pub async fn serve(
     let per_address: Arc<PerAddress> = Capped::new(limits.per_address_max);
     let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => break,
-        };
-        let (socket, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                tracing::warn!(%err, "admin accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
+        let Some((socket, peer)) = next_connection(&listener, &mut shutdown, "admin endpoint").await else {
+            break;
         };
         let (Some(place), Ok(permit)) = (per_address.admit(peer.ip()), Arc::clone(&open).try_acquire_owned()) else {
             tracing::warn!(%peer, ?limits, "admin connection refused: at the connection cap");
