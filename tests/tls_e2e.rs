@@ -336,12 +336,17 @@ fn a_plain_client_gets_no_data_from_a_tls_feed_and_the_feed_stays_up() {
 fn carbonx_watch_prints_the_book_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::make(dir.path(), "w");
-    let server = try_start(dir.path(), &feed_tls_config(&pki)).unwrap();
+    // The admin endpoint under TLS too: watch reads its public auction list
+    // trusting the same CA.
+    let mut config = feed_tls_config(&pki);
+    config.admin.tls = Some(server_files(&pki));
+    let server = try_start(dir.path(), &config).unwrap();
     runtime().block_on(make_a_book(server.order_entry_addr(), 6));
     let (tcp, snapshot) = (server.tcp_feed_addr().unwrap().to_string(), server.snapshot_addr().unwrap().to_string());
+    let admin = server.admin_addr().unwrap().to_string();
     let run = |extra: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_carbonx"))
-            .args(["watch", "--feed", &tcp, "--snapshot", &snapshot, "--admin", "127.0.0.1:9", "--once", "--tls"])
+            .args(["watch", "--feed", &tcp, "--snapshot", &snapshot, "--admin", &admin, "--once", "--tls"])
             .arg("--tls-ca")
             .arg(&pki.ca)
             .args(extra)
@@ -354,6 +359,7 @@ fn carbonx_watch_prints_the_book_over_tls() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{what}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains("CEA") && stdout.contains("74.63"), "{what}: {stdout}");
+        assert!(stdout.contains("auctions: none today"), "{what}: the public auction list over TLS: {stdout}");
     }
 }
 

@@ -184,35 +184,13 @@ impl AdminClient {
     /// # Errors
     /// The file cannot be read or holds no certificate.
     pub fn with_ca(base: &str, token: &str, ca: &std::path::Path) -> Result<AdminClient, AdminError> {
-        let unusable = |reason: String| AdminError::Unreachable { url: base.to_string(), reason };
-        let pem = std::fs::read(ca).map_err(|err| unusable(format!("{}: {err}", ca.display())))?;
-        let roots = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-                Ok(_) => None,
-                Err(err) => Some(Err(err)),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| unusable(format!("{}: {err}", ca.display())))?;
-        if roots.is_empty() {
-            return Err(unusable(format!("{}: no certificate in the file", ca.display())));
-        }
+        let roots = trusted(ca).map_err(|reason| AdminError::Unreachable { url: base.to_string(), reason })?;
         Ok(AdminClient::with_roots(base, token, roots))
     }
 
-    /// A client trusting `roots` (rustls with the exchange's crypto provider).
+    /// A client trusting `roots`.
     fn with_roots(base: &str, token: &str, roots: Vec<ureq::tls::Certificate<'static>>) -> AdminClient {
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .unversioned_rustls_crypto_provider(carbonx_soup::stream::crypto_provider())
-            .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .tls_config(tls)
-            .build()
-            .into();
+        let agent = agent(Duration::from_secs(20), roots);
         AdminClient { base: base.trim_end_matches('/').to_string(), token: token.to_string(), agent }
     }
 
@@ -326,6 +304,44 @@ impl AdminClient {
             Err(AdminError::Refused { status, message })
         }
     }
+}
+
+/// An HTTP client of the admin endpoint: answers are read whatever their
+/// status, `timeout` bounds a whole request, and an `https://` endpoint's
+/// certificate must chain to one of `roots` (rustls with the exchange's
+/// crypto provider; no roots: no `https://` endpoint is trusted).
+pub fn agent(timeout: Duration, roots: Vec<ureq::tls::Certificate<'static>>) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(carbonx_soup::stream::crypto_provider())
+        .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+        .build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .tls_config(tls)
+        .build()
+        .into()
+}
+
+/// The certificates of the PEM file `ca`, to trust an `https://` endpoint.
+///
+/// # Errors
+/// The file cannot be read or holds no certificate (the message names it).
+pub fn trusted(ca: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let pem = std::fs::read(ca).map_err(|err| format!("{}: {err}", ca.display()))?;
+    let roots = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+            Ok(_) => None,
+            Err(err) => Some(Err(err)),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("{}: {err}", ca.display()))?;
+    if roots.is_empty() {
+        return Err(format!("{}: no certificate in the file", ca.display()));
+    }
+    Ok(roots)
 }
 
 /// An answer as JSON text, its keys in alphabetical order as on the wire.

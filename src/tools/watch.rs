@@ -99,7 +99,7 @@ pub async fn run(options: &WatchOptions) -> Result<(), RunError> {
                 follower.poll(Duration::from_secs(1)).await?;
             }
         }
-        let auctions = public_auctions(options.admin).await;
+        let auctions = public_auctions(options.admin, options.tls.tls_ca.clone().filter(|_| options.tls.tls)).await;
         let text = frame(&follower, options, auctions.as_ref());
         match show(&text, in_place) {
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
@@ -147,12 +147,17 @@ fn frame(follower: &Follower, options: &WatchOptions, auctions: Option<&AuctionL
 }
 
 /// The public auction list, or `None` when the endpoint cannot be reached.
-async fn public_auctions(admin: SocketAddr) -> Option<AuctionList> {
-    let url = format!("http://{admin}/public/auctions");
+/// With `--tls` the endpoint is tried under TLS first (`[admin] tls`,
+/// trusting the same CA as the feed), then as plain HTTP.
+async fn public_auctions(admin: SocketAddr, ca: Option<std::path::PathBuf>) -> Option<AuctionList> {
     let fetch = move || -> Option<AuctionList> {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().timeout_global(Some(Duration::from_millis(500))).build().into();
-        agent.get(&url).call().ok()?.body_mut().read_json().ok()
+        let roots = ca.as_deref().and_then(|ca| crate::admin::client::trusted(ca).ok());
+        let schemes: &[&str] = if roots.is_some() { &["https", "http"] } else { &["http"] };
+        let agent = crate::admin::client::agent(Duration::from_millis(500), roots.unwrap_or_default());
+        schemes.iter().find_map(|scheme| {
+            let mut answer = agent.get(&format!("{scheme}://{admin}/public/auctions")).call().ok()?;
+            answer.body_mut().read_json().ok()
+        })
     };
     tokio::task::spawn_blocking(fetch).await.ok().flatten()
 }
