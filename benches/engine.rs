@@ -19,6 +19,12 @@
 //!   replace) over ~1,000 resting orders across ~750 ticks.
 //! - `deep`: ~20,000 resting orders on ~60 levels, then adds, cancels and
 //!   sweeps.
+//! - `adds_cancels`: the deep book's ~20,000 resting orders, then 50,000
+//!   adds and cancels without matching, carbonx beside matchcore and
+//!   `lobster` 0.7.0 (whose matching has no limit IOC and no amend, so it
+//!   joins on the stream where every engine means the same; the bench
+//!   checks that no command was refused or traded and that the books end
+//!   with the same tonnes).
 //! - `risk`: the exchange-core mix through carbonx alone, without and with
 //!   pre-trade risk over the 3,400 demo accounts.
 //! - `auction`: carbonx alone: the allocation of a one-way bidding auction
@@ -37,11 +43,13 @@ mod streams;
 use carbonx_engine as cx;
 use carbonx_testkit::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
+use lobster as lob;
 use matchcore as mc;
 use std::collections::HashMap;
 use std::hint::black_box;
 use streams::{
-    CarbonxTranslator, Op, REFERENCE, bench_config, carbonx_book, deep_streams, mixed_streams, to_carbonx, token,
+    CarbonxTranslator, Op, REFERENCE, adds_cancels_streams, bench_config, carbonx_book, deep_streams, mixed_streams,
+    to_carbonx, token,
 };
 
 /// Translates operations into matchcore commands (an order's id is the
@@ -176,12 +184,21 @@ fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &
     assert_eq!(ours, theirs, "{group}/{name}: the engines did different work");
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(stream.len() as u64));
+    bench_carbonx(&mut g, name, cx_pre, cx_stream);
+    bench_matchcore(&mut g, name, mc_pre, mc_stream);
+    g.finish();
+}
+
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// `{name}/carbonx`: `stream` on a book pre-filled with `prefill` (set up outside the measurement).
+fn bench_carbonx(g: &mut Group, name: &str, prefill: &[cx::Command], stream: &[cx::Command]) {
     g.bench_function(format!("{name}/carbonx"), |b| {
         let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 12);
         b.iter_batched(
-            || carbonx_book(cx_pre),
+            || carbonx_book(prefill),
             |mut engine| {
-                for command in cx_stream {
+                for command in stream {
                     out.clear();
                     engine.apply(black_box(command), cx::Timestamp::from_nanos(2), &mut out);
                 }
@@ -190,11 +207,15 @@ fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &
             BatchSize::LargeInput,
         );
     });
+}
+
+/// `{name}/matchcore`: the same for matchcore.
+fn bench_matchcore(g: &mut Group, name: &str, prefill: &[mc::Command], stream: &[mc::Command]) {
     g.bench_function(format!("{name}/matchcore"), |b| {
         b.iter_batched(
-            || matchcore_book(mc_pre),
+            || matchcore_book(prefill),
             |mut book| {
-                for command in mc_stream {
+                for command in stream {
                     black_box(book.execute(black_box(command)));
                 }
                 book
@@ -202,7 +223,6 @@ fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &
             BatchSize::LargeInput,
         );
     });
-    g.finish();
 }
 
 /// One 10 t order per tick on each side (or only sells), moving away from the reference.
@@ -408,6 +428,89 @@ fn streams(c: &mut Criterion) {
     risk(c, &prefill, &stream);
     let (prefill, stream) = deep_streams();
     compare(c, "deep", "deep_book", &prefill, &stream);
+    let (prefill, stream) = adds_cancels_streams();
+    adds_cancels(c, &prefill, &stream);
+}
+
+/// Translates adds and cancels into lobster's orders (an order's id is its
+/// index). Only streams without IOCs or replaces: lobster has neither.
+fn to_lobster(ops: &[Op]) -> Vec<lob::OrderType> {
+    let side = |buy| if buy { lob::Side::Bid } else { lob::Side::Ask };
+    ops.iter()
+        .map(|op| match *op {
+            Op::Limit { k, buy, price, qty } => lob::OrderType::Limit {
+                id: u128::from(k),
+                side: side(buy),
+                qty: u64::from(qty),
+                price: u64::from(price),
+            },
+            Op::Cancel { k } => lob::OrderType::Cancel { id: u128::from(k) },
+            Op::Ioc { .. } | Op::Replace { .. } => unreachable!("lobster runs the adds-and-cancels stream only"),
+        })
+        .collect()
+}
+
+fn lobster_book(prefill: &[lob::OrderType]) -> lob::OrderBook {
+    let mut book = lob::OrderBook::new(1 << 16, 16, false);
+    for order in prefill {
+        black_box(book.execute(*order));
+    }
+    book
+}
+
+/// Tonnes resting on each side of carbonx's book.
+fn carbonx_resting(engine: &cx::Engine) -> (u64, u64) {
+    let side = |s| engine.depth(cx::InstrumentId::new(0), s, usize::MAX).map(|l| l.qty).sum();
+    (side(cx::Side::Buy), side(cx::Side::Sell))
+}
+
+/// Runs the stream through each engine once and checks they did the same
+/// work: nothing refused, nothing traded, the same tonnes left resting.
+fn check_adds_cancels(cx_all: &[cx::Command], mc_all: &[mc::Command], lob_all: &[lob::OrderType]) {
+    let ours = carbonx_work(&[], cx_all);
+    let theirs = matchcore_work(&[], mc_all);
+    let nothing = Work { fills: 0, tonnes: 0, rejects: 0 };
+    assert_eq!((&ours, &theirs), (&nothing, &nothing), "adds_cancels: a command traded or was refused");
+    let mut lobster = lob::OrderBook::new(1 << 16, 16, false);
+    for order in lob_all {
+        let answer = lobster.execute(*order);
+        let expected = matches!(answer, lob::OrderEvent::Placed { .. } | lob::OrderEvent::Canceled { .. });
+        assert!(expected, "adds_cancels: lobster answered {answer:?} to {order:?}");
+    }
+    // lobster reserves `levels` entries per side and reports every level.
+    let depth = lobster.depth(1_000);
+    let lobster_resting = (depth.bids.iter().map(|l| l.qty).sum(), depth.asks.iter().map(|l| l.qty).sum());
+    assert_eq!(carbonx_resting(&carbonx_book(cx_all)), lobster_resting, "adds_cancels: the books part");
+}
+
+fn adds_cancels(c: &mut Criterion, prefill: &[Op], stream: &[Op]) {
+    let all: Vec<Op> = prefill.iter().chain(stream).copied().collect();
+    let (cx_all, mc_all, lob_all) = (to_carbonx(&all), to_matchcore(&all), to_lobster(&all));
+    check_adds_cancels(&cx_all, &mc_all, &lob_all);
+    eprintln!(
+        "adds_cancels: {} ops after {} resting; the three engines did the same work",
+        stream.len(),
+        prefill.len()
+    );
+    let ((cx_pre, cx_stream), (mc_pre, mc_stream)) = (cx_all.split_at(prefill.len()), mc_all.split_at(prefill.len()));
+    let (lob_pre, lob_stream) = lob_all.split_at(prefill.len());
+    let mut g = c.benchmark_group("adds_cancels");
+    g.throughput(Throughput::Elements(stream.len() as u64));
+    bench_carbonx(&mut g, "deep_book", cx_pre, cx_stream);
+    bench_matchcore(&mut g, "deep_book", mc_pre, mc_stream);
+    g.bench_function("deep_book/lobster", |b| {
+        b.iter_batched(
+            || lobster_book(lob_pre),
+            |mut book| {
+                for order in lob_stream {
+                    black_box(book.execute(black_box(*order)));
+                }
+                book
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    g.finish();
 }
 
 // criterion's macro generates an undocumented `pub fn benches`.

@@ -253,6 +253,18 @@ pub fn deep_streams() -> (Vec<Op>, Vec<Op>) {
     })
 }
 
+/// The deep book's ~20,000 resting orders, then 50,000 adds and cancels
+/// (half each) and no matching: the stream every open engine can run with
+/// the same meaning, whatever its matching rules.
+pub fn adds_cancels_streams() -> (Vec<Op>, Vec<Op>) {
+    let mut rng = Rng::new(3);
+    let prefill = (0..20_000).map(|k| passive(&mut rng, k, 30)).collect();
+    generate(prefill, 50_000, 5, |rng, live, _, k| match rng.below(2) {
+        0 if !live.live.is_empty() => Op::Cancel { k: live.live[rng.below(live.live.len() as u64) as usize] },
+        _ => passive(rng, k, 30),
+    })
+}
+
 pub fn carbonx_book(prefill: &[cx::Command]) -> cx::Engine {
     let mut engine = cx::Engine::new(bench_config()).expect("valid config");
     let mut out = Vec::with_capacity(1 << 12);
