@@ -329,19 +329,9 @@ pub fn agent(timeout: Duration, roots: Vec<ureq::tls::Certificate<'static>>) -> 
 /// # Errors
 /// The file cannot be read or holds no certificate (the message names it).
 pub fn trusted(ca: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
-    let pem = std::fs::read(ca).map_err(|err| format!("{}: {err}", ca.display()))?;
-    let roots = ureq::tls::parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-            Ok(_) => None,
-            Err(err) => Some(Err(err)),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| format!("{}: {err}", ca.display()))?;
-    if roots.is_empty() {
-        return Err(format!("{}: no certificate in the file", ca.display()));
-    }
-    Ok(roots)
+    // The PEM reading every listener and client of ours uses.
+    let certs = carbonx_soup::stream::load_certs(ca).map_err(|err| err.to_string())?;
+    Ok(certs.iter().map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned()).collect())
 }
 
 /// An answer as JSON text, its keys in alphabetical order as on the wire.

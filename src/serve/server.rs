@@ -270,7 +270,7 @@ impl Server {
         let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
         let (operator_tx, operator_rx) = crossbeam::channel::bounded::<OperatorRequest>(OPERATOR_QUEUE_MAX);
         let sequencer = spawn_sequencer(sequencer, command_rx, operator_rx)?;
-        let runtime = io_runtime()?;
+        let runtime = runtime(2, "carbonx-io")?;
         let (listener, order_entry) = bind(&runtime, config.gateway.listen, "order entry")?;
         let operator = command_tx.clone();
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -443,15 +443,16 @@ fn feed_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(1_024)
 }
 
-/// The runtime of the sockets: order entry and feeds (the admin endpoint
-/// has its own, [`AdminEndpoint`]).
-fn io_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
+/// A tokio runtime of `workers` threads named `name`: `carbonx-io` for
+/// order entry and the feeds, `carbonx-admin` for the admin endpoint
+/// ([`AdminEndpoint`]).
+fn runtime(workers: usize, name: &str) -> Result<tokio::runtime::Runtime, ServeError> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("carbonx-io")
+        .worker_threads(workers)
+        .thread_name(name)
         .enable_all()
         .build()
-        .map_err(io("tokio runtime"))
+        .map_err(io(format!("{name} runtime")))
 }
 
 /// The drop-copy listener, when desks are configured.
@@ -531,12 +532,7 @@ impl AdminEndpoint {
             what: "admin endpoint".into(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
         })?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("carbonx-admin")
-            .enable_all()
-            .build()
-            .map_err(io("admin runtime"))?;
+        let runtime = runtime(1, "carbonx-admin")?;
         let (listener, addr) = bind(&runtime, config.admin.listen, "admin endpoint")?;
         let ready = state.readiness();
         runtime.spawn(crate::admin::serve(listener, accept, limits, Arc::new(state), shutdown));
