@@ -5,6 +5,8 @@
 //! - [`books`]: the engine's and a feed consumer's resting orders, comparable;
 //! - [`capture`]: a recording TCP proxy (std threads) between a client and
 //!   the server;
+//! - [`hostile`]: the hostile-client tests' server, operator client,
+//!   sockets from a chosen loopback address and `/metrics` reads;
 //! - [`pcap`]: writes a recorded conversation as a classic pcap file
 //!   (Ethernet/IPv4/TCP, handshake, real checksums);
 //! - [`python`]: a script of the test virtual environment over some text;
@@ -33,6 +35,7 @@
 pub mod admin;
 pub mod books;
 pub mod capture;
+pub mod hostile;
 pub mod pcap;
 pub mod python;
 pub mod session;
