@@ -161,6 +161,17 @@ pub struct AdminConfig {
     pub header_bytes_max: usize,
 }
 
+/// Checks that none of a table's `(value, key)` limits is zero.
+///
+/// # Errors
+/// `[table] key must be at least 1`, for the first that is.
+fn none_zero(table: &str, limits: &[(u64, &str)]) -> Result<(), String> {
+    match limits.iter().find(|(value, _)| *value == 0) {
+        Some((_, key)) => Err(format!("[{table}] {key} must be at least 1")),
+        None => Ok(()),
+    }
+}
+
 /// Smallest `[admin] header_bytes_max` (hyper's smallest read buffer).
 pub const ADMIN_HEADER_BYTES_MIN: usize = 8192;
 
@@ -194,9 +205,7 @@ impl AdminConfig {
             (self.header_timeout_ms, "header_timeout_ms"),
             (self.connection_timeout_ms, "connection_timeout_ms"),
         ];
-        if let Some((_, name)) = counts.iter().find(|(value, _)| *value == 0) {
-            return Err(format!("[admin] {name} must be at least 1"));
-        }
+        none_zero("admin", &counts)?;
         if self.header_bytes_max < ADMIN_HEADER_BYTES_MIN {
             return Err(format!("[admin] header_bytes_max must be at least {ADMIN_HEADER_BYTES_MIN}"));
         }
@@ -354,9 +363,7 @@ impl FeedConfig {
             (self.rerequest_bytes_per_second, "rerequest_bytes_per_second"),
             (self.snapshot_bytes_per_second, "snapshot_bytes_per_second"),
         ];
-        if let Some((_, name)) = limits.iter().find(|(value, _)| *value == 0) {
-            return Err(format!("[feed] {name} must be at least 1"));
-        }
+        none_zero("feed", &limits)?;
         Ok(carbonx_feed::access::Logins::new(users))
     }
 }
