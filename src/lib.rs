@@ -12,6 +12,8 @@
 //!   admin`, the command line over it.
 //! - [`tools`]: the programs run beside a server: `load`, `replay`, `watch`
 //!   and the plots of a load run.
+//! - [`cluster`]: replication on openraft (`[cluster]`): the Raft log, state
+//!   machine and network.
 //! - [`config`]: the TOML configuration and the embedded demo market.
 //!
 //! Imports: this crate uses all four of ours, `carbonx-engine` (the sans-IO
@@ -19,6 +21,7 @@
 //! entry) and `carbonx-feed` (market data); none of them imports it.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,0 +1,49 @@
+//! Replication: a cluster of carbonx nodes on openraft. The sequenced
+//! command stream is the Raft log: the leader stamps and proposes each
+//! group-commit batch, every node applies what is committed.
+//!
+//! # Layout
+//! - `mod.rs`: the Raft type configuration and the log's payload.
+//! - [`log_store`]: the Raft log on disk (`raft/` in the data directory).
+//! - [`state_machine`]: hands committed entries to the engine thread.
+//! - [`network`]: Raft's RPCs between nodes, postcard frames over TCP.
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+use std::io::Cursor;
+
+/// A node's id in the cluster (`[cluster] node`).
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// carbonx's Raft types: a log entry carries a batch of journal records.
+    pub TypeConfig:
+        D = Batch,
+        R = (),
+        NodeId = NodeId,
+        Node = Member,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// One log entry's command batch: journal records (`carbonx_engine::journal`
+/// encoding, the same bytes as a journal file), stamped by the leader.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Batch {
+    /// Encoded records, back to back.
+    pub records: Vec<u8>,
+}
+
+/// What the cluster knows of a member: where it serves each role.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Member {
+    /// Raft RPCs (`host:port`).
+    pub raft: String,
+    /// Order entry (`host:port`).
+    pub order_entry: String,
+    /// The admin endpoint (`host:port`).
+    pub admin: String,
+}
