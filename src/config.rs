@@ -36,6 +36,9 @@ pub struct Config {
     /// The files of the data directory: their permissions.
     #[serde(default)]
     pub data: DataConfig,
+    /// Replication: present, this server is one node of a Raft group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::config::ClusterConfig>,
     /// True only for the embedded demo market ([`Config::demo`]), never
     /// for a file: the demo may print its admin token at start-up and
     /// keep its published logins (RULES §13); a file must set its own
@@ -428,6 +431,14 @@ pub enum ConfigFileError {
         /// What is wrong.
         message: String,
     },
+    /// The `[cluster]` table, or the `preset`, is wrong.
+    #[error("{path}: {message}")]
+    Cluster {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The `[admin]` table's limits are wrong.
     #[error("{path}: {message}")]
     Admin {
@@ -468,6 +479,7 @@ impl Config {
             journal: JournalConfig::default(),
             admin: AdminConfig { token: DEMO_ADMIN_TOKEN.to_string(), ..AdminConfig::default() },
             data: DataConfig::default(),
+            cluster: None,
             demo: true,
         }
     }
@@ -488,13 +500,48 @@ impl Config {
     /// # Errors
     /// A [`ConfigFileError`] naming `name` and what is wrong.
     pub fn parse(text: &str, name: &str) -> Result<Config, ConfigFileError> {
-        let config: Config =
-            toml::from_str(text).map_err(|source| ConfigFileError::Parse { path: name.to_string(), source })?;
+        let parse_error = |source| ConfigFileError::Parse { path: name.to_string(), source };
+        let table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        let mut config: Config = match table.get("preset") {
+            None => toml::from_str(text).map_err(parse_error)?,
+            Some(preset) => Config::over_preset(table.clone(), preset)
+                .map_err(|message| ConfigFileError::Cluster { path: name.to_string(), message })?,
+        };
+        config
+            .take_cluster_addresses()
+            .map_err(|message| ConfigFileError::Cluster { path: name.to_string(), message })?;
         config.market.validate().map_err(|source| ConfigFileError::Invalid { path: name.to_string(), source })?;
         config.check_secrets().map_err(|source| ConfigFileError::Secrets { path: name.to_string(), source })?;
         config.feed.logins().map_err(|message| ConfigFileError::Feed { path: name.to_string(), message })?;
         config.admin.limits().map_err(|message| ConfigFileError::Admin { path: name.to_string(), message })?;
         Ok(config)
+    }
+
+    /// `preset = "demo"`: the embedded demo market with the file's tables
+    /// over it (a key the file sets replaces the demo's; arrays of tables
+    /// are replaced whole). It keeps the demo's published logins and admin
+    /// token (RULES §13): for a demo on loopback, such as the example
+    /// cluster (`examples/cluster/`), never for a real market.
+    fn over_preset(mut table: toml::Table, preset: &toml::Value) -> Result<Config, String> {
+        if preset.as_str() != Some("demo") {
+            return Err(format!("preset = {preset}: the only preset is \"demo\""));
+        }
+        table.remove("preset");
+        let mut base = toml::Table::try_from(Config::demo()).map_err(|e| e.to_string())?;
+        merge_tables(&mut base, table);
+        let mut config: Config = base.try_into().map_err(|e: toml::de::Error| e.to_string())?;
+        config.demo = true;
+        Ok(config)
+    }
+
+    /// With `[cluster]`, this node's member table is where it listens for
+    /// order entry and the admin endpoint (one place for each address).
+    fn take_cluster_addresses(&mut self) -> Result<(), String> {
+        let Some(cluster) = &self.cluster else { return Ok(()) };
+        cluster.validate()?;
+        let me = cluster.me().ok_or("[cluster] node is not a member")?;
+        (self.gateway.listen, self.admin.listen) = (me.order_entry, me.admin);
+        Ok(())
     }
 
     /// A file's secrets: users listed, each password an argon2 hash, and
@@ -566,6 +613,18 @@ impl Config {
     /// The configuration as TOML text.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("configuration serialises")
+    }
+}
+
+/// `over` laid on `base`: tables merge key by key, anything else replaces.
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge_tables(inner, value),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
     }
 }
 

@@ -105,6 +105,9 @@ pub struct Hub {
     /// The server's fail-stop switch: thrown here when a day log cannot be
     /// created or written; once thrown, no login is accepted.
     failstop: Arc<FailStop>,
+    /// False on a cluster node that is not the leader: logins are refused
+    /// (`S`) and the order-entry sessions closed ([`Hub::set_serving`]).
+    serving: AtomicBool,
 }
 
 impl Hub {
@@ -153,7 +156,29 @@ impl Hub {
             sessions_dir,
             file_modes,
             failstop: FailStop::new(),
+            serving: AtomicBool::new(true),
         })
+    }
+
+    /// Whether this node takes order-entry logins: always on a single
+    /// node; on a cluster node only while it leads. Turning it off ends
+    /// every connected session at once (cancel-on-disconnect does not
+    /// apply: the node can no longer sequence anything); the brokers log
+    /// in to the new leader with their next sequence number.
+    pub fn set_serving(&self, serving: bool) {
+        if !self.serving.swap(serving, Ordering::AcqRel) || serving {
+            return;
+        }
+        for slot in &self.slots[..self.directory.users.len()] {
+            if slot.connected.load(Ordering::Acquire) {
+                slot.kick.notify_waiters();
+            }
+        }
+    }
+
+    /// Whether logins are taken ([`Hub::set_serving`]).
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
     }
 
     /// The server's fail-stop switch (one per hub; the other stages share it).

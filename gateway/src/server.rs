@@ -328,6 +328,9 @@ impl Gateway {
         port: Port,
         peer: SocketAddr,
     ) -> Result<(UserId, [u8; SESSION_LEN], Cursor), u8> {
+        if port == Port::OrderEntry && !self.hub.is_serving() {
+            return Err(b'S'); // a cluster node that does not lead: at once, no password check
+        }
         let Some(user) = self.authenticate(login, port, peer).await else {
             return Err(b'A');
         };

@@ -385,3 +385,58 @@ pub struct ReferenceDataAnswer {
     /// When it takes effect: always `"next roll"` (RULES §1.3).
     pub effective: String,
 }
+
+/// `GET /cluster`: one node's view of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClusterView {
+    /// This node's id.
+    pub node: u64,
+    /// `leader`, `follower`, `candidate` or `learner`.
+    pub role: String,
+    /// Raft's current term.
+    pub term: u64,
+    /// The leader this node knows of.
+    pub leader: Option<u64>,
+    /// The last log index known committed (as saved by this node).
+    pub commit_index: u64,
+    /// The last log index applied to the engine.
+    pub applied_index: u64,
+    /// The engine's state hash after `applied_index`, `0x` and 16 hex digits.
+    pub state_hash: String,
+    /// The membership.
+    pub members: Vec<MemberView>,
+}
+
+/// One member in [`ClusterView`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberView {
+    /// Node id.
+    pub id: u64,
+    /// Raft address.
+    pub raft: String,
+    /// Order-entry address.
+    pub order_entry: String,
+    /// Admin address.
+    pub admin: String,
+}
+
+/// `POST /cluster/add`: a new voting member (it must be running, with
+/// `[cluster]` naming itself; it catches up as a learner first).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AddMemberRequest {
+    /// Its node id.
+    pub id: u64,
+    /// Its Raft address.
+    pub raft: String,
+    /// Its order-entry address.
+    pub order_entry: String,
+    /// Its admin address.
+    pub admin: String,
+}
+
+/// `POST /cluster/add` and `POST /cluster/remove/{id}`: the voters after the change.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct MembershipAnswer {
+    /// The voting members' ids.
+    pub voters: Vec<u64>,
+}

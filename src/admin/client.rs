@@ -4,9 +4,9 @@
 //! the server's message and a non-zero exit code.
 
 use crate::admin::api::{
-    AnnounceRequest, AuctionList, AuctionView, BookAnswer, BookLevel, DisconnectAnswer, KillAnswer, ListRequest,
-    ReferenceDataAnswer, Refused, RollAnswer, SessionsAnswer, SnapshotAnswer, TradingStateAnswer, TransferAnswer,
-    TransferRequest,
+    AddMemberRequest, AnnounceRequest, AuctionList, AuctionView, BookAnswer, BookLevel, ClusterView, DisconnectAnswer,
+    KillAnswer, ListRequest, MembershipAnswer, ReferenceDataAnswer, Refused, RollAnswer, SessionsAnswer,
+    SnapshotAnswer, TradingStateAnswer, TransferAnswer, TransferRequest,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,36 @@ pub enum AdminAction {
         /// What to do.
         #[command(subcommand)]
         action: InstrumentAction,
+    },
+    /// The cluster (`[cluster]`): every member's view, or a membership change.
+    Cluster {
+        /// What to do (nothing: print every member's view).
+        #[command(subcommand)]
+        action: Option<ClusterAction>,
+    },
+}
+
+/// A membership change, sent to the leader's admin endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum ClusterAction {
+    /// Adds a running node as a voting member (it catches up first).
+    Add {
+        /// Its node id.
+        id: u64,
+        /// Its Raft address (`127.0.0.1:7311`).
+        #[arg(long)]
+        raft: String,
+        /// Its order-entry address.
+        #[arg(long)]
+        order_entry: String,
+        /// Its admin address.
+        #[arg(long)]
+        admin: String,
+    },
+    /// Removes a member (a dead machine being replaced).
+    Remove {
+        /// Its node id.
+        id: u64,
     },
 }
 
@@ -164,10 +194,12 @@ pub enum AdminError {
 }
 
 /// The admin endpoint's client.
+#[derive(Clone)]
 pub struct AdminClient {
     base: String,
     token: String,
     agent: ureq::Agent,
+    roots: Vec<ureq::tls::Certificate<'static>>,
 }
 
 impl AdminClient {
@@ -190,8 +222,14 @@ impl AdminClient {
 
     /// A client trusting `roots`.
     fn with_roots(base: &str, token: &str, roots: Vec<ureq::tls::Certificate<'static>>) -> AdminClient {
-        let agent = agent(Duration::from_secs(20), roots);
-        AdminClient { base: base.trim_end_matches('/').to_string(), token: token.to_string(), agent }
+        let agent = agent(Duration::from_secs(20), roots.clone());
+        AdminClient { base: base.trim_end_matches('/').to_string(), token: token.to_string(), agent, roots }
+    }
+
+    /// The same client with each request bounded by `timeout` instead of
+    /// 20 s (a cluster member that is paused must not hold a caller up).
+    pub fn with_timeout(self, timeout: Duration) -> AdminClient {
+        AdminClient { agent: agent(timeout, self.roots.clone()), ..self }
     }
 
     /// Runs `action`; the text to print.
@@ -231,7 +269,44 @@ impl AdminClient {
             AdminAction::Instrument { action: InstrumentAction::Delist { code } } => {
                 self.post::<ReferenceDataAnswer>(&format!("/instrument/{code}/delist"), None).map(pretty)
             }
+            AdminAction::Cluster { action: None } => self.cluster_views(),
+            AdminAction::Cluster { action: Some(ClusterAction::Add { id, raft, order_entry, admin }) } => {
+                let body = AddMemberRequest {
+                    id: *id,
+                    raft: raft.clone(),
+                    order_entry: order_entry.clone(),
+                    admin: admin.clone(),
+                };
+                self.post::<MembershipAnswer>("/cluster/add", Some(self.body(&body)?)).map(pretty)
+            }
+            AdminAction::Cluster { action: Some(ClusterAction::Remove { id }) } => {
+                self.post::<MembershipAnswer>(&format!("/cluster/remove/{id}"), None).map(pretty)
+            }
         }
+    }
+
+    /// This node's view of the cluster (`GET /cluster`, no token needed).
+    ///
+    /// # Errors
+    /// The endpoint is unreachable, or runs without `[cluster]`.
+    pub fn cluster_view(&self) -> Result<ClusterView, AdminError> {
+        self.get::<ClusterView>("/cluster")
+    }
+
+    /// This node's view, then every other member's (asked at its own admin
+    /// address, same scheme): one line per member that does not answer.
+    fn cluster_views(&self) -> Result<String, AdminError> {
+        let mine = self.get::<ClusterView>("/cluster")?;
+        let scheme = if self.base.starts_with("https://") { "https" } else { "http" };
+        let mut views = vec![serde_json::to_value(&mine).map_err(|e| self.unreachable(e))?];
+        for member in mine.members.iter().filter(|m| m.id != mine.node) {
+            let other = AdminClient { base: format!("{scheme}://{}", member.admin), ..self.clone() };
+            views.push(match other.get::<ClusterView>("/cluster") {
+                Ok(view) => serde_json::to_value(view).map_err(|e| self.unreachable(e))?,
+                Err(err) => serde_json::json!({ "node": member.id, "error": err.to_string() }),
+            });
+        }
+        Ok(pretty(views))
     }
 
     fn auction(&self, action: &AuctionAction) -> Result<String, AdminError> {

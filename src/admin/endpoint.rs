@@ -81,6 +81,8 @@ pub struct AdminState {
     /// queue the kill switch uses. The async lock makes them single-flight:
     /// at most one public read waits in the queue at any time.
     pub(crate) public_auctions: tokio::sync::Mutex<Option<(std::time::Instant, Value)>>,
+    /// The Raft node, when the server runs with `[cluster]`.
+    pub(crate) cluster: Option<Arc<crate::cluster::node::ClusterNode>>,
 }
 
 /// How long a `GET /public/auctions` answer is served from the cache.
@@ -124,7 +126,14 @@ impl AdminState {
         let ready = Arc::new(AtomicBool::new(false));
         let stocks = std::sync::RwLock::new(stocks);
         let public_auctions = tokio::sync::Mutex::new(None);
-        AdminState { token, operator, hub, stocks, metrics, next_request: AtomicU64::new(1), ready, public_auctions }
+        let next_request = AtomicU64::new(1);
+        AdminState { token, operator, hub, stocks, metrics, next_request, ready, public_auctions, cluster: None }
+    }
+
+    /// Serves the cluster's routes over `node` ([`crate::admin::cluster`]).
+    pub fn with_cluster(mut self, node: Arc<crate::cluster::node::ClusterNode>) -> AdminState {
+        self.cluster = Some(node);
+        self
     }
 
     /// The readiness flag `GET /readyz` reports: the server sets it once it
@@ -244,6 +253,9 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/auctions", get(crate::admin::auction::list))
         .route("/auction/{id}", get(crate::admin::auction::show))
         .route("/public/auctions", get(crate::admin::auction::public_list))
+        .route("/cluster", get(crate::admin::cluster::view))
+        .route("/cluster/add", post(crate::admin::cluster::add))
+        .route("/cluster/remove/{id}", post(crate::admin::cluster::remove))
         .route("/instrument", post(crate::admin::instrument::list))
         .route("/instrument/{code}/delist", post(crate::admin::instrument::delist))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such admin route; see `carbonx admin --help`") })

@@ -9,11 +9,13 @@
 //! - [`listener`]: the connections: caps, TLS, timeouts, head and body sizes.
 //! - [`auction`]: announcing, listing and showing auctions.
 //! - [`instrument`]: listing and delisting instruments (reference data).
+//! - [`cluster`]: the cluster's status and membership (`[cluster]`).
 //! - [`client`]: `carbonx admin`.
 
 pub mod api;
 pub mod auction;
 pub mod client;
+pub mod cluster;
 mod endpoint;
 pub mod instrument;
 pub mod listener;

@@ -7,9 +7,14 @@
 //! - [`log_store`]: the Raft log on disk (`raft/` in the data directory).
 //! - [`state_machine`]: hands committed entries to the engine thread.
 //! - [`network`]: Raft's RPCs between nodes, postcard frames over TCP.
+//! - [`config`]: the `[cluster]` table.
+//! - [`node`]: a running node: Raft started, the leadership watcher that
+//!   opens and closes order entry, the `/cluster` view.
 
+pub mod config;
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod state_machine;
 
 use std::io::Cursor;

@@ -1,1 +1,410 @@
-//! (being written)
+//! Hands committed entries to the engine thread.
+//!
+//! The engine runs on its own thread and stays the only owner of the
+//! books; this state machine does not hold it. It forwards each committed
+//! entry, in log order, as an [`Applied`] on a channel, and the engine
+//! thread applies the batches. The channel is unbounded on purpose: on the
+//! leader the engine thread itself proposes and then blocks in
+//! `client_write` until its own entry is applied, so a bounded channel
+//! could fill while that thread waits, and `apply` would wait on the very
+//! thread that waits on it.
+//!
+//! # Snapshots
+//! A snapshot is, for now, every batch applied since the first one, with
+//! the last applied log id and membership: installing one replays the
+//! whole history into the engine thread, which skips what it already
+//! applied. That grows all day; the goal is a start-of-day engine snapshot
+//! plus the day's log. The current snapshot is persisted in `snapshot`
+//! (one frame, as in [`super::log_store`], replaced atomically), and a
+//! restarted node forwards its batches again at [`StateMachine::open`]
+//! before openraft re-applies the committed log after it.
+
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use carbonx_soup::files::{self, FileModes};
+use crossbeam::channel::Sender;
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
+    StorageError, StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+
+use super::log_store::{read_small, write_small};
+use super::{Batch, Member, NodeId, TypeConfig};
+
+/// The persisted current snapshot.
+const SNAPSHOT: &str = "snapshot";
+
+/// A committed entry for the engine thread, in log order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Its log index.
+    pub index: u64,
+    /// The term of the leader that proposed it.
+    pub term: u64,
+    /// Its records; `None` for a blank or membership entry.
+    pub batch: Option<Batch>,
+}
+
+/// A snapshot's data: every batch applied, as (index, term, batch).
+#[derive(Deserialize)]
+struct SnapshotData {
+    entries: Vec<(u64, u64, Batch)>,
+}
+
+/// [`SnapshotData`] encoded from a borrow (postcard encodes a slice and a
+/// `Vec` alike).
+#[derive(Serialize)]
+struct SnapshotDataRef<'a> {
+    entries: &'a [(u64, u64, Batch)],
+}
+
+/// The `snapshot` file: the current snapshot's meta and data.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, Member>,
+    data: Vec<u8>,
+}
+
+impl StoredSnapshot {
+    /// As openraft hands it out.
+    fn to_snapshot(&self) -> Snapshot<TypeConfig> {
+        Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(self.data.clone())) }
+    }
+
+    /// Its batches.
+    fn entries(&self) -> io::Result<Vec<(u64, u64, Batch)>> {
+        let data: SnapshotData =
+            postcard::from_bytes(&self.data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(data.entries)
+    }
+}
+
+/// What has been applied.
+#[derive(Default)]
+struct State {
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, Member>,
+    /// Every batch applied: (index, term, batch).
+    batches: Vec<(u64, u64, Batch)>,
+}
+
+impl State {
+    /// Records `entry` as applied; what the engine thread gets of it.
+    fn apply(&mut self, entry: Entry<TypeConfig>) -> Applied {
+        let log_id = entry.log_id;
+        let (index, term) = (log_id.index, log_id.leader_id.term);
+        self.last_applied = Some(log_id);
+        let batch = match entry.payload {
+            EntryPayload::Blank => None,
+            EntryPayload::Normal(batch) => {
+                self.batches.push((index, term, batch.clone()));
+                Some(batch)
+            }
+            EntryPayload::Membership(membership) => {
+                self.membership = StoredMembership::new(Some(log_id), membership);
+                None
+            }
+        };
+        Applied { index, term, batch }
+    }
+
+    /// A snapshot of it, named after its last applied log id (the same
+    /// state gives the same bytes).
+    fn snapshot(&self) -> io::Result<StoredSnapshot> {
+        let data = postcard::to_allocvec(&SnapshotDataRef { entries: &self.batches })
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let snapshot_id = self.last_applied.map_or_else(|| "none".to_owned(), |id| id.to_string());
+        let meta =
+            SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
+        Ok(StoredSnapshot { meta, data })
+    }
+}
+
+/// What the clones of a [`StateMachine`] share.
+struct Shared {
+    /// `raft/`.
+    dir: PathBuf,
+    modes: FileModes,
+    sink: Sender<Applied>,
+    state: Mutex<State>,
+    /// The current snapshot; its lock also orders the writes of its file.
+    snapshot: Mutex<Option<StoredSnapshot>>,
+}
+
+/// The Raft state machine (see the module docs). Clones share it: the
+/// snapshot builder openraft runs beside `apply` is one.
+#[derive(Clone)]
+pub struct StateMachine {
+    shared: Arc<Shared>,
+}
+
+/// The engine thread is gone: nothing can apply entries any more.
+fn engine_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the engine thread is gone")
+}
+
+/// Sends the batches after index `after` to `sink`.
+fn forward(sink: &Sender<Applied>, batches: &[(u64, u64, Batch)], after: Option<u64>) -> io::Result<()> {
+    for (index, term, batch) in batches.iter().filter(|(index, _, _)| after.is_none_or(|after| *index > after)) {
+        let applied = Applied { index: *index, term: *term, batch: Some(batch.clone()) };
+        sink.send(applied).map_err(|_| engine_gone())?;
+    }
+    Ok(())
+}
+
+/// `err` as openraft's storage error about the snapshot of `meta`.
+fn snapshot_error(meta: &SnapshotMeta<NodeId, Member>, verb: ErrorVerb, err: io::Error) -> StorageError<NodeId> {
+    StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), verb, err)
+}
+
+impl StateMachine {
+    /// Opens the state machine in `dir` (`<data>/raft`), creating it if
+    /// missing. If a snapshot was persisted, its batches are sent to `sink`
+    /// at once, so that a restarted engine thread applies them first.
+    ///
+    /// # Errors
+    /// `dir` cannot be created, the snapshot cannot be read or is corrupt,
+    /// or `sink`'s receiver is gone.
+    pub fn open(dir: &Path, modes: FileModes, sink: Sender<Applied>) -> io::Result<StateMachine> {
+        files::create_dir_all(dir, modes)?;
+        let path = dir.join(SNAPSHOT);
+        let stored: Option<StoredSnapshot> = read_small(&path)?;
+        let mut state = State::default();
+        if let Some(stored) = &stored {
+            state.batches = stored.entries().map_err(|e| files::named(&path, &e))?;
+            state.last_applied = stored.meta.last_log_id;
+            state.membership = stored.meta.last_membership.clone();
+            forward(&sink, &state.batches, None)?;
+        }
+        let shared =
+            Shared { dir: dir.to_path_buf(), modes, sink, state: Mutex::new(state), snapshot: Mutex::new(stored) };
+        Ok(StateMachine { shared: Arc::new(shared) })
+    }
+
+    /// What has been applied, locked. Nothing panics while holding it.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current snapshot, locked. Nothing panics while holding it.
+    fn current(&self) -> MutexGuard<'_, Option<StoredSnapshot>> {
+        self.shared.snapshot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Persists `stored` and makes it current, unless (`keep_newer`) the
+    /// current one is newer: a build that raced an install does not undo it.
+    fn store(&self, stored: &StoredSnapshot, keep_newer: bool) -> io::Result<()> {
+        let mut current = self.current();
+        if keep_newer && current.as_ref().is_some_and(|c| c.meta.last_log_id > stored.meta.last_log_id) {
+            return Ok(());
+        }
+        write_small(&self.shared.dir.join(SNAPSHOT), stored, self.shared.modes)?;
+        *current = Some(stored.clone());
+        Ok(())
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let built = self.state().snapshot();
+        let stored =
+            built.map_err(|e| StorageError::from_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        self.store(&stored, true).map_err(|e| snapshot_error(&stored.meta, ErrorVerb::Write, e))?;
+        Ok(stored.to_snapshot())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>), StorageError<NodeId>> {
+        let state = self.state();
+        Ok((state.last_applied, state.membership.clone()))
+    }
+
+    /// Records each entry and sends it to the engine thread; never blocks.
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<()>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut state = self.state();
+        let mut replies = Vec::new();
+        for entry in entries {
+            let log_id = entry.log_id;
+            let applied = state.apply(entry);
+            self.shared.sink.send(applied).map_err(|_| {
+                StorageError::from_io_error(ErrorSubject::Apply(log_id), ErrorVerb::Write, engine_gone())
+            })?;
+            replies.push(());
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    /// Persists the snapshot, takes its state, and sends the engine thread
+    /// the batches after what was applied before.
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, Member>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let stored = StoredSnapshot { meta: meta.clone(), data: snapshot.into_inner() };
+        let batches = stored.entries().map_err(|e| snapshot_error(meta, ErrorVerb::Read, e))?;
+        self.store(&stored, false).map_err(|e| snapshot_error(meta, ErrorVerb::Write, e))?;
+        let mut state = self.state();
+        let before = state.last_applied.map(|id| id.index);
+        *state = State { last_applied: meta.last_log_id, membership: meta.last_membership.clone(), batches };
+        forward(&self.shared.sink, &state.batches, before).map_err(|e| snapshot_error(meta, ErrorVerb::Write, e))
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        Ok(self.current().as_ref().map(StoredSnapshot::to_snapshot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossbeam::channel::{Receiver, unbounded};
+    use openraft::Membership;
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::cluster::log_store::tests::{blank, id, membership, normal};
+
+    fn open(dir: &TempDir) -> (StateMachine, Receiver<Applied>) {
+        let (sink, receiver) = unbounded();
+        (StateMachine::open(dir.path(), FileModes::default(), sink).expect("open"), receiver)
+    }
+
+    /// The day so far: a blank entry, a membership change, two batches.
+    fn day() -> Vec<Entry<TypeConfig>> {
+        vec![blank(1, 1), membership(1, 2), normal(1, 3, b"first"), normal(2, 4, b"second")]
+    }
+
+    fn applied(index: u64, term: u64, records: Option<&[u8]>) -> Applied {
+        Applied { index, term, batch: records.map(|r| Batch { records: r.to_vec() }) }
+    }
+
+    fn the_batches() -> Vec<Applied> {
+        vec![applied(3, 1, Some(b"first")), applied(4, 2, Some(b"second"))]
+    }
+
+    fn membership_of(entry: &Entry<TypeConfig>) -> Membership<NodeId, Member> {
+        match &entry.payload {
+            EntryPayload::Membership(m) => m.clone(),
+            _ => panic!("not a membership entry"),
+        }
+    }
+
+    #[tokio::test]
+    async fn apply_forwards_every_entry_in_order_with_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, receiver) = open(&dir);
+        let replies = sm.apply(day()).await.unwrap();
+        assert_eq!(replies.len(), 4, "one reply per entry");
+        let got: Vec<_> = receiver.try_iter().collect();
+        let want =
+            [applied(1, 1, None), applied(2, 1, None), applied(3, 1, Some(b"first")), applied(4, 2, Some(b"second"))];
+        assert_eq!(got, want);
+        let (last, members) = sm.applied_state().await.unwrap();
+        assert_eq!(last, Some(id(2, 4)));
+        assert_eq!(members, StoredMembership::new(Some(id(1, 2)), membership_of(&day()[1])));
+    }
+
+    #[tokio::test]
+    async fn apply_fails_when_the_engine_thread_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, receiver) = open(&dir);
+        drop(receiver);
+        let err = sm.apply([normal(1, 1, b"lost")]).await.expect_err("nobody to apply it");
+        assert!(err.to_string().contains("engine thread is gone"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_installed_snapshot_forwards_what_was_not_applied_yet() {
+        let (leader_dir, fresh_dir, behind_dir) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (mut leader, _receiver) = open(&leader_dir);
+        leader.apply(day()).await.unwrap();
+        let built = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(built.meta.last_log_id, Some(id(2, 4)));
+
+        let (mut fresh, receiver) = open(&fresh_dir);
+        fresh.install_snapshot(&built.meta, built.snapshot.clone()).await.unwrap();
+        assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_batches(), "every batch, nothing else");
+        assert_eq!(fresh.applied_state().await.unwrap(), leader.applied_state().await.unwrap());
+        let current = fresh.get_current_snapshot().await.unwrap().expect("installed");
+        assert_eq!(
+            (current.meta, current.snapshot.into_inner()),
+            (built.meta.clone(), built.snapshot.get_ref().clone())
+        );
+
+        let (mut behind, receiver) = open(&behind_dir);
+        behind.apply(day()[..3].to_vec()).await.unwrap();
+        receiver.try_iter().for_each(drop);
+        behind.install_snapshot(&built.meta, built.snapshot).await.unwrap();
+        assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_batches()[1..], "only the batch after index 3");
+        assert_eq!(behind.applied_state().await.unwrap().0, Some(id(2, 4)));
+    }
+
+    #[tokio::test]
+    async fn reopen_forwards_the_persisted_snapshot_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _receiver) = open(&dir);
+        sm.apply(day()).await.unwrap();
+        let built = sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        // Applied after the snapshot: openraft re-applies it from the log.
+        sm.apply([normal(2, 5, b"third")]).await.unwrap();
+        drop(sm);
+
+        let (mut sm, receiver) = open(&dir);
+        assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_batches(), "forwarded at open");
+        let (last, members) = sm.applied_state().await.unwrap();
+        assert_eq!((last, members), (Some(id(2, 4)), built.meta.last_membership.clone()));
+        let current = sm.get_current_snapshot().await.unwrap().expect("persisted");
+        assert_eq!(current.meta, built.meta);
+
+        // An installed snapshot is persisted too.
+        let other = tempfile::tempdir().unwrap();
+        let (mut installed, _receiver) = open(&other);
+        installed.install_snapshot(&built.meta, built.snapshot).await.unwrap();
+        drop(installed);
+        let (_, receiver) = open(&other);
+        assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_batches());
+    }
+
+    #[tokio::test]
+    async fn a_build_that_races_an_install_does_not_replace_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _receiver) = open(&dir);
+        sm.apply(day()[..2].to_vec()).await.unwrap();
+        let mut builder = sm.get_snapshot_builder().await;
+        let old = sm.state().snapshot().unwrap();
+
+        let leader = tempfile::tempdir().unwrap();
+        let (mut leader, _receiver) = open(&leader);
+        leader.apply(day()).await.unwrap();
+        let newer = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        sm.install_snapshot(&newer.meta, newer.snapshot).await.unwrap();
+
+        sm.store(&old, true).unwrap();
+        let current = sm.get_current_snapshot().await.unwrap().expect("installed");
+        assert_eq!(current.meta.last_log_id, Some(id(2, 4)), "the older build is dropped");
+        let rebuilt = builder.build_snapshot().await.unwrap();
+        assert_eq!(rebuilt.meta.last_log_id, Some(id(2, 4)));
+    }
+}

@@ -10,12 +10,13 @@
 //! drain what was queued, and returns it so that tests can compare state.
 
 use crate::admin::{AdminState, OPERATOR_QUEUE_MAX};
+use crate::cluster::node::{ClusterError, ClusterNode};
 use crate::config::{Config, ConfigFileError};
 use crate::serve::eod::{EodInput, EodWriter};
 use crate::serve::fanout::{Audience, Fanout};
 use crate::serve::journal_file::FsyncMode;
 use crate::serve::metrics::Metrics;
-use crate::serve::sequencer::{OperatorRequest, Sequencer, SequencerError, SystemClock};
+use crate::serve::sequencer::{OperatorRequest, Replica, Sequencer, SequencerError, SystemClock};
 use carbonx_engine::{AccountId, Command};
 use carbonx_feed::service::{FeedInput, FeedService, FeedShared, PublishConfig};
 use carbonx_feed::tcp::{Service, TcpFeedConfig};
@@ -77,6 +78,9 @@ pub enum ServeError {
         /// Why.
         source: carbonx_soup::stream::TlsError,
     },
+    /// The cluster node could not start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// The engine thread is no longer running.
     #[error("the engine thread has stopped")]
     Stopped,
@@ -107,6 +111,8 @@ pub struct Server {
     drop_copy: Option<SocketAddr>,
     replayed: u64,
     failstop: Arc<FailStop>,
+    /// The Raft node, with `[cluster]`.
+    cluster: Option<Arc<ClusterNode>>,
 }
 
 /// The market-data side of a running server.
@@ -259,13 +265,12 @@ impl Server {
         let (eod_tx, eod) = start_eod(&engine, &options.data_dir, modes, Arc::clone(&failstop))?;
         fanout = fanout.with(Audience::Settlement, eod_tx);
         let metrics = Arc::new(Metrics::new(Arc::clone(&hub), feed.as_ref().map(|f| Arc::clone(&f.shared))));
-        let mut sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync)
+        let sequencer = Sequencer::new(engine, fanout, Some(options.data_dir.clone()), options.fsync)
             .with_batching(config.journal.batching())
             .with_metrics(metrics.sequencer.clone())
             .with_file_modes(modes)
             .with_failstop(Arc::clone(&failstop));
-        let replayed = sequencer.recover()?;
-        sequencer.start_day(&SystemClock)?;
+        let Recovered { sequencer, replayed, cluster } = recover_or_join(config, options, sequencer, &hub)?;
         wait_for_stages(&barrier_tx, feed.as_ref(), &failstop)?;
         let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
         let (operator_tx, operator_rx) = crossbeam::channel::bounded::<OperatorRequest>(OPERATOR_QUEUE_MAX);
@@ -275,8 +280,11 @@ impl Server {
         let operator = command_tx.clone();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let admin = if config.admin.enabled {
-            let state =
+            let mut state =
                 AdminState::new(config.admin.token.clone(), operator_tx.clone(), Arc::clone(&hub), stocks, metrics);
+            if let Some(node) = &cluster {
+                state = state.with_cluster(Arc::clone(node));
+            }
             Some(AdminEndpoint::start(config, tls.admin, state, shutdown_rx.clone())?)
         } else {
             None
@@ -303,6 +311,7 @@ impl Server {
             drop_copy,
             replayed,
             failstop,
+            cluster,
         })
     }
 
@@ -399,6 +408,9 @@ impl Server {
             admin.runtime.shutdown_timeout(Duration::from_secs(2));
         }
         let sequencer = self.sequencer.join();
+        if let Some(node) = self.cluster.take() {
+            node.shutdown();
+        }
         // Dropping the sequencer drops the fan-out: the stages' input closes.
         let engine = sequencer.map(|s| s.map(Sequencer::into_engine));
         let _ = self.router.join();
@@ -411,6 +423,35 @@ impl Server {
         }
         Ok(engine.map_err(|_| ServeError::Panicked)??)
     }
+}
+
+/// A single node recovers from its journal and starts the trading day; a
+/// cluster node starts Raft instead: its state comes from Raft's snapshot
+/// and the committed log, applied by the sequencer thread once it runs.
+fn recover_or_join(
+    config: &Config,
+    options: &ServeOptions,
+    mut sequencer: Sequencer<Fanout>,
+    hub: &Arc<Hub>,
+) -> Result<Recovered, ServeError> {
+    let Some(cluster) = &config.cluster else {
+        let replayed = sequencer.recover()?;
+        sequencer.start_day(&SystemClock)?;
+        return Ok(Recovered { sequencer, replayed, cluster: None });
+    };
+    let (sink, committed) = crossbeam::channel::unbounded();
+    let (modes, failstop) = (config.data.file_modes(), Arc::clone(sequencer.failstop()));
+    let node = ClusterNode::start(cluster, &options.data_dir, modes, sink, Arc::clone(hub), failstop)?;
+    let sequencer = sequencer.with_replica(Replica::new(node.replication(), committed, node.applied()));
+    Ok(Recovered { sequencer, replayed: 0, cluster: Some(Arc::new(node)) })
+}
+
+/// What [`recover_or_join`] hands back.
+struct Recovered {
+    sequencer: Sequencer<Fanout>,
+    /// Journal records replayed (a cluster node replays through Raft: 0).
+    replayed: u64,
+    cluster: Option<Arc<ClusterNode>>,
 }
 
 /// The MoldUDP64 publisher's socket: bound to `[feed] source_address`
@@ -679,8 +720,16 @@ pub fn banner(config: &Config, server: &Server, data_dir: &Path) -> String {
         let scheme = if config.admin.tls.is_some() { "https" } else { "http" };
         text.push_str(&format!("  admin (HTTP, /metrics): {scheme}://{admin}  {token}\n"));
     }
+    if let Some(cluster) = &config.cluster {
+        let members: Vec<String> = cluster.members.iter().map(|m| format!("{} (raft {})", m.id, m.raft)).collect();
+        text.push_str(&format!(
+            "  cluster: node {} of {}; order entry only while this node leads\n",
+            cluster.node,
+            members.join(", ")
+        ));
+    }
     text.push_str(&format!("  data directory: {}\n", data_dir.display()));
-    if config.demo && config.gateway == carbonx_gateway::config::GatewayConfig::demo() {
+    if config.demo && config.gateway.users == carbonx_gateway::config::GatewayConfig::demo().users {
         text.push_str("  demo users DEMO01..DEMO10, password `demo`; DEMOnn trades accounts (nn-1)*340+1 ..= nn*340\n");
         text.push_str("  (DEMO01: 0001..0340, DEMO10: 3061..3400)\n");
     } else {

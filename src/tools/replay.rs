@@ -101,10 +101,16 @@ pub enum ReplayError {
 
 /// The engine `config` describes, or why there is nothing to replay.
 fn engine_for(config: &Config, base: &Path, data_dir: &Path) -> Result<Engine, ReplayError> {
-    if crate::serve::journal_file::journal_files(data_dir).map_or(true, |files| files.is_empty()) {
+    let no_journal = crate::serve::journal_file::journal_files(data_dir).map_or(true, |files| files.is_empty());
+    if no_journal && !raft_dir(data_dir).is_dir() {
         return Err(ReplayError::NoJournal(data_dir.display().to_string()));
     }
     Ok(config.build_engine(base)?)
+}
+
+/// A cluster node's Raft log (`[cluster]`): its journal.
+fn raft_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("raft")
 }
 
 /// A read-only sequencer over `data_dir`, restored from where `from` says.
@@ -167,8 +173,15 @@ pub fn audit(
 /// A [`ReplayError`] naming what is wrong.
 pub fn replay(config: &Config, base: &Path, data_dir: &Path, from: &ReplayFrom) -> Result<ReplayReport, ReplayError> {
     let engine = engine_for(config, base, data_dir)?;
+    // A cluster node's log starts at the first day: it is replayed whole.
+    let cluster = raft_dir(data_dir).is_dir();
+    let from = if cluster { &ReplayFrom::Full } else { from };
     let (mut sequencer, start) = restored(engine, Counter::default(), data_dir, from)?;
-    let records = sequencer.replay_from(TornTail::Keep, &start)?;
+    let records = if cluster {
+        sequencer.replay_raft_log(&raft_dir(data_dir))?
+    } else {
+        sequencer.replay_from(TornTail::Keep, &start)?
+    };
     let engine = sequencer.engine();
     // A broken invariant is a bug, never a report line: it stops the replay.
     engine.check_invariants();

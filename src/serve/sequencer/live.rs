@@ -2,11 +2,12 @@
 //! requests, forms group commits, journals each batch, applies it and
 //! publishes its events once they are durable.
 
+use super::replica::Durability;
 use super::{Clock, OperatorRequest, Publisher, Sequencer, SequencerError};
 use crate::serve::journal_file::{FsyncMode, JournalWriter};
 use crate::serve::metrics::SequencerMetrics;
 use crate::serve::snapshot_file::{self, SnapshotFile, SnapshotFileError};
-use carbonx_engine::journal::Record;
+use carbonx_engine::journal::{self, Record};
 use carbonx_engine::{Command, Seq, Timestamp};
 use crossbeam::channel::Receiver;
 use std::path::PathBuf;
@@ -63,8 +64,13 @@ impl<P: Publisher> Sequencer<P> {
         clock: &impl Clock,
     ) -> Result<(), SequencerError> {
         let mut batch: Vec<Command> = Vec::with_capacity(self.batching.max_commands);
+        let committed = self.committed_queue();
         loop {
             crossbeam::select! {
+                recv(committed) -> entry => match entry {
+                    Ok(entry) => self.apply_committed(&entry).inspect_err(|err| self.failstop.trip(err))?,
+                    Err(_) => return Ok(()), // Raft stopped
+                },
                 recv(input) -> commands => match commands {
                     Ok(mut commands) => {
                         batch.append(&mut commands);
@@ -85,16 +91,29 @@ impl<P: Publisher> Sequencer<P> {
                 },
                 default(IDLE_TICK) => {}
             }
+            if self.failstop.is_tripped() {
+                let reason = self.failstop.reason().unwrap_or("a stage stopped").to_string();
+                return Err(SequencerError::FailStop { reason });
+            }
+            // A replica applies what is committed before it stamps anything;
+            // one that does not lead drops what was queued: its sessions
+            // were closed before any of it was acknowledged.
+            self.drain_committed().inspect_err(|err| self.failstop.trip(err))?;
+            if !self.leading() {
+                batch.clear();
+                self.replies.clear();
+                continue;
+            }
+            if self.is_replica() && self.engine.session_date().is_none() {
+                batch.insert(0, Command::Clock); // the first leader starts the first day
+                self.replies.iter_mut().for_each(|(index, _)| *index += 1);
+            }
             // A session boundary (or, in calendar mode, the roll) takes effect
             // before the batch that follows it, even when the queue never runs dry.
             self.roll_due_days(clock)?;
             if self.engine.clock_due(clock.now()) {
                 batch.insert(0, Command::Clock);
                 self.replies.iter_mut().for_each(|(index, _)| *index += 1);
-            }
-            if self.failstop.is_tripped() {
-                let reason = self.failstop.reason().unwrap_or("a stage stopped").to_string();
-                return Err(SequencerError::FailStop { reason });
             }
             if !batch.is_empty() {
                 if let Err(err) = self.process(&batch, clock) {
@@ -139,10 +158,16 @@ impl<P: Publisher> Sequencer<P> {
         let mut index = 0;
         for chunk in batch.split_inclusive(|c| *c == Command::Roll) {
             let now = clock.now();
+            let before = (self.next_seq, self.last_ts);
             let stamped: Vec<(Timestamp, &Command)> = chunk.iter().map(|c| (self.stamp(now), c)).collect();
             let (first_seq, journal_date) = (self.next_seq, self.engine.upcoming_session_date(now));
             let sync = self.sync_timing(&stamped);
-            self.journal_batch(&stamped, now, sync)?;
+            if self.journal_batch(&stamped, now, sync)? == Durability::NotLeader {
+                // Lost the leadership: nothing of the batch happened here;
+                // its operator replies are dropped (the caller sees an error).
+                (self.next_seq, self.last_ts) = before;
+                return Ok(());
+            }
             let mut answered = Vec::new();
             let started = std::time::Instant::now();
             let commands = stamped.len();
@@ -180,7 +205,7 @@ impl<P: Publisher> Sequencer<P> {
     /// The start-of-day snapshot: the state before the roll that ends day
     /// `date`, whose record is `seq` of that day's journal (already durable).
     /// A failure is logged: recovery then replays from an older snapshot.
-    fn snapshot_before_roll(&self, date: u32, seq: u64, roll: Timestamp) {
+    pub(super) fn snapshot_before_roll(&self, date: u32, seq: u64, roll: Timestamp) {
         let Some(dir) = &self.data_dir else { return };
         let file = SnapshotFile {
             journal_date: date,
@@ -231,6 +256,7 @@ impl<P: Publisher> Sequencer<P> {
     /// boundary over at once, taking all before it as durable).
     fn sync_timing(&self, stamped: &[(Timestamp, &Command)]) -> SyncTiming {
         let overlap = self.fsync == FsyncMode::Batch
+            && !self.is_replica()
             && stamped.len() >= OVERLAP_MIN
             && self.engine.session_day().is_some()
             && stamped.iter().all(|(_, c)| !matches!(**c, Command::Roll | Command::Clock));
@@ -251,9 +277,12 @@ impl<P: Publisher> Sequencer<P> {
         stamped: &[(Timestamp, &Command)],
         now: Timestamp,
         sync: SyncTiming,
-    ) -> Result<(), SequencerError> {
+    ) -> Result<Durability, SequencerError> {
+        if self.is_replica() {
+            return Ok(self.replicate_batch(stamped));
+        }
         let Some(dir) = self.data_dir.clone() else {
-            return Ok(());
+            return Ok(Durability::Durable);
         };
         let date = self.engine.upcoming_session_date(now);
         let io_err = |path: PathBuf| move |source| SequencerError::Journal { path, source };
@@ -271,11 +300,30 @@ impl<P: Publisher> Sequencer<P> {
             }
         }
         if sync == SyncTiming::WhileApplying {
-            return journal.commit_start().map_err(io_err(journal.path().to_path_buf()));
+            journal.commit_start().map_err(io_err(journal.path().to_path_buf()))?;
+            return Ok(Durability::Durable);
         }
         journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
         record_sync(self.metrics.as_ref(), journal);
-        Ok(())
+        Ok(Durability::Durable)
+    }
+
+    /// Cluster mode: numbers the batch's records as [`Sequencer::journal_batch`]
+    /// does and proposes them as one Raft entry, waiting for the commit.
+    fn replicate_batch(&mut self, stamped: &[(Timestamp, &Command)]) -> Durability {
+        let mut records = Vec::with_capacity(stamped.len() * 64);
+        for (ts, command) in stamped {
+            let seq = Seq::new(self.next_seq);
+            self.next_seq = if **command == Command::Roll { 1 } else { self.next_seq + 1 };
+            journal::encode(&Record { seq, timestamp: *ts, command: (*command).clone() }, &mut records);
+        }
+        let started = std::time::Instant::now();
+        let Some(index) = self.propose(records) else { return Durability::NotLeader };
+        if let Some(m) = &self.metrics {
+            m.fdatasync_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        self.mark_applied(index);
+        Durability::Durable
     }
 
     /// Starts the trading day if no command has yet: the day's references

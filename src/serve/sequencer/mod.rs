@@ -22,11 +22,13 @@
 pub mod clock;
 mod live;
 mod recovery;
+mod replica;
 mod roll;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use live::SnapshotError;
 pub use recovery::{DayFiles, RestoreError};
+pub use replica::{Replica, Replication};
 
 use crate::serve::journal_file::{FsyncMode, JournalWriter, RecoveryError};
 use crate::serve::metrics::SequencerMetrics;
@@ -129,6 +131,14 @@ pub enum SequencerError {
         /// The first failure, as the stage that threw the switch gave it.
         reason: String,
     },
+    /// A committed Raft log entry whose records do not decode.
+    #[error("raft log entry {index}: {reason}")]
+    BadEntry {
+        /// The entry's log index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
     /// A journal file's sequence numbers have a gap.
     #[error("{path}: record {found} follows {expected_before}: the journal has a gap")]
     Gap {
@@ -174,6 +184,8 @@ pub struct Sequencer<P: Publisher> {
     /// The test-only panic hook (`CARBONX_TEST_PANIC=sequencer:N`: the
     /// Nth batch panics after it is applied, before its sync is finished).
     panic_hook: PanicHook,
+    /// In a cluster: Raft instead of the journal files (`replica.rs`).
+    replica: Option<Replica>,
 }
 
 /// Where a replay starts.
@@ -207,6 +219,7 @@ impl<P: Publisher> Sequencer<P> {
             file_modes: FileModes::default(),
             failstop: FailStop::new(),
             panic_hook: PanicHook::default(),
+            replica: None,
         }
     }
 

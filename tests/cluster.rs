@@ -1,0 +1,447 @@
+//! A three-node cluster of real `carbonx serve` processes on loopback
+//! (`[cluster]`, openraft), four users trading on the leader:
+//!
+//! - the leader is killed with SIGKILL at seeded moments, again and again,
+//!   and restarted as a follower each time; a leader is paused with SIGSTOP
+//!   past the election timeout, then let go with SIGCONT;
+//! - after each failover every user logs in to the new leader from
+//!   sequence 1: its stream must begin with exactly what it received
+//!   before (same numbers, same bytes): nothing acknowledged is lost;
+//! - at the end each fill is reported once per side, every node reaches
+//!   the same applied index and state hash, and `carbonx replay --verify`
+//!   reproduces that hash from every node's data directory.
+//!
+//! The failover time (SIGKILL to the first Accepted from the new leader)
+//! is printed as p50 and max.
+//!
+//! Seed: `CARBONX_SEED` (printed); kills: `CARBONX_CLUSTER_KILLS` (default 10).
+
+use carbonx::admin::api::{ClusterView, MembershipAnswer};
+use carbonx::admin::client::{AdminAction, AdminClient, ClusterAction};
+use carbonx::cluster::config::{ClusterConfig, MemberConfig};
+use carbonx::config::{Config, DEMO_ADMIN_TOKEN};
+use carbonx_gateway::client::{Client, ClientError, Received};
+use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound};
+use carbonx_soup::packet::alpha;
+use carbonx_testkit::Rng;
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
+/// Longest wait for anything the cluster must do (elect, converge, start).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// One node: its files, its addresses, its process when running.
+struct Node {
+    id: u64,
+    config: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    order_entry: SocketAddr,
+    admin: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_carbonx"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM; the state hash it prints when it stops.
+    fn stop(&mut self) -> String {
+        self.signal("-TERM");
+        let mut child = self.child.take().unwrap();
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(child.wait().unwrap().success(), "node {} did not stop cleanly: {out}\n{log}", self.id);
+        out.split("state hash ").nth(1).unwrap_or_else(|| panic!("no hash in {out}")).trim().to_string()
+    }
+
+    fn view(&self) -> Option<ClusterView> {
+        let client = AdminClient::new(&format!("http://{}", self.admin), DEMO_ADMIN_TOKEN);
+        client.with_timeout(Duration::from_millis(500)).cluster_view().ok()
+    }
+
+    fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Three nodes' configuration files: the demo market, free loopback ports.
+fn three_nodes(dir: &Path) -> Vec<Node> {
+    let members: Vec<MemberConfig> = (1..=3)
+        .map(|id| MemberConfig { id, raft: free_addr(), order_entry: free_addr(), admin: free_addr() })
+        .collect();
+    members
+        .iter()
+        .map(|member| {
+            let mut config = Config::demo().on_free_ports();
+            config.cluster = Some(ClusterConfig {
+                node: member.id,
+                heartbeat_ms: 50,
+                election_timeout_min_ms: 200,
+                election_timeout_max_ms: 400,
+                join: false,
+                members: members.clone(),
+            });
+            let path = dir.join(format!("node{}.toml", member.id));
+            std::fs::write(&path, config.to_toml()).unwrap();
+            Node {
+                id: member.id,
+                config: path,
+                data: dir.join(format!("node{}", member.id)),
+                log: dir.join(format!("node{}.log", member.id)),
+                order_entry: member.order_entry,
+                admin: member.admin,
+                child: None,
+            }
+        })
+        .collect()
+}
+
+/// The node every running node names as leader, once that leader says it
+/// leads; `None` after [`PATIENCE`].
+fn agreed_leader(nodes: &[Node]) -> Option<usize> {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let views: Vec<ClusterView> = nodes.iter().filter(|n| n.running()).filter_map(Node::view).collect();
+        let leaders: Vec<usize> = views
+            .iter()
+            .filter(|v| v.role == "leader")
+            .filter_map(|v| nodes.iter().position(|n| n.id == v.node))
+            .collect();
+        if let [leader] = leaders[..] {
+            return Some(leader);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
+    Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
+}
+
+/// Logs in asking for the stream from `from`, retrying while the node
+/// does not lead yet (Login Rejected `S`) or does not answer.
+async fn login_to_leader(addr: SocketAddr, user: &str, from: u64) -> Client {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        assert!(Instant::now() < deadline, "{user}: no login at {addr}");
+        if let Ok(mut client) = Client::connect(addr).await {
+            match client.login(user, "demo", "", from).await {
+                Ok(Received::LoginAccepted { .. }) => return client,
+                Ok(Received::LoginRejected(b'S')) | Err(_) => {}
+                Ok(other) => panic!("{user}: {other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Logs in from sequence 1 and reads the whole stream so far.
+async fn whole_stream(addr: SocketAddr, user: &str) -> (Client, Vec<Outbound>) {
+    let mut client = login_to_leader(addr, user, 1).await;
+    let mut stream = Vec::new();
+    while let Ok((seq, message)) = client.next_message(Duration::from_millis(300)).await {
+        assert_eq!(seq, stream.len() as u64 + 1, "{user}: gap or duplicate in the replay");
+        stream.push(message);
+    }
+    (client, stream)
+}
+
+/// Sends seeded orders and cancels until the connection dies (or 5,000
+/// orders); returns everything received, the replay included.
+async fn trade(mut client: Client, user: usize, round: usize, seed: u64, mut received: Vec<Outbound>) -> Vec<Outbound> {
+    let mut rng = Rng::new(seed);
+    let first_account = user as u32 * 340 + 1;
+    for n in 0..5_000u32 {
+        let token = format!("C{round:02}N{n}");
+        let message = if n > 0 && rng.below(5) == 0 {
+            let target = format!("C{round:02}N{}", rng.below(u64::from(n)));
+            Inbound::Cancel(CancelOrder { token: alpha(&target).unwrap(), shares: 0 })
+        } else {
+            let side = if rng.below(2) == 0 { b'B' } else { b'S' };
+            let price = 746_300 + (rng.below(7) as u32) * 100 - 300;
+            let firm = format!("{:04}", first_account + rng.below(5) as u32);
+            order(&token, side, 1 + rng.below(30) as u32, price, &firm)
+        };
+        if client.send(&message).await.is_err() {
+            break;
+        }
+        loop {
+            match client.next_message(Duration::from_millis(2)).await {
+                Ok((seq, message)) => {
+                    assert_eq!(seq, received.len() as u64 + 1, "gap or duplicate in the live stream");
+                    received.push(message);
+                }
+                Err(ClientError::Timeout) => break,
+                Err(_) => return received,
+            }
+        }
+    }
+    received
+}
+
+fn check_prefix(user: &str, acked: &[Outbound], stream: &[Outbound]) {
+    assert!(
+        stream.len() >= acked.len(),
+        "{user}: {} messages received, only {} after failover",
+        acked.len(),
+        stream.len()
+    );
+    for (i, (a, s)) in acked.iter().zip(stream).enumerate() {
+        assert_eq!(a, s, "{user}: message {} changed across the failover", i + 1);
+    }
+}
+
+/// The time from `since` to the first Accepted of a fresh order on the leader.
+async fn first_accepted(addr: SocketAddr, since: Instant, round: usize) -> Duration {
+    let mut client = login_to_leader(addr, "DEMO05", 0).await;
+    let token = format!("F{round:02}");
+    client.send(&order(&token, b'B', 1, 700_000, "1361")).await.unwrap();
+    loop {
+        match client.next_message(Duration::from_secs(5)).await {
+            Ok((_, Outbound::Accepted(_))) => return since.elapsed(),
+            Ok(_) => {}
+            Err(err) => panic!("no Accepted from the new leader: {err}"),
+        }
+    }
+}
+
+struct Run {
+    nodes: Vec<Node>,
+    runtime: tokio::runtime::Runtime,
+    acked: HashMap<&'static str, Vec<Outbound>>,
+    rng: Rng,
+}
+
+impl Run {
+    /// Users log in to the leader and trade; returns their tasks.
+    fn trade_on(&mut self, leader: usize, round: usize) -> Vec<tokio::task::JoinHandle<Vec<Outbound>>> {
+        let addr = self.nodes[leader].order_entry;
+        let logins: Vec<_> = USERS.iter().map(|user| self.runtime.spawn(whole_stream(addr, user))).collect();
+        let mut tasks = Vec::new();
+        for (i, (user, login)) in USERS.iter().zip(logins).enumerate() {
+            let (client, stream) = self.runtime.block_on(login).unwrap();
+            check_prefix(user, &self.acked[user], &stream);
+            tasks.push(self.runtime.spawn(trade(client, i, round, self.rng.next_u64(), stream)));
+        }
+        tasks
+    }
+
+    fn collect(&mut self, tasks: Vec<tokio::task::JoinHandle<Vec<Outbound>>>) {
+        for (user, task) in USERS.iter().zip(tasks) {
+            let received = self.runtime.block_on(task).unwrap();
+            self.acked.insert(user, received);
+        }
+    }
+
+    fn leader(&self) -> usize {
+        let Some(leader) = agreed_leader(&self.nodes) else {
+            let logs: Vec<String> =
+                self.nodes.iter().map(|n| std::fs::read_to_string(&n.log).unwrap_or_default()).collect();
+            panic!("no leader elected within {PATIENCE:?}; logs:\n{}", logs.join("\n---\n"));
+        };
+        leader
+    }
+}
+
+/// The voters in `carbonx admin cluster add|remove`'s answer.
+fn voters(answer: &str) -> Vec<u64> {
+    serde_json::from_str::<MembershipAnswer>(answer).unwrap().voters
+}
+
+/// Waits until every node shows the same applied index and state hash; the hash.
+fn converged(nodes: &[Node]) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let views: Vec<Option<ClusterView>> = nodes.iter().map(Node::view).collect();
+        if let Some(first) = views[0].as_ref() {
+            let same = views.iter().all(|v| {
+                v.as_ref().is_some_and(|v| v.applied_index == first.applied_index && v.state_hash == first.state_hash)
+            });
+            if same && first.applied_index > 0 {
+                return first.state_hash.clone();
+            }
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = nodes.iter().map(|n| std::fs::read_to_string(&n.log).unwrap_or_default()).collect();
+            panic!("the nodes did not converge: {views:?}\nlogs:\n{}", logs.join("\n---\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Run {
+    /// Kills the leader `kills` times while the users trade, restarting it
+    /// as a follower; the failover times (SIGKILL to the first Accepted).
+    fn kill_leaders(&mut self, kills: usize) -> Vec<Duration> {
+        let mut failovers = Vec::new();
+        for round in 0..kills {
+            let leader = self.leader();
+            let tasks = self.trade_on(leader, round);
+            std::thread::sleep(Duration::from_millis(50 + self.rng.below(300)));
+            let killed = Instant::now();
+            self.nodes[leader].kill(); // SIGKILL
+            self.collect(tasks);
+            let new_leader = self.leader();
+            assert_ne!(new_leader, leader);
+            let addr = self.nodes[new_leader].order_entry;
+            failovers.push(self.runtime.block_on(first_accepted(addr, killed, round)));
+            self.nodes[leader].start(); // back as a follower
+        }
+        failovers
+    }
+
+    /// Pauses the leader past the election timeout while its users trade:
+    /// the others elect a new leader, which takes orders; then lets it go.
+    fn pause_leader(&mut self, round: usize) {
+        let leader = self.leader();
+        let tasks = self.trade_on(leader, round);
+        std::thread::sleep(Duration::from_millis(200));
+        self.nodes[leader].signal("-STOP");
+        let paused = Instant::now();
+        let others: Vec<usize> = (0..3).filter(|&n| n != leader).collect();
+        let new_leader = loop {
+            assert!(paused.elapsed() < PATIENCE, "no new leader while the old one was paused");
+            let named = others.iter().copied().find(|&n| self.nodes[n].view().is_some_and(|v| v.role == "leader"));
+            if let Some(n) = named {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let addr = self.nodes[new_leader].order_entry;
+        self.runtime.block_on(first_accepted(addr, paused, round + 1));
+        self.nodes[leader].signal("-CONT");
+        self.collect(tasks);
+    }
+
+    /// Every message any user received is in its stream on the final
+    /// leader, with the same number; each fill once per side. The matches.
+    fn check_streams(&mut self) -> usize {
+        let leader = self.leader();
+        let mut fills: HashMap<u64, u32> = HashMap::new();
+        for user in USERS {
+            let (_, stream) = self.runtime.block_on(whole_stream(self.nodes[leader].order_entry, user));
+            check_prefix(user, &self.acked[user], &stream);
+            for message in &stream {
+                if let Outbound::Executed(e) = message {
+                    *fills.entry(e.match_number).or_default() += 1;
+                }
+            }
+        }
+        assert!(!fills.is_empty(), "the clients never traded");
+        assert!(fills.values().all(|&n| n == 2), "a fill reported other than once per side");
+        fills.len()
+    }
+
+    /// A follower whose data directory is lost is replaced as the
+    /// operator's guide says: removed from the membership, started empty
+    /// with `join = true`, added back; it catches up from the others.
+    fn rebuild_a_follower(&mut self) {
+        let leader = self.leader();
+        let follower = (leader + 1) % 3;
+        let id = self.nodes[follower].id;
+        self.nodes[follower].kill();
+        std::fs::remove_dir_all(&self.nodes[follower].data).unwrap();
+        let admin = AdminClient::new(&format!("http://{}", self.nodes[leader].admin), DEMO_ADMIN_TOKEN);
+        let remove = ClusterAction::Remove { id };
+        let removed = voters(&admin.run(&AdminAction::Cluster { action: Some(remove) }).unwrap());
+        assert!(!removed.contains(&id) && removed.len() == 2, "{id} still a voter: {removed:?}");
+        let mut config = Config::load(&self.nodes[follower].config).unwrap();
+        config.cluster.as_mut().unwrap().join = true;
+        std::fs::write(&self.nodes[follower].config, config.to_toml()).unwrap();
+        self.nodes[follower].start();
+        let member = config.cluster.as_ref().unwrap().me().unwrap().clone();
+        let add = ClusterAction::Add {
+            id,
+            raft: member.raft.to_string(),
+            order_entry: member.order_entry.to_string(),
+            admin: member.admin.to_string(),
+        };
+        let added = voters(&admin.run(&AdminAction::Cluster { action: Some(add) }).unwrap());
+        assert_eq!(added, vec![1, 2, 3], "{id} not a voter again");
+    }
+}
+
+#[test]
+fn leader_failovers_lose_no_acknowledged_message() {
+    let seed = carbonx_testkit::seed("cluster test", 0xC1A5_7E12);
+    let kills: usize = std::env::var("CARBONX_CLUSTER_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    println!("{kills} leader kills (CARBONX_CLUSTER_KILLS)");
+    let tmp = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut run = Run {
+        nodes: three_nodes(tmp.path()),
+        runtime,
+        acked: USERS.iter().map(|u| (*u, Vec::new())).collect(),
+        rng: Rng::new(seed),
+    };
+    run.nodes.iter_mut().for_each(Node::start);
+    let mut failovers = run.kill_leaders(kills);
+    run.pause_leader(kills);
+    let matches = run.check_streams();
+    run.rebuild_a_follower();
+    let hash = converged(&run.nodes);
+    failovers.sort();
+    let total: usize = run.acked.values().map(Vec::len).sum();
+    println!(
+        "{total} messages received across {kills} leader kills and a pause; {matches} matches; \
+         failover p50 {:?}, max {:?}",
+        failovers[failovers.len() / 2],
+        failovers.last().unwrap()
+    );
+    for node in &mut run.nodes {
+        let stopped = node.stop();
+        assert_eq!(stopped, hash, "node {} stopped on another state", node.id);
+        verify_replay(node, &hash);
+    }
+}
+
+/// `carbonx replay --verify` on the node's data directory (its Raft log).
+fn verify_replay(node: &Node, hash: &str) {
+    let replay = Command::new(env!("CARGO_BIN_EXE_carbonx"))
+        .args(["replay", "--config"])
+        .arg(&node.config)
+        .arg("--data-dir")
+        .arg(&node.data)
+        .args(["--verify", hash])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "node {}: {report}{}", node.id, String::from_utf8_lossy(&replay.stderr));
+    assert!(report.contains("invariants:       hold"), "{report}");
+}
