@@ -29,6 +29,8 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
@@ -43,7 +45,14 @@ struct Node {
     log: PathBuf,
     order_entry: SocketAddr,
     admin: SocketAddr,
+    tcp_feed: SocketAddr,
     child: Option<Child>,
+}
+
+/// A member's addresses and its TCP feed's.
+struct Addresses {
+    member: MemberConfig,
+    tcp_feed: SocketAddr,
 }
 
 impl Node {
@@ -99,32 +108,39 @@ fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
-/// Three nodes' configuration files: the demo market, free loopback ports.
-fn three_nodes(dir: &Path) -> Vec<Node> {
-    let members: Vec<MemberConfig> = (1..=3)
-        .map(|id| MemberConfig { id, raft: free_addr(), order_entry: free_addr(), admin: free_addr() })
+/// Three nodes' configuration files: the demo market, free loopback ports,
+/// every node's MoldUDP64 to `udp`.
+fn three_nodes(dir: &Path, udp: SocketAddr) -> Vec<Node> {
+    let members: Vec<Addresses> = (1..=3)
+        .map(|id| Addresses {
+            member: MemberConfig { id, raft: free_addr(), order_entry: free_addr(), admin: free_addr() },
+            tcp_feed: free_addr(),
+        })
         .collect();
     members
         .iter()
         .map(|member| {
             let mut config = Config::demo().on_free_ports();
+            (config.feed.publish_to, config.feed.tcp) = (vec![udp], member.tcp_feed);
             config.cluster = Some(ClusterConfig {
-                node: member.id,
+                node: member.member.id,
                 heartbeat_ms: 50,
                 election_timeout_min_ms: 200,
                 election_timeout_max_ms: 400,
                 join: false,
-                members: members.clone(),
+                members: members.iter().map(|m| m.member.clone()).collect(),
             });
-            let path = dir.join(format!("node{}.toml", member.id));
+            let id = member.member.id;
+            let path = dir.join(format!("node{id}.toml"));
             std::fs::write(&path, config.to_toml()).unwrap();
             Node {
-                id: member.id,
+                id,
                 config: path,
-                data: dir.join(format!("node{}", member.id)),
-                log: dir.join(format!("node{}.log", member.id)),
-                order_entry: member.order_entry,
-                admin: member.admin,
+                data: dir.join(format!("node{id}")),
+                log: dir.join(format!("node{id}.log")),
+                order_entry: member.member.order_entry,
+                admin: member.member.admin,
+                tcp_feed: member.tcp_feed,
                 child: None,
             }
         })
@@ -279,6 +295,49 @@ impl Run {
     }
 }
 
+/// Every MoldUDP64 datagram's (first sequence number, message count),
+/// heartbeats and end of session left out, until `stop` is set.
+fn collect_datagrams(socket: std::net::UdpSocket, stop: Arc<AtomicBool>) -> Vec<(u64, u16)> {
+    socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !stop.load(Ordering::Acquire) {
+        let Ok(len) = socket.recv(&mut buf) else { continue };
+        if len >= 20 {
+            let seq = u64::from_be_bytes(buf[10..18].try_into().unwrap());
+            let count = u16::from_be_bytes([buf[18], buf[19]]);
+            if count > 0 && count < 0xFFFF {
+                seen.push((seq, count));
+            }
+        }
+    }
+    seen
+}
+
+/// No message number went out twice: only the node whose leader sequenced
+/// a message sends it, whatever the failovers.
+fn check_no_number_sent_twice(datagrams: &[(u64, u16)]) {
+    assert!(!datagrams.is_empty(), "no MoldUDP64 datagram arrived");
+    let mut numbers: Vec<u64> = datagrams.iter().flat_map(|&(seq, n)| seq..seq + u64::from(n)).collect();
+    let sent = numbers.len();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), sent, "a MoldUDP64 message number was sent twice");
+}
+
+/// A node's TCP feed from sequence 1 until quiet: every message's bytes.
+async fn tcp_feed(addr: SocketAddr) -> Vec<Vec<u8>> {
+    let mut client = carbonx_soup::client::Client::connect(addr).await.unwrap();
+    let answer = client.login("WATCH", "watch", "", 1).await.unwrap();
+    assert!(matches!(answer, carbonx_soup::client::Received::LoginAccepted { .. }), "{answer:?}");
+    let mut messages = Vec::new();
+    while let Ok((seq, bytes)) = client.next_sequenced(Duration::from_millis(500)).await {
+        assert_eq!(seq, messages.len() as u64 + 1, "gap in a TCP feed");
+        messages.push(bytes.to_vec());
+    }
+    messages
+}
+
 /// The voters in `carbonx admin cluster add|remove`'s answer.
 fn voters(answer: &str) -> Vec<u64> {
     serde_json::from_str::<MembershipAnswer>(answer).unwrap().voters
@@ -404,8 +463,15 @@ fn leader_failovers_lose_no_acknowledged_message() {
     println!("{kills} leader kills (CARBONX_CLUSTER_KILLS)");
     let tmp = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_addr = udp.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || collect_datagrams(udp, stop)
+    });
     let mut run = Run {
-        nodes: three_nodes(tmp.path()),
+        nodes: three_nodes(tmp.path(), udp_addr),
         runtime,
         acked: USERS.iter().map(|u| (*u, Vec::new())).collect(),
         rng: Rng::new(seed),
@@ -416,6 +482,10 @@ fn leader_failovers_lose_no_acknowledged_message() {
     let matches = run.check_streams();
     run.rebuild_a_follower();
     let hash = converged(&run.nodes);
+    let feeds: Vec<Vec<Vec<u8>>> = run.nodes.iter().map(|n| run.runtime.block_on(tcp_feed(n.tcp_feed))).collect();
+    assert!(!feeds[0].is_empty() && feeds.iter().all(|f| *f == feeds[0]), "the nodes' TCP feeds differ");
+    stop.store(true, Ordering::Release);
+    check_no_number_sent_twice(&collector.join().unwrap());
     failovers.sort();
     let total: usize = run.acked.values().map(Vec::len).sum();
     println!(

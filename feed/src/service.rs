@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A batch of events, each with its command's timestamp.
@@ -41,6 +42,11 @@ pub enum FeedInput {
     },
     /// Answered once everything before it is in the day log.
     Barrier(Sender<()>),
+    /// Whether the events that follow come from entries this node
+    /// sequenced itself (a single node, or a cluster's leader) and are
+    /// sent as MoldUDP64, or are a cluster follower's copy, logged but not
+    /// sent ([`FeedService::with_publishing`]).
+    Own(bool),
 }
 
 /// The day's feed state, shared with the TCP feed, snapshot and re-request servers.
@@ -154,6 +160,11 @@ pub struct FeedService {
     ended: bool,
     /// Thrown when the day log cannot be created or written (fail-stop).
     failstop: Arc<FailStop>,
+    /// Whether the messages being published go out as MoldUDP64 ([`FeedInput::Own`]).
+    own: bool,
+    /// Whether heartbeats and end-of-session packets go out: always on a
+    /// single node, on a cluster node while it leads.
+    leading: Arc<AtomicBool>,
 }
 
 impl FeedService {
@@ -177,7 +188,28 @@ impl FeedService {
             last_sent: Instant::now(),
             ended: true,
             failstop: FailStop::new(),
+            own: true,
+            leading: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// A cluster node's feed. Every node logs, numbers and books every
+    /// message (their TCP feeds, snapshots and re-requests serve the same
+    /// bytes), but a message goes out as MoldUDP64 only from the node whose
+    /// leader sequenced its command ([`FeedInput::Own`], in the stream), so
+    /// no number is ever sent by two nodes. After a failover the new leader
+    /// goes on with the same session and numbers; what the old leader
+    /// committed but never sent is re-requested like any lost datagram, and
+    /// the new leader's first heartbeat (heartbeats go out while `leading`)
+    /// tells consumers at once where the stream stands.
+    #[must_use]
+    pub fn with_publishing(mut self, own: bool, leading: Arc<AtomicBool>) -> FeedService {
+        (self.own, self.leading) = (own, leading);
+        self
+    }
+
+    fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
     }
 
     /// Shares the server's fail-stop switch.
@@ -203,6 +235,10 @@ impl FeedService {
                 Ok(FeedInput::Day { session }) => self.start_day(session),
                 Ok(FeedInput::Barrier(reached)) => {
                     let _ = reached.send(());
+                    Ok(())
+                }
+                Ok(FeedInput::Own(own)) => {
+                    self.own = own;
                     Ok(())
                 }
                 Err(RecvTimeoutError::Timeout) => Ok(()),
@@ -249,10 +285,13 @@ impl FeedService {
         self.send(&packet);
         let Ok(socket) = self.socket.try_clone() else { return };
         let (destinations, shared) = (self.config.destinations.clone(), Arc::clone(&self.shared));
+        let leading = Arc::clone(&self.leading);
         std::thread::spawn(move || {
             for _ in 0..2 {
                 std::thread::sleep(Duration::from_millis(450));
-                send_all(&socket, &destinations, &packet, &shared.counters);
+                if leading.load(Ordering::Acquire) {
+                    send_all(&socket, &destinations, &packet, &shared.counters);
+                }
             }
         });
     }
@@ -323,13 +362,19 @@ impl FeedService {
         if self.packer.is_empty() {
             return;
         }
-        send_all(&self.socket, &self.config.destinations, self.packer.datagram(), &self.shared.counters);
-        self.last_sent = Instant::now();
+        if self.own {
+            send_all(&self.socket, &self.config.destinations, self.packer.datagram(), &self.shared.counters);
+            self.last_sent = Instant::now();
+        }
         self.packer.clear();
     }
 
+    /// Sends a heartbeat or end of session (a follower sends none, and its
+    /// heartbeat timer keeps running: a new leader's first goes out at once).
     fn send(&mut self, datagram: &[u8]) {
-        send_all(&self.socket, &self.config.destinations, datagram, &self.shared.counters);
-        self.last_sent = Instant::now();
+        if self.is_leading() {
+            send_all(&self.socket, &self.config.destinations, datagram, &self.shared.counters);
+            self.last_sent = Instant::now();
+        }
     }
 }

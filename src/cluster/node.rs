@@ -9,7 +9,6 @@ use super::state_machine::{Applied, StateMachine};
 use super::{Batch, Member, NodeId, TypeConfig};
 use crate::admin::api::{ClusterView, MemberView};
 use crate::serve::sequencer::Replication;
-use carbonx_gateway::hub::Hub;
 use carbonx_soup::failstop::FailStop;
 use carbonx_soup::files::FileModes;
 use openraft::{Raft, ServerState};
@@ -40,6 +39,9 @@ pub enum ClusterError {
     Raft(String),
 }
 
+/// Opens (`true`) or closes (`false`) what only the leader serves.
+pub type OnLeadership = Arc<dyn Fn(bool) + Send + Sync>;
+
 /// The term in which this node leads and has applied everything committed
 /// before it (0: it does not lead).
 #[derive(Debug, Default)]
@@ -67,8 +69,10 @@ pub struct ClusterNode {
 
 impl ClusterNode {
     /// Starts Raft on `<data_dir>/raft`: committed entries go to `sink`
-    /// (the engine thread), order-entry logins are opened on `hub` only
-    /// while this node leads, and a Raft that stops (a storage fault)
+    /// (the engine thread), `on_leadership(true)` opens what only the
+    /// leader serves (order entry, MoldUDP64) once this node leads and has
+    /// applied its term's first commit, `on_leadership(false)` closes it
+    /// when it stops leading, and a Raft that stops (a storage fault)
     /// throws `failstop`.
     ///
     /// # Errors
@@ -78,7 +82,7 @@ impl ClusterNode {
         data_dir: &Path,
         modes: FileModes,
         sink: crossbeam::channel::Sender<Applied>,
-        hub: Arc<Hub>,
+        on_leadership: OnLeadership,
         failstop: Arc<FailStop>,
     ) -> Result<ClusterNode, ClusterError> {
         config.validate().map_err(ClusterError::Config)?;
@@ -93,7 +97,7 @@ impl ClusterNode {
         let dir = data_dir.join("raft");
         let log = LogStore::open(&dir, modes).map_err(ClusterError::Storage)?;
         let machine = StateMachine::open(&dir, modes, sink).map_err(ClusterError::Storage)?;
-        hub.set_serving(false);
+        on_leadership(false);
         let raft = runtime
             .block_on(Raft::new(config.node, raft_config, Network::default(), log.clone(), machine))
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
@@ -102,7 +106,7 @@ impl ClusterNode {
         let (shutdown, shutdown_rx) = watch::channel(false);
         runtime.spawn(network::serve(listener, raft.clone(), shutdown_rx.clone()));
         let leadership = Arc::new(Leadership::default());
-        let watcher = Watcher { raft: raft.clone(), leadership: Arc::clone(&leadership), hub, failstop };
+        let watcher = Watcher { raft: raft.clone(), leadership: Arc::clone(&leadership), on_leadership, failstop };
         runtime.spawn(watcher.run(shutdown_rx));
         let applied = Arc::new(AtomicU64::new(0));
         Ok(ClusterNode { raft, runtime, log, leadership, applied, shutdown, id: config.node })
@@ -212,7 +216,7 @@ async fn initialize_once(raft: &Raft<TypeConfig>, config: &ClusterConfig) -> Res
 struct Watcher {
     raft: Raft<TypeConfig>,
     leadership: Arc<Leadership>,
-    hub: Arc<Hub>,
+    on_leadership: OnLeadership,
     failstop: Arc<FailStop>,
 }
 
@@ -226,7 +230,7 @@ impl Watcher {
             };
             if let Err(fatal) = running {
                 self.leadership.ready_term.store(0, Ordering::Release);
-                self.hub.set_serving(false);
+                (self.on_leadership)(false);
                 self.failstop.trip(format_args!("raft stopped: {fatal}"));
                 return;
             }
@@ -234,12 +238,12 @@ impl Watcher {
                 self.lead(term).await;
             } else if self.leadership.ready_term.swap(0, Ordering::AcqRel) != 0 {
                 tracing::warn!(term, ?state, "no longer the leader: order entry closed");
-                self.hub.set_serving(false);
+                (self.on_leadership)(false);
             }
             tokio::select! {
                 changed = metrics.changed() => if changed.is_err() {
                     // Raft's core is gone without saying why (it panicked).
-                    self.hub.set_serving(false);
+                    (self.on_leadership)(false);
                     self.failstop.trip("raft stopped: its core task ended");
                     return;
                 },
@@ -256,7 +260,7 @@ impl Watcher {
         match tokio::time::timeout(FIRST_COMMIT_TIMEOUT, self.raft.ensure_linearizable()).await {
             Ok(Ok(_)) => {
                 self.leadership.ready_term.store(term, Ordering::Release);
-                self.hub.set_serving(true);
+                (self.on_leadership)(true);
                 tracing::info!(term, "leader: order entry open");
             }
             Ok(Err(err)) => tracing::info!(term, %err, "leader not confirmed"),

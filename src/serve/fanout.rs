@@ -68,6 +68,12 @@ pub trait Sink: Send {
     fn day_ended(&self, _engine: &Engine) -> bool {
         true
     }
+    /// The events that follow come from entries this node sequenced
+    /// (`true`) or from a cluster leader's (`false`); false when the stage
+    /// has stopped. Only the feed cares: it sends only its own.
+    fn own(&self, _own: bool) -> bool {
+        true
+    }
 }
 
 impl Sink for Sender<EodInput> {
@@ -108,6 +114,9 @@ impl Sink for Sender<FeedInput> {
     fn depth(&self) -> usize {
         self.len()
     }
+    fn own(&self, own: bool) -> bool {
+        self.send(FeedInput::Own(own)).is_ok()
+    }
 }
 
 /// Events the settlement stage (end-of-day files) collects before a
@@ -132,12 +141,15 @@ struct Stage {
 /// Routes events to the stages that want them, one batch per sequencer batch.
 pub struct Fanout {
     stages: Vec<Stage>,
+    /// What the stages were last told of the events' origin
+    /// ([`Publisher::sequenced_here`]); `None` before the first.
+    own: Option<bool>,
 }
 
 impl Fanout {
     /// A fan-out to no stage yet.
     pub fn new() -> Fanout {
-        Fanout { stages: Vec::new() }
+        Fanout { stages: Vec::new(), own: None }
     }
 
     /// Adds a stage receiving the events of `audience`: after every
@@ -231,6 +243,21 @@ impl Publisher for Fanout {
         for stage in &self.stages {
             if !stage.sink.day_ended(engine) {
                 tracing::error!(audience = ?stage.audience, "stage stopped; the day end is dropped");
+            }
+        }
+    }
+
+    fn sequenced_here(&mut self, own: bool) {
+        if self.own == Some(own) {
+            return;
+        }
+        self.own = Some(own);
+        // Everything before the switch is flushed (it comes between two
+        // batches): hand the lazy stages' part over, then the marker.
+        self.hand_over(HandOver::All);
+        for stage in &self.stages {
+            if !stage.sink.own(own) {
+                tracing::error!(audience = ?stage.audience, "stage stopped; the switch is dropped");
             }
         }
     }

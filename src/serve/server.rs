@@ -10,7 +10,7 @@
 //! drain what was queued, and returns it so that tests can compare state.
 
 use crate::admin::{AdminState, OPERATOR_QUEUE_MAX};
-use crate::cluster::node::{ClusterError, ClusterNode};
+use crate::cluster::node::{ClusterError, ClusterNode, OnLeadership};
 use crate::config::{Config, ConfigFileError};
 use crate::serve::eod::{EodInput, EodWriter};
 use crate::serve::fanout::{Audience, Fanout};
@@ -134,6 +134,7 @@ impl FeedThreads {
         engine: &carbonx_engine::Engine,
         data_dir: &Path,
         failstop: Arc<FailStop>,
+        leading: Arc<AtomicBool>,
     ) -> Result<FeedThreads, ServeError> {
         let shared = FeedShared::new();
         let socket = publisher_socket(&config.feed).map_err(io("MoldUDP64 publisher socket"))?;
@@ -144,7 +145,8 @@ impl FeedThreads {
             file_modes: config.data.file_modes(),
         };
         let mut service = FeedService::new(Arc::clone(&shared), &config.market, engine.instruments(), socket, publish)
-            .with_failstop(failstop);
+            .with_failstop(failstop)
+            .with_publishing(config.cluster.is_none(), leading);
         let (input, input_rx) = crossbeam::channel::bounded::<FeedInput>(STAGE_QUEUE_MAX);
         let service = std::thread::Builder::new()
             .name("carbonx-feed".into())
@@ -254,11 +256,9 @@ impl Server {
         let failstop = Arc::clone(hub.failstop());
         let barrier_tx = stage_tx.clone();
         let mut fanout = Fanout::new().with(Audience::OrderEntry, stage_tx);
-        let feed = if config.feed.enabled {
-            Some(FeedThreads::start(config, &engine, &options.data_dir, Arc::clone(&failstop))?)
-        } else {
-            None
-        };
+        // MoldUDP64 goes out from a single node, or from a cluster's leader.
+        let leading = Arc::new(AtomicBool::new(config.cluster.is_none()));
+        let feed = start_feed(config, &engine, &options.data_dir, &failstop, &leading)?;
         if let Some(feed) = &feed {
             fanout = fanout.with(Audience::MarketData, feed.input.clone());
         }
@@ -270,7 +270,7 @@ impl Server {
             .with_metrics(metrics.sequencer.clone())
             .with_file_modes(modes)
             .with_failstop(Arc::clone(&failstop));
-        let Recovered { sequencer, replayed, cluster } = recover_or_join(config, options, sequencer, &hub)?;
+        let Recovered { sequencer, replayed, cluster } = recover_or_join(config, options, sequencer, &hub, &leading)?;
         wait_for_stages(&barrier_tx, feed.as_ref(), &failstop)?;
         let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
         let (operator_tx, operator_rx) = crossbeam::channel::bounded::<OperatorRequest>(OPERATOR_QUEUE_MAX);
@@ -279,16 +279,8 @@ impl Server {
         let (listener, order_entry) = bind(&runtime, config.gateway.listen, "order entry")?;
         let operator = command_tx.clone();
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let admin = if config.admin.enabled {
-            let mut state =
-                AdminState::new(config.admin.token.clone(), operator_tx.clone(), Arc::clone(&hub), stocks, metrics);
-            if let Some(node) = &cluster {
-                state = state.with_cluster(Arc::clone(node));
-            }
-            Some(AdminEndpoint::start(config, tls.admin, state, shutdown_rx.clone())?)
-        } else {
-            None
-        };
+        let state = AdminState::new(config.admin.token.clone(), operator_tx.clone(), Arc::clone(&hub), stocks, metrics);
+        let admin = start_admin(config, tls.admin, state, cluster.as_ref(), &shutdown_rx)?;
         let gateway = Gateway::new(hub, command_tx).map_err(io("gateway fair queue thread"))?;
         runtime.spawn(Arc::clone(&gateway).serve(listener, tls.order_entry, shutdown_rx.clone()));
         let drop_copy = start_drop_copy(config, &gateway, tls.drop_copy, &runtime, &shutdown_rx)?;
@@ -425,6 +417,38 @@ impl Server {
     }
 }
 
+/// The feed's threads, when the feed is enabled.
+fn start_feed(
+    config: &Config,
+    engine: &carbonx_engine::Engine,
+    data_dir: &Path,
+    failstop: &Arc<FailStop>,
+    leading: &Arc<AtomicBool>,
+) -> Result<Option<FeedThreads>, ServeError> {
+    if !config.feed.enabled {
+        return Ok(None);
+    }
+    FeedThreads::start(config, engine, data_dir, Arc::clone(failstop), Arc::clone(leading)).map(Some)
+}
+
+/// The admin endpoint, when enabled, with the cluster's routes on a cluster node.
+fn start_admin(
+    config: &Config,
+    tls: Accept,
+    state: AdminState,
+    cluster: Option<&Arc<ClusterNode>>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<AdminEndpoint>, ServeError> {
+    if !config.admin.enabled {
+        return Ok(None);
+    }
+    let state = match cluster {
+        Some(node) => state.with_cluster(Arc::clone(node)),
+        None => state,
+    };
+    AdminEndpoint::start(config, tls, state, shutdown.clone()).map(Some)
+}
+
 /// A single node recovers from its journal and starts the trading day; a
 /// cluster node starts Raft instead: its state comes from Raft's snapshot
 /// and the committed log, applied by the sequencer thread once it runs.
@@ -433,6 +457,7 @@ fn recover_or_join(
     options: &ServeOptions,
     mut sequencer: Sequencer<Fanout>,
     hub: &Arc<Hub>,
+    leading: &Arc<AtomicBool>,
 ) -> Result<Recovered, ServeError> {
     let Some(cluster) = &config.cluster else {
         let replayed = sequencer.recover()?;
@@ -441,7 +466,12 @@ fn recover_or_join(
     };
     let (sink, committed) = crossbeam::channel::unbounded();
     let (modes, failstop) = (config.data.file_modes(), Arc::clone(sequencer.failstop()));
-    let node = ClusterNode::start(cluster, &options.data_dir, modes, sink, Arc::clone(hub), failstop)?;
+    let (hub, leading) = (Arc::clone(hub), Arc::clone(leading));
+    let on_leadership: OnLeadership = Arc::new(move |leads| {
+        hub.set_serving(leads);
+        leading.store(leads, Ordering::Release);
+    });
+    let node = ClusterNode::start(cluster, &options.data_dir, modes, sink, on_leadership, failstop)?;
     let sequencer = sequencer.with_replica(Replica::new(node.replication(), committed, node.applied()));
     Ok(Recovered { sequencer, replayed: 0, cluster: Some(Arc::new(node)) })
 }

@@ -168,6 +168,7 @@ impl<P: Publisher> Sequencer<P> {
                 (self.next_seq, self.last_ts) = before;
                 return Ok(());
             }
+            self.publisher.sequenced_here(true);
             let mut answered = Vec::new();
             let started = std::time::Instant::now();
             let commands = stamped.len();

@@ -83,6 +83,11 @@ pub trait Publisher {
     /// when it resends a taken token). Lets the audit pair each command
     /// with its result.
     fn replaying(&mut self, _seq: u64, _timestamp: Timestamp, _command: &Command) {}
+    /// The events that follow come from commands this node sequenced
+    /// (`true`: a single node, a cluster's leader) or from entries a
+    /// cluster leader sequenced (`false`). Said between two batches, only
+    /// when it changes. The feed sends MoldUDP64 for its own only.
+    fn sequenced_here(&mut self, _own: bool) {}
     /// Event batches waiting in the (order-entry, market-data) queues.
     fn queue_depths(&self) -> (usize, usize) {
         (0, 0)

@@ -119,6 +119,7 @@ impl<P: Publisher> Sequencer<P> {
     /// how many there were.
     fn apply_entry(&mut self, index: u64, bytes: &[u8]) -> Result<u64, SequencerError> {
         let records = decode_batch(bytes, index)?;
+        self.publisher.sequenced_here(false);
         for record in &records {
             self.check_committed_sequence(index, record)?;
             if record.command == Command::Roll {
