@@ -16,96 +16,30 @@
 //!
 //! Seed: `CARBONX_SEED` (printed); kills: `CARBONX_CLUSTER_KILLS` (default 10).
 
-use carbonx::admin::api::{ClusterView, MembershipAnswer};
+mod support;
+
 use carbonx::admin::client::{AdminAction, AdminClient, ClusterAction};
 use carbonx::cluster::config::{ClusterConfig, MemberConfig};
 use carbonx::config::{Config, DEMO_ADMIN_TOKEN};
-use carbonx_gateway::client::{Client, ClientError, Received};
-use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound};
+use carbonx_gateway::client::{Client, ClientError};
+use carbonx_gateway::ouch::{CancelOrder, Inbound, Outbound};
 use carbonx_soup::packet::alpha;
 use carbonx_testkit::Rng;
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::cluster::{
+    Node, PATIENCE, agreed_leader, converged, free_addr, login_to_leader, order, verify_replay, voters, whole_stream,
+};
 
 const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
-/// Longest wait for anything the cluster must do (elect, converge, start).
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// One node: its files, its addresses, its process when running.
-struct Node {
-    id: u64,
-    config: PathBuf,
-    data: PathBuf,
-    log: PathBuf,
-    order_entry: SocketAddr,
-    admin: SocketAddr,
-    tcp_feed: SocketAddr,
-    child: Option<Child>,
-}
-
 /// A member's addresses and its TCP feed's.
 struct Addresses {
     member: MemberConfig,
     tcp_feed: SocketAddr,
-}
-
-impl Node {
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_carbonx"))
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("running").id().to_string();
-        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    /// SIGTERM; the state hash it prints when it stops.
-    fn stop(&mut self) -> String {
-        self.signal("-TERM");
-        let mut child = self.child.take().unwrap();
-        let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(child.wait().unwrap().success(), "node {} did not stop cleanly: {out}\n{log}", self.id);
-        out.split("state hash ").nth(1).unwrap_or_else(|| panic!("no hash in {out}")).trim().to_string()
-    }
-
-    fn view(&self) -> Option<ClusterView> {
-        let client = AdminClient::new(&format!("http://{}", self.admin), DEMO_ADMIN_TOKEN);
-        client.with_timeout(Duration::from_millis(500)).cluster_view().ok()
-    }
-
-    fn running(&self) -> bool {
-        self.child.is_some()
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
 /// Three nodes' configuration files: the demo market, free loopback ports,
@@ -138,6 +72,7 @@ fn three_nodes(dir: &Path, udp: SocketAddr) -> Vec<Node> {
                 config: path,
                 data: dir.join(format!("node{id}")),
                 log: dir.join(format!("node{id}.log")),
+                netns: None,
                 order_entry: member.member.order_entry,
                 admin: member.member.admin,
                 tcp_feed: member.tcp_feed,
@@ -145,57 +80,6 @@ fn three_nodes(dir: &Path, udp: SocketAddr) -> Vec<Node> {
             }
         })
         .collect()
-}
-
-/// The node every running node names as leader, once that leader says it
-/// leads; `None` after [`PATIENCE`].
-fn agreed_leader(nodes: &[Node]) -> Option<usize> {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        let views: Vec<ClusterView> = nodes.iter().filter(|n| n.running()).filter_map(Node::view).collect();
-        let leaders: Vec<usize> = views
-            .iter()
-            .filter(|v| v.role == "leader")
-            .filter_map(|v| nodes.iter().position(|n| n.id == v.node))
-            .collect();
-        if let [leader] = leaders[..] {
-            return Some(leader);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
-fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
-    Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
-}
-
-/// Logs in asking for the stream from `from`, retrying while the node
-/// does not lead yet (Login Rejected `S`) or does not answer.
-async fn login_to_leader(addr: SocketAddr, user: &str, from: u64) -> Client {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        assert!(Instant::now() < deadline, "{user}: no login at {addr}");
-        if let Ok(mut client) = Client::connect(addr).await {
-            match client.login(user, "demo", "", from).await {
-                Ok(Received::LoginAccepted { .. }) => return client,
-                Ok(Received::LoginRejected(b'S')) | Err(_) => {}
-                Ok(other) => panic!("{user}: {other:?}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Logs in from sequence 1 and reads the whole stream so far.
-async fn whole_stream(addr: SocketAddr, user: &str) -> (Client, Vec<Outbound>) {
-    let mut client = login_to_leader(addr, user, 1).await;
-    let mut stream = Vec::new();
-    while let Ok((seq, message)) = client.next_message(Duration::from_millis(300)).await {
-        assert_eq!(seq, stream.len() as u64 + 1, "{user}: gap or duplicate in the replay");
-        stream.push(message);
-    }
-    (client, stream)
 }
 
 /// Sends seeded orders and cancels until the connection dies (or 5,000
@@ -338,32 +222,6 @@ async fn tcp_feed(addr: SocketAddr) -> Vec<Vec<u8>> {
     messages
 }
 
-/// The voters in `carbonx admin cluster add|remove`'s answer.
-fn voters(answer: &str) -> Vec<u64> {
-    serde_json::from_str::<MembershipAnswer>(answer).unwrap().voters
-}
-
-/// Waits until every node shows the same applied index and state hash; the hash.
-fn converged(nodes: &[Node]) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let views: Vec<Option<ClusterView>> = nodes.iter().map(Node::view).collect();
-        if let Some(first) = views[0].as_ref() {
-            let same = views.iter().all(|v| {
-                v.as_ref().is_some_and(|v| v.applied_index == first.applied_index && v.state_hash == first.state_hash)
-            });
-            if same && first.applied_index > 0 {
-                return first.state_hash.clone();
-            }
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = nodes.iter().map(|n| std::fs::read_to_string(&n.log).unwrap_or_default()).collect();
-            panic!("the nodes did not converge: {views:?}\nlogs:\n{}", logs.join("\n---\n"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 impl Run {
     /// Kills the leader `kills` times while the users trade, restarting it
     /// as a follower; the failover times (SIGKILL to the first Accepted).
@@ -499,19 +357,4 @@ fn leader_failovers_lose_no_acknowledged_message() {
         assert_eq!(stopped, hash, "node {} stopped on another state", node.id);
         verify_replay(node, &hash);
     }
-}
-
-/// `carbonx replay --verify` on the node's data directory (its Raft log).
-fn verify_replay(node: &Node, hash: &str) {
-    let replay = Command::new(env!("CARGO_BIN_EXE_carbonx"))
-        .args(["replay", "--config"])
-        .arg(&node.config)
-        .arg("--data-dir")
-        .arg(&node.data)
-        .args(["--verify", hash])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&replay.stdout);
-    assert!(replay.status.success(), "node {}: {report}{}", node.id, String::from_utf8_lossy(&replay.stderr));
-    assert!(report.contains("invariants:       hold"), "{report}");
 }

@@ -22,10 +22,9 @@ use carbonx_gateway::client::{Client, Received};
 use carbonx_gateway::ouch::{EnterOrder, Inbound};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use support::books::{engine_book, feed_book};
+use support::netns::{Netns, ip};
 
 /// The server's side of the veth pair, and the consumer's.
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 231, 0, 1);
@@ -33,45 +32,6 @@ const CONSUMER_IP: Ipv4Addr = Ipv4Addr::new(10, 231, 0, 2);
 /// The A and B multicast groups.
 const GROUP_A: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(239, 231, 0, 1)), 31_001);
 const GROUP_B: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(239, 231, 0, 2)), 31_002);
-
-/// Runs `ip` with `args`; the error text when it fails.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|err| format!("ip {}: {err}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// A network namespace with a name unique to this test run, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(role: char) -> Result<Netns, String> {
-        static RUN: AtomicU32 = AtomicU32::new(0);
-        let name = format!("cx{}-{}{role}", std::process::id(), RUN.fetch_add(1, Ordering::Relaxed));
-        ip(&["netns", "add", &name])?;
-        let netns = Netns { name };
-        ip(&["-n", &netns.name, "link", "set", "lo", "up"])?;
-        Ok(netns)
-    }
-
-    /// Moves the calling thread into this namespace (threads it starts
-    /// afterwards are in it too).
-    fn enter(&self) {
-        let file = std::fs::File::open(format!("/var/run/netns/{}", self.name)).unwrap();
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.name]);
-    }
-}
 
 /// Two namespaces joined by a veth pair, `SERVER_IP` in the first and
 /// `CONSUMER_IP` in the second.
@@ -106,14 +66,6 @@ fn start_in(netns: &Netns, data: &std::path::Path) -> Server {
             .join()
             .unwrap()
     })
-}
-
-impl Netns {
-    /// [`Netns::enter`] for a handle that must not delete the namespace.
-    fn enter_and_forget(self) {
-        self.enter();
-        std::mem::forget(self);
-    }
 }
 
 /// A socket in the calling thread's namespace joined to `group` on the

@@ -3,10 +3,14 @@
 //!
 //! - [`admin`]: the `carbonx admin` binary against a test server;
 //! - [`books`]: the engine's and a feed consumer's resting orders, comparable;
+//! - [`cluster`]: `carbonx serve` nodes of a cluster as processes (in a
+//!   network namespace or not), their `/cluster` views, the leader, logins
+//!   that follow it, and the final checks (convergence, replay);
 //! - [`capture`]: a recording TCP proxy (std threads) between a client and
 //!   the server;
 //! - [`hostile`]: the hostile-client tests' server, operator client,
 //!   sockets from a chosen loopback address and `/metrics` reads;
+//! - [`netns`]: network namespaces a test makes for itself;
 //! - [`pcap`]: writes a recorded conversation as a classic pcap file
 //!   (Ethernet/IPv4/TCP, handshake, real checksums);
 //! - [`python`]: a script of the test virtual environment over some text;
@@ -35,7 +39,9 @@
 pub mod admin;
 pub mod books;
 pub mod capture;
+pub mod cluster;
 pub mod hostile;
+pub mod netns;
 pub mod pcap;
 pub mod python;
 pub mod session;

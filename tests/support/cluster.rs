@@ -1,0 +1,192 @@
+//! A cluster's nodes as `carbonx serve` processes (each in a network
+//! namespace of the test's, or all on loopback), their `/cluster` views,
+//! the leader, logins that follow it, and the final checks: every node on
+//! the same applied index and state hash, and `carbonx replay --verify`
+//! reproducing it from every node's data directory.
+
+use carbonx::admin::api::{ClusterView, MembershipAnswer};
+use carbonx::admin::client::AdminClient;
+use carbonx::config::DEMO_ADMIN_TOKEN;
+use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest wait for anything the cluster must do (elect, converge, start).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// One node: its files, its addresses, its process when running.
+pub struct Node {
+    /// Node id.
+    pub id: u64,
+    /// The network namespace it runs in (`None`: the test's own).
+    pub netns: Option<String>,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub log: PathBuf,
+    pub order_entry: SocketAddr,
+    pub admin: SocketAddr,
+    pub tcp_feed: SocketAddr,
+    pub child: Option<Child>,
+}
+
+impl Node {
+    /// Starts `carbonx serve` (inside `netns` when set), its log lines to `log`.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut ip = Command::new("ip");
+                ip.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_carbonx")]);
+                ip
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_carbonx")),
+        };
+        let child = command
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`, `-TERM`).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
+    /// SIGKILL, and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM; the state hash it prints when it stops.
+    pub fn stop(&mut self) -> String {
+        self.signal("-TERM");
+        let mut child = self.child.take().unwrap();
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(child.wait().unwrap().success(), "node {} did not stop cleanly: {out}\n{log}", self.id);
+        out.split("state hash ").nth(1).unwrap_or_else(|| panic!("no hash in {out}")).trim().to_string()
+    }
+
+    /// Its `/cluster` view, `None` when it does not answer within 500 ms.
+    pub fn view(&self) -> Option<ClusterView> {
+        let client = AdminClient::new(&format!("http://{}", self.admin), DEMO_ADMIN_TOKEN);
+        client.with_timeout(Duration::from_millis(500)).cluster_view().ok()
+    }
+
+    /// Whether its process runs.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// The node every running node names as leader, once that leader says it
+/// leads; `None` after [`PATIENCE`].
+pub fn agreed_leader(nodes: &[Node]) -> Option<usize> {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let views: Vec<ClusterView> = nodes.iter().filter(|n| n.running()).filter_map(Node::view).collect();
+        let leaders: Vec<usize> = views
+            .iter()
+            .filter(|v| v.role == "leader")
+            .filter_map(|v| nodes.iter().position(|n| n.id == v.node))
+            .collect();
+        if let [leader] = leaders[..] {
+            return Some(leader);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+pub fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
+    Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
+}
+
+/// Logs in asking for the stream from `from`, retrying while the node
+/// does not lead yet (Login Rejected `S`) or does not answer.
+pub async fn login_to_leader(addr: SocketAddr, user: &str, from: u64) -> Client {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        assert!(Instant::now() < deadline, "{user}: no login at {addr}");
+        if let Ok(mut client) = Client::connect(addr).await {
+            match client.login(user, "demo", "", from).await {
+                Ok(Received::LoginAccepted { .. }) => return client,
+                Ok(Received::LoginRejected(b'S')) | Err(_) => {}
+                Ok(other) => panic!("{user}: {other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Logs in from sequence 1 and reads the whole stream so far.
+pub async fn whole_stream(addr: SocketAddr, user: &str) -> (Client, Vec<Outbound>) {
+    let mut client = login_to_leader(addr, user, 1).await;
+    let mut stream = Vec::new();
+    while let Ok((seq, message)) = client.next_message(Duration::from_millis(300)).await {
+        assert_eq!(seq, stream.len() as u64 + 1, "{user}: gap or duplicate in the replay");
+        stream.push(message);
+    }
+    (client, stream)
+}
+
+/// The voters in `carbonx admin cluster add|remove`'s answer.
+pub fn voters(answer: &str) -> Vec<u64> {
+    serde_json::from_str::<MembershipAnswer>(answer).unwrap().voters
+}
+
+/// Waits until every node shows the same applied index and state hash; the hash.
+pub fn converged(nodes: &[Node]) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let views: Vec<Option<ClusterView>> = nodes.iter().map(Node::view).collect();
+        if let Some(first) = views[0].as_ref() {
+            let same = views.iter().all(|v| {
+                v.as_ref().is_some_and(|v| v.applied_index == first.applied_index && v.state_hash == first.state_hash)
+            });
+            if same && first.applied_index > 0 {
+                return first.state_hash.clone();
+            }
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = nodes.iter().map(|n| std::fs::read_to_string(&n.log).unwrap_or_default()).collect();
+            panic!("the nodes did not converge: {views:?}\nlogs:\n{}", logs.join("\n---\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `carbonx replay --verify` on the node's data directory (its Raft log).
+pub fn verify_replay(node: &Node, hash: &str) {
+    let replay = Command::new(env!("CARGO_BIN_EXE_carbonx"))
+        .args(["replay", "--config"])
+        .arg(&node.config)
+        .arg("--data-dir")
+        .arg(&node.data)
+        .args(["--verify", hash])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "node {}: {report}{}", node.id, String::from_utf8_lossy(&replay.stderr));
+    assert!(report.contains("invariants:       hold"), "{report}");
+}
