@@ -1,15 +1,30 @@
 //! The `carbonx` configuration file: TOML, one section per part of the
 //! exchange. Without a file, `carbonx` runs the embedded demo market of
 //! RULES §13 ([`Config::demo`]).
+//!
+//! # Layout
+//! - `mod.rs`: [`Config`] (the whole file: parsing, the demo preset,
+//!   the secrets check, redaction, building the engine), `[journal]`, the
+//!   accounts, and the helpers of the command line (`parse_duration`,
+//!   `password_hash_from`).
+//! - `admin.rs`: `[admin]`, the operator's endpoint ([`AdminConfig`],
+//!   [`DEMO_ADMIN_TOKEN`]).
+//! - `feed.rs`: `[feed]` and its users ([`FeedConfig`], [`FeedUser`]).
+//! - `data.rs`: `[data]`, the data directory's file modes ([`DataConfig`]).
+
+mod admin;
+mod data;
+mod feed;
+
+pub use admin::{ADMIN_HEADER_BYTES_MIN, AdminConfig, DEMO_ADMIN_TOKEN};
+pub use data::{DataConfig, FileMode};
+pub use feed::{FeedConfig, FeedUser};
 
 use crate::serve::journal_file::FsyncMode;
 use carbonx_engine::accounts::{AccountTable, AccountsError};
 use carbonx_engine::{Engine, EngineConfig};
 use carbonx_gateway::config::GatewayConfig;
-use carbonx_soup::files::FileModes;
-use carbonx_soup::stream::TlsFiles;
 use serde::{Deserialize, Serialize};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// The whole configuration.
@@ -66,56 +81,6 @@ pub enum SecretsError {
     PasswordHash(String),
 }
 
-/// `[data]`: the files the server creates in its data directory (journal,
-/// day logs, snapshots, end-of-day files).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// The permission bits of new files, octal (default `"0600"`: the
-    /// owner only); directories get the same plus the search bit wherever
-    /// a class may read (`"0640"` gives `0750` directories).
-    pub file_mode: FileMode,
-}
-
-impl DataConfig {
-    /// The modes of new files and directories.
-    pub fn file_modes(&self) -> FileModes {
-        FileModes::for_files(self.file_mode.0)
-    }
-}
-
-/// A file mode written as octal text (`"0640"`): no execute, setuid or
-/// sticky bits, and the owner (the server) must read and write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct FileMode(u32);
-
-impl Default for FileMode {
-    fn default() -> Self {
-        FileMode(FileModes::default().file)
-    }
-}
-
-impl TryFrom<String> for FileMode {
-    type Error = String;
-    fn try_from(text: String) -> Result<FileMode, String> {
-        let bits = u32::from_str_radix(&text, 8).map_err(|_| format!("file_mode {text:?} is not an octal mode"))?;
-        if bits & !0o666 != 0 {
-            return Err(format!("file_mode {text:?}: files need no execute, setuid or sticky bits (at most 0666)"));
-        }
-        if bits & 0o600 != 0o600 {
-            return Err(format!("file_mode {text:?}: the owner (the server) must read and write (0600 at least)"));
-        }
-        Ok(FileMode(bits))
-    }
-}
-
-impl From<FileMode> for String {
-    fn from(mode: FileMode) -> String {
-        format!("{:04o}", mode.0)
-    }
-}
-
 /// The one duration syntax of every flag and operator command
 /// (`--duration 10s`, `--warmup 500ms`, `--end +10m`): a number and a
 /// unit, `ns`, `us`, `ms`, `s`, `m`, `h`, `d`, several summed (`1m30s`),
@@ -130,40 +95,6 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|err| format!("{text:?} is not a duration such as 500ms, 10s, 10m or 1h30m ({err})"))
 }
 
-/// The demo market's admin token, printed at start-up. A real
-/// configuration sets its own.
-pub const DEMO_ADMIN_TOKEN: &str = "carbonx-demo-admin";
-
-/// `[admin]`: the operator's endpoint (HTTP + JSON, and `/metrics`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    /// False runs without the admin endpoint.
-    pub enabled: bool,
-    /// Where it listens (keep it on loopback or a management network).
-    pub listen: SocketAddr,
-    /// Every request except `GET /metrics` must carry
-    /// `Authorization: Bearer <token>`.
-    pub token: String,
-    /// HTTPS with this certificate and key (PEM); plain HTTP without.
-    pub tls: Option<TlsFiles>,
-    /// Connections open at once, every address together; more are
-    /// answered `503` and closed.
-    pub connections_max: usize,
-    /// Connections open at once from one source address: a flood from one
-    /// address leaves room for the operator's.
-    pub per_address_max: usize,
-    /// Time for the TLS handshake and for a request's head (line and
-    /// headers), also the longest a kept-alive connection waits idle.
-    pub header_timeout_ms: u64,
-    /// Longest a connection lives, whatever it does (a body sent a byte at
-    /// a time included).
-    pub connection_timeout_ms: u64,
-    /// Largest request head (line and headers) in bytes; larger ones are
-    /// refused `431` (at least 8192, the HTTP parser's smallest buffer).
-    pub header_bytes_max: usize,
-}
-
 /// Checks that none of a table's `(value, key)` limits is zero.
 ///
 /// # Errors
@@ -172,53 +103,6 @@ fn none_zero(table: &str, limits: &[(u64, &str)]) -> Result<(), String> {
     match limits.iter().find(|(value, _)| *value == 0) {
         Some((_, key)) => Err(format!("[{table}] {key} must be at least 1")),
         None => Ok(()),
-    }
-}
-
-/// Smallest `[admin] header_bytes_max` (hyper's smallest read buffer).
-pub const ADMIN_HEADER_BYTES_MIN: usize = 8192;
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 7010)),
-            // A file sets its own (the demo's is never a default).
-            token: String::new(),
-            tls: None,
-            connections_max: 64,
-            per_address_max: 16,
-            header_timeout_ms: 5_000,
-            connection_timeout_ms: 60_000,
-            header_bytes_max: 16 * 1024,
-        }
-    }
-}
-
-impl AdminConfig {
-    /// The endpoint's limits, checked: none zero, the head buffer at least
-    /// [`ADMIN_HEADER_BYTES_MIN`].
-    ///
-    /// # Errors
-    /// A message naming the key.
-    pub fn limits(&self) -> Result<crate::admin::Limits, String> {
-        let counts = [
-            (self.connections_max as u64, "connections_max"),
-            (self.per_address_max as u64, "per_address_max"),
-            (self.header_timeout_ms, "header_timeout_ms"),
-            (self.connection_timeout_ms, "connection_timeout_ms"),
-        ];
-        none_zero("admin", &counts)?;
-        if self.header_bytes_max < ADMIN_HEADER_BYTES_MIN {
-            return Err(format!("[admin] header_bytes_max must be at least {ADMIN_HEADER_BYTES_MIN}"));
-        }
-        Ok(crate::admin::Limits {
-            connections_max: self.connections_max,
-            per_address_max: self.per_address_max,
-            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
-            connection_timeout: std::time::Duration::from_millis(self.connection_timeout_ms),
-            header_bytes_max: self.header_bytes_max,
-        })
     }
 }
 
@@ -247,127 +131,6 @@ impl JournalConfig {
             max_commands: self.batch_max.max(1),
             window: std::time::Duration::from_micros(self.batch_window_us),
         }
-    }
-}
-
-/// `[feed]`: where market data goes (defaults: the demo ports of RULES §13).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FeedConfig {
-    /// False runs without market data (order entry only).
-    pub enabled: bool,
-    /// MoldUDP64 datagrams go to each of these (unicast or multicast): list
-    /// two groups for the A and B copies, every datagram goes to both.
-    pub publish_to: Vec<SocketAddr>,
-    /// The publisher's source address: the address of the interface that
-    /// multicast leaves by (default: any, the kernel's route).
-    pub source_address: Option<Ipv4Addr>,
-    /// Multicast time to live: routers it may cross (1: this network only).
-    pub multicast_ttl: u32,
-    /// True: multicast is also delivered on this host (a consumer here).
-    pub multicast_loop: bool,
-    /// The MoldUDP64 re-request server (UDP).
-    pub rerequest: SocketAddr,
-    /// Re-request answers to one source address at most, bytes per second
-    /// (a 20-byte request returns up to 1,400 bytes: an amplifier otherwise).
-    pub rerequest_bytes_per_second: u64,
-    /// Bytes per second the snapshot port sends, all its connections
-    /// together (32 MiB).
-    pub snapshot_bytes_per_second: u64,
-    /// The TCP feed (SoupBinTCP).
-    pub tcp: SocketAddr,
-    /// The snapshot service (SoupBinTCP).
-    pub snapshot: SocketAddr,
-    /// A TCP consumer this far behind (bytes) is disconnected.
-    pub backlog_max_bytes: u64,
-    /// A TCP feed or snapshot socket write not done within this many
-    /// milliseconds ends the connection.
-    pub write_timeout_ms: u64,
-    /// Connections one feed user may hold on the TCP feed (and, apart, on
-    /// the snapshot service).
-    pub connections_per_user_max: usize,
-    /// Connections one source address may have waiting to log in.
-    pub prelogin_per_address_max: usize,
-    /// Who may log in to the TCP feed and the snapshot service. Empty: anyone
-    /// (the demo market, said at start-up).
-    pub users: Vec<FeedUser>,
-    /// TLS on the TCP feed (certificate and key; `client_ca` is not used
-    /// there: feed users log in with a password); plain TCP without it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsFiles>,
-    /// TLS on the snapshot service; plain TCP without it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snapshot_tls: Option<TlsFiles>,
-}
-
-/// `[[feed.users]]`: a market-data user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeedUser {
-    /// The SoupBinTCP username, at most 6 ASCII characters.
-    pub name: String,
-    /// The password as an argon2 PHC string (`carbonx passwd` prints one),
-    /// as order entry's `password_hash`.
-    pub password_hash: String,
-}
-
-impl Default for FeedConfig {
-    fn default() -> Self {
-        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        FeedConfig {
-            enabled: true,
-            publish_to: vec![local(7004)],
-            source_address: None,
-            multicast_ttl: 1,
-            multicast_loop: true,
-            rerequest: local(7005),
-            rerequest_bytes_per_second: carbonx_feed::rerequest::BYTES_PER_SECOND,
-            snapshot_bytes_per_second: carbonx_feed::snapshot::BYTES_PER_SECOND,
-            tcp: local(7002),
-            snapshot: local(7003),
-            backlog_max_bytes: carbonx_feed::tcp::BACKLOG_MAX,
-            write_timeout_ms: carbonx_feed::tcp::WRITE_TIMEOUT.as_millis() as u64,
-            connections_per_user_max: carbonx_feed::tcp::PER_USER_MAX,
-            prelogin_per_address_max: carbonx_feed::tcp::PRELOGIN_PER_ADDRESS_MAX,
-            users: Vec::new(),
-            tls: None,
-            snapshot_tls: None,
-        }
-    }
-}
-
-impl FeedConfig {
-    /// The users as the feed checks them: wire usernames and PHC strings.
-    ///
-    /// # Errors
-    /// A name that is not 1 to 6 ASCII characters, a name listed twice, a
-    /// password that is not an argon2 PHC string, or a zero limit.
-    pub fn logins(&self) -> Result<carbonx_feed::access::Logins, String> {
-        let mut users: Vec<(carbonx_feed::access::Username, String)> = Vec::new();
-        for user in &self.users {
-            let name = carbonx_soup::packet::alpha::<6>(&user.name)
-                .filter(|_| user.name.is_ascii() && !user.name.is_empty())
-                .ok_or_else(|| format!("feed user {:?}: a name is 1 to 6 ASCII characters", user.name))?;
-            if users.iter().any(|(listed, _)| *listed == name) {
-                return Err(format!("feed user {:?} is listed twice", user.name));
-            }
-            if !carbonx_soup::secret::is_password_hash(&user.password_hash) {
-                return Err(format!(
-                    "feed user {:?}: the password must be an argon2 PHC string (`carbonx passwd` prints one)",
-                    user.name
-                ));
-            }
-            users.push((name, user.password_hash.clone()));
-        }
-        let limits = [
-            (self.write_timeout_ms, "write_timeout_ms"),
-            (self.connections_per_user_max as u64, "connections_per_user_max"),
-            (self.prelogin_per_address_max as u64, "prelogin_per_address_max"),
-            (self.rerequest_bytes_per_second, "rerequest_bytes_per_second"),
-            (self.snapshot_bytes_per_second, "snapshot_bytes_per_second"),
-        ];
-        none_zero("feed", &limits)?;
-        Ok(carbonx_feed::access::Logins::new(users))
     }
 }
 
@@ -681,26 +444,6 @@ mod tests {
     }
 
     #[test]
-    fn admin_limits_are_checked_naming_the_key() {
-        let demo = Config::demo();
-        assert!(Config::parse(&demo.to_toml(), "c.toml").is_ok());
-        type Break = fn(&mut AdminConfig);
-        let broken: [(&str, Break); 5] = [
-            ("connections_max", |a| a.connections_max = 0),
-            ("per_address_max", |a| a.per_address_max = 0),
-            ("header_timeout_ms", |a| a.header_timeout_ms = 0),
-            ("connection_timeout_ms", |a| a.connection_timeout_ms = 0),
-            ("header_bytes_max", |a| a.header_bytes_max = ADMIN_HEADER_BYTES_MIN - 1),
-        ];
-        for (key, break_it) in broken {
-            let mut config = demo.clone();
-            break_it(&mut config.admin);
-            let err = Config::parse(&config.to_toml(), "c.toml").unwrap_err().to_string();
-            assert!(err.contains(&format!("[admin] {key}")), "{key}: {err}");
-        }
-    }
-
-    #[test]
     fn shipped_example_is_valid_and_uses_the_real_calendar() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("carbonx.toml");
         // It holds no usable secret: as shipped it is refused ...
@@ -802,26 +545,6 @@ mod tests {
         let text = Config::demo().to_toml_redacted();
         assert!(!text.contains(DEMO_ADMIN_TOKEN) && !text.contains("$argon2"), "{text}");
         assert_eq!(text.matches(REDACTED).count(), 1 + 10 + 1, "token, ten users, one desk");
-    }
-
-    #[test]
-    fn the_file_mode_is_octal_text_and_keeps_the_owner_reading_and_writing() {
-        assert_eq!(Config::demo().data.file_modes(), FileModes { file: 0o600, dir: 0o700 });
-        assert!(Config::demo().to_toml().contains("file_mode = \"0600\""));
-        let with = |mode: &str| Config::parse(&format!("{}\n[data]\nfile_mode = \"{mode}\"\n", base()), "x.toml");
-        assert_eq!(with("0640").unwrap().data.file_modes(), FileModes { file: 0o640, dir: 0o750 });
-        for (bad, why) in [("0755", "execute"), ("0400", "owner"), ("rw", "octal"), ("4600", "setuid")] {
-            let err = with(bad).unwrap_err().to_string();
-            assert!(err.contains(why) && err.contains("x.toml"), "{bad}: {err}");
-        }
-    }
-
-    /// The demo configuration without its `[data]` table.
-    fn base() -> String {
-        let demo = Config::demo().to_toml();
-        let (before, after) = demo.split_once("[data]").expect("the demo has a data table");
-        let rest = after.find("\n[").map_or("", |end| &after[end..]);
-        format!("{before}{rest}")
     }
 
     #[test]
