@@ -223,6 +223,16 @@ async fn tcp_feed(addr: SocketAddr) -> Vec<Vec<u8>> {
 }
 
 impl Run {
+    /// An operator command sent to a follower is refused, naming the leader.
+    fn check_a_follower_refuses_commands(&self) {
+        let leader = self.leader();
+        let follower = &self.nodes[(leader + 1) % 3];
+        let admin = AdminClient::new(&format!("http://{}", follower.admin), DEMO_ADMIN_TOKEN);
+        let refused = admin.run(&AdminAction::Halt { stock: "CEA".into() }).unwrap_err().to_string();
+        let leader_admin = self.nodes[leader].admin.to_string();
+        assert!(refused.contains("does not lead") && refused.contains(&leader_admin), "{refused}");
+    }
+
     /// Kills the leader `kills` times while the users trade, restarting it
     /// as a follower; the failover times (SIGKILL to the first Accepted).
     fn kill_leaders(&mut self, kills: usize) -> Vec<Duration> {
@@ -340,6 +350,7 @@ fn leader_failovers_lose_no_acknowledged_message() {
     let matches = run.check_streams();
     run.rebuild_a_follower();
     let hash = converged(&run.nodes);
+    run.check_a_follower_refuses_commands();
     let feeds: Vec<Vec<Vec<u8>>> = run.nodes.iter().map(|n| run.runtime.block_on(tcp_feed(n.tcp_feed))).collect();
     assert!(!feeds[0].is_empty() && feeds.iter().all(|f| *f == feeds[0]), "the nodes' TCP feeds differ");
     stop.store(true, Ordering::Release);

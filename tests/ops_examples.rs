@@ -1,6 +1,7 @@
 //! The operator's examples stay true: every metric the Grafana dashboard
 //! queries is exported by a running server's `/metrics`, and the systemd
-//! unit passes `systemd-analyze verify` (where systemd is installed).
+//! unit passes `systemd-analyze verify` (where systemd is installed), and the
+//! example cluster's node files load as documented.
 
 use carbonx::admin::client::{AdminAction, AdminClient};
 use carbonx::config::{Config, DEMO_ADMIN_TOKEN};
@@ -116,4 +117,27 @@ fn the_systemd_unit_verifies_and_runs_as_a_user_with_a_data_directory() {
     // It exits 0 on a key it ignores, but says so: any complaint about the unit fails.
     let complaints: Vec<&str> = stderr.lines().filter(|l| l.contains("carbonx.service")).collect();
     assert!(out.status.success() && complaints.is_empty(), "systemd-analyze verify:\n{stderr}");
+}
+
+/// The example cluster (`examples/cluster/`): each node file loads, is the
+/// demo market, names the same three members, and puts node k on the demo
+/// ports plus 100 × (k − 1), its data under `cluster-data/node<k>`.
+#[test]
+fn the_example_cluster_files_load_with_node_k_on_the_demo_ports_plus_100_k() {
+    let demo = Config::demo();
+    let mut members = None;
+    for k in 1..=3u16 {
+        let config = Config::load(&example(&format!("cluster/node{k}.toml"))).unwrap();
+        let cluster = config.cluster.as_ref().expect("[cluster]");
+        assert_eq!(cluster.node, u64::from(k));
+        assert!(config.demo && config.market == demo.market && config.gateway.users == demo.gateway.users);
+        let offset = 100 * (k - 1);
+        assert_eq!(config.gateway.listen.port(), 7001 + offset);
+        assert_eq!(config.admin.listen.port(), 7010 + offset);
+        assert_eq!(config.feed.tcp.port(), 7002 + offset);
+        assert_eq!(cluster.me().unwrap().raft.port(), 7011 + offset);
+        assert_eq!(members.get_or_insert_with(|| cluster.members.clone()), &cluster.members);
+    }
+    let start = std::fs::read_to_string(example("cluster/start.sh")).unwrap();
+    assert!(start.contains("cluster-data/node$k"), "start.sh keeps node k's data in cluster-data/node<k>");
 }

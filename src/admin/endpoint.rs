@@ -201,6 +201,12 @@ impl AdminState {
 
     /// Journals and applies `command`; its events once durable.
     pub(crate) async fn execute(&self, command: Command) -> Result<Vec<Event>, Refusal> {
+        if let Some(node) = self.cluster.as_ref().filter(|node| !node.is_leading()) {
+            let leader =
+                node.leader_admin().map_or_else(|| "none known yet".to_string(), |admin| format!("at {admin}"));
+            let why = format!("this cluster node does not lead: send commands to the leader ({leader})");
+            return Err(refuse(StatusCode::CONFLICT, why));
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.submit(OperatorRequest::Command(command, reply))?;
         wait(answer).await

@@ -183,6 +183,18 @@ impl ClusterNode {
         Ok(())
     }
 
+    /// True while this node leads and takes orders.
+    pub fn is_leading(&self) -> bool {
+        self.leadership.is_leading()
+    }
+
+    /// The admin address of the leader this node knows of.
+    pub fn leader_admin(&self) -> Option<String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        metrics.membership_config.nodes().find(|(id, _)| **id == leader).map(|(_, m)| m.admin.clone())
+    }
+
     /// The voting members now.
     pub fn voters(&self) -> std::collections::BTreeSet<NodeId> {
         self.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
