@@ -241,9 +241,11 @@ impl Watcher {
                 (m.state, m.current_term, m.running_state.clone())
             };
             if let Err(fatal) = running {
-                self.leadership.ready_term.store(0, Ordering::Release);
-                (self.on_leadership)(false);
-                self.failstop.trip(format_args!("raft stopped: {fatal}"));
+                self.stopped(
+                    &format!("raft stopped: {fatal}"),
+                    &shutdown,
+                    matches!(fatal, openraft::error::Fatal::Stopped),
+                );
                 return;
             }
             if state == ServerState::Leader {
@@ -255,12 +257,21 @@ impl Watcher {
             tokio::select! {
                 changed = metrics.changed() => if changed.is_err() {
                     // Raft's core is gone without saying why (it panicked).
-                    (self.on_leadership)(false);
-                    self.failstop.trip("raft stopped: its core task ended");
+                    self.stopped("raft stopped: its core task ended", &shutdown, false);
                     return;
                 },
                 _ = shutdown.changed() => return,
             }
+        }
+    }
+
+    /// Raft stopped: order entry closes; unless the server asked it to stop
+    /// (a shutdown), that is a fault and throws the fail-stop switch.
+    fn stopped(&self, why: &str, shutdown: &watch::Receiver<bool>, asked: bool) {
+        self.leadership.ready_term.store(0, Ordering::Release);
+        (self.on_leadership)(false);
+        if !(asked || *shutdown.borrow()) {
+            self.failstop.trip(why);
         }
     }
 
