@@ -72,9 +72,13 @@ enum Cmd {
     },
     /// Load benchmark: drives a server over SoupBinTCP/OUCH and reports latency percentiles.
     Load {
-        /// A running server's order-entry address (default: start an embedded demo server).
-        #[arg(long)]
-        connect: Option<std::net::SocketAddr>,
+        /// A running server's order-entry address, or a cluster's nodes' as
+        /// `A,B,C`: each session logs in to the node that takes it (the
+        /// leader), and after a dropped connection logs in again from its next
+        /// sequence number, following a new leader (default: start an embedded
+        /// demo server).
+        #[arg(long, value_delimiter = ',')]
+        connect: Vec<std::net::SocketAddr>,
         /// Comma-separated usernames, one session each.
         #[arg(long, default_value = "DEMO01,DEMO02,DEMO03,DEMO04")]
         users: String,
@@ -535,7 +539,8 @@ fn watch(options: &carbonx::tools::watch::WatchOptions) -> ExitCode {
 
 /// `carbonx load`'s arguments.
 struct LoadPlan {
-    connect: Option<std::net::SocketAddr>,
+    /// Empty: an embedded server.
+    connect: Vec<std::net::SocketAddr>,
     users: String,
     password: String,
     rate: String,
@@ -577,9 +582,9 @@ fn run_load(plan: &LoadPlan) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let embedded = match plan.connect {
-        Some(_) => None,
-        None => match EmbeddedServer::start(plan.fsync, plan.feed) {
+    let embedded = match plan.connect.is_empty() {
+        false => None,
+        true => match EmbeddedServer::start(plan.fsync, plan.feed) {
             Ok(server) => Some(server),
             Err(err) => {
                 eprintln!("carbonx: load: cannot start the embedded server: {err}");
@@ -587,23 +592,32 @@ fn run_load(plan: &LoadPlan) -> ExitCode {
             }
         },
     };
-    let connect = plan.connect.or(embedded.as_ref().map(|e| e.server.order_entry_addr())).expect("an address");
+    let connect = match &embedded {
+        Some(embedded) => vec![embedded.server.order_entry_addr()],
+        None => plan.connect.clone(),
+    };
     let settings = match &embedded {
         Some(_) => format!("embedded server, fsync={:?}, feeds {}", plan.fsync, plan.feed.name()),
-        None => format!("server at {connect}"),
+        None => format!("server at {}", connect.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
     };
-    let code = run_steps(plan, &rates, connect, &settings);
+    let code = run_steps(plan, &rates, &connect, &settings);
     if let Some(embedded) = embedded {
         embedded.stop();
     }
     code
 }
 
-fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAddr, settings: &str) -> ExitCode {
+/// Runs each rate step against `connect` (one address, or a cluster's nodes).
+fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: &[std::net::SocketAddr], settings: &str) -> ExitCode {
     let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else {
         return ExitCode::FAILURE;
     };
-    let tls = match plan.tls.client(connect) {
+    let Some(&first) = connect.first() else {
+        eprintln!("carbonx: load: no address to connect to");
+        return ExitCode::FAILURE;
+    };
+    // One TLS name for every node: the first address's, unless --tls-name gives the one their certificates share.
+    let tls = match plan.tls.client(first) {
         Ok(tls) => tls,
         Err(err) => {
             eprintln!("carbonx: load: {err}");
@@ -616,7 +630,7 @@ fn run_steps(plan: &LoadPlan, rates: &[Option<u64>], connect: std::net::SocketAd
     }
     for (step, rate) in rates.iter().enumerate() {
         let options = carbonx::tools::load::LoadOptions {
-            connect,
+            connect: connect.to_vec(),
             users: plan.users.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect(),
             password: plan.password.clone(),
             rate: *rate,

@@ -314,7 +314,7 @@ impl Hostile {
 /// `carbonx load` against `server`: DEMO03..DEMO06 at `rate` messages a second.
 async fn load(server: &Server, rate: u64, seconds: u64) -> carbonx::tools::load::LoadReport {
     let options = carbonx::tools::load::LoadOptions {
-        connect: server.order_entry_addr(),
+        connect: vec![server.order_entry_addr()],
         users: (3..=6).map(|n| format!("DEMO{n:02}")).collect(),
         password: "demo".into(),
         rate: Some(rate),

@@ -9,23 +9,31 @@
 //! It also measures a raw TCP ping-pong on loopback in the same run and
 //! reports the gateway's p50 and p99 as multiples of it.
 //!
+//! Given a cluster's nodes, each session logs in to the one that leads, and
+//! follows the leader when it changes mid-run.
+//!
 //! # Layout
 //! - `mod.rs`: the options, [`run`], the sessions' logins and the loopback
 //!   ping-pong.
+//! - `follow.rs`: following the leader (logging in again after a drop, and
+//!   handing the sender the new connection).
 //! - `mix.rs`: what orders are sent (the seeded mix and its tokens).
 //! - `pacer.rs`: when they are sent (planned send times, open and closed loop).
 //! - `report.rs`: what was found ([`LoadReport`]: counts, HDR percentiles,
 //!   text, JSON and files).
 
+mod follow;
 mod mix;
 mod pacer;
 mod report;
 
+pub use follow::LEADER_PATIENCE;
 pub use pacer::IN_FLIGHT_DEFAULT;
 pub use report::{Answers, LoadReport, Reject, Sent, hgrm};
 
-use carbonx_gateway::client::{Client, ClientError, Received};
+use carbonx_gateway::client::{ClientError, Leader, LeaderError};
 use carbonx_testkit::Rng;
+use follow::Route;
 use hdrhistogram::Histogram;
 use mix::{Mix, run_tag};
 use pacer::{Loop, Pacer, Session};
@@ -40,8 +48,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
-    /// The server's order-entry address.
-    pub connect: SocketAddr,
+    /// The server's order-entry address, or a cluster's nodes' (each
+    /// session logs in to the one that takes the login, and follows it).
+    pub connect: Vec<SocketAddr>,
     /// Usernames (password `demo` unless `password` says otherwise), one session each.
     pub users: Vec<String>,
     /// Password of every user.
@@ -68,7 +77,7 @@ pub enum LoadError {
     /// The loopback TCP ping-pong, the run's reference, failed.
     #[error("loopback ping-pong: {0}")]
     Ping(#[source] std::io::Error),
-    /// A session could not connect, log in or write.
+    /// A session could not write.
     #[error("{user}: {source}")]
     Session {
         /// The username.
@@ -76,13 +85,14 @@ pub enum LoadError {
         /// Why.
         source: ClientError,
     },
-    /// The server refused a login.
-    #[error("{user}: login refused: {answer}")]
-    LoginRefused {
+    /// No node took a session's login (at the start, or after a drop), or
+    /// one refused it.
+    #[error("{user}: login: {source}")]
+    Login {
         /// The username.
         user: String,
-        /// The server's answer.
-        answer: String,
+        /// Why.
+        source: LeaderError,
     },
     /// A session's task failed.
     #[error("{0}")]
@@ -102,12 +112,19 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     let sent_counter = Arc::new(AtomicU64::new(0));
     let pacer = Pacer::start(if options.rate.is_some() { Loop::Open } else { Loop::Closed });
     let run_tag = run_tag().await;
+    let addrs: Arc<[SocketAddr]> = options.connect.clone().into();
     for (i, user) in options.users.iter().enumerate() {
-        let client = log_in(options, user).await?;
+        let route = Route {
+            addrs: Arc::clone(&addrs),
+            tls: options.tls.clone(),
+            user: user.clone(),
+            password: options.password.clone(),
+        };
+        let leader = log_in(&route).await?;
         let rng = Rng::new(options.seed ^ ((i as u64 + 1) * 0x9E37));
         let mix = Mix::new(rng, i as u8, run_tag, user_first_account(user));
         let session = Session {
-            user: user.clone(),
+            route,
             mix,
             rate: options.rate.map(|r| (r / sessions).max(1)),
             in_flight: options.in_flight,
@@ -117,7 +134,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
             sent_counter: Arc::clone(&sent_counter),
             pacer: Arc::clone(&pacer.tick),
         };
-        tasks.push(tokio::spawn(session.run(client)));
+        tasks.push(tokio::spawn(session.run(leader)));
     }
     if let Some(bar) = &progress {
         tokio::spawn(show_live_rate(bar.clone(), Arc::clone(&sent_counter), start, options.warmup + options.duration));
@@ -131,6 +148,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
         accepted: histogram(),
         executed: histogram(),
         per_second: Vec::new(),
+        reconnects: 0,
         ping,
     };
     for task in tasks {
@@ -144,14 +162,9 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     Ok(report)
 }
 
-/// A session of `user`, logged in.
-async fn log_in(options: &LoadOptions, user: &str) -> Result<Client, LoadError> {
-    let failed = |source| LoadError::Session { user: user.to_string(), source };
-    let mut client = Client::connect_with(options.connect, options.tls.as_ref()).await.map_err(failed)?;
-    match client.login(user, &options.password, "", 0).await.map_err(failed)? {
-        Received::LoginAccepted { .. } => Ok(client),
-        other => Err(LoadError::LoginRefused { user: user.to_string(), answer: format!("{other:?}") }),
-    }
+/// A session logged in (for new messages only) to the node that takes it.
+async fn log_in(route: &Route) -> Result<Leader, LoadError> {
+    route.log_in(0).await.map_err(|source| LoadError::Login { user: route.user.clone(), source })
 }
 
 /// Updates the progress bar with the rate sent over the last 250 ms.

@@ -4,13 +4,13 @@
 //! thread that wakes the open-loop senders.
 
 use super::LoadError;
+use super::follow::{self, Outlet, Route};
 use super::mix::Mix;
 use super::report::{Sent, SessionResult, read_answers};
-use carbonx_gateway::client::{Client, ClientError};
+use carbonx_gateway::client::{ClientError, Leader};
 use carbonx_gateway::ouch::Inbound;
-use carbonx_soup::packet::Packet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Orders whose send times are remembered per session (a ring): an answer
@@ -35,6 +35,9 @@ pub(super) struct Shared {
     /// machine with few cores a spinning generator starves the server it
     /// measures).
     pub(super) answers_arrived: tokio::sync::Notify,
+    /// Set by the sender before it logs out (or gives up): the reader then
+    /// takes the connection's end as the end, not as a drop to recover from.
+    pub(super) closing: AtomicBool,
 }
 
 /// How a run paces its sends.
@@ -93,8 +96,8 @@ impl Drop for Pacer {
 
 /// One session's sender: plans each message's send time and sends it.
 pub(super) struct Session {
-    /// The username, for errors.
-    pub(super) user: String,
+    /// Where and as whom it logs in (again, after a drop).
+    pub(super) route: Route,
     /// The [`Pacer`]'s tick.
     pub(super) pacer: Arc<tokio::sync::Notify>,
     /// What to send.
@@ -115,41 +118,63 @@ pub(super) struct Session {
 
 impl Session {
     /// Sends until the end, waits (bounded) for the answers, logs out.
+    /// When the connection drops, the reader logs in again (following the
+    /// leader) and the sender carries on over the new connection.
     ///
     /// # Errors
-    /// Writing to the server failed, or the reader task failed.
-    pub(super) async fn run(self, client: Client) -> Result<SessionResult, LoadError> {
-        let (reader, writer) = client.into_split();
+    /// Writing to the server failed and no node took the login again, or
+    /// the reader task failed.
+    pub(super) async fn run(self, leader: Leader) -> Result<SessionResult, LoadError> {
+        let user = self.route.user.clone();
+        let (reader, follow, outlet) = follow::split(self.route.clone(), leader);
         let shared = Arc::new(Shared {
             planned: (0..PLANNED_RING).map(|_| AtomicU64::new(u64::MAX)).collect(),
             answered: AtomicU64::new(0),
             answers_arrived: tokio::sync::Notify::new(),
+            closing: AtomicBool::new(false),
         });
         let (start, warmup) = (self.start, self.warmup);
-        let reader_task = tokio::spawn(read_answers(reader, Arc::clone(&shared), start, warmup));
-        let user = self.user.clone();
-        let (sent, per_second) =
-            self.send_all(writer, &shared).await.map_err(|source| LoadError::Session { user, source })?;
-        let mut result = reader_task.await?;
-        result.sent = sent;
-        result.per_second = per_second;
-        Ok(result)
+        let mut reader_task = tokio::spawn(read_answers(reader, follow, Arc::clone(&shared), start, warmup));
+        let sent = self.send_all(outlet, &shared).await;
+        shared.closing.store(true, Ordering::Release);
+        match sent {
+            Ok((sent, per_second)) => {
+                let mut result = reader_task.await?;
+                result.sent = sent;
+                result.per_second = per_second;
+                Ok(result)
+            }
+            // When the reader gave up finding a node to log in to (it ends
+            // at once then), its error says why the session stopped.
+            Err(source) => match tokio::time::timeout(Duration::from_secs(1), &mut reader_task).await {
+                Ok(Ok(SessionResult { gave_up: Some(source), .. })) => Err(LoadError::Login { user, source }),
+                Ok(_) => Err(LoadError::Session { user, source }),
+                Err(_) => {
+                    reader_task.abort();
+                    Err(LoadError::Session { user, source })
+                }
+            },
+        }
     }
 
-    async fn send_all(
-        mut self,
-        mut writer: carbonx_gateway::client::ClientWriter,
-        shared: &Shared,
-    ) -> Result<(Sent, Vec<u64>), ClientError> {
+    async fn send_all(mut self, mut outlet: Outlet, shared: &Shared) -> Result<(Sent, Vec<u64>), ClientError> {
         let mut sent = Sent::default();
         let mut per_second = Vec::new();
         let interval_ns = self.rate.map(|r| 1_000_000_000 / r.max(1));
         let mut planned_ns: u64 = 0;
+        // Closed loop: messages in flight when a connection dropped, no
+        // longer waited for (those the new leader never sequenced will not
+        // be answered; the replayed answers of the others briefly let a few
+        // more out than the limit).
+        let mut written_off = 0;
         tokio::time::sleep_until(self.start.into()).await;
         loop {
             let now = self.start.elapsed();
             if now >= self.end {
                 break;
+            }
+            if outlet.take_fresh() {
+                written_off = in_flight(&sent, 0, shared);
             }
             let now_ns = now.as_nanos() as u64;
             // Open loop: everything planned up to now goes out in one write.
@@ -157,7 +182,7 @@ impl Session {
             let due = match interval_ns {
                 Some(step) if now_ns >= planned_ns => ((now_ns - planned_ns) / step + 1).min(4_096),
                 Some(_) => 0,
-                None => self.in_flight.saturating_sub(total(&sent) - shared.answered.load(Ordering::Acquire)),
+                None => self.in_flight.saturating_sub(in_flight(&sent, written_off, shared)),
             };
             for _ in 0..due {
                 let planned = match interval_ns {
@@ -183,11 +208,13 @@ impl Session {
                     }
                     per_second[second] += 1;
                 }
-                writer.queue(&message);
+                outlet.queue(&message);
             }
             if due > 0 {
                 self.sent_counter.fetch_add(due, Ordering::Relaxed);
-                writer.flush().await?;
+                if outlet.flush().await? {
+                    written_off = in_flight(&sent, 0, shared);
+                }
             }
             // Open loop: the pacer's next tick (tokio's timer only as a
             // fallback, should the pacer thread be missing).
@@ -203,16 +230,39 @@ impl Session {
                 None => tokio::task::yield_now().await,
             }
         }
-        // Wait (bounded) for the answers, then log out.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while shared.answered.load(Ordering::Acquire) < total(&sent) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        writer.send_packet(Packet::LogoutRequest).await?;
+        wait_for_answers(shared, &mut outlet, total(&sent), written_off > 0).await;
+        shared.closing.store(true, Ordering::Release);
+        outlet.log_out().await?;
         Ok((sent, per_second))
+    }
+}
+
+/// How long the answers may pause at the end of a run that lost a
+/// connection before the rest are taken as never coming (what the dead
+/// leader did not sequence is never answered).
+const SETTLED: Duration = Duration::from_secs(1);
+
+/// Waits (at most 10 s) until `sent` messages are answered; after a lost
+/// connection (`lost_connection`, or one lost while waiting), only until no
+/// answer has come for [`SETTLED`].
+async fn wait_for_answers(shared: &Shared, outlet: &mut Outlet, sent: u64, mut lost_connection: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut answered, mut since) = (shared.answered.load(Ordering::Acquire), Instant::now());
+    while answered < sent && Instant::now() < deadline && !(lost_connection && since.elapsed() >= SETTLED) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        lost_connection |= outlet.take_fresh();
+        let now_answered = shared.answered.load(Ordering::Acquire);
+        if now_answered != answered {
+            (answered, since) = (now_answered, Instant::now());
+        }
     }
 }
 
 fn total(sent: &Sent) -> u64 {
     sent.orders + sent.replaces + sent.cancels
+}
+
+/// Messages sent and still waited for: neither answered nor written off.
+fn in_flight(sent: &Sent, written_off: u64, shared: &Shared) -> u64 {
+    total(sent).saturating_sub(written_off).saturating_sub(shared.answered.load(Ordering::Acquire))
 }

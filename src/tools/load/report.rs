@@ -2,9 +2,11 @@
 //! histograms of the latencies from each order's planned send time, and
 //! their output as text, JSON, `.hgrm` files and plots.
 
+use super::follow::Follow;
 use super::mix::order_number;
 use super::pacer::{PLANNED_RING, Shared};
 use carbonx_engine::{CancelReason, RejectReason};
+use carbonx_gateway::client::LeaderError;
 use carbonx_gateway::ouch::Outbound;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -33,6 +35,8 @@ pub struct LoadReport {
     pub executed: Histogram<u64>,
     /// Messages sent per second of the run (throughput over time).
     pub per_second: Vec<u64>,
+    /// Logins again after a dropped connection (following the leader).
+    pub reconnects: u64,
     /// Loopback TCP round trip, nanoseconds.
     pub ping: Histogram<u64>,
 }
@@ -72,7 +76,8 @@ pub struct Answers {
 }
 
 impl LoadReport {
-    /// Orders, replaces and cancels that got no answer.
+    /// Orders, replaces and cancels that got no answer: after a failover,
+    /// those the dead leader took but never sequenced among them.
     pub fn unanswered(&self) -> i64 {
         let s = self.sent;
         let a = self.answers;
@@ -139,6 +144,10 @@ pub(super) struct SessionResult {
     executed: Histogram<u64>,
     /// Messages sent per second of the measured part.
     pub(super) per_second: Vec<u64>,
+    /// Logins again after a dropped connection.
+    reconnects: u64,
+    /// Why the reader stopped early: no node took its login again.
+    pub(super) gave_up: Option<LeaderError>,
 }
 
 impl SessionResult {
@@ -150,6 +159,8 @@ impl SessionResult {
             accepted: histogram(),
             executed: histogram(),
             per_second: Vec::new(),
+            reconnects: 0,
+            gave_up: None,
         }
     }
 }
@@ -163,6 +174,7 @@ pub(super) fn merge(report: &mut LoadReport, r: SessionResult) {
     report.sent.orders += r.sent.orders;
     report.sent.replaces += r.sent.replaces;
     report.sent.cancels += r.sent.cancels;
+    report.reconnects += r.reconnects;
     let (a, b) = (&mut report.answers, r.answers);
     a.accepted += b.accepted;
     a.replaced += b.replaced;
@@ -186,23 +198,40 @@ pub(super) fn merge(report: &mut LoadReport, r: SessionResult) {
     }
 }
 
-/// The reader task of a session: counts and times every answer until the
-/// connection ends or stays quiet.
+/// The reader task of a session: counts and times every answer (once,
+/// by sequence number) until the session closes. A connection that drops
+/// or stays quiet before the sender closes is logged in to again through
+/// `follow`; when no node takes the login, the reader stops with why.
 pub(super) async fn read_answers(
     mut reader: carbonx_gateway::client::ClientReader,
+    mut follow: Follow,
     shared: Arc<Shared>,
     start: Instant,
     warmup: Duration,
 ) -> SessionResult {
     let mut r = SessionResult::new();
     let timer = Timer { shared: &shared, start, warmup_ns: warmup.as_nanos() as u64 };
-    while let Ok((_, message)) = reader.next_message(Duration::from_secs(30)).await {
-        if tally(&mut r, &message, &timer) {
-            shared.answered.fetch_add(1, Ordering::AcqRel);
-            shared.answers_arrived.notify_one();
+    loop {
+        match reader.next_message(Duration::from_secs(30)).await {
+            Ok((seq, message)) => {
+                if follow.first_time(seq) && tally(&mut r, &message, &timer) {
+                    shared.answered.fetch_add(1, Ordering::AcqRel);
+                    shared.answers_arrived.notify_one();
+                }
+            }
+            Err(_) if shared.closing.load(Ordering::Acquire) => return r,
+            Err(_) => match follow.rejoin().await {
+                Ok(next) => {
+                    reader = next;
+                    r.reconnects += 1;
+                }
+                Err(err) => {
+                    r.gave_up = Some(err);
+                    return r;
+                }
+            },
         }
     }
-    r
 }
 
 /// Whether timing an answer uses up its order's planned send time.
@@ -305,6 +334,8 @@ struct JsonReport {
     fills: JsonFills,
     /// By OUCH reject reason letter.
     rejects: BTreeMap<String, u64>,
+    /// Logins again after a dropped connection (following the leader).
+    reconnects: u64,
 }
 
 /// A rate per second, or `"max"` (closed loop).
@@ -388,7 +419,12 @@ impl std::fmt::Display for LoadReport {
             a.fills_maker, a.fills_taker, a.fills_block, a.cancelled_other
         )?;
         let rejects: Vec<String> = self.rejects.iter().map(|(k, v)| format!("{}: {v}", k.char())).collect();
-        writeln!(f, "rejects by reason: {}", if rejects.is_empty() { "none".into() } else { rejects.join(", ") })
+        writeln!(f, "rejects by reason: {}", if rejects.is_empty() { "none".into() } else { rejects.join(", ") })?;
+        if self.reconnects > 0 {
+            let n = self.reconnects;
+            writeln!(f, "reconnects: {n} (dropped connections logged in to again; unanswered counts what was lost)")?;
+        }
+        Ok(())
     }
 }
 
@@ -419,6 +455,7 @@ impl LoadReport {
             },
             fills: JsonFills { maker: a.fills_maker, taker: a.fills_taker, block: a.fills_block },
             rejects: self.rejects.iter().map(|(k, v)| (k.char().to_string(), *v)).collect(),
+            reconnects: self.reconnects,
         };
         serde_json::to_string(&json).expect("a load report serialises")
     }
@@ -497,6 +534,7 @@ mod tests {
             accepted,
             executed: Histogram::new(3).unwrap(),
             per_second: vec![2, 2],
+            reconnects: 1,
             ping: Histogram::new(3).unwrap(),
         };
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
@@ -509,5 +547,7 @@ mod tests {
         // A letter that needs escaping stays valid JSON (the old hand-written output broke here).
         assert_eq!(json["rejects"]["\""], 1);
         assert_eq!(json["sent"]["cancels"], 1);
+        assert_eq!(json["reconnects"], 1);
+        assert!(report.to_string().contains("reconnects: 1"), "{report}");
     }
 }
