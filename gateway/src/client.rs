@@ -25,8 +25,9 @@ pub const NOT_AVAILABLE: u8 = b'S';
 /// retries come soon.
 const FIRST_PAUSE: Duration = Duration::from_millis(25);
 /// The longest pause between rounds (the pause doubles up to it), so that a
-/// client notices a new leader within this much of its election.
-const PAUSE_MAX: Duration = Duration::from_millis(400);
+/// client notices a new leader within this much of its election (a round
+/// costs each node one refused connection or one `S`: cheap to repeat).
+const PAUSE_MAX: Duration = Duration::from_millis(100);
 
 /// What the server sent, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use carbonx::admin::api::{ClusterView, MembershipAnswer};
 use carbonx::admin::client::AdminClient;
 use carbonx::config::DEMO_ADMIN_TOKEN;
-use carbonx_gateway::client::{Client, Received};
+use carbonx_gateway::client::{Client, Login};
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -125,17 +125,10 @@ pub fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbo
 /// Logs in asking for the stream from `from`, retrying while the node
 /// does not lead yet (Login Rejected `S`) or does not answer.
 pub async fn login_to_leader(addr: SocketAddr, user: &str, from: u64) -> Client {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        assert!(Instant::now() < deadline, "{user}: no login at {addr}");
-        if let Ok(mut client) = Client::connect(addr).await {
-            match client.login(user, "demo", "", from).await {
-                Ok(Received::LoginAccepted { .. }) => return client,
-                Ok(Received::LoginRejected(b'S')) | Err(_) => {}
-                Ok(other) => panic!("{user}: {other:?}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let login = Login { user, password: "demo", session: "", sequence: from };
+    match Client::login_to_leader(&[addr], None, &login, PATIENCE).await {
+        Ok(leader) => leader.client,
+        Err(err) => panic!("{user}: no login at {addr}: {err}"),
     }
 }
 
