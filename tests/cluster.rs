@@ -21,9 +21,7 @@ mod support;
 use carbonx::admin::client::{AdminAction, AdminClient, ClusterAction};
 use carbonx::cluster::config::{ClusterConfig, MemberConfig};
 use carbonx::config::{Config, DEMO_ADMIN_TOKEN};
-use carbonx_gateway::client::{Client, ClientError};
-use carbonx_gateway::ouch::{CancelOrder, Inbound, Outbound};
-use carbonx_soup::packet::alpha;
+use carbonx_gateway::ouch::Outbound;
 use carbonx_testkit::Rng;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,8 +30,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::cluster::{
-    Node, PATIENCE, agreed_leader, converged, free_addr, login_to_leader, order, verify_replay, voters, whole_stream,
+    Node, PATIENCE, agreed_leader, converged, free_addr, login_to_leader, verify_replay, voters, whole_stream,
 };
+use support::flow::{Flow, check_prefix, order, trade};
 
 const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
 /// A member's addresses and its TCP feed's.
@@ -82,51 +81,6 @@ fn three_nodes(dir: &Path, udp: SocketAddr) -> Vec<Node> {
         .collect()
 }
 
-/// Sends seeded orders and cancels until the connection dies (or 5,000
-/// orders); returns everything received, the replay included.
-async fn trade(mut client: Client, user: usize, round: usize, seed: u64, mut received: Vec<Outbound>) -> Vec<Outbound> {
-    let mut rng = Rng::new(seed);
-    let first_account = user as u32 * 340 + 1;
-    for n in 0..5_000u32 {
-        let token = format!("C{round:02}N{n}");
-        let message = if n > 0 && rng.below(5) == 0 {
-            let target = format!("C{round:02}N{}", rng.below(u64::from(n)));
-            Inbound::Cancel(CancelOrder { token: alpha(&target).unwrap(), shares: 0 })
-        } else {
-            let side = if rng.below(2) == 0 { b'B' } else { b'S' };
-            let price = 746_300 + (rng.below(7) as u32) * 100 - 300;
-            let firm = format!("{:04}", first_account + rng.below(5) as u32);
-            order(&token, side, 1 + rng.below(30) as u32, price, &firm)
-        };
-        if client.send(&message).await.is_err() {
-            break;
-        }
-        loop {
-            match client.next_message(Duration::from_millis(2)).await {
-                Ok((seq, message)) => {
-                    assert_eq!(seq, received.len() as u64 + 1, "gap or duplicate in the live stream");
-                    received.push(message);
-                }
-                Err(ClientError::Timeout) => break,
-                Err(_) => return received,
-            }
-        }
-    }
-    received
-}
-
-fn check_prefix(user: &str, acked: &[Outbound], stream: &[Outbound]) {
-    assert!(
-        stream.len() >= acked.len(),
-        "{user}: {} messages received, only {} after failover",
-        acked.len(),
-        stream.len()
-    );
-    for (i, (a, s)) in acked.iter().zip(stream).enumerate() {
-        assert_eq!(a, s, "{user}: message {} changed across the failover", i + 1);
-    }
-}
-
 /// The time from `since` to the first Accepted of a fresh order on the leader.
 /// The time from `since` to the first Accepted of a fresh order on the
 /// leader. The order accepted by the previous leader is resent first: it
@@ -168,7 +122,8 @@ impl Run {
         for (i, (user, login)) in USERS.iter().zip(logins).enumerate() {
             let (client, stream) = self.runtime.block_on(login).unwrap();
             check_prefix(user, &self.acked[user], &stream);
-            tasks.push(self.runtime.spawn(trade(client, i, round, self.rng.next_u64(), stream)));
+            let flow = Flow { tag: 'C', user_index: i, round, messages: 5_000 };
+            tasks.push(self.runtime.spawn(trade(client, flow, self.rng.next_u64(), stream)));
         }
         tasks
     }

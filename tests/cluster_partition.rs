@@ -23,7 +23,8 @@ use carbonx_gateway::ouch::Outbound;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::cluster::{Node, PATIENCE, agreed_leader, converged, login_to_leader, order, verify_replay, whole_stream};
+use support::cluster::{Node, PATIENCE, agreed_leader, converged, login_to_leader, verify_replay, whole_stream};
+use support::flow::order;
 use support::netns::{Netns, ip};
 
 /// The Raft network: node k at `10.92.1.k`.

@@ -9,10 +9,11 @@
 //!
 //! Seed: `CARBONX_SEED` (printed); kills: `CARBONX_CRASH_KILLS` (default 20).
 
+mod support;
+
 use carbonx::config::Config;
 use carbonx_gateway::client::{Client, Received};
-use carbonx_gateway::ouch::{CancelOrder, EnterOrder, Inbound, Outbound};
-use carbonx_soup::packet::alpha;
+use carbonx_gateway::ouch::Outbound;
 use carbonx_testkit::Rng;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -20,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
+use support::flow::{Flow, check_prefix, trade};
 
 const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
 
@@ -57,10 +59,6 @@ fn serve(config: &Path, data: &Path) -> Serve {
     panic!("serve did not print its order-entry address");
 }
 
-fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
-    Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
-}
-
 /// Logs in from sequence 1 and reads the whole stream so far.
 async fn whole_stream(addr: SocketAddr, user: &str) -> (Client, Vec<Outbound>) {
     let mut client = Client::connect(addr).await.unwrap();
@@ -75,58 +73,6 @@ async fn whole_stream(addr: SocketAddr, user: &str) -> (Client, Vec<Outbound>) {
         stream.push(message);
     }
     (client, stream)
-}
-
-/// Sends seeded orders and cancels until the connection dies; returns what arrived.
-async fn trade(
-    mut client: Client,
-    user_index: usize,
-    round: usize,
-    seed: u64,
-    mut received: Vec<Outbound>,
-) -> Vec<Outbound> {
-    let mut rng = Rng::new(seed);
-    let first_account = user_index as u32 * 340 + 1;
-    for n in 0..20_000u32 {
-        let token = format!("K{round:02}N{n}");
-        let message = if n > 0 && rng.below(5) == 0 {
-            let target = format!("K{round:02}N{}", rng.below(u64::from(n)));
-            Inbound::Cancel(CancelOrder { token: alpha(&target).unwrap(), shares: 0 })
-        } else {
-            let side = if rng.below(2) == 0 { b'B' } else { b'S' };
-            let price = 746_300 + (rng.below(7) as u32) * 100 - 300;
-            let firm = format!("{:04}", first_account + rng.below(5) as u32);
-            order(&token, side, 1 + rng.below(30) as u32, price, &firm)
-        };
-        if client.send(&message).await.is_err() {
-            break;
-        }
-        let mut broken = false;
-        loop {
-            match client.next_message(Duration::from_millis(2)).await {
-                Ok((seq, message)) => {
-                    assert_eq!(seq, received.len() as u64 + 1, "gap or duplicate in the live stream");
-                    received.push(message);
-                }
-                Err(carbonx_gateway::client::ClientError::Timeout) => break,
-                Err(_) => {
-                    broken = true;
-                    break;
-                }
-            }
-        }
-        if broken {
-            break;
-        }
-    }
-    received
-}
-
-fn check_prefix(user: &str, acked: &[Outbound], stream: &[Outbound]) {
-    assert!(stream.len() >= acked.len(), "{user}: {} acked messages, only {} after restart", acked.len(), stream.len());
-    for (i, (a, s)) in acked.iter().zip(stream).enumerate() {
-        assert_eq!(a, s, "{user}: message {} changed across the crash", i + 1);
-    }
 }
 
 #[test]
@@ -150,7 +96,8 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
             let (client, stream) = runtime.block_on(login).unwrap();
             check_prefix(user, &acked[user], &stream);
             let task_seed = rng.next_u64();
-            tasks.push(runtime.spawn(trade(client, i, round, task_seed, stream)));
+            let flow = Flow { tag: 'K', user_index: i, round, messages: 20_000 };
+            tasks.push(runtime.spawn(trade(client, flow, task_seed, stream)));
         }
         std::thread::sleep(Duration::from_millis(30 + rng.below(250)));
         server.child.kill().unwrap(); // SIGKILL

@@ -9,6 +9,8 @@
 //! Without the fix a router, feed or end-of-day panic logged "stage
 //! stopped" and trading went on: the server never exited.
 
+mod support;
+
 use carbonx::config::Config;
 use carbonx_gateway::client::{Client, ClientError, Received};
 use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
@@ -17,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::flow::take_answers;
 
 const USERS: [&str; 2] = ["DEMO01", "DEMO02"];
 
@@ -81,24 +84,8 @@ async fn trade(mut client: Client, user: usize, mut received: Vec<Outbound>) -> 
     for n in 0..1_000u32 {
         let side = if n % 2 == 0 { b'B' } else { b'S' };
         let message = order(&format!("F{user}N{n}"), side, 746_300, user as u32 * 340 + 1 + n % 3);
-        if client.send(&message).await.is_err() {
-            break;
-        }
-        let mut broken = false;
-        loop {
-            match client.next_message(Duration::from_millis(5)).await {
-                Ok((seq, message)) => {
-                    assert_eq!(seq, received.len() as u64 + 1, "gap or duplicate in the live stream");
-                    received.push(message);
-                }
-                Err(ClientError::Timeout) => break,
-                Err(_) => {
-                    broken = true;
-                    break;
-                }
-            }
-        }
-        if broken {
+        let wait = Duration::from_millis(5);
+        if client.send(&message).await.is_err() || !take_answers(&mut client, &mut received, wait).await {
             break;
         }
     }

@@ -8,7 +8,7 @@ use carbonx::admin::api::{ClusterView, MembershipAnswer};
 use carbonx::admin::client::AdminClient;
 use carbonx::config::DEMO_ADMIN_TOKEN;
 use carbonx_gateway::client::{Client, Login};
-use carbonx_gateway::ouch::{EnterOrder, Inbound, Outbound};
+use carbonx_gateway::ouch::Outbound;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,10 +116,6 @@ pub fn agreed_leader(nodes: &[Node]) -> Option<usize> {
         std::thread::sleep(Duration::from_millis(50));
     }
     None
-}
-
-pub fn order(token: &str, side: u8, shares: u32, price: u32, firm: &str) -> Inbound {
-    Inbound::Enter(EnterOrder::limit(token, side, shares, "CEA", price, firm))
 }
 
 /// Logs in asking for the stream from `from`, retrying while the node
