@@ -19,67 +19,20 @@
 mod support;
 
 use carbonx::admin::client::{AdminAction, AdminClient, ClusterAction};
-use carbonx::cluster::config::{ClusterConfig, MemberConfig};
 use carbonx::config::{Config, DEMO_ADMIN_TOKEN};
 use carbonx_gateway::ouch::Outbound;
 use carbonx_testkit::Rng;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::cluster::{
-    Node, PATIENCE, agreed_leader, converged, free_addr, login_to_leader, verify_replay, voters, whole_stream,
+    Node, PATIENCE, agreed_leader, converged, login_to_leader, three_nodes, verify_replay, voters, whole_stream,
 };
 use support::flow::{Flow, check_prefix, order, trade};
 
 const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
-/// A member's addresses and its TCP feed's.
-struct Addresses {
-    member: MemberConfig,
-    tcp_feed: SocketAddr,
-}
-
-/// Three nodes' configuration files: the demo market, free loopback ports,
-/// every node's MoldUDP64 to `udp`.
-fn three_nodes(dir: &Path, udp: SocketAddr) -> Vec<Node> {
-    let members: Vec<Addresses> = (1..=3)
-        .map(|id| Addresses {
-            member: MemberConfig { id, raft: free_addr(), order_entry: free_addr(), admin: free_addr() },
-            tcp_feed: free_addr(),
-        })
-        .collect();
-    members
-        .iter()
-        .map(|member| {
-            let mut config = Config::demo().on_free_ports();
-            (config.feed.publish_to, config.feed.tcp) = (vec![udp], member.tcp_feed);
-            config.cluster = Some(ClusterConfig {
-                node: member.member.id,
-                heartbeat_ms: 50,
-                election_timeout_min_ms: 200,
-                election_timeout_max_ms: 400,
-                join: false,
-                members: members.iter().map(|m| m.member.clone()).collect(),
-            });
-            let id = member.member.id;
-            let path = dir.join(format!("node{id}.toml"));
-            std::fs::write(&path, config.to_toml()).unwrap();
-            Node {
-                id,
-                config: path,
-                data: dir.join(format!("node{id}")),
-                log: dir.join(format!("node{id}.log")),
-                netns: None,
-                order_entry: member.member.order_entry,
-                admin: member.member.admin,
-                tcp_feed: member.tcp_feed,
-                child: None,
-            }
-        })
-        .collect()
-}
 
 /// The time from `since` to the first Accepted of a fresh order on the leader.
 /// The time from `since` to the first Accepted of a fresh order on the
@@ -305,7 +258,7 @@ fn leader_failovers_lose_no_acknowledged_message() {
         move || collect_datagrams(udp, stop)
     });
     let mut run = Run {
-        nodes: three_nodes(tmp.path(), udp_addr),
+        nodes: three_nodes(tmp.path(), Some(udp_addr)),
         runtime,
         acked: USERS.iter().map(|u| (*u, Vec::new())).collect(),
         rng: Rng::new(seed),

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::disk::SmallDisk;
 use support::flow::take_answers;
 
 const USERS: [&str; 2] = ["DEMO01", "DEMO02"];
@@ -214,34 +215,6 @@ fn a_feed_panic_stops_the_server_and_a_restart_recovers() {
 }
 
 // ---- A disk that fills up under load (issue 19) ----
-
-/// A small tmpfs mounted for one test, unmounted (lazily) when dropped.
-struct SmallDisk {
-    dir: std::path::PathBuf,
-}
-
-impl SmallDisk {
-    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it) on `dir`;
-    /// why not, where the machine cannot (not root, no mount namespace).
-    fn mount(dir: &Path, size: &str) -> Result<SmallDisk, String> {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .map_err(|e| format!("mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(SmallDisk { dir: dir.to_path_buf() })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
 
 /// Floods as `user` in waves of 200 crossing orders until the connection
 /// ends (or 100,000 orders): every message received, checked gap-free.

@@ -6,14 +6,61 @@
 
 use carbonx::admin::api::{ClusterView, MembershipAnswer};
 use carbonx::admin::client::AdminClient;
-use carbonx::config::DEMO_ADMIN_TOKEN;
+use carbonx::cluster::config::{ClusterConfig, MemberConfig};
+use carbonx::config::{Config, DEMO_ADMIN_TOKEN};
 use carbonx_gateway::client::{Client, Login};
 use carbonx_gateway::ouch::Outbound;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A member's addresses and its TCP feed's.
+struct Addresses {
+    member: MemberConfig,
+    tcp_feed: SocketAddr,
+}
+
+/// Three nodes' configuration files: the demo market, free loopback ports,
+/// every node's MoldUDP64 to `udp` (none without).
+pub fn three_nodes(dir: &Path, udp: Option<SocketAddr>) -> Vec<Node> {
+    let members: Vec<Addresses> = (1..=3)
+        .map(|id| Addresses {
+            member: MemberConfig { id, raft: free_addr(), order_entry: free_addr(), admin: free_addr() },
+            tcp_feed: free_addr(),
+        })
+        .collect();
+    members
+        .iter()
+        .map(|member| {
+            let mut config = Config::demo().on_free_ports();
+            (config.feed.publish_to, config.feed.tcp) = (udp.into_iter().collect(), member.tcp_feed);
+            config.cluster = Some(ClusterConfig {
+                node: member.member.id,
+                heartbeat_ms: 50,
+                election_timeout_min_ms: 200,
+                election_timeout_max_ms: 400,
+                join: false,
+                members: members.iter().map(|m| m.member.clone()).collect(),
+            });
+            let id = member.member.id;
+            let path = dir.join(format!("node{id}.toml"));
+            std::fs::write(&path, config.to_toml()).unwrap();
+            Node {
+                id,
+                config: path,
+                data: dir.join(format!("node{id}")),
+                log: dir.join(format!("node{id}.log")),
+                netns: None,
+                order_entry: member.member.order_entry,
+                admin: member.member.admin,
+                tcp_feed: member.tcp_feed,
+                child: None,
+            }
+        })
+        .collect()
+}
 
 /// Longest wait for anything the cluster must do (elect, converge, start).
 pub const PATIENCE: Duration = Duration::from_secs(30);

@@ -6,6 +6,7 @@
 //! - [`cluster`]: `carbonx serve` nodes of a cluster as processes (in a
 //!   network namespace or not), their `/cluster` views, the leader, logins
 //!   that follow it, and the final checks (convergence, replay);
+//! - [`disk`]: a small tmpfs that fills up under load;
 //! - [`flow`]: seeded users trading until their connection dies, and the
 //!   check that their streams survive a crash or failover;
 //! - [`capture`]: a recording TCP proxy (std threads) between a client and
@@ -42,6 +43,7 @@ pub mod admin;
 pub mod books;
 pub mod capture;
 pub mod cluster;
+pub mod disk;
 pub mod flow;
 pub mod hostile;
 pub mod netns;
