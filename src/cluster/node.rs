@@ -301,15 +301,25 @@ struct RaftReplication {
 }
 
 impl Replication for RaftReplication {
-    fn propose(&mut self, records: Vec<u8>) -> Option<u64> {
-        match self.handle.block_on(self.raft.client_write(Batch { records })) {
-            Ok(written) => Some(written.log_id.index),
-            Err(err) => {
-                tracing::warn!(%err, "proposal refused: not the leader");
+    /// Hands the batch to Raft's core in order (`client_write_ff` only
+    /// queues it), and watches its answer on the Raft runtime: a refusal
+    /// means this node no longer leads.
+    fn propose(&mut self, records: Vec<u8>) {
+        let answer = match self.handle.block_on(self.raft.client_write_ff(Batch { records })) {
+            Ok(answer) => answer,
+            Err(fatal) => {
+                tracing::error!(%fatal, "raft stopped: proposal dropped");
                 self.leadership.ready_term.store(0, Ordering::Release);
-                None
+                return;
             }
-        }
+        };
+        let leadership = Arc::clone(&self.leadership);
+        self.handle.spawn(async move {
+            if let Ok(Err(err)) = answer.await {
+                tracing::warn!(%err, "proposal refused: not the leader");
+                leadership.ready_term.store(0, Ordering::Release);
+            }
+        });
     }
 
     fn leading(&self) -> bool {

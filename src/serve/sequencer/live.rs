@@ -2,12 +2,11 @@
 //! requests, forms group commits, journals each batch, applies it and
 //! publishes its events once they are durable.
 
-use super::replica::Durability;
 use super::{Clock, OperatorRequest, Publisher, Sequencer, SequencerError};
 use crate::serve::journal_file::{FsyncMode, JournalWriter};
 use crate::serve::metrics::SequencerMetrics;
 use crate::serve::snapshot_file::{self, SnapshotFile, SnapshotFileError};
-use carbonx_engine::journal::{self, Record};
+use carbonx_engine::journal::Record;
 use carbonx_engine::{Command, Seq, Timestamp};
 use crossbeam::channel::Receiver;
 use std::path::PathBuf;
@@ -99,6 +98,7 @@ impl<P: Publisher> Sequencer<P> {
             // one that does not lead drops what was queued: its sessions
             // were closed before any of it was acknowledged.
             self.drain_committed().inspect_err(|err| self.failstop.trip(err))?;
+            self.note_leadership();
             if !self.leading() {
                 batch.clear();
                 self.replies.clear();
@@ -154,20 +154,17 @@ impl<P: Publisher> Sequencer<P> {
     /// # Errors
     /// A journal failure.
     pub fn process(&mut self, batch: &[Command], clock: &impl Clock) -> Result<(), SequencerError> {
+        if self.is_replica() {
+            return self.propose_batch(batch, clock.now());
+        }
         let mut replies = std::mem::take(&mut self.replies).into_iter().peekable();
         let mut index = 0;
         for chunk in batch.split_inclusive(|c| *c == Command::Roll) {
             let now = clock.now();
-            let before = (self.next_seq, self.last_ts);
             let stamped: Vec<(Timestamp, &Command)> = chunk.iter().map(|c| (self.stamp(now), c)).collect();
             let (first_seq, journal_date) = (self.next_seq, self.engine.upcoming_session_date(now));
             let sync = self.sync_timing(&stamped);
-            if self.journal_batch(&stamped, now, sync)? == Durability::NotLeader {
-                // Lost the leadership: nothing of the batch happened here;
-                // its operator replies are dropped (the caller sees an error).
-                (self.next_seq, self.last_ts) = before;
-                return Ok(());
-            }
+            self.journal_batch(&stamped, now, sync)?;
             self.publisher.sequenced_here(true);
             let mut answered = Vec::new();
             let started = std::time::Instant::now();
@@ -241,7 +238,7 @@ impl<P: Publisher> Sequencer<P> {
         Ok(path)
     }
 
-    fn stamp(&mut self, now: Timestamp) -> Timestamp {
+    pub(super) fn stamp(&mut self, now: Timestamp) -> Timestamp {
         self.last_ts = now.nanos().max(self.last_ts + 1);
         Timestamp::from_nanos(self.last_ts)
     }
@@ -278,12 +275,9 @@ impl<P: Publisher> Sequencer<P> {
         stamped: &[(Timestamp, &Command)],
         now: Timestamp,
         sync: SyncTiming,
-    ) -> Result<Durability, SequencerError> {
-        if self.is_replica() {
-            return Ok(self.replicate_batch(stamped));
-        }
+    ) -> Result<(), SequencerError> {
         let Some(dir) = self.data_dir.clone() else {
-            return Ok(Durability::Durable);
+            return Ok(());
         };
         let date = self.engine.upcoming_session_date(now);
         let io_err = |path: PathBuf| move |source| SequencerError::Journal { path, source };
@@ -301,30 +295,11 @@ impl<P: Publisher> Sequencer<P> {
             }
         }
         if sync == SyncTiming::WhileApplying {
-            journal.commit_start().map_err(io_err(journal.path().to_path_buf()))?;
-            return Ok(Durability::Durable);
+            return journal.commit_start().map_err(io_err(journal.path().to_path_buf()));
         }
         journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
         record_sync(self.metrics.as_ref(), journal);
-        Ok(Durability::Durable)
-    }
-
-    /// Cluster mode: numbers the batch's records as [`Sequencer::journal_batch`]
-    /// does and proposes them as one Raft entry, waiting for the commit.
-    fn replicate_batch(&mut self, stamped: &[(Timestamp, &Command)]) -> Durability {
-        let mut records = Vec::with_capacity(stamped.len() * 64);
-        for (ts, command) in stamped {
-            let seq = Seq::new(self.next_seq);
-            self.next_seq = if **command == Command::Roll { 1 } else { self.next_seq + 1 };
-            journal::encode(&Record { seq, timestamp: *ts, command: (*command).clone() }, &mut records);
-        }
-        let started = std::time::Instant::now();
-        let Some(index) = self.propose(records) else { return Durability::NotLeader };
-        if let Some(m) = &self.metrics {
-            m.fdatasync_seconds.observe(started.elapsed().as_secs_f64());
-        }
-        self.mark_applied(index);
-        Durability::Durable
+        Ok(())
     }
 
     /// Starts the trading day if no command has yet: the day's references

@@ -1,40 +1,63 @@
 //! The sequencer as one replica of a Raft group (`[cluster]`).
 //!
-//! The Raft log is the journal: the leader's sequencer stamps a batch as
+//! The Raft log is the journal. The leader's sequencer stamps a batch as
 //! always, then proposes its records instead of writing them to a file,
-//! and applies and publishes the batch only once Raft reports it
-//! committed (durable on a majority). Every other node applies the
-//! committed entries the state machine hands over, in log order, through
-//! the same `apply_one`: the engine, the taken tokens, the users' streams
-//! and the feed come out the same on every node, byte for byte.
+//! and goes on stamping the next batches while earlier ones replicate (up
+//! to [`IN_FLIGHT_MAX`] proposals in flight). Every node, the leader
+//! included, applies only what Raft hands over as committed (durable on a
+//! majority), in log order, through the same `apply_one`: the engine, the
+//! taken tokens, the users' streams and the feed come out the same on
+//! every node, byte for byte, and nothing leaves before it is committed.
 //!
-//! The leader sees its own entries come back from the state machine too;
-//! they are skipped by log index (it applied them when its proposal
-//! returned). A proposal that fails (the node lost its leadership) is
-//! undone: its sequence numbers and timestamps are taken back, nothing of
-//! it was applied or sent, and if the new leader commits it anyway it
-//! arrives like any other committed entry.
+//! The leader knows its own entries when they come back: they hold exactly
+//! the bytes of its oldest proposal in flight; it answers their operator
+//! requests and its feed sends their market data. An entry that is not
+//! its oldest proposal (another leader's) means its proposals in flight
+//! were lost with its leadership: they are undone (their sequence numbers
+//! and timestamps taken back, their operator requests dropped) before the
+//! entry is applied. So are proposals still in flight when the node leads
+//! again: everything committed before its new term has been applied by
+//! then, so they never will be.
 
-use super::{Publisher, Sequencer, SequencerError};
+use super::{PendingReply, Publisher, Sequencer, SequencerError};
 use crate::cluster::log_store::LogStore;
 use crate::cluster::state_machine::Applied;
-use carbonx_engine::Command;
 use carbonx_engine::journal::{self, Record};
-use crossbeam::channel::Receiver;
+use carbonx_engine::{Command, Seq, Timestamp};
+use crossbeam::channel::{Receiver, RecvTimeoutError};
 use openraft::EntryPayload;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Proposals a leader keeps in flight at most; one more waits for the
+/// oldest to be applied.
+pub const IN_FLIGHT_MAX: usize = 8;
+/// How often a wait for a proposal looks at the leadership and the
+/// fail-stop switch.
+const WAIT_TICK: Duration = Duration::from_millis(20);
 
 /// The sequencer's way into Raft.
 pub trait Replication: Send {
-    /// Proposes one stamped batch (encoded journal records) and waits
-    /// until it is committed: its log index, or `None` when this node is
-    /// not, or no longer, the leader.
-    fn propose(&mut self, records: Vec<u8>) -> Option<u64>;
+    /// Proposes one stamped batch (encoded journal records), in order
+    /// after the previous proposals, without waiting for it: it comes back
+    /// through the committed stream, or never (the node lost the lead).
+    fn propose(&mut self, records: Vec<u8>);
     /// True while this node leads and has applied everything committed
     /// before its term: only then may it stamp new commands.
     fn leading(&self) -> bool;
+}
+
+/// A proposal on its way through Raft.
+struct InFlight {
+    /// Its encoded records, to know it when it comes back.
+    records: Vec<u8>,
+    /// The operator requests among its commands.
+    replies: Vec<PendingReply>,
+    /// The stamping position before it: (next sequence number, last timestamp).
+    before: (u64, u64),
 }
 
 /// A sequencer's cluster side: where proposals go, where committed entries
@@ -43,6 +66,9 @@ pub struct Replica {
     replication: Box<dyn Replication>,
     committed: Receiver<Applied>,
     applied: Arc<AtomicU64>,
+    in_flight: VecDeque<InFlight>,
+    /// Whether it led at the last look ([`Sequencer::note_leadership`]).
+    led: bool,
 }
 
 impl Replica {
@@ -50,21 +76,12 @@ impl Replica {
     /// `committed` hands over; `applied` is the last log index applied
     /// (read by the `/cluster` status page).
     pub fn new(replication: Box<dyn Replication>, committed: Receiver<Applied>, applied: Arc<AtomicU64>) -> Replica {
-        Replica { replication, committed, applied }
+        Replica { replication, committed, applied, in_flight: VecDeque::new(), led: false }
     }
 
     fn applied(&self) -> u64 {
         self.applied.load(Ordering::Acquire)
     }
-}
-
-/// Whether a batch became durable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Durability {
-    /// Journaled (single node) or committed (cluster): apply and publish it.
-    Durable,
-    /// Refused: this node no longer leads. Nothing of it may be applied.
-    NotLeader,
 }
 
 impl<P: Publisher> Sequencer<P> {
@@ -98,38 +115,129 @@ impl<P: Publisher> Sequencer<P> {
         Ok(())
     }
 
-    /// Applies one committed entry unless it was applied already (the
-    /// leader's own proposal), and publishes its events.
+    /// Applies one committed entry unless it was applied already, and
+    /// publishes its events: this leader's own (its oldest proposal), or
+    /// another leader's, after undoing this one's proposals in flight.
     ///
     /// # Errors
     /// Its records do not decode or do not continue the sequence.
     pub(super) fn apply_committed(&mut self, entry: &Applied) -> Result<(), SequencerError> {
-        let Some(replica) = &self.replica else { return Ok(()) };
+        let Some(replica) = &mut self.replica else { return Ok(()) };
         if entry.index <= replica.applied() {
             return Ok(());
         }
         if let Some(batch) = &entry.batch {
-            self.apply_entry(entry.index, &batch.records)?;
+            let own = replica.in_flight.front().is_some_and(|f| f.records == batch.records);
+            let origin = if own {
+                Origin::Own(replica.in_flight.pop_front().map(|f| f.replies).unwrap_or_default())
+            } else {
+                self.undo_in_flight();
+                Origin::Other
+            };
+            self.apply_entry(entry.index, &batch.records, origin)?;
         }
         self.mark_applied(entry.index);
         Ok(())
     }
 
+    /// Takes back every proposal in flight: they will never be applied
+    /// (another leader's entry took their place, or a new term began).
+    fn undo_in_flight(&mut self) {
+        let Some(replica) = &mut self.replica else { return };
+        if let Some(oldest) = replica.in_flight.front() {
+            (self.next_seq, self.last_ts) = oldest.before;
+            tracing::warn!(proposals = replica.in_flight.len(), "proposals in flight lost with the leadership");
+            replica.in_flight.clear(); // their operator requests see an error
+        }
+    }
+
     /// Applies the records of log entry `index` and publishes their events;
-    /// how many there were.
-    fn apply_entry(&mut self, index: u64, bytes: &[u8]) -> Result<u64, SequencerError> {
+    /// how many there were. Its own entries answer their operator requests
+    /// and are sent as market data; another leader's continue the sequence.
+    fn apply_entry(&mut self, index: u64, bytes: &[u8], origin: Origin) -> Result<u64, SequencerError> {
         let records = decode_batch(bytes, index)?;
-        self.publisher.sequenced_here(false);
-        for record in &records {
-            self.check_committed_sequence(index, record)?;
+        let mut replies = match origin {
+            Origin::Own(replies) => {
+                self.publisher.sequenced_here(true);
+                Some(replies.into_iter().peekable())
+            }
+            Origin::Other => {
+                self.publisher.sequenced_here(false);
+                None
+            }
+        };
+        for (i, record) in records.iter().enumerate() {
+            if replies.is_none() {
+                self.check_committed_sequence(index, record)?;
+            }
             if record.command == Command::Roll {
                 let date = self.engine.session_date().unwrap_or_default();
                 self.snapshot_before_roll(date, record.seq.get(), record.timestamp);
             }
             self.apply_one(&record.command, record.timestamp);
+            if let Some((_, reply)) = replies.as_mut().and_then(|r| r.next_if(|(at, _)| *at == i)) {
+                let _ = reply.send(self.events.clone()); // the operator may have given up waiting
+            }
         }
         self.publisher.flush();
         Ok(records.len() as u64)
+    }
+
+    /// A leader's batch: stamped, proposed, kept in flight. A batch with a
+    /// clock command or a roll (which change what is due next) is waited
+    /// for, and so is the oldest proposal when [`IN_FLIGHT_MAX`] are out.
+    ///
+    /// # Errors
+    /// A committed entry that does not continue the stream, or a fail-stop.
+    pub(super) fn propose_batch(&mut self, batch: &[Command], now: Timestamp) -> Result<(), SequencerError> {
+        let before = (self.next_seq, self.last_ts);
+        let mut records = Vec::with_capacity(batch.len() * 64);
+        for command in batch {
+            let timestamp = self.stamp(now);
+            let seq = Seq::new(self.next_seq);
+            self.next_seq = if *command == Command::Roll { 1 } else { self.next_seq + 1 };
+            journal::encode(&Record { seq, timestamp, command: command.clone() }, &mut records);
+        }
+        let replies = std::mem::take(&mut self.replies);
+        let Some(replica) = &mut self.replica else { return Ok(()) };
+        replica.replication.propose(records.clone());
+        replica.in_flight.push_back(InFlight { records, replies, before });
+        let changes_what_is_due = batch.iter().any(|c| matches!(c, Command::Roll | Command::Clock));
+        self.wait_in_flight(if changes_what_is_due { 0 } else { IN_FLIGHT_MAX - 1 })
+    }
+
+    /// Applies committed entries until at most `left` proposals are in
+    /// flight, or the node stops leading, or a stage threw the fail-stop
+    /// switch (a partitioned leader waits here: nothing it proposed can be
+    /// committed, nothing is answered).
+    ///
+    /// # Errors
+    /// A committed entry that does not continue the stream, or a fail-stop.
+    pub(super) fn wait_in_flight(&mut self, left: usize) -> Result<(), SequencerError> {
+        let queue = self.committed_queue();
+        while self.replica.as_ref().is_some_and(|r| r.in_flight.len() > left) && self.leading() {
+            if let Some(reason) = self.failstop.reason() {
+                return Err(SequencerError::FailStop { reason: reason.to_string() });
+            }
+            match queue.recv_timeout(WAIT_TICK) {
+                Ok(entry) => self.apply_committed(&entry)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Called between batches: a node that leads again undoes what is
+    /// still in flight from before (everything committed before its term
+    /// was applied before it could lead).
+    pub(super) fn note_leadership(&mut self) {
+        let leads = self.leading();
+        let Some(replica) = &mut self.replica else { return };
+        let led = std::mem::replace(&mut replica.led, leads);
+        if leads && !led {
+            self.undo_in_flight();
+        }
     }
 
     /// Offline replay of a cluster node's data directory (`carbonx
@@ -146,7 +254,7 @@ impl<P: Publisher> Sequencer<P> {
         let mut count = 0;
         for entry in entries.iter().take_while(|e| e.log_id.index <= committed) {
             if let EntryPayload::Normal(batch) = &entry.payload {
-                count += self.apply_entry(entry.log_id.index, &batch.records)?;
+                count += self.apply_entry(entry.log_id.index, &batch.records, Origin::Other)?;
             }
         }
         Ok(count)
@@ -168,16 +276,18 @@ impl<P: Publisher> Sequencer<P> {
         }
     }
 
-    /// Proposes the stamped batch `records` (cluster mode only): its log
-    /// index once committed, `None` when refused.
-    pub(super) fn propose(&mut self, records: Vec<u8>) -> Option<u64> {
-        self.replica.as_mut().and_then(|r| r.replication.propose(records))
-    }
-
     /// True when the sequencer runs as a replica.
     pub(super) fn is_replica(&self) -> bool {
         self.replica.is_some()
     }
+}
+
+/// Whose entry is being applied.
+enum Origin {
+    /// This leader's, with the operator requests to answer.
+    Own(Vec<PendingReply>),
+    /// Another leader's (or any entry on a follower, or offline).
+    Other,
 }
 
 /// The records of a committed batch, in order.
