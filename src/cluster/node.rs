@@ -88,12 +88,7 @@ impl ClusterNode {
         config.validate().map_err(ClusterError::Config)?;
         let me = config.me().ok_or_else(|| ClusterError::Config("this node is not a member".into()))?.clone();
         let raft_config = Arc::new(config.raft_config().validate().map_err(|e| ClusterError::Config(e.to_string()))?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("carbonx-raft")
-            .enable_all()
-            .build()
-            .map_err(ClusterError::Io)?;
+        let runtime = crate::serve::named_runtime(2, "carbonx-raft").map_err(ClusterError::Io)?;
         let dir = data_dir.join("raft");
         let log = LogStore::open(&dir, modes).map_err(ClusterError::Storage)?;
         let machine = StateMachine::open(&dir, modes, sink).map_err(ClusterError::Storage)?;

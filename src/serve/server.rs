@@ -516,14 +516,16 @@ fn feed_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 
 /// A tokio runtime of `workers` threads named `name`: `carbonx-io` for
 /// order entry and the feeds, `carbonx-admin` for the admin endpoint
-/// ([`AdminEndpoint`]).
+/// ([`AdminEndpoint`]), `carbonx-raft` for a cluster node's Raft.
+///
+/// # Errors
+/// The runtime's threads could not be started.
+pub fn named_runtime(workers: usize, name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).thread_name(name).enable_all().build()
+}
+
 fn runtime(workers: usize, name: &str) -> Result<tokio::runtime::Runtime, ServeError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .map_err(io(format!("{name} runtime")))
+    named_runtime(workers, name).map_err(io(format!("{name} runtime")))
 }
 
 /// The drop-copy listener, when desks are configured.

@@ -90,10 +90,7 @@ impl<P: Publisher> Sequencer<P> {
                 },
                 default(IDLE_TICK) => {}
             }
-            if self.failstop.is_tripped() {
-                let reason = self.failstop.reason().unwrap_or("a stage stopped").to_string();
-                return Err(SequencerError::FailStop { reason });
-            }
+            self.check_failstop()?;
             // A replica applies what is committed before it stamps anything;
             // one that does not lead drops what was queued: its sessions
             // were closed before any of it was acknowledged.
@@ -104,14 +101,12 @@ impl<P: Publisher> Sequencer<P> {
                 self.replies.clear();
                 continue;
             }
-            if self.is_replica() && self.engine.session_date().is_none() {
-                batch.insert(0, Command::Clock); // the first leader starts the first day
-                self.replies.iter_mut().for_each(|(index, _)| *index += 1);
-            }
             // A session boundary (or, in calendar mode, the roll) takes effect
-            // before the batch that follows it, even when the queue never runs dry.
+            // before the batch that follows it, even when the queue never runs
+            // dry; a cluster's first leader starts the first day.
             self.roll_due_days(clock)?;
-            if self.engine.clock_due(clock.now()) {
+            let first_day = self.is_replica() && self.engine.session_date().is_none();
+            if first_day || self.engine.clock_due(clock.now()) {
                 batch.insert(0, Command::Clock);
                 self.replies.iter_mut().for_each(|(index, _)| *index += 1);
             }
@@ -238,6 +233,18 @@ impl<P: Publisher> Sequencer<P> {
         Ok(path)
     }
 
+    /// Stops the batch loop once a stage threw the fail-stop switch.
+    ///
+    /// # Errors
+    /// [`SequencerError::FailStop`] with the first stage's reason.
+    pub(super) fn check_failstop(&self) -> Result<(), SequencerError> {
+        match self.failstop.reason() {
+            Some(reason) => Err(SequencerError::FailStop { reason: reason.to_string() }),
+            None if self.failstop.is_tripped() => Err(SequencerError::FailStop { reason: "a stage stopped".into() }),
+            None => Ok(()),
+        }
+    }
+
     pub(super) fn stamp(&mut self, now: Timestamp) -> Timestamp {
         self.last_ts = now.nanos().max(self.last_ts + 1);
         Timestamp::from_nanos(self.last_ts)
@@ -254,7 +261,6 @@ impl<P: Publisher> Sequencer<P> {
     /// boundary over at once, taking all before it as durable).
     fn sync_timing(&self, stamped: &[(Timestamp, &Command)]) -> SyncTiming {
         let overlap = self.fsync == FsyncMode::Batch
-            && !self.is_replica()
             && stamped.len() >= OVERLAP_MIN
             && self.engine.session_day().is_some()
             && stamped.iter().all(|(_, c)| !matches!(**c, Command::Roll | Command::Clock));
@@ -286,8 +292,7 @@ impl<P: Publisher> Sequencer<P> {
         }
         let journal = self.journal.as_mut().expect("opened above");
         for (ts, command) in stamped {
-            let seq = Seq::new(self.next_seq);
-            self.next_seq = if **command == Command::Roll { 1 } else { self.next_seq + 1 };
+            let seq = take_seq(&mut self.next_seq, command);
             journal.append(&Record { seq, timestamp: *ts, command: (*command).clone() });
             if journal.mode() == FsyncMode::Always {
                 journal.commit().map_err(io_err(journal.path().to_path_buf()))?;
@@ -316,6 +321,15 @@ impl<P: Publisher> Sequencer<P> {
         self.roll_due_days(clock)?;
         Ok(())
     }
+}
+
+/// The sequence number of the next record, `command`, moving `next_seq`
+/// past it: numbers run from 1 each trading day, so the record after a
+/// roll is 1 again. The one rule for journaling, proposing and replaying.
+pub(super) fn take_seq(next_seq: &mut u64, command: &Command) -> Seq {
+    let seq = Seq::new(*next_seq);
+    *next_seq = if *command == Command::Roll { 1 } else { *next_seq + 1 };
+    seq
 }
 
 fn record_sync(metrics: Option<&SequencerMetrics>, journal: &mut JournalWriter) {

@@ -3,12 +3,13 @@
 //! engine, the taken tokens and the published streams come out exactly as
 //! they were.
 
+use super::live::take_seq;
 use super::{Publisher, ReplayStart, Sequencer, SequencerError};
 use crate::serve::journal_file::{self, RecoveryError, TornTail};
 use crate::serve::snapshot_file::{self, SnapshotFileError};
 use carbonx_engine::journal::Record;
 use carbonx_engine::snapshot::SnapshotError as EngineSnapshotError;
-use carbonx_engine::{Command, Engine, Token, UserId};
+use carbonx_engine::{Engine, Token, UserId};
 use crossbeam::channel::{Receiver, Sender};
 use std::path::{Path, PathBuf};
 
@@ -180,16 +181,15 @@ impl<P: Publisher> Sequencer<P> {
         Ok((batch.len() - first) as u64)
     }
 
-    fn check_sequence(&mut self, path: &Path, record: &Record) -> Result<(), SequencerError> {
+    /// Checks that `record` (of the journal file or Raft entry `path`
+    /// names) is the next one, and moves past it.
+    pub(super) fn check_sequence(&mut self, path: &Path, record: &Record) -> Result<(), SequencerError> {
         if record.seq.get() != self.next_seq {
             let (found, expected_before) = (record.seq.get(), self.next_seq - 1);
             return Err(SequencerError::Gap { path: path.to_path_buf(), found, expected_before });
         }
-        self.next_seq += 1;
+        take_seq(&mut self.next_seq, &record.command);
         self.last_ts = self.last_ts.max(record.timestamp.nanos());
-        if record.command == Command::Roll {
-            self.next_seq = 1;
-        }
         Ok(())
     }
 }

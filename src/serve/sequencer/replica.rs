@@ -19,11 +19,12 @@
 //! again: everything committed before its new term has been applied by
 //! then, so they never will be.
 
+use super::live::take_seq;
 use super::{PendingReply, Publisher, Sequencer, SequencerError};
 use crate::cluster::log_store::LogStore;
 use crate::cluster::state_machine::Applied;
 use carbonx_engine::journal::{self, Record};
-use carbonx_engine::{Command, Seq, Timestamp};
+use carbonx_engine::{Command, Timestamp};
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 use openraft::EntryPayload;
 use std::collections::VecDeque;
@@ -168,7 +169,7 @@ impl<P: Publisher> Sequencer<P> {
         };
         for (i, record) in records.iter().enumerate() {
             if replies.is_none() {
-                self.check_committed_sequence(index, record)?;
+                self.check_sequence(&raft_entry(index), record)?;
             }
             if record.command == Command::Roll {
                 let date = self.engine.session_date().unwrap_or_default();
@@ -194,8 +195,7 @@ impl<P: Publisher> Sequencer<P> {
         let mut records = Vec::with_capacity(batch.len() * 64);
         for command in batch {
             let timestamp = self.stamp(now);
-            let seq = Seq::new(self.next_seq);
-            self.next_seq = if *command == Command::Roll { 1 } else { self.next_seq + 1 };
+            let seq = take_seq(&mut self.next_seq, command);
             journal::encode(&Record { seq, timestamp, command: command.clone() }, &mut records);
         }
         let replies = std::mem::take(&mut self.replies);
@@ -216,9 +216,7 @@ impl<P: Publisher> Sequencer<P> {
     pub(super) fn wait_in_flight(&mut self, left: usize) -> Result<(), SequencerError> {
         let queue = self.committed_queue();
         while self.replica.as_ref().is_some_and(|r| r.in_flight.len() > left) && self.leading() {
-            if let Some(reason) = self.failstop.reason() {
-                return Err(SequencerError::FailStop { reason: reason.to_string() });
-            }
+            self.check_failstop()?;
             match queue.recv_timeout(WAIT_TICK) {
                 Ok(entry) => self.apply_committed(&entry)?,
                 Err(RecvTimeoutError::Timeout) => {}
@@ -258,16 +256,6 @@ impl<P: Publisher> Sequencer<P> {
             }
         }
         Ok(count)
-    }
-
-    fn check_committed_sequence(&mut self, index: u64, record: &Record) -> Result<(), SequencerError> {
-        if record.seq.get() != self.next_seq {
-            let (found, expected_before) = (record.seq.get(), self.next_seq - 1);
-            return Err(SequencerError::Gap { path: raft_entry(index), found, expected_before });
-        }
-        self.next_seq = if record.command == Command::Roll { 1 } else { self.next_seq + 1 };
-        self.last_ts = self.last_ts.max(record.timestamp.nanos());
-        Ok(())
     }
 
     pub(super) fn mark_applied(&self, index: u64) {
