@@ -210,7 +210,7 @@ impl Client {
     /// the leader does, and the leader changes. Tries each address in turn;
     /// a refused connection, Login Rejected `S` (a follower), or no answer
     /// moves on to the next; after a round without a login it pauses
-    /// (25 ms, doubling up to 400 ms) and goes round again, until
+    /// (25 ms, doubling up to 100 ms) and goes round again, until
     /// `patience` has passed. Each attempt is bounded by the login wait and
     /// by what is left of `patience`.
     ///
