@@ -19,6 +19,8 @@
 mod support;
 
 use carbonx::admin::client::{AdminAction, AdminClient, ClusterAction};
+use carbonx::cluster::log_store::LogStore;
+use carbonx::cluster::state_machine::StateMachine;
 use carbonx::config::{Config, DEMO_ADMIN_TOKEN};
 use carbonx_gateway::ouch::Outbound;
 use carbonx_testkit::Rng;
@@ -98,30 +100,36 @@ impl Run {
     }
 }
 
-/// Every MoldUDP64 datagram's (first sequence number, message count),
-/// heartbeats and end of session left out, until `stop` is set.
-fn collect_datagrams(socket: std::net::UdpSocket, stop: Arc<AtomicBool>) -> Vec<(u64, u16)> {
+/// A MoldUDP64 datagram's session, first sequence number and message count.
+type Datagram = ([u8; 10], u64, u16);
+
+/// Every MoldUDP64 datagram's [`Datagram`], heartbeats and end of session
+/// left out, until `stop` is set.
+fn collect_datagrams(socket: std::net::UdpSocket, stop: Arc<AtomicBool>) -> Vec<Datagram> {
     socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Acquire) {
         let Ok(len) = socket.recv(&mut buf) else { continue };
         if len >= 20 {
+            let session: [u8; 10] = buf[..10].try_into().unwrap();
             let seq = u64::from_be_bytes(buf[10..18].try_into().unwrap());
             let count = u16::from_be_bytes([buf[18], buf[19]]);
             if count > 0 && count < 0xFFFF {
-                seen.push((seq, count));
+                seen.push((session, seq, count));
             }
         }
     }
     seen
 }
 
-/// No message number went out twice: only the node whose leader sequenced
-/// a message sends it, whatever the failovers.
-fn check_no_number_sent_twice(datagrams: &[(u64, u16)]) {
+/// No message number of a session (a trading day) went out twice: only
+/// the node whose leader sequenced a message sends it, whatever the
+/// failovers.
+fn check_no_number_sent_twice(datagrams: &[Datagram]) {
     assert!(!datagrams.is_empty(), "no MoldUDP64 datagram arrived");
-    let mut numbers: Vec<u64> = datagrams.iter().flat_map(|&(seq, n)| seq..seq + u64::from(n)).collect();
+    let mut numbers: Vec<([u8; 10], u64)> =
+        datagrams.iter().flat_map(|&(session, seq, n)| (seq..seq + u64::from(n)).map(move |s| (session, s))).collect();
     let sent = numbers.len();
     numbers.sort_unstable();
     numbers.dedup();
@@ -214,10 +222,32 @@ impl Run {
         fills.len()
     }
 
+    /// The operator rolls the day on the leader (the demo market is always
+    /// open) and the users trade on the next day; every node then builds a
+    /// snapshot from the day's start and purges its log up to it.
+    fn roll_the_day(&mut self, round: usize) {
+        let leader = self.leader();
+        let admin = AdminClient::new(&format!("http://{}", self.nodes[leader].admin), DEMO_ADMIN_TOKEN);
+        let rolled = admin.run(&AdminAction::Roll).unwrap();
+        assert!(rolled.contains("\"rolled\": true"), "{rolled}");
+        self.acked.values_mut().for_each(Vec::clear); // each day's numbers start at 1
+        let tasks = self.trade_on(leader, round);
+        self.collect(tasks);
+        let deadline = Instant::now() + PATIENCE;
+        for node in &self.nodes {
+            let purged = node.data.join("raft").join("purged");
+            while !purged.exists() {
+                assert!(Instant::now() < deadline, "node {} never purged its log after the roll", node.id);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// A follower whose data directory is lost is replaced as the
     /// operator's guide says: removed from the membership, started empty
-    /// with `join = true`, added back; it catches up from the others.
-    fn rebuild_a_follower(&mut self) {
+    /// with `join = true`, added back; it catches up from the others. The
+    /// node's id.
+    fn rebuild_a_follower(&mut self) -> u64 {
         let leader = self.leader();
         let follower = (leader + 1) % 3;
         let id = self.nodes[follower].id;
@@ -240,7 +270,26 @@ impl Run {
         };
         let added = voters(&admin.run(&AdminAction::Cluster { action: Some(add) }).unwrap());
         assert_eq!(added, vec![1, 2, 3], "{id} not a voter again");
+        id
     }
+}
+
+/// A stopped node's Raft files: its snapshot starts from the day's start,
+/// and its log from after the roll (purged, or never sent: `rebuilt`
+/// joined after the roll, so it can only have caught up by the snapshot).
+fn check_snapshot_and_purged_log(node: &Node, rebuilt: u64) {
+    let raft = node.data.join("raft");
+    let (last, snapshot) = StateMachine::read_snapshot(&raft).unwrap().expect("a snapshot");
+    let day = snapshot.day_start.expect("the snapshot starts from the day's start");
+    let (entries, _) = LogStore::read_all(&raft).unwrap();
+    let first = entries.first().map_or(last + 1, |e| e.log_id.index);
+    assert!(first > day.roll_index, "node {}: the log before the roll (entry {}) is kept", node.id, day.roll_index);
+    assert!(first <= last + 1, "node {}: a hole between the snapshot ({last}) and the log ({first})", node.id);
+    let joined = if node.id == rebuilt { " (rejoined after the roll)" } else { "" };
+    println!(
+        "node {}{joined}: snapshot at entry {last} from the roll at {}, log from {first}",
+        node.id, day.roll_index
+    );
 }
 
 #[test]
@@ -267,7 +316,8 @@ fn leader_failovers_lose_no_acknowledged_message() {
     let mut failovers = run.kill_leaders(kills);
     run.pause_leader(kills);
     let matches = run.check_streams();
-    run.rebuild_a_follower();
+    run.roll_the_day(kills + 1);
+    let rebuilt = run.rebuild_a_follower();
     let hash = converged(&run.nodes);
     run.check_a_follower_refuses_commands();
     let feeds: Vec<Vec<Vec<u8>>> = run.nodes.iter().map(|n| run.runtime.block_on(tcp_feed(n.tcp_feed))).collect();
@@ -285,6 +335,7 @@ fn leader_failovers_lose_no_acknowledged_message() {
     for node in &mut run.nodes {
         let stopped = node.stop();
         assert_eq!(stopped, hash, "node {} stopped on another state", node.id);
+        check_snapshot_and_purged_log(node, rebuilt);
         verify_replay(node, &hash);
     }
 }

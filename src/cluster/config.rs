@@ -97,7 +97,10 @@ impl ClusterConfig {
             heartbeat_interval: self.heartbeat_ms,
             election_timeout_min: self.election_timeout_min_ms,
             election_timeout_max: self.election_timeout_max_ms,
+            // Snapshots are built at each roll (the day's start), and the
+            // log is purged up to them.
             snapshot_policy: openraft::SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: 0,
             ..openraft::Config::default()
         }
     }

@@ -42,6 +42,19 @@ pub struct Batch {
     pub records: Vec<u8>,
 }
 
+/// The start of a trading day, as a Raft snapshot holds it: the engine's
+/// start-of-day snapshot (the bytes of a `snapshots/YYYYMMDD.snap` file,
+/// [`crate::serve::snapshot_file`]), taken just before the roll that ended
+/// the previous day. The roll is alone in its log entry, `roll_index`, so
+/// the file is exactly the state after entry `roll_index - 1`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DayStart {
+    /// The roll's log entry.
+    pub roll_index: u64,
+    /// The snapshot file's bytes.
+    pub file: Vec<u8>,
+}
+
 /// What the cluster knows of a member: where it serves each role.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Member {

@@ -5,8 +5,8 @@
 use super::config::ClusterConfig;
 use super::log_store::LogStore;
 use super::network::{self, Network};
-use super::state_machine::{Applied, StateMachine};
-use super::{Batch, Member, NodeId, TypeConfig};
+use super::state_machine::{Committed, StateMachine};
+use super::{Batch, DayStart, Member, NodeId, TypeConfig};
 use crate::admin::api::{ClusterView, MemberView};
 use crate::serve::sequencer::Replication;
 use carbonx_soup::failstop::FailStop;
@@ -61,6 +61,7 @@ pub struct ClusterNode {
     raft: Raft<TypeConfig>,
     runtime: tokio::runtime::Runtime,
     log: LogStore,
+    machine: StateMachine,
     leadership: Arc<Leadership>,
     applied: Arc<AtomicU64>,
     shutdown: watch::Sender<bool>,
@@ -81,7 +82,7 @@ impl ClusterNode {
         config: &ClusterConfig,
         data_dir: &Path,
         modes: FileModes,
-        sink: crossbeam::channel::Sender<Applied>,
+        sink: crossbeam::channel::Sender<Committed>,
         on_leadership: OnLeadership,
         failstop: Arc<FailStop>,
     ) -> Result<ClusterNode, ClusterError> {
@@ -94,7 +95,7 @@ impl ClusterNode {
         let machine = StateMachine::open(&dir, modes, sink).map_err(ClusterError::Storage)?;
         on_leadership(false);
         let raft = runtime
-            .block_on(Raft::new(config.node, raft_config, Network::default(), log.clone(), machine))
+            .block_on(Raft::new(config.node, raft_config, Network::default(), log.clone(), machine.clone()))
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
         runtime.block_on(initialize_once(&raft, config))?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind(me.raft)).map_err(ClusterError::Io)?;
@@ -104,7 +105,7 @@ impl ClusterNode {
         let watcher = Watcher { raft: raft.clone(), leadership: Arc::clone(&leadership), on_leadership, failstop };
         runtime.spawn(watcher.run(shutdown_rx));
         let applied = Arc::new(AtomicU64::new(0));
-        Ok(ClusterNode { raft, runtime, log, leadership, applied, shutdown, id: config.node })
+        Ok(ClusterNode { raft, runtime, log, machine, leadership, applied, shutdown, id: config.node })
     }
 
     /// The sequencer's side: proposals and the leadership check.
@@ -113,6 +114,7 @@ impl ClusterNode {
             raft: self.raft.clone(),
             handle: self.runtime.handle().clone(),
             leadership: Arc::clone(&self.leadership),
+            machine: self.machine.clone(),
         })
     }
 
@@ -293,6 +295,7 @@ struct RaftReplication {
     raft: Raft<TypeConfig>,
     handle: tokio::runtime::Handle,
     leadership: Arc<Leadership>,
+    machine: StateMachine,
 }
 
 impl Replication for RaftReplication {
@@ -319,5 +322,17 @@ impl Replication for RaftReplication {
 
     fn leading(&self) -> bool {
         self.leadership.is_leading()
+    }
+
+    /// Snapshots start from `day` now; openraft builds one at once and
+    /// purges the log up to it (`max_in_snapshot_log_to_keep = 0`).
+    fn day_started(&mut self, day: DayStart) {
+        self.machine.day_started(day);
+        let raft = self.raft.clone();
+        self.handle.spawn(async move {
+            if let Err(fatal) = raft.trigger().snapshot().await {
+                tracing::warn!(%fatal, "no snapshot after the roll");
+            }
+        });
     }
 }

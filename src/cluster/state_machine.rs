@@ -10,14 +10,21 @@
 //! thread that waits on it.
 //!
 //! # Snapshots
-//! A snapshot is, for now, every batch applied since the first one, with
-//! the last applied log id and membership: installing one replays the
-//! whole history into the engine thread, which skips what it already
-//! applied. That grows all day; the goal is a start-of-day engine snapshot
-//! plus the day's log. The current snapshot is persisted in `snapshot`
-//! (one frame, as in [`super::log_store`], replaced atomically), and a
-//! restarted node forwards its batches again at [`StateMachine::open`]
-//! before openraft re-applies the committed log after it.
+//! A snapshot is the start of the trading day plus the day's log: the
+//! engine's start-of-day snapshot ([`DayStart`], taken before the roll,
+//! which is alone in its entry) and every batch from the roll to the last
+//! applied entry, with that entry's log id and the membership. The engine
+//! thread reports each roll once it has applied it
+//! ([`StateMachine::day_started`]); the node then asks openraft to build a
+//! snapshot, and openraft purges the log up to it. So a node holds one
+//! day's log, and a new or lagging node catches up by the day's start plus
+//! the day's entries. Installing one sends the engine thread the day's
+//! start (it starts over from there) unless it has already applied the
+//! entry before the roll, then the batches it has not applied. The current
+//! snapshot is persisted in `snapshot` (one frame, as in
+//! [`super::log_store`], replaced atomically), and a restarted node sends
+//! it to the engine thread again at [`StateMachine::open`] before openraft
+//! re-applies the committed log after it.
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
@@ -33,7 +40,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use super::log_store::{read_small, write_small};
-use super::{Batch, Member, NodeId, TypeConfig};
+use super::{Batch, DayStart, Member, NodeId, TypeConfig};
 
 /// The persisted current snapshot.
 const SNAPSHOT: &str = "snapshot";
@@ -49,16 +56,31 @@ pub struct Applied {
     pub batch: Option<Batch>,
 }
 
-/// A snapshot's data: every batch applied, as (index, term, batch).
-#[derive(Deserialize)]
-struct SnapshotData {
-    entries: Vec<(u64, u64, Batch)>,
+/// What the engine thread is sent, in log order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// A committed entry.
+    Entry(Applied),
+    /// Start over from this day's start (a snapshot's): the day's entries,
+    /// from its roll, follow.
+    DayStart(Arc<DayStart>),
+}
+
+/// A snapshot's data: the day's start (none before the first roll) and
+/// every batch applied since, as (index, term, batch).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct SnapshotData {
+    /// The day's start.
+    pub day_start: Option<DayStart>,
+    /// The batches from the day's roll (from the first entry before any roll).
+    pub entries: Vec<(u64, u64, Batch)>,
 }
 
 /// [`SnapshotData`] encoded from a borrow (postcard encodes a slice and a
-/// `Vec` alike).
+/// `Vec`, a reference and a value alike).
 #[derive(Serialize)]
 struct SnapshotDataRef<'a> {
+    day_start: Option<&'a DayStart>,
     entries: &'a [(u64, u64, Batch)],
 }
 
@@ -75,11 +97,9 @@ impl StoredSnapshot {
         Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(self.data.clone())) }
     }
 
-    /// Its batches.
-    fn entries(&self) -> io::Result<Vec<(u64, u64, Batch)>> {
-        let data: SnapshotData =
-            postcard::from_bytes(&self.data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        Ok(data.entries)
+    /// Its day's start and batches.
+    fn contents(&self) -> io::Result<SnapshotData> {
+        postcard::from_bytes(&self.data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 
@@ -88,7 +108,9 @@ impl StoredSnapshot {
 struct State {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, Member>,
-    /// Every batch applied: (index, term, batch).
+    /// The last day's start the engine thread reported.
+    day_start: Option<Arc<DayStart>>,
+    /// Every batch applied since it: (index, term, batch).
     batches: Vec<(u64, u64, Batch)>,
 }
 
@@ -115,8 +137,8 @@ impl State {
     /// A snapshot of it, named after its last applied log id (the same
     /// state gives the same bytes).
     fn snapshot(&self) -> io::Result<StoredSnapshot> {
-        let data = postcard::to_allocvec(&SnapshotDataRef { entries: &self.batches })
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let data = SnapshotDataRef { day_start: self.day_start.as_deref(), entries: &self.batches };
+        let data = postcard::to_allocvec(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let snapshot_id = self.last_applied.map_or_else(|| "none".to_owned(), |id| id.to_string());
         let meta =
             SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
@@ -129,7 +151,7 @@ struct Shared {
     /// `raft/`.
     dir: PathBuf,
     modes: FileModes,
-    sink: Sender<Applied>,
+    sink: Sender<Committed>,
     state: Mutex<State>,
     /// The current snapshot; its lock also orders the writes of its file.
     snapshot: Mutex<Option<StoredSnapshot>>,
@@ -148,12 +170,32 @@ fn engine_gone() -> io::Error {
 }
 
 /// Sends the batches after index `after` to `sink`.
-fn forward(sink: &Sender<Applied>, batches: &[(u64, u64, Batch)], after: Option<u64>) -> io::Result<()> {
+fn forward(sink: &Sender<Committed>, batches: &[(u64, u64, Batch)], after: Option<u64>) -> io::Result<()> {
     for (index, term, batch) in batches.iter().filter(|(index, _, _)| after.is_none_or(|after| *index > after)) {
         let applied = Applied { index: *index, term: *term, batch: Some(batch.clone()) };
-        sink.send(applied).map_err(|_| engine_gone())?;
+        sink.send(Committed::Entry(applied)).map_err(|_| engine_gone())?;
     }
     Ok(())
+}
+
+/// Sends the engine thread what it lacks of a snapshot, everything up to
+/// entry `before` having been sent already: the day's start unless the
+/// entry before its roll was sent, then the batches not sent yet.
+fn forward_snapshot(
+    sink: &Sender<Committed>,
+    day_start: Option<&Arc<DayStart>>,
+    batches: &[(u64, u64, Batch)],
+    before: Option<u64>,
+) -> io::Result<()> {
+    let start_over = day_start.filter(|day| before.is_none_or(|before| before + 1 < day.roll_index));
+    let after = match start_over {
+        Some(day) => {
+            sink.send(Committed::DayStart(Arc::clone(day))).map_err(|_| engine_gone())?;
+            None
+        }
+        None => before,
+    };
+    forward(sink, batches, after)
 }
 
 /// `err` as openraft's storage error about the snapshot of `meta`.
@@ -169,20 +211,46 @@ impl StateMachine {
     /// # Errors
     /// `dir` cannot be created, the snapshot cannot be read or is corrupt,
     /// or `sink`'s receiver is gone.
-    pub fn open(dir: &Path, modes: FileModes, sink: Sender<Applied>) -> io::Result<StateMachine> {
+    pub fn open(dir: &Path, modes: FileModes, sink: Sender<Committed>) -> io::Result<StateMachine> {
         files::create_dir_all(dir, modes)?;
         let path = dir.join(SNAPSHOT);
         let stored: Option<StoredSnapshot> = read_small(&path)?;
         let mut state = State::default();
         if let Some(stored) = &stored {
-            state.batches = stored.entries().map_err(|e| files::named(&path, &e))?;
+            let data = stored.contents().map_err(|e| files::named(&path, &e))?;
+            state.day_start = data.day_start.map(Arc::new);
+            state.batches = data.entries;
             state.last_applied = stored.meta.last_log_id;
             state.membership = stored.meta.last_membership.clone();
-            forward(&sink, &state.batches, None)?;
+            forward_snapshot(&sink, state.day_start.as_ref(), &state.batches, None)?;
         }
         let shared =
             Shared { dir: dir.to_path_buf(), modes, sink, state: Mutex::new(state), snapshot: Mutex::new(stored) };
         Ok(StateMachine { shared: Arc::new(shared) })
+    }
+
+    /// The persisted snapshot in `dir` (`<data>/raft`), for an offline
+    /// replay: its last log index and data.
+    ///
+    /// # Errors
+    /// The file cannot be read or is corrupt.
+    pub fn read_snapshot(dir: &Path) -> io::Result<Option<(u64, SnapshotData)>> {
+        let path = dir.join(SNAPSHOT);
+        let Some(stored) = read_small::<StoredSnapshot>(&path)? else { return Ok(None) };
+        let data = stored.contents().map_err(|e| files::named(&path, &e))?;
+        Ok(Some((stored.meta.last_log_id.map_or(0, |id| id.index), data)))
+    }
+
+    /// The engine thread applied the roll of log entry `day.roll_index`:
+    /// snapshots from now on start from `day`, and the batches before it
+    /// are dropped. An older day than the one held is ignored.
+    pub fn day_started(&self, day: DayStart) {
+        let mut state = self.state();
+        if state.day_start.as_ref().is_some_and(|held| held.roll_index >= day.roll_index) {
+            return;
+        }
+        state.batches.retain(|(index, _, _)| *index >= day.roll_index);
+        state.day_start = Some(Arc::new(day));
     }
 
     /// What has been applied, locked. Nothing panics while holding it.
@@ -239,7 +307,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             let log_id = entry.log_id;
             let applied = state.apply(entry);
-            self.shared.sink.send(applied).map_err(|_| {
+            self.shared.sink.send(Committed::Entry(applied)).map_err(|_| {
                 StorageError::from_io_error(ErrorSubject::Apply(log_id), ErrorVerb::Write, engine_gone())
             })?;
             replies.push(());
@@ -256,19 +324,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     /// Persists the snapshot, takes its state, and sends the engine thread
-    /// the batches after what was applied before.
+    /// what it lacks of it (see [`forward_snapshot`]).
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, Member>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let stored = StoredSnapshot { meta: meta.clone(), data: snapshot.into_inner() };
-        let batches = stored.entries().map_err(|e| snapshot_error(meta, ErrorVerb::Read, e))?;
+        let data = stored.contents().map_err(|e| snapshot_error(meta, ErrorVerb::Read, e))?;
         self.store(&stored, false).map_err(|e| snapshot_error(meta, ErrorVerb::Write, e))?;
         let mut state = self.state();
         let before = state.last_applied.map(|id| id.index);
-        *state = State { last_applied: meta.last_log_id, membership: meta.last_membership.clone(), batches };
-        forward(&self.shared.sink, &state.batches, before).map_err(|e| snapshot_error(meta, ErrorVerb::Write, e))
+        let day_start = data.day_start.map(Arc::new);
+        *state = State {
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            day_start,
+            batches: data.entries,
+        };
+        forward_snapshot(&self.shared.sink, state.day_start.as_ref(), &state.batches, before)
+            .map_err(|e| snapshot_error(meta, ErrorVerb::Write, e))
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
@@ -285,7 +360,7 @@ mod tests {
     use super::*;
     use crate::cluster::log_store::tests::{blank, id, membership, normal};
 
-    fn open(dir: &TempDir) -> (StateMachine, Receiver<Applied>) {
+    fn open(dir: &TempDir) -> (StateMachine, Receiver<Committed>) {
         let (sink, receiver) = unbounded();
         (StateMachine::open(dir.path(), FileModes::default(), sink).expect("open"), receiver)
     }
@@ -295,11 +370,11 @@ mod tests {
         vec![blank(1, 1), membership(1, 2), normal(1, 3, b"first"), normal(2, 4, b"second")]
     }
 
-    fn applied(index: u64, term: u64, records: Option<&[u8]>) -> Applied {
-        Applied { index, term, batch: records.map(|r| Batch { records: r.to_vec() }) }
+    fn applied(index: u64, term: u64, records: Option<&[u8]>) -> Committed {
+        Committed::Entry(Applied { index, term, batch: records.map(|r| Batch { records: r.to_vec() }) })
     }
 
-    fn the_batches() -> Vec<Applied> {
+    fn the_batches() -> Vec<Committed> {
         vec![applied(3, 1, Some(b"first")), applied(4, 2, Some(b"second"))]
     }
 
@@ -406,5 +481,61 @@ mod tests {
         assert_eq!(current.meta.last_log_id, Some(id(2, 4)), "the older build is dropped");
         let rebuilt = builder.build_snapshot().await.unwrap();
         assert_eq!(rebuilt.meta.last_log_id, Some(id(2, 4)));
+    }
+
+    /// The day so far, then a roll alone in entry 5 and one more batch.
+    fn two_days() -> (Vec<Entry<TypeConfig>>, DayStart) {
+        let mut entries = day();
+        entries.extend([normal(2, 5, b"roll"), normal(2, 6, b"next day")]);
+        (entries, DayStart { roll_index: 5, file: b"start of day".to_vec() })
+    }
+
+    fn the_next_day(day_start: &DayStart) -> Vec<Committed> {
+        vec![
+            Committed::DayStart(Arc::new(day_start.clone())),
+            applied(5, 2, Some(b"roll")),
+            applied(6, 2, Some(b"next day")),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_after_a_roll_is_the_day_start_and_the_days_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut leader, _receiver) = open(&dir);
+        let (entries, day_start) = two_days();
+        leader.apply(entries.clone()).await.unwrap();
+        leader.day_started(day_start.clone());
+        let built = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(built.meta.last_log_id, Some(id(2, 6)));
+        let (last, data) = StateMachine::read_snapshot(dir.path()).unwrap().expect("persisted");
+        assert_eq!(last, 6);
+        assert_eq!(data.day_start.as_ref(), Some(&day_start));
+        assert_eq!(data.entries.iter().map(|e| e.0).collect::<Vec<_>>(), [5, 6], "the old day's batches are gone");
+
+        // An older day reported late changes nothing.
+        leader.day_started(DayStart { roll_index: 3, file: b"older".to_vec() });
+        assert_eq!(leader.state().day_start.as_deref(), Some(&day_start));
+
+        // A fresh node, and one that missed the roll, start over from the day's start.
+        for applied_before in [0, 3] {
+            let other = tempfile::tempdir().unwrap();
+            let (mut node, receiver) = open(&other);
+            node.apply(entries[..applied_before].to_vec()).await.unwrap();
+            receiver.try_iter().for_each(drop);
+            node.install_snapshot(&built.meta, built.snapshot.clone()).await.unwrap();
+            assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_next_day(&day_start), "{applied_before}");
+        }
+        // One that applied the entry before the roll only needs what follows.
+        let other = tempfile::tempdir().unwrap();
+        let (mut node, receiver) = open(&other);
+        node.apply(entries[..4].to_vec()).await.unwrap();
+        receiver.try_iter().for_each(drop);
+        node.install_snapshot(&built.meta, built.snapshot.clone()).await.unwrap();
+        assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_next_day(&day_start)[1..]);
+        drop(node);
+
+        // Restarted, it starts over from the day's start again.
+        let (_node, receiver) = open(&other);
+        assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_next_day(&day_start));
     }
 }

@@ -85,11 +85,20 @@ pub fn roll_path(data_dir: &Path, date: u32) -> PathBuf {
 /// An I/O failure, naming the file.
 pub fn write(path: &Path, file: &SnapshotFile, modes: files::FileModes) -> Result<(), SnapshotFileError> {
     let io = |source| SnapshotFileError::Io { path: path.to_path_buf(), source };
-    let body = serde_json::to_vec(file).map_err(|e| io(std::io::Error::other(e)))?;
-    let mut bytes = format!("{MAGIC} {} {:08x}\n", body.len(), crc32c::crc32c(&body)).into_bytes();
-    bytes.extend_from_slice(&body);
+    let bytes = encode(file).map_err(io)?;
     files::create_dir_all(files::parent_dir(path), modes).map_err(io)?;
     files::write_atomically(path, &bytes, modes).map_err(io)
+}
+
+/// The bytes of `file` as a snapshot file holds them (what [`decode`] reads).
+///
+/// # Errors
+/// The engine's state does not encode (a bug).
+pub fn encode(file: &SnapshotFile) -> std::io::Result<Vec<u8>> {
+    let body = serde_json::to_vec(file).map_err(std::io::Error::other)?;
+    let mut bytes = format!("{MAGIC} {} {:08x}\n", body.len(), crc32c::crc32c(&body)).into_bytes();
+    bytes.extend_from_slice(&body);
+    Ok(bytes)
 }
 
 /// Reads and checks a snapshot file.

@@ -21,7 +21,7 @@ use tempfile::TempDir;
 
 use super::frame::encode_frame;
 use super::{LOG, LogStore, VOTE, storage_error};
-use crate::cluster::state_machine::{Applied, StateMachine};
+use crate::cluster::state_machine::{Committed, StateMachine};
 use crate::cluster::{Batch, Member, NodeId, TypeConfig};
 
 /// The id of entry `index` proposed in `term` (by node 1).
@@ -56,8 +56,8 @@ pub(in crate::cluster) fn membership(term: u64, index: u64) -> Entry<TypeConfig>
 /// channel's receiver alive.
 struct Builder;
 
-impl StoreBuilder<TypeConfig, LogStore, StateMachine, (TempDir, Receiver<Applied>)> for Builder {
-    async fn build(&self) -> Result<((TempDir, Receiver<Applied>), LogStore, StateMachine), StorageError<NodeId>> {
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, (TempDir, Receiver<Committed>)> for Builder {
+    async fn build(&self) -> Result<((TempDir, Receiver<Committed>), LogStore, StateMachine), StorageError<NodeId>> {
         let io = |e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e);
         let dir = tempfile::tempdir().map_err(io)?;
         let raft = dir.path().join("raft");

@@ -196,10 +196,12 @@ impl<P: Publisher> Sequencer<P> {
     }
 
     /// The start-of-day snapshot: the state before the roll that ends day
-    /// `date`, whose record is `seq` of that day's journal (already durable).
-    /// A failure is logged: recovery then replays from an older snapshot.
-    pub(super) fn snapshot_before_roll(&self, date: u32, seq: u64, roll: Timestamp) {
-        let Some(dir) = &self.data_dir else { return };
+    /// `date`, whose record is `seq` of that day's journal (already durable),
+    /// written to `snapshots/` and returned (none without a data directory).
+    /// A failure to write it is logged: recovery then replays from an older
+    /// snapshot.
+    pub(super) fn snapshot_before_roll(&self, date: u32, seq: u64, roll: Timestamp) -> Option<SnapshotFile> {
+        let dir = self.data_dir.as_ref()?;
         let file = SnapshotFile {
             journal_date: date,
             next_seq: seq,
@@ -211,6 +213,7 @@ impl<P: Publisher> Sequencer<P> {
         if let Err(err) = snapshot_file::write(&snapshot_file::roll_path(dir, date), &file, self.file_modes) {
             tracing::error!(%err, "start-of-day snapshot not written");
         }
+        Some(file)
     }
 
     /// The operator's snapshot of the state now, between two batches.

@@ -6,7 +6,7 @@
 use super::live::take_seq;
 use super::{Publisher, ReplayStart, Sequencer, SequencerError};
 use crate::serve::journal_file::{self, RecoveryError, TornTail};
-use crate::serve::snapshot_file::{self, SnapshotFileError};
+use crate::serve::snapshot_file::{self, SnapshotFile, SnapshotFileError};
 use carbonx_engine::journal::Record;
 use carbonx_engine::snapshot::SnapshotError as EngineSnapshotError;
 use carbonx_engine::{Engine, Token, UserId};
@@ -92,12 +92,24 @@ impl<P: Publisher> Sequencer<P> {
         if day_files == DayFiles::Needed && file.kind == snapshot_file::START_OF_DAY && !statistics.exists() {
             return Err(RestoreError::DayFilesMissing { statistics });
         }
-        self.engine = Engine::restore(self.engine.config().clone(), &file.engine)?;
-        self.last_ts = file.last_ts;
-        self.taken = file.taken.iter().map(|&(user, token)| (UserId::new(user), Token::from_bytes(token))).collect();
-        self.mute_until_new_day = file.kind == snapshot_file::START_OF_DAY;
+        self.restore_state(&file)?;
         tracing::info!(file = %path.display(), date = file.journal_date, from = file.next_seq, "restored a snapshot");
         Ok(ReplayStart { snapshot: Some(path.to_path_buf()), from: Some((file.journal_date, file.next_seq)) })
+    }
+
+    /// Takes the state `file` holds: the engine, the last timestamp, the
+    /// taken tokens, the next sequence number; after a start-of-day
+    /// snapshot nothing is published until the new day begins.
+    ///
+    /// # Errors
+    /// The engine refused the state (another version or market).
+    pub(super) fn restore_state(&mut self, file: &SnapshotFile) -> Result<(), EngineSnapshotError> {
+        self.engine = Engine::restore(self.engine.config().clone(), &file.engine)?;
+        self.last_ts = file.last_ts;
+        self.next_seq = file.next_seq;
+        self.taken = file.taken.iter().map(|&(user, token)| (UserId::new(user), Token::from_bytes(token))).collect();
+        self.mute_until_new_day = file.kind == snapshot_file::START_OF_DAY;
+        Ok(())
     }
 
     /// Replays the journal like [`Sequencer::recover`]; with

@@ -18,11 +18,20 @@
 //! entry is applied. So are proposals still in flight when the node leads
 //! again: everything committed before its new term has been applied by
 //! then, so they never will be.
+//!
+//! A roll is proposed alone in its entry, so the start-of-day snapshot
+//! taken before it is the state after the entry before. Once a node has
+//! applied a roll it hands that snapshot to Raft ([`Replication::day_started`]):
+//! Raft's snapshots are the day's start plus the day's log, and the log is
+//! purged up to the roll. A node sent a snapshot it lacks the start of
+//! starts over from the day's start ([`Committed::DayStart`]).
 
 use super::live::take_seq;
 use super::{PendingReply, Publisher, Sequencer, SequencerError};
+use crate::cluster::DayStart;
 use crate::cluster::log_store::LogStore;
-use crate::cluster::state_machine::Applied;
+use crate::cluster::state_machine::{Applied, Committed, StateMachine};
+use crate::serve::snapshot_file;
 use carbonx_engine::journal::{self, Record};
 use carbonx_engine::{Command, Timestamp};
 use crossbeam::channel::{Receiver, RecvTimeoutError};
@@ -49,6 +58,9 @@ pub trait Replication: Send {
     /// True while this node leads and has applied everything committed
     /// before its term: only then may it stamp new commands.
     fn leading(&self) -> bool;
+    /// The engine applied the roll of entry `day.roll_index`: Raft's
+    /// snapshots start from `day` now, and the log before it may go.
+    fn day_started(&mut self, day: DayStart);
 }
 
 /// A proposal on its way through Raft.
@@ -65,7 +77,7 @@ struct InFlight {
 /// come from, and how far it has applied.
 pub struct Replica {
     replication: Box<dyn Replication>,
-    committed: Receiver<Applied>,
+    committed: Receiver<Committed>,
     applied: Arc<AtomicU64>,
     in_flight: VecDeque<InFlight>,
     /// Whether it led at the last look ([`Sequencer::note_leadership`]).
@@ -76,7 +88,7 @@ impl Replica {
     /// A replica proposing through `replication` and applying what
     /// `committed` hands over; `applied` is the last log index applied
     /// (read by the `/cluster` status page).
-    pub fn new(replication: Box<dyn Replication>, committed: Receiver<Applied>, applied: Arc<AtomicU64>) -> Replica {
+    pub fn new(replication: Box<dyn Replication>, committed: Receiver<Committed>, applied: Arc<AtomicU64>) -> Replica {
         Replica { replication, committed, applied, in_flight: VecDeque::new(), led: false }
     }
 
@@ -99,7 +111,7 @@ impl<P: Publisher> Sequencer<P> {
     }
 
     /// The committed entries' queue (a single node has none: never ready).
-    pub(super) fn committed_queue(&self) -> Receiver<Applied> {
+    pub(super) fn committed_queue(&self) -> Receiver<Committed> {
         self.replica.as_ref().map_or_else(crossbeam::channel::never, |r| r.committed.clone())
     }
 
@@ -116,13 +128,42 @@ impl<P: Publisher> Sequencer<P> {
         Ok(())
     }
 
+    /// Applies what Raft handed over: a committed entry, or a day's start
+    /// to start over from.
+    ///
+    /// # Errors
+    /// An entry's records do not decode or do not continue the sequence,
+    /// or the day's start does not read.
+    pub(super) fn apply_committed(&mut self, committed: &Committed) -> Result<(), SequencerError> {
+        match committed {
+            Committed::Entry(entry) => self.apply_committed_entry(entry),
+            Committed::DayStart(day) => self.start_over(day),
+        }
+    }
+
+    /// Takes the state of `day`'s start, as of the entry before its roll
+    /// (what is in flight is undone: it was proposed on another state).
+    ///
+    /// # Errors
+    /// The snapshot file does not read, or the engine refuses its state.
+    fn start_over(&mut self, day: &DayStart) -> Result<(), SequencerError> {
+        let bad = |reason: String| SequencerError::BadEntry { index: day.roll_index, reason };
+        let file = snapshot_file::decode(&day.file, &raft_entry(day.roll_index))
+            .map_err(|e| bad(format!("the day's start: {e}")))?;
+        self.undo_in_flight();
+        self.restore_state(&file).map_err(|e| bad(format!("the day's start: {e}")))?;
+        self.mark_applied(day.roll_index.saturating_sub(1));
+        tracing::info!(roll = day.roll_index, date = file.journal_date, "started over from the day's start");
+        Ok(())
+    }
+
     /// Applies one committed entry unless it was applied already, and
     /// publishes its events: this leader's own (its oldest proposal), or
     /// another leader's, after undoing this one's proposals in flight.
     ///
     /// # Errors
     /// Its records do not decode or do not continue the sequence.
-    pub(super) fn apply_committed(&mut self, entry: &Applied) -> Result<(), SequencerError> {
+    fn apply_committed_entry(&mut self, entry: &Applied) -> Result<(), SequencerError> {
         let Some(replica) = &mut self.replica else { return Ok(()) };
         if entry.index <= replica.applied() {
             return Ok(());
@@ -167,13 +208,14 @@ impl<P: Publisher> Sequencer<P> {
                 None
             }
         };
+        let mut day_start = None;
         for (i, record) in records.iter().enumerate() {
             if replies.is_none() {
                 self.check_sequence(&raft_entry(index), record)?;
             }
             if record.command == Command::Roll {
                 let date = self.engine.session_date().unwrap_or_default();
-                self.snapshot_before_roll(date, record.seq.get(), record.timestamp);
+                day_start = self.snapshot_before_roll(date, record.seq.get(), record.timestamp);
             }
             self.apply_one(&record.command, record.timestamp);
             if let Some((_, reply)) = replies.as_mut().and_then(|r| r.next_if(|(at, _)| *at == i)) {
@@ -181,28 +223,60 @@ impl<P: Publisher> Sequencer<P> {
             }
         }
         self.publisher.flush();
+        if let Some(file) = day_start.filter(|_| records.len() == 1) {
+            self.hand_day_start_to_raft(index, &file);
+        }
         Ok(records.len() as u64)
     }
 
-    /// A leader's batch: stamped, proposed, kept in flight. A batch with a
-    /// clock command or a roll (which change what is due next) is waited
-    /// for, and so is the oldest proposal when [`IN_FLIGHT_MAX`] are out.
+    /// Gives Raft the start-of-day snapshot taken before the roll of entry
+    /// `roll_index` (a single node, or an offline replay, has no Raft).
+    fn hand_day_start_to_raft(&mut self, roll_index: u64, file: &snapshot_file::SnapshotFile) {
+        let Some(replica) = &mut self.replica else { return };
+        match snapshot_file::encode(file) {
+            Ok(file) => replica.replication.day_started(DayStart { roll_index, file }),
+            Err(err) => tracing::error!(%err, "the day's start not handed to Raft: the log is kept"),
+        }
+    }
+
+    /// A leader's batch: stamped, proposed, kept in flight; a roll as an
+    /// entry of its own (see the module doc). A proposal with a clock
+    /// command or a roll (which change what is due next) is waited for, and
+    /// so is the oldest one when [`IN_FLIGHT_MAX`] are out.
     ///
     /// # Errors
     /// A committed entry that does not continue the stream, or a fail-stop.
     pub(super) fn propose_batch(&mut self, batch: &[Command], now: Timestamp) -> Result<(), SequencerError> {
+        let mut replies = std::mem::take(&mut self.replies);
+        for (start, part) in rolls_apart(batch) {
+            let (theirs, rest): (Vec<PendingReply>, Vec<PendingReply>) =
+                replies.into_iter().partition(|(at, _)| *at < start + part.len());
+            replies = rest;
+            let theirs = theirs.into_iter().map(|(at, reply)| (at - start, reply)).collect();
+            self.propose(part, theirs, now)?;
+        }
+        Ok(())
+    }
+
+    /// Stamps and proposes `commands` as one entry, `replies` their
+    /// operator requests (by index among them).
+    fn propose(
+        &mut self,
+        commands: &[Command],
+        replies: Vec<PendingReply>,
+        now: Timestamp,
+    ) -> Result<(), SequencerError> {
         let before = (self.next_seq, self.last_ts);
-        let mut records = Vec::with_capacity(batch.len() * 64);
-        for command in batch {
+        let mut records = Vec::with_capacity(commands.len() * 64);
+        for command in commands {
             let timestamp = self.stamp(now);
             let seq = take_seq(&mut self.next_seq, command);
             journal::encode(&Record { seq, timestamp, command: command.clone() }, &mut records);
         }
-        let replies = std::mem::take(&mut self.replies);
         let Some(replica) = &mut self.replica else { return Ok(()) };
         replica.replication.propose(records.clone());
         replica.in_flight.push_back(InFlight { records, replies, before });
-        let changes_what_is_due = batch.iter().any(|c| matches!(c, Command::Roll | Command::Clock));
+        let changes_what_is_due = commands.iter().any(|c| matches!(c, Command::Roll | Command::Clock));
         self.wait_in_flight(if changes_what_is_due { 0 } else { IN_FLIGHT_MAX - 1 })
     }
 
@@ -239,18 +313,30 @@ impl<P: Publisher> Sequencer<P> {
     }
 
     /// Offline replay of a cluster node's data directory (`carbonx
-    /// replay`): every committed entry of the Raft log in `<data>/raft`, in
-    /// order; the number of records applied. An uncommitted tail (a
-    /// deposed leader's last proposals) is left out: Raft may still drop it.
+    /// replay`): Raft's snapshot in `<data>/raft` (the day's start and the
+    /// day's batches), then every committed entry of the log after it, in
+    /// order; the number of records applied. An uncommitted tail (a deposed
+    /// leader's last proposals) is left out: Raft may still drop it.
     ///
     /// # Errors
-    /// The log cannot be read, or its records do not continue the stream.
+    /// The log or snapshot cannot be read, or the records do not continue
+    /// the stream.
     pub fn replay_raft_log(&mut self, raft_dir: &Path) -> Result<u64, SequencerError> {
-        let (entries, committed) = LogStore::read_all(raft_dir)
-            .map_err(|source| SequencerError::Journal { path: raft_dir.to_path_buf(), source })?;
+        let unreadable = |source| SequencerError::Journal { path: raft_dir.to_path_buf(), source };
+        let (entries, committed) = LogStore::read_all(raft_dir).map_err(unreadable)?;
         let committed = committed.map_or(0, |id| id.index);
-        let mut count = 0;
-        for entry in entries.iter().take_while(|e| e.log_id.index <= committed) {
+        let (mut applied, mut count) = (0, 0);
+        if let Some((last, snapshot)) = StateMachine::read_snapshot(raft_dir).map_err(unreadable)? {
+            if let Some(day) = &snapshot.day_start {
+                self.start_over(day)?;
+            }
+            for (index, _, batch) in &snapshot.entries {
+                count += self.apply_entry(*index, &batch.records, Origin::Other)?;
+            }
+            applied = last;
+        }
+        let after_snapshot = entries.iter().skip_while(|e| e.log_id.index <= applied);
+        for entry in after_snapshot.take_while(|e| e.log_id.index <= committed) {
             if let EntryPayload::Normal(batch) = &entry.payload {
                 count += self.apply_entry(entry.log_id.index, &batch.records, Origin::Other)?;
             }
@@ -278,6 +364,26 @@ enum Origin {
     Other,
 }
 
+/// `batch` in the parts proposed as entries, each with where it starts:
+/// each roll alone, the commands between rolls together.
+fn rolls_apart(batch: &[Command]) -> Vec<(usize, &[Command])> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, command) in batch.iter().enumerate() {
+        if *command == Command::Roll {
+            if start < i {
+                parts.push((start, &batch[start..i]));
+            }
+            parts.push((i, &batch[i..=i]));
+            start = i + 1;
+        }
+    }
+    if start < batch.len() {
+        parts.push((start, &batch[start..]));
+    }
+    parts
+}
+
 /// The records of a committed batch, in order.
 fn decode_batch(bytes: &[u8], index: u64) -> Result<Vec<Record>, SequencerError> {
     let mut records = Vec::new();
@@ -298,4 +404,24 @@ fn decode_batch(bytes: &[u8], index: u64) -> Result<Vec<Record>, SequencerError>
 /// How a Raft log entry is named in an error.
 fn raft_entry(index: u64) -> PathBuf {
     PathBuf::from(format!("raft log entry {index}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_roll_is_proposed_alone_and_the_rest_keeps_its_order() {
+        let halt = Command::Clock;
+        let batch =
+            [halt.clone(), halt.clone(), Command::Roll, halt.clone(), Command::Roll, Command::Roll, halt.clone()];
+        let parts: Vec<(usize, usize)> = rolls_apart(&batch).iter().map(|(start, part)| (*start, part.len())).collect();
+        assert_eq!(parts, [(0, 2), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]);
+        for (start, part) in rolls_apart(&batch) {
+            assert_eq!(part, &batch[start..start + part.len()]);
+            assert!(part.len() == 1 || !part.contains(&Command::Roll), "a roll shares its entry");
+        }
+        assert!(rolls_apart(&[]).is_empty());
+        assert_eq!(rolls_apart(std::slice::from_ref(&halt)).len(), 1);
+    }
 }
