@@ -92,7 +92,7 @@ impl ClusterNode {
         let runtime = crate::serve::named_runtime(2, "carbonx-raft").map_err(ClusterError::Io)?;
         let dir = data_dir.join("raft");
         let log = LogStore::open(&dir, modes).map_err(ClusterError::Storage)?;
-        let machine = StateMachine::open(&dir, modes, sink).map_err(ClusterError::Storage)?;
+        let machine = StateMachine::open(&dir, modes, sink, log.clone()).map_err(ClusterError::Storage)?;
         on_leadership(false);
         let raft = runtime
             .block_on(Raft::new(config.node, raft_config, Network::default(), log.clone(), machine.clone()))
@@ -201,6 +201,9 @@ impl ClusterNode {
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
         let _ = self.runtime.block_on(self.raft.shutdown());
+        if let Err(err) = self.log.write_committed_hint() {
+            tracing::warn!(%err, "the committed index hint not written at shutdown");
+        }
     }
 }
 

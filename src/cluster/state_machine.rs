@@ -13,7 +13,10 @@
 //! A snapshot is the start of the trading day plus the day's log: the
 //! engine's start-of-day snapshot ([`DayStart`], taken before the roll,
 //! which is alone in its entry) and every batch from the roll to the last
-//! applied entry, with that entry's log id and the membership. The engine
+//! applied entry, with that entry's log id and the membership. The batches
+//! are not kept in memory: a build takes those of the current snapshot
+//! from the day's roll on, and reads the ones applied since from the log
+//! (which is only purged up to the current snapshot). The engine
 //! thread reports each roll once it has applied it
 //! ([`StateMachine::day_started`]); the node then asks openraft to build a
 //! snapshot, and openraft purges the log up to it. So a node holds one
@@ -39,7 +42,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::log_store::{read_small, write_small};
+use super::log_store::{LogStore, read_small, write_small};
 use super::{Batch, DayStart, Member, NodeId, TypeConfig};
 
 /// The persisted current snapshot.
@@ -110,8 +113,13 @@ struct State {
     membership: StoredMembership<NodeId, Member>,
     /// The last day's start the engine thread reported.
     day_start: Option<Arc<DayStart>>,
-    /// Every batch applied since it: (index, term, batch).
+    /// The current snapshot's batches from the day's roll on: (index, term,
+    /// batch). Those applied after it are in the log.
     batches: Vec<(u64, u64, Batch)>,
+    /// The current snapshot's last index: the log holds what follows.
+    snapshot_index: u64,
+    /// Batches applied after it: the log must hold as many.
+    batches_since_snapshot: u64,
 }
 
 impl State {
@@ -123,7 +131,7 @@ impl State {
         let batch = match entry.payload {
             EntryPayload::Blank => None,
             EntryPayload::Normal(batch) => {
-                self.batches.push((index, term, batch.clone()));
+                self.batches_since_snapshot += 1;
                 Some(batch)
             }
             EntryPayload::Membership(membership) => {
@@ -134,8 +142,34 @@ impl State {
         Applied { index, term, batch }
     }
 
+    /// Takes the batches applied after the current snapshot from `log`,
+    /// those of the day (from its roll) kept. The log must hold every
+    /// batch applied since (openraft's suite applies no batch, and its log
+    /// holds other entries than it applies: only batches are counted).
+    fn take_from_log(&mut self, log: &LogStore) -> io::Result<()> {
+        let last = self.last_applied.map_or(0, |id| id.index);
+        if last <= self.snapshot_index {
+            return Ok(());
+        }
+        let entries = log.entries(self.snapshot_index + 1..=last);
+        let batches = entries.iter().filter(|e| matches!(e.payload, EntryPayload::Normal(_))).count() as u64;
+        if batches != self.batches_since_snapshot {
+            let (from, applied) = (self.snapshot_index + 1, self.batches_since_snapshot);
+            let why = format!("the log holds {batches} batches from entry {from} to {last}, {applied} were applied");
+            return Err(io::Error::new(io::ErrorKind::NotFound, why));
+        }
+        let day_from = self.day_start.as_ref().map_or(0, |day| day.roll_index);
+        for entry in entries.into_iter().filter(|e| e.log_id.index >= day_from) {
+            if let EntryPayload::Normal(batch) = entry.payload {
+                self.batches.push((entry.log_id.index, entry.log_id.leader_id.term, batch));
+            }
+        }
+        (self.snapshot_index, self.batches_since_snapshot) = (last, 0);
+        Ok(())
+    }
+
     /// A snapshot of it, named after its last applied log id (the same
-    /// state gives the same bytes).
+    /// state gives the same bytes); [`State::take_from_log`] first.
     fn snapshot(&self) -> io::Result<StoredSnapshot> {
         let data = SnapshotDataRef { day_start: self.day_start.as_deref(), entries: &self.batches };
         let data = postcard::to_allocvec(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -152,6 +186,8 @@ struct Shared {
     dir: PathBuf,
     modes: FileModes,
     sink: Sender<Committed>,
+    /// The Raft log, where a snapshot finds the batches applied since the last.
+    log: LogStore,
     state: Mutex<State>,
     /// The current snapshot; its lock also orders the writes of its file.
     snapshot: Mutex<Option<StoredSnapshot>>,
@@ -204,14 +240,15 @@ fn snapshot_error(meta: &SnapshotMeta<NodeId, Member>, verb: ErrorVerb, err: io:
 }
 
 impl StateMachine {
-    /// Opens the state machine in `dir` (`<data>/raft`), creating it if
-    /// missing. If a snapshot was persisted, its batches are sent to `sink`
-    /// at once, so that a restarted engine thread applies them first.
+    /// Opens the state machine in `dir` (`<data>/raft`, where `log` is),
+    /// creating it if missing. If a snapshot was persisted, the day's start
+    /// and its batches are sent to `sink` at once, so that a restarted
+    /// engine thread starts from them.
     ///
     /// # Errors
     /// `dir` cannot be created, the snapshot cannot be read or is corrupt,
     /// or `sink`'s receiver is gone.
-    pub fn open(dir: &Path, modes: FileModes, sink: Sender<Committed>) -> io::Result<StateMachine> {
+    pub fn open(dir: &Path, modes: FileModes, sink: Sender<Committed>, log: LogStore) -> io::Result<StateMachine> {
         files::create_dir_all(dir, modes)?;
         let path = dir.join(SNAPSHOT);
         let stored: Option<StoredSnapshot> = read_small(&path)?;
@@ -221,11 +258,12 @@ impl StateMachine {
             state.day_start = data.day_start.map(Arc::new);
             state.batches = data.entries;
             state.last_applied = stored.meta.last_log_id;
+            state.snapshot_index = stored.meta.last_log_id.map_or(0, |id| id.index);
             state.membership = stored.meta.last_membership.clone();
             forward_snapshot(&sink, state.day_start.as_ref(), &state.batches, None)?;
         }
-        let shared =
-            Shared { dir: dir.to_path_buf(), modes, sink, state: Mutex::new(state), snapshot: Mutex::new(stored) };
+        let (dir, state, snapshot) = (dir.to_path_buf(), Mutex::new(state), Mutex::new(stored));
+        let shared = Shared { dir, modes, sink, log, state, snapshot };
         Ok(StateMachine { shared: Arc::new(shared) })
     }
 
@@ -278,7 +316,10 @@ impl StateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let built = self.state().snapshot();
+        let built = {
+            let mut state = self.state();
+            state.take_from_log(&self.shared.log).and_then(|()| state.snapshot())
+        };
         let stored =
             built.map_err(|e| StorageError::from_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
         self.store(&stored, true).map_err(|e| snapshot_error(&stored.meta, ErrorVerb::Write, e))?;
@@ -341,6 +382,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             membership: meta.last_membership.clone(),
             day_start,
             batches: data.entries,
+            snapshot_index: meta.last_log_id.map_or(0, |id| id.index),
+            batches_since_snapshot: 0,
         };
         forward_snapshot(&self.shared.sink, state.day_start.as_ref(), &state.batches, before)
             .map_err(|e| snapshot_error(meta, ErrorVerb::Write, e))
@@ -358,11 +401,24 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
+    use openraft::storage::RaftLogStorageExt;
     use crate::cluster::log_store::tests::{blank, id, membership, normal};
 
     fn open(dir: &TempDir) -> (StateMachine, Receiver<Committed>) {
         let (sink, receiver) = unbounded();
-        (StateMachine::open(dir.path(), FileModes::default(), sink).expect("open"), receiver)
+        let log = LogStore::open(dir.path(), FileModes::default()).expect("open the log");
+        (StateMachine::open(dir.path(), FileModes::default(), sink, log).expect("open"), receiver)
+    }
+
+    /// Appends `entries` to the state machine's log, then applies them, as
+    /// openraft does (a snapshot reads the day's batches from the log).
+    async fn logged(
+        sm: &mut StateMachine,
+        entries: impl IntoIterator<Item = Entry<TypeConfig>>,
+    ) -> Result<Vec<()>, StorageError<NodeId>> {
+        let entries: Vec<_> = entries.into_iter().collect();
+        sm.shared.log.clone().blocking_append(entries.clone()).await?;
+        sm.apply(entries).await
     }
 
     /// The day so far: a blank entry, a membership change, two batches.
@@ -389,7 +445,7 @@ mod tests {
     async fn apply_forwards_every_entry_in_order_with_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let (mut sm, receiver) = open(&dir);
-        let replies = sm.apply(day()).await.unwrap();
+        let replies = logged(&mut sm, day()).await.unwrap();
         assert_eq!(replies.len(), 4, "one reply per entry");
         let got: Vec<_> = receiver.try_iter().collect();
         let want =
@@ -414,7 +470,7 @@ mod tests {
         let (leader_dir, fresh_dir, behind_dir) =
             (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (mut leader, _receiver) = open(&leader_dir);
-        leader.apply(day()).await.unwrap();
+        logged(&mut leader, day()).await.unwrap();
         let built = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
         assert_eq!(built.meta.last_log_id, Some(id(2, 4)));
 
@@ -429,7 +485,7 @@ mod tests {
         );
 
         let (mut behind, receiver) = open(&behind_dir);
-        behind.apply(day()[..3].to_vec()).await.unwrap();
+        logged(&mut behind, day()[..3].to_vec()).await.unwrap();
         receiver.try_iter().for_each(drop);
         behind.install_snapshot(&built.meta, built.snapshot).await.unwrap();
         assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_batches()[1..], "only the batch after index 3");
@@ -440,10 +496,10 @@ mod tests {
     async fn reopen_forwards_the_persisted_snapshot_again() {
         let dir = tempfile::tempdir().unwrap();
         let (mut sm, _receiver) = open(&dir);
-        sm.apply(day()).await.unwrap();
+        logged(&mut sm, day()).await.unwrap();
         let built = sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
         // Applied after the snapshot: openraft re-applies it from the log.
-        sm.apply([normal(2, 5, b"third")]).await.unwrap();
+        logged(&mut sm, [normal(2, 5, b"third")]).await.unwrap();
         drop(sm);
 
         let (mut sm, receiver) = open(&dir);
@@ -466,13 +522,13 @@ mod tests {
     async fn a_build_that_races_an_install_does_not_replace_it() {
         let dir = tempfile::tempdir().unwrap();
         let (mut sm, _receiver) = open(&dir);
-        sm.apply(day()[..2].to_vec()).await.unwrap();
+        logged(&mut sm, day()[..2].to_vec()).await.unwrap();
         let mut builder = sm.get_snapshot_builder().await;
         let old = sm.state().snapshot().unwrap();
 
         let leader = tempfile::tempdir().unwrap();
         let (mut leader, _receiver) = open(&leader);
-        leader.apply(day()).await.unwrap();
+        logged(&mut leader, day()).await.unwrap();
         let newer = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
         sm.install_snapshot(&newer.meta, newer.snapshot).await.unwrap();
 
@@ -503,7 +559,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut leader, _receiver) = open(&dir);
         let (entries, day_start) = two_days();
-        leader.apply(entries.clone()).await.unwrap();
+        logged(&mut leader, entries.clone()).await.unwrap();
         leader.day_started(day_start.clone());
         let built = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
         assert_eq!(built.meta.last_log_id, Some(id(2, 6)));
@@ -520,7 +576,7 @@ mod tests {
         for applied_before in [0, 3] {
             let other = tempfile::tempdir().unwrap();
             let (mut node, receiver) = open(&other);
-            node.apply(entries[..applied_before].to_vec()).await.unwrap();
+            logged(&mut node, entries[..applied_before].to_vec()).await.unwrap();
             receiver.try_iter().for_each(drop);
             node.install_snapshot(&built.meta, built.snapshot.clone()).await.unwrap();
             assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_next_day(&day_start), "{applied_before}");
@@ -528,7 +584,7 @@ mod tests {
         // One that applied the entry before the roll only needs what follows.
         let other = tempfile::tempdir().unwrap();
         let (mut node, receiver) = open(&other);
-        node.apply(entries[..4].to_vec()).await.unwrap();
+        logged(&mut node, entries[..4].to_vec()).await.unwrap();
         receiver.try_iter().for_each(drop);
         node.install_snapshot(&built.meta, built.snapshot.clone()).await.unwrap();
         assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_next_day(&day_start)[1..]);
@@ -537,5 +593,15 @@ mod tests {
         // Restarted, it starts over from the day's start again.
         let (_node, receiver) = open(&other);
         assert_eq!(receiver.try_iter().collect::<Vec<_>>(), the_next_day(&day_start));
+    }
+
+    #[tokio::test]
+    async fn a_build_refuses_when_the_log_lacks_an_applied_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _receiver) = open(&dir);
+        logged(&mut sm, day()).await.unwrap();
+        sm.apply([normal(2, 5, b"never logged")]).await.unwrap();
+        let err = sm.get_snapshot_builder().await.build_snapshot().await.expect_err("a batch is missing");
+        assert!(err.to_string().contains("2 batches from entry 1 to 5, 3 were applied"), "{err}");
     }
 }

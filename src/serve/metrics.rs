@@ -40,6 +40,9 @@ pub struct SequencerMetrics {
     pub apply_seconds: Histogram,
     /// Commands journaled and applied.
     pub commands: Counter,
+    /// A cluster leader's seconds from proposing a batch to applying it
+    /// (replicated, durable on a majority, committed).
+    pub commit_seconds: Histogram,
     /// Command batches waiting in the gateway → sequencer queue.
     pub command_queue: Gauge,
     /// Event batches waiting in the sequencer → order-entry router queue.
@@ -55,6 +58,7 @@ impl Default for SequencerMetrics {
             fdatasync_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 16)),
             apply_seconds: Histogram::new(exponential_buckets(1e-8, 2.0, 16)),
             commands: Counter::default(),
+            commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 16)),
             command_queue: Gauge::default(),
             order_entry_queue: Gauge::default(),
             feed_queue: Gauge::default(),
@@ -84,6 +88,11 @@ impl Metrics {
             s.apply_seconds.clone(),
         );
         registry.register("carbonx_sequencer_commands", "Commands journaled and applied", s.commands.clone());
+        registry.register(
+            "carbonx_raft_commit_seconds",
+            "A cluster leader's time from proposing a batch to applying it, committed",
+            s.commit_seconds.clone(),
+        );
         registry.register(
             "carbonx_queue_commands_depth",
             "Command batches queued for the sequencer",

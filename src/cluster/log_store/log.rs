@@ -8,6 +8,7 @@ use std::io::{self, BufReader, Write};
 use std::ops::{Bound, RangeBounds};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use carbonx_soup::files::{self, CheckedFile, FileModes, StorageOp};
 use openraft::{Entry, LogId, Vote};
@@ -104,9 +105,18 @@ pub(super) struct Log {
     pub(super) purged: Option<LogId<NodeId>>,
     pub(super) vote: Option<Vote<NodeId>>,
     pub(super) committed: Option<LogId<NodeId>>,
+    /// When the `committed` hint was last written, and how often it may be.
+    hint_written_at: Option<Instant>,
+    pub(super) hint_every: Duration,
     /// A write or sync failed: no more writes (fail-stop).
     failed: bool,
 }
+
+/// The `committed` hint is written at most this often: openraft reports
+/// every commit, and a file replaced per commit cost a few percent of the
+/// cluster's CPU. A hint that lags only means a restarted node applies
+/// a little less at start and learns the rest from the leader.
+pub(super) const COMMITTED_HINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Opens `path` for reading and appending, creating it if missing.
 fn open_log(path: &Path, modes: FileModes) -> io::Result<CheckedFile> {
@@ -149,7 +159,19 @@ impl Log {
             .map(|(offset, entry)| (entry.log_id.index, Stored { offset, entry }))
             .collect();
         let dir = dir.to_path_buf();
-        Ok(Log { dir, modes, file, end: scan.end, entries, purged, vote, committed, failed: false })
+        Ok(Log {
+            dir,
+            modes,
+            file,
+            end: scan.end,
+            entries,
+            purged,
+            vote,
+            committed,
+            hint_written_at: None,
+            hint_every: COMMITTED_HINT_EVERY,
+            failed: false,
+        })
     }
 
     /// `Err` once a write has failed.
@@ -263,18 +285,31 @@ impl Log {
     }
 
     /// Saves the committed log id (if it changed), as a hint: renamed into
-    /// place but not synced. openraft calls this on every commit, on the
-    /// path a proposal waits on; two `fsync`s there would double the cost
-    /// of a commit. Losing it (a power cut) only means a restarted node
-    /// re-applies less at start and learns the rest from the leader.
+    /// place but not synced, and at most every `hint_every`
+    /// ([`COMMITTED_HINT_EVERY`]).
+    /// openraft calls this on every commit, on the path a proposal waits
+    /// on; an `fsync` there would double the cost of a commit. Losing it
+    /// (a power cut) or a stale one only means a restarted node re-applies
+    /// less at start and learns the rest from the leader.
     pub(super) fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> io::Result<()> {
         self.writable()?;
         if self.committed == committed {
             return Ok(());
         }
-        let saved = write_hint(&self.dir.join(COMMITTED), &committed, self.modes);
-        self.guard(saved)?;
         self.committed = committed;
+        if self.hint_written_at.is_some_and(|at| at.elapsed() < self.hint_every) {
+            return Ok(());
+        }
+        self.write_committed_hint()
+    }
+
+    /// Writes the `committed` hint now (at a shutdown: an offline replay
+    /// then replays everything committed).
+    pub(super) fn write_committed_hint(&mut self) -> io::Result<()> {
+        self.writable()?;
+        let saved = write_hint(&self.dir.join(COMMITTED), &self.committed, self.modes);
+        self.guard(saved)?;
+        self.hint_written_at = Some(Instant::now());
         Ok(())
     }
 }

@@ -113,6 +113,27 @@ impl LogStore {
         Ok(LogStore { shared: Arc::new(Shared { log: Mutex::new(log), committed }) })
     }
 
+    /// Writes the `committed` hint now, however recent the last one (at a
+    /// shutdown, once Raft has stopped).
+    ///
+    /// # Errors
+    /// The store failed before, or the file cannot be written.
+    pub fn write_committed_hint(&self) -> io::Result<()> {
+        self.lock().write_committed_hint()
+    }
+
+    /// Writes the `committed` hint at most every `every` (tests).
+    #[cfg(test)]
+    pub(super) fn set_hint_every(&self, every: std::time::Duration) {
+        self.lock().hint_every = every;
+    }
+
+    /// The entries in `range` this log holds (a state machine's snapshot
+    /// reads the day's batches here rather than keeping them in memory).
+    pub(in crate::cluster) fn entries(&self, range: std::ops::RangeInclusive<u64>) -> Vec<Entry<TypeConfig>> {
+        self.lock().entries_in(&range)
+    }
+
     /// The last committed index saved, for status pages: cheap, no lock.
     pub fn committed_index(&self) -> Option<u64> {
         self.shared.committed.load(Ordering::Acquire).checked_sub(1)

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use carbonx_soup::files::{FaultPlan, FileModes, StorageOp, install_faults};
 use crossbeam::channel::{Receiver, unbounded};
@@ -63,7 +64,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, (TempDir, Receiver<Committ
         let raft = dir.path().join("raft");
         let (sink, receiver) = unbounded();
         let log = LogStore::open(&raft, FileModes::default()).map_err(io)?;
-        let state_machine = StateMachine::open(&raft, FileModes::default(), sink).map_err(io)?;
+        let state_machine = StateMachine::open(&raft, FileModes::default(), sink, log.clone()).map_err(io)?;
         Ok(((dir, receiver), log, state_machine))
     }
 }
@@ -110,6 +111,26 @@ async fn reopen_restores_entries_vote_and_committed() {
     let reversed = log.try_get_log_entries(4..2).await.unwrap();
     assert!(reversed.is_empty(), "a reversed range is empty, not a panic");
     assert_eq!(LogStore::read_all(dir.path()).unwrap(), (entries, Some(id(2, 3))));
+}
+
+#[tokio::test]
+async fn the_committed_hint_is_written_at_most_every_so_often_and_lags_safely() {
+    for (every, reopened) in [(Duration::from_secs(3_600), 1), (Duration::ZERO, 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogStore::open(dir.path(), FileModes::default()).unwrap();
+        log.set_hint_every(every);
+        log.save_committed(Some(id(1, 1))).await.unwrap();
+        log.save_committed(Some(id(1, 2))).await.unwrap();
+        assert_eq!(log.committed_index(), Some(2), "known at once");
+        drop(log);
+        let mut log = LogStore::open(dir.path(), FileModes::default()).unwrap();
+        assert_eq!(log.read_committed().await.unwrap(), Some(id(1, reopened)), "written every {every:?}");
+        log.save_committed(Some(id(1, 3))).await.unwrap();
+        log.write_committed_hint().unwrap(); // at a shutdown
+        drop(log);
+        let mut log = LogStore::open(dir.path(), FileModes::default()).unwrap();
+        assert_eq!(log.read_committed().await.unwrap(), Some(id(1, 3)), "the last one, written at shutdown");
+    }
 }
 
 #[tokio::test]

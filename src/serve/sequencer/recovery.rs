@@ -186,7 +186,7 @@ impl<P: Publisher> Sequencer<P> {
         let first = batch.partition_point(|r| r.seq.get() < first_seq);
         for (i, record) in batch.iter().enumerate().skip(first) {
             self.prefetch_ahead(|i| batch.get(i).map(|r| &r.command), i);
-            self.check_sequence(path, record)?;
+            self.check_sequence(|| path.to_path_buf(), record)?;
             self.publisher.replaying(record.seq.get(), record.timestamp, &record.command);
             self.apply_one(&record.command, record.timestamp);
         }
@@ -194,11 +194,11 @@ impl<P: Publisher> Sequencer<P> {
     }
 
     /// Checks that `record` (of the journal file or Raft entry `path`
-    /// names) is the next one, and moves past it.
-    pub(super) fn check_sequence(&mut self, path: &Path, record: &Record) -> Result<(), SequencerError> {
+    /// names, built only for the error) is the next one, and moves past it.
+    pub(super) fn check_sequence(&mut self, path: impl Fn() -> PathBuf, record: &Record) -> Result<(), SequencerError> {
         if record.seq.get() != self.next_seq {
             let (found, expected_before) = (record.seq.get(), self.next_seq - 1);
-            return Err(SequencerError::Gap { path: path.to_path_buf(), found, expected_before });
+            return Err(SequencerError::Gap { path: path(), found, expected_before });
         }
         take_seq(&mut self.next_seq, &record.command);
         self.last_ts = self.last_ts.max(record.timestamp.nanos());

@@ -40,7 +40,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Proposals a leader keeps in flight at most; one more waits for the
 /// oldest to be applied.
@@ -71,6 +71,8 @@ struct InFlight {
     replies: Vec<PendingReply>,
     /// The stamping position before it: (next sequence number, last timestamp).
     before: (u64, u64),
+    /// When it was proposed.
+    proposed_at: Instant,
 }
 
 /// A sequencer's cluster side: where proposals go, where committed entries
@@ -171,7 +173,11 @@ impl<P: Publisher> Sequencer<P> {
         if let Some(batch) = &entry.batch {
             let own = replica.in_flight.front().is_some_and(|f| f.records == batch.records);
             let origin = if own {
-                Origin::Own(replica.in_flight.pop_front().map(|f| f.replies).unwrap_or_default())
+                let oldest = replica.in_flight.pop_front();
+                if let (Some(m), Some(oldest)) = (&self.metrics, &oldest) {
+                    m.commit_seconds.observe(oldest.proposed_at.elapsed().as_secs_f64());
+                }
+                Origin::Own(oldest.map(|f| f.replies).unwrap_or_default())
             } else {
                 self.undo_in_flight();
                 Origin::Other
@@ -209,9 +215,11 @@ impl<P: Publisher> Sequencer<P> {
             }
         };
         let mut day_start = None;
+        let started = Instant::now();
         for (i, record) in records.iter().enumerate() {
+            self.prefetch_ahead(|i| records.get(i).map(|r| &r.command), i);
             if replies.is_none() {
-                self.check_sequence(&raft_entry(index), record)?;
+                self.check_sequence(|| raft_entry(index), record)?;
             }
             if record.command == Command::Roll {
                 let date = self.engine.session_date().unwrap_or_default();
@@ -221,6 +229,10 @@ impl<P: Publisher> Sequencer<P> {
             if let Some((_, reply)) = replies.as_mut().and_then(|r| r.next_if(|(at, _)| *at == i)) {
                 let _ = reply.send(self.events.clone()); // the operator may have given up waiting
             }
+        }
+        if let Some(m) = &self.metrics {
+            m.apply_seconds.observe(started.elapsed().as_secs_f64() / records.len().max(1) as f64);
+            m.commands.inc_by(records.len() as u64);
         }
         self.publisher.flush();
         if let Some(file) = day_start.filter(|_| records.len() == 1) {
@@ -275,7 +287,10 @@ impl<P: Publisher> Sequencer<P> {
         }
         let Some(replica) = &mut self.replica else { return Ok(()) };
         replica.replication.propose(records.clone());
-        replica.in_flight.push_back(InFlight { records, replies, before });
+        replica.in_flight.push_back(InFlight { records, replies, before, proposed_at: Instant::now() });
+        if let Some(m) = &self.metrics {
+            m.batch_commands.observe(commands.len() as f64);
+        }
         let changes_what_is_due = commands.iter().any(|c| matches!(c, Command::Roll | Command::Clock));
         self.wait_in_flight(if changes_what_is_due { 0 } else { IN_FLIGHT_MAX - 1 })
     }
