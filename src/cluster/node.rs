@@ -89,7 +89,10 @@ impl ClusterNode {
         config.validate().map_err(ClusterError::Config)?;
         let me = config.me().ok_or_else(|| ClusterError::Config("this node is not a member".into()))?.clone();
         let raft_config = Arc::new(config.raft_config().validate().map_err(|e| ClusterError::Config(e.to_string()))?);
-        let runtime = crate::serve::named_runtime(2, "carbonx-raft").map_err(ClusterError::Io)?;
+        // One thread: openraft's core, replication and RPCs are short steps
+        // between waits; on a busy machine a second worker only added
+        // wake-ups (p50 at 100k msg/s 10.5-11.1 ms against 12.7-12.8 ms).
+        let runtime = crate::serve::named_runtime(1, "carbonx-raft").map_err(ClusterError::Io)?;
         let dir = data_dir.join("raft");
         let log = LogStore::open(&dir, modes).map_err(ClusterError::Storage)?;
         let machine = StateMachine::open(&dir, modes, sink, log.clone()).map_err(ClusterError::Storage)?;
