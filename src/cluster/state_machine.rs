@@ -401,8 +401,8 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
-    use openraft::storage::RaftLogStorageExt;
     use crate::cluster::log_store::tests::{blank, id, membership, normal};
+    use openraft::storage::RaftLogStorageExt;
 
     fn open(dir: &TempDir) -> (StateMachine, Receiver<Committed>) {
         let (sink, receiver) = unbounded();
