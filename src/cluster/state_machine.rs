@@ -45,8 +45,8 @@ use serde::{Deserialize, Serialize};
 use super::log_store::{LogStore, read_small, write_small};
 use super::{Batch, DayStart, Member, NodeId, TypeConfig};
 
-/// The persisted current snapshot.
-const SNAPSHOT: &str = "snapshot";
+/// The persisted current snapshot, in `<data>/raft`.
+pub const SNAPSHOT: &str = "snapshot";
 
 /// A committed entry for the engine thread, in log order.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -173,11 +173,14 @@ pub fn audit(
 /// A [`ReplayError`] naming what is wrong.
 pub fn replay(config: &Config, base: &Path, data_dir: &Path, from: &ReplayFrom) -> Result<ReplayReport, ReplayError> {
     let engine = engine_for(config, base, data_dir)?;
-    // A cluster node's log starts at the first day: it is replayed whole.
+    // A cluster node starts from its Raft snapshot (the day's start and
+    // the day's batches), then its committed log.
     let cluster = raft_dir(data_dir).is_dir();
     let from = if cluster { &ReplayFrom::Full } else { from };
-    let (mut sequencer, start) = restored(engine, Counter::default(), data_dir, from)?;
+    let (mut sequencer, mut start) = restored(engine, Counter::default(), data_dir, from)?;
     let records = if cluster {
+        let raft_snapshot = raft_dir(data_dir).join(crate::cluster::state_machine::SNAPSHOT);
+        start.snapshot = raft_snapshot.is_file().then_some(raft_snapshot);
         sequencer.replay_raft_log(&raft_dir(data_dir))?
     } else {
         sequencer.replay_from(TornTail::Keep, &start)?
@@ -205,7 +208,7 @@ impl fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.snapshot {
             Some(path) => writeln!(f, "started from:     snapshot {}", path.display())?,
-            None => writeln!(f, "started from:     the first journal file")?,
+            None => writeln!(f, "started from:     the first journal file (a cluster node: its log's first entry)")?,
         }
         writeln!(f, "records replayed: {}", self.records)?;
         writeln!(f, "state hash:       {:#018x}", self.state_hash)?;
