@@ -38,6 +38,7 @@ use carbonx_soup::failstop::{FailStop, PanicHook};
 use carbonx_soup::files;
 use crossbeam::channel::Receiver;
 use std::io::Write;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -154,13 +155,13 @@ impl EodWriter {
                 Event::Executed(x) => {
                     let Some(trades) = self.trades.as_mut() else { continue };
                     let (buy, sell) = if x.taker_side == Side::Buy { (x.taker, x.maker) } else { (x.maker, x.taker) };
-                    let code = |a: AccountId| account_code(&self.accounts, a);
+                    let code = |a: AccountId| AccountCode(&self.accounts, a);
                     writeln!(
                         trades,
                         "{},{},{},{},{},{},{},{},{},{},{}",
                         x.match_id.get(),
                         ts.nanos(),
-                        stock(&self.stocks, x.instrument),
+                        Stock(&self.stocks, x.instrument),
                         x.method.name(),
                         x.price,
                         x.qty.tonnes(),
@@ -178,9 +179,9 @@ impl EodWriter {
                 Event::Transferred { transfer: t, accepted: true } => {
                     let (asset, amount) = match t.asset {
                         Asset::Cash => ("cash".to_string(), fen_text(i128::from(t.amount))),
-                        Asset::Holding(i) => (stock(&self.stocks, i), t.amount.to_string()),
+                        Asset::Holding(i) => (Stock(&self.stocks, i).to_string(), t.amount.to_string()),
                     };
-                    let account = account_code(&self.accounts, t.account);
+                    let account = AccountCode(&self.accounts, t.account);
                     self.transfers.push_str(&format!("{},{},{account},{asset},{amount}\n", t.request, ts.nanos()));
                 }
                 _ => {}
@@ -222,7 +223,7 @@ impl EodWriter {
         for d in &self.stats {
             text.push_str(&format!(
                 "{date},{},{},{},{},{},{},{},{},{}\n",
-                stock(&self.stocks, d.instrument),
+                Stock(&self.stocks, d.instrument),
                 d.method.name(),
                 d.open,
                 d.high,
@@ -237,8 +238,17 @@ impl EodWriter {
     }
 }
 
-fn stock(stocks: &[StockCode], instrument: InstrumentId) -> String {
-    stocks.get(instrument.index()).map_or_else(|| format!("#{}", instrument.index()), ToString::to_string)
+/// An instrument's code, or `#N` if it is not in the directory: written
+/// in place (a trade line allocates nothing).
+struct Stock<'a>(&'a [StockCode], InstrumentId);
+
+impl fmt::Display for Stock<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.get(self.1.index()) {
+            Some(code) => code.fmt(f),
+            None => write!(f, "#{}", self.1.index()),
+        }
+    }
 }
 
 /// Every account's owned cash and holdings, in the accounts-file format.
@@ -275,9 +285,17 @@ pub fn statistics_path(data_dir: &Path, date: u32) -> PathBuf {
     day_dir(data_dir, date).join("statistics.csv")
 }
 
-/// An account's code (`0001`), or its number if it has none.
-fn account_code(codes: &[[u8; 4]], a: AccountId) -> String {
-    codes.get(a.get() as usize).map_or_else(|| a.get().to_string(), |c| String::from_utf8_lossy(c).into())
+/// An account's code (`0001`), or its number if it has none: written in
+/// place (a trade line allocates nothing).
+struct AccountCode<'a>(&'a [[u8; 4]], AccountId);
+
+impl fmt::Display for AccountCode<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.get(self.1.get() as usize) {
+            Some(code) => f.write_str(&String::from_utf8_lossy(code)),
+            None => write!(f, "{}", self.1.get()),
+        }
+    }
 }
 
 #[cfg(test)]
