@@ -35,6 +35,8 @@ use support::cluster::{
 use support::flow::{Flow, check_prefix, order, trade};
 
 const USERS: [&str; 4] = ["DEMO01", "DEMO02", "DEMO03", "DEMO04"];
+/// Messages each user sends per round.
+const FLOW: u32 = 5_000;
 
 /// The time from `since` to the first Accepted of a fresh order on the leader.
 /// The time from `since` to the first Accepted of a fresh order on the
@@ -70,14 +72,14 @@ struct Run {
 
 impl Run {
     /// Users log in to the leader and trade; returns their tasks.
-    fn trade_on(&mut self, leader: usize, round: usize) -> Vec<tokio::task::JoinHandle<Vec<Outbound>>> {
+    fn trade_on(&mut self, leader: usize, round: usize, messages: u32) -> Vec<tokio::task::JoinHandle<Vec<Outbound>>> {
         let addr = self.nodes[leader].order_entry;
         let logins: Vec<_> = USERS.iter().map(|user| self.runtime.spawn(whole_stream(addr, user))).collect();
         let mut tasks = Vec::new();
         for (i, (user, login)) in USERS.iter().zip(logins).enumerate() {
             let (client, stream) = self.runtime.block_on(login).unwrap();
             check_prefix(user, &self.acked[user], &stream);
-            let flow = Flow { tag: 'C', user_index: i, round, messages: 5_000 };
+            let flow = Flow { tag: 'C', user_index: i, round, messages };
             tasks.push(self.runtime.spawn(trade(client, flow, self.rng.next_u64(), stream)));
         }
         tasks
@@ -166,7 +168,7 @@ impl Run {
         let mut failovers = Vec::new();
         for round in 0..kills {
             let leader = self.leader();
-            let tasks = self.trade_on(leader, round);
+            let tasks = self.trade_on(leader, round, FLOW);
             std::thread::sleep(Duration::from_millis(50 + self.rng.below(300)));
             let killed = Instant::now();
             self.nodes[leader].kill(); // SIGKILL
@@ -184,7 +186,7 @@ impl Run {
     /// the others elect a new leader, which takes orders; then lets it go.
     fn pause_leader(&mut self, round: usize) {
         let leader = self.leader();
-        let tasks = self.trade_on(leader, round);
+        let tasks = self.trade_on(leader, round, FLOW);
         std::thread::sleep(Duration::from_millis(200));
         self.nodes[leader].signal("-STOP");
         let paused = Instant::now();
@@ -231,7 +233,7 @@ impl Run {
         let rolled = admin.run(&AdminAction::Roll).unwrap();
         assert!(rolled.contains("\"rolled\": true"), "{rolled}");
         self.acked.values_mut().for_each(Vec::clear); // each day's numbers start at 1
-        let tasks = self.trade_on(leader, round);
+        let tasks = self.trade_on(leader, round, FLOW / 5); // enough for a day's log after the roll
         self.collect(tasks);
         let deadline = Instant::now() + PATIENCE;
         for node in &self.nodes {
@@ -316,6 +318,7 @@ fn leader_failovers_lose_no_acknowledged_message() {
     let mut failovers = run.kill_leaders(kills);
     run.pause_leader(kills);
     let matches = run.check_streams();
+    let total: usize = run.acked.values().map(Vec::len).sum();
     run.roll_the_day(kills + 1);
     let rebuilt = run.rebuild_a_follower();
     let hash = converged(&run.nodes);
@@ -325,7 +328,6 @@ fn leader_failovers_lose_no_acknowledged_message() {
     stop.store(true, Ordering::Release);
     check_no_number_sent_twice(&collector.join().unwrap());
     failovers.sort();
-    let total: usize = run.acked.values().map(Vec::len).sum();
     println!(
         "{total} messages received across {kills} leader kills and a pause; {matches} matches; \
          failover p50 {:?}, max {:?}",

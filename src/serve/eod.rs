@@ -37,8 +37,8 @@ use carbonx_engine::{AccountId, Asset, DailyStats, Event, InstrumentId, Side, St
 use carbonx_soup::failstop::{FailStop, PanicHook};
 use carbonx_soup::files;
 use crossbeam::channel::Receiver;
-use std::io::Write;
 use std::fmt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
