@@ -276,6 +276,29 @@ impl Run {
     }
 }
 
+/// Each node's `/metrics` carries its Raft figures: one leader among them,
+/// every node on the converged applied index, its snapshot from the roll
+/// and its log purged up to it.
+fn check_raft_metrics(nodes: &[Node]) {
+    let mut leaders = 0;
+    for node in nodes {
+        let view = node.view().expect("a node answers /cluster");
+        let admin = AdminClient::new(&format!("http://{}", node.admin), DEMO_ADMIN_TOKEN);
+        let text = admin.run(&AdminAction::Metrics).unwrap();
+        let gauge = |name: &str| -> u64 {
+            let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        leaders += gauge("carbonx_raft_leading");
+        assert_eq!(gauge("carbonx_raft_term"), view.term, "node {}", node.id);
+        assert_eq!(gauge("carbonx_raft_applied_index"), view.applied_index, "node {}", node.id);
+        assert!(gauge("carbonx_raft_commit_index") >= view.applied_index, "node {}", node.id);
+        assert!(gauge("carbonx_raft_snapshot_index") > 0 && gauge("carbonx_raft_purged_index") > 0, "node {}", node.id);
+        assert!(gauge("carbonx_raft_commit_seconds_count") > 0 || view.role != "leader", "node {}", node.id);
+    }
+    assert_eq!(leaders, 1, "one node leads");
+}
+
 /// A stopped node's Raft files: its snapshot starts from the day's start,
 /// and its log from after the roll (purged, or never sent: `rebuilt`
 /// joined after the roll, so it can only have caught up by the snapshot).
@@ -322,6 +345,7 @@ fn leader_failovers_lose_no_acknowledged_message() {
     run.roll_the_day(kills + 1);
     let rebuilt = run.rebuild_a_follower();
     let hash = converged(&run.nodes);
+    check_raft_metrics(&run.nodes);
     run.check_a_follower_refuses_commands();
     let feeds: Vec<Vec<Vec<u8>>> = run.nodes.iter().map(|n| run.runtime.block_on(tcp_feed(n.tcp_feed))).collect();
     assert!(!feeds[0].is_empty() && feeds.iter().all(|f| *f == feeds[0]), "the nodes' TCP feeds differ");

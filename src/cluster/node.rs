@@ -8,6 +8,7 @@ use super::network::{self, Network};
 use super::state_machine::{Committed, StateMachine};
 use super::{Batch, DayStart, Member, NodeId, TypeConfig};
 use crate::admin::api::{ClusterView, MemberView};
+use crate::serve::metrics::RaftFigures;
 use crate::serve::sequencer::Replication;
 use carbonx_soup::failstop::FailStop;
 use carbonx_soup::files::FileModes;
@@ -124,6 +125,25 @@ impl ClusterNode {
     /// The last log index the engine applied (the sequencer stores it).
     pub fn applied(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.applied)
+    }
+
+    /// Reads its Raft figures for `/metrics`; holds handles, not the node
+    /// (the node, and its runtime, end at the server's shutdown).
+    pub fn figures(&self) -> impl Fn() -> RaftFigures + Send + Sync + 'static {
+        let (raft, log) = (self.raft.clone(), self.log.clone());
+        let (leadership, applied) = (Arc::clone(&self.leadership), Arc::clone(&self.applied));
+        move || {
+            let metrics = raft.metrics().borrow().clone();
+            RaftFigures {
+                term: metrics.current_term,
+                leading: leadership.is_leading(),
+                last_log_index: metrics.last_log_index.unwrap_or(0),
+                commit_index: log.committed_index().unwrap_or(0),
+                applied_index: applied.load(Ordering::Acquire),
+                snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+                purged_index: metrics.purged.map_or(0, |id| id.index),
+            }
+        }
     }
 
     /// What `/cluster` shows, but the state hash (read on the engine thread).

@@ -66,12 +66,37 @@ impl Default for SequencerMetrics {
     }
 }
 
+/// A cluster node's Raft figures at a scrape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftFigures {
+    /// The current term.
+    pub term: u64,
+    /// Whether this node leads and takes orders.
+    pub leading: bool,
+    /// The last entry in its log.
+    pub last_log_index: u64,
+    /// The last committed entry it knows of.
+    pub commit_index: u64,
+    /// The last entry its engine applied.
+    pub applied_index: u64,
+    /// The last entry of its current snapshot.
+    pub snapshot_index: u64,
+    /// The last entry purged from its log.
+    pub purged_index: u64,
+}
+
+/// Reads a cluster node's [`RaftFigures`]; set once the node runs (a
+/// single node never sets it, and exports none).
+pub type RaftSource = Arc<std::sync::OnceLock<Box<dyn Fn() -> RaftFigures + Send + Sync>>>;
+
 /// Every metric of a running server.
 pub struct Metrics {
     registry: Registry,
     operator_queue: Gauge,
     /// The sequencer's share (give a clone to the sequencer).
     pub sequencer: SequencerMetrics,
+    /// Where a cluster node's Raft figures come from.
+    pub raft: RaftSource,
 }
 
 impl Metrics {
@@ -114,7 +139,9 @@ impl Metrics {
         if let Some(feed) = feed {
             registry.register_collector(Box::new(FeedCollector(feed)));
         }
-        Metrics { registry, operator_queue, sequencer }
+        let raft = RaftSource::default();
+        registry.register_collector(Box::new(RaftCollector(Arc::clone(&raft))));
+        Metrics { registry, operator_queue, sequencer, raft }
     }
 
     /// The exposition (OpenMetrics text, which Prometheus reads), with
@@ -196,6 +223,35 @@ fn by_letter(
         ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+/// A cluster node's Raft figures, read at each scrape.
+struct RaftCollector(RaftSource);
+
+impl std::fmt::Debug for RaftCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RaftCollector")
+    }
+}
+
+impl Collector for RaftCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(read) = self.0.get() else { return Ok(()) };
+        let f = read();
+        for (name, help, value) in [
+            ("carbonx_raft_term", "The current Raft term", f.term),
+            ("carbonx_raft_leading", "1 while this node leads and takes orders, else 0", u64::from(f.leading)),
+            ("carbonx_raft_last_log_index", "The last entry in this node's Raft log", f.last_log_index),
+            ("carbonx_raft_commit_index", "The last committed entry this node knows of", f.commit_index),
+            ("carbonx_raft_applied_index", "The last entry this node's engine applied", f.applied_index),
+            ("carbonx_raft_snapshot_index", "The last entry of this node's current snapshot", f.snapshot_index),
+            ("carbonx_raft_purged_index", "The last entry purged from this node's Raft log", f.purged_index),
+        ] {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
 }
 
 /// The feed's sequence number and its TCP consumers' backlogs.

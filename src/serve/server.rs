@@ -271,6 +271,9 @@ impl Server {
             .with_file_modes(modes)
             .with_failstop(Arc::clone(&failstop));
         let Recovered { sequencer, replayed, cluster } = recover_or_join(config, options, sequencer, &hub, &leading)?;
+        if let Some(node) = &cluster {
+            let _ = metrics.raft.set(Box::new(node.figures()));
+        }
         wait_for_stages(&barrier_tx, feed.as_ref(), &failstop)?;
         let (command_tx, command_rx) = crossbeam::channel::bounded::<Vec<Command>>(COMMAND_QUEUE_MAX);
         let (operator_tx, operator_rx) = crossbeam::channel::bounded::<OperatorRequest>(OPERATOR_QUEUE_MAX);

@@ -149,8 +149,25 @@ impl Drop for Node {
     }
 }
 
+/// A loopback address whose port is free now, never handed out twice in
+/// this process, and below Linux's ephemeral range (32768 and up): a port
+/// the system picked (`:0`) could be picked again for an outgoing
+/// connection (the nodes' own, the test's clients) before the node binds
+/// it, and the node would not start.
 pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    const PORTS: u32 = 22_000;
+    let spread = std::process::id().wrapping_mul(97) % PORTS;
+    for _ in 0..PORTS {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (spread + n) % PORTS).expect("below 32000");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free port from {FIRST} to {}", FIRST + PORTS);
 }
 
 /// The node every running node names as leader, once that leader says it
