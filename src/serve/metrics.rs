@@ -89,6 +89,14 @@ pub struct RaftFigures {
 /// single node never sets it, and exports none).
 pub type RaftSource = Arc<std::sync::OnceLock<Box<dyn Fn() -> RaftFigures + Send + Sync>>>;
 
+impl SequencerMetrics {
+    /// `commands` applied in `took`: the apply time per command, and the count.
+    pub fn applied(&self, commands: usize, took: std::time::Duration) {
+        self.apply_seconds.observe(took.as_secs_f64() / commands.max(1) as f64);
+        self.commands.inc_by(commands as u64);
+    }
+}
+
 /// Every metric of a running server.
 pub struct Metrics {
     registry: Registry,

@@ -176,9 +176,8 @@ impl<P: Publisher> Sequencer<P> {
                 index += 1;
             }
             if let Some(m) = &self.metrics {
-                m.apply_seconds.observe(started.elapsed().as_secs_f64() / commands as f64);
+                m.applied(commands, started.elapsed());
                 m.batch_commands.observe(commands as f64);
-                m.commands.inc_by(commands as u64);
             }
             self.panic_hook.tick();
             if sync == SyncTiming::WhileApplying {
@@ -197,10 +196,10 @@ impl<P: Publisher> Sequencer<P> {
 
     /// The start-of-day snapshot: the state before the roll that ends day
     /// `date`, whose record is `seq` of that day's journal (already durable),
-    /// written to `snapshots/` and returned (none without a data directory).
-    /// A failure to write it is logged: recovery then replays from an older
-    /// snapshot.
-    pub(super) fn snapshot_before_roll(&self, date: u32, seq: u64, roll: Timestamp) -> Option<SnapshotFile> {
+    /// written to `snapshots/`; its bytes, encoded once for the file and
+    /// for Raft (none without a data directory). A failure is logged:
+    /// recovery then replays from an older snapshot.
+    pub(super) fn snapshot_before_roll(&self, date: u32, seq: u64, roll: Timestamp) -> Option<Vec<u8>> {
         let dir = self.data_dir.as_ref()?;
         let file = SnapshotFile {
             journal_date: date,
@@ -210,10 +209,11 @@ impl<P: Publisher> Sequencer<P> {
             taken: Vec::new(),
             engine: self.engine.snapshot(),
         };
-        if let Err(err) = snapshot_file::write(&snapshot_file::roll_path(dir, date), &file, self.file_modes) {
-            tracing::error!(%err, "start-of-day snapshot not written");
-        }
-        Some(file)
+        let path = snapshot_file::roll_path(dir, date);
+        let written = snapshot_file::encode(&file)
+            .map_err(|source| SnapshotFileError::Io { path: path.clone(), source })
+            .and_then(|bytes| snapshot_file::write_encoded(&path, &bytes, self.file_modes).map(|()| bytes));
+        written.inspect_err(|err| tracing::error!(%err, "start-of-day snapshot not written")).ok()
     }
 
     /// The operator's snapshot of the state now, between two batches.

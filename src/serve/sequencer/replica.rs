@@ -231,24 +231,14 @@ impl<P: Publisher> Sequencer<P> {
             }
         }
         if let Some(m) = &self.metrics {
-            m.apply_seconds.observe(started.elapsed().as_secs_f64() / records.len().max(1) as f64);
-            m.commands.inc_by(records.len() as u64);
+            m.applied(records.len(), started.elapsed());
         }
         self.publisher.flush();
-        if let Some(file) = day_start.filter(|_| records.len() == 1) {
-            self.hand_day_start_to_raft(index, &file);
+        // Raft snapshots start from the day's start (an offline replay has no Raft).
+        if let (Some(file), Some(replica)) = (day_start.filter(|_| records.len() == 1), &mut self.replica) {
+            replica.replication.day_started(DayStart { roll_index: index, file });
         }
         Ok(records.len() as u64)
-    }
-
-    /// Gives Raft the start-of-day snapshot taken before the roll of entry
-    /// `roll_index` (a single node, or an offline replay, has no Raft).
-    fn hand_day_start_to_raft(&mut self, roll_index: u64, file: &snapshot_file::SnapshotFile) {
-        let Some(replica) = &mut self.replica else { return };
-        match snapshot_file::encode(file) {
-            Ok(file) => replica.replication.day_started(DayStart { roll_index, file }),
-            Err(err) => tracing::error!(%err, "the day's start not handed to Raft: the log is kept"),
-        }
     }
 
     /// A leader's batch: stamped, proposed, kept in flight; a roll as an
