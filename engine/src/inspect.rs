@@ -1,7 +1,6 @@
 //! Looking at the engine without changing it: invariants, the state hash,
 //! and read-only queries for snapshots, tools and tests.
 
-use crate::book::NIL;
 use crate::calendar::Phase;
 use crate::engine::Engine;
 use crate::event::{DailyStats, Reference};
@@ -115,17 +114,8 @@ impl Engine {
         side: Side,
     ) -> impl Iterator<Item = crate::book::Order> + '_ {
         let ladder = self.books[instrument.index()].side(side);
-        ladder.levels_best_first().flat_map(move |(_, level)| {
-            let mut slot = level.head();
-            std::iter::from_fn(move || {
-                if slot == NIL {
-                    return None;
-                }
-                let o = *self.orders.slab.get(slot);
-                slot = o.next();
-                Some(o)
-            })
-        })
+        let slab = &self.orders.slab;
+        ladder.levels_best_first().flat_map(move |(_, level)| slab.queue(level).map(move |slot| *slab.get(slot)))
     }
 
     /// A hash of the whole observable state: references, bands, halts,
@@ -181,15 +171,13 @@ impl Engine {
         let ladder = self.books[instrument.index()].side(side);
         for (price, level) in ladder.levels_best_first() {
             h.write_u32(price.fen());
-            let mut slot = level.head();
-            while slot != NIL {
+            for slot in self.orders.slab.queue(level) {
                 let o = self.orders.slab.get(slot);
                 h.write_u64(o.id.get());
                 h.write(o.token.bytes());
                 h.write_u16(o.user.get());
                 h.write_u32(o.account.get());
                 h.write_u32(o.open.tonnes());
-                slot = o.next();
             }
         }
     }
