@@ -1,6 +1,7 @@
 //! Looking at the engine without changing it: invariants, the state hash,
 //! and read-only queries for snapshots, tools and tests.
 
+use crate::book::NIL;
 use crate::calendar::Phase;
 use crate::engine::Engine;
 use crate::event::{DailyStats, Reference};
@@ -114,8 +115,17 @@ impl Engine {
         side: Side,
     ) -> impl Iterator<Item = crate::book::Order> + '_ {
         let ladder = self.books[instrument.index()].side(side);
-        let slab = &self.orders.slab;
-        ladder.levels_best_first().flat_map(move |(_, level)| slab.queue(level).map(move |slot| *slab.get(slot)))
+        ladder.levels_best_first().flat_map(move |(_, level)| {
+            let mut slot = level.head();
+            std::iter::from_fn(move || {
+                if slot == NIL {
+                    return None;
+                }
+                let o = *self.orders.slab.get(slot);
+                slot = o.next();
+                Some(o)
+            })
+        })
     }
 
     /// A hash of the whole observable state: references, bands, halts,
@@ -171,13 +181,15 @@ impl Engine {
         let ladder = self.books[instrument.index()].side(side);
         for (price, level) in ladder.levels_best_first() {
             h.write_u32(price.fen());
-            for slot in self.orders.slab.queue(level) {
+            let mut slot = level.head();
+            while slot != NIL {
                 let o = self.orders.slab.get(slot);
                 h.write_u64(o.id.get());
                 h.write(o.token.bytes());
                 h.write_u16(o.user.get());
                 h.write_u32(o.account.get());
                 h.write_u32(o.open.tonnes());
+                slot = o.next();
             }
         }
     }

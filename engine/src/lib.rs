@@ -14,9 +14,8 @@
 //!   settlement when the engine has accounts) and `inspect.rs` (invariants, state
 //!   hash, read-only queries).
 //! - `book.rs`: the data structures: a preallocated order slab with a free
-//!   list, and per side a price ladder over the band with a queue of
-//!   cache-line chunks per level (from a pool of one chunk per slot) and an
-//!   occupancy bitmap for the best-price search.
+//!   list, and per side a price ladder over the band with an intrusive FIFO
+//!   per level and an occupancy bitmap for the best-price search.
 //! - `auction.rs`: one-way bidding auctions (sealed bids in a window,
 //!   allocated by price then time when the window ends).
 //! - `block.rs`: block agreement orders (matched by deal, never on the

@@ -3,7 +3,7 @@
 //! self-trade prevention by account; then its remainder rests or is
 //! cancelled according to its time in force.
 
-use crate::book::{Cursor, Order};
+use crate::book::{NIL, Order};
 use crate::command::TimeInForce;
 use crate::config::StpMode;
 use crate::engine::{Engine, emit};
@@ -85,7 +85,8 @@ impl Engine {
             if !acceptable(info.side, limit, price) {
                 return false;
             }
-            for slot in self.orders.slab.queue(level) {
+            let mut slot = level.head();
+            while slot != NIL {
                 let maker = self.orders.slab.get(slot);
                 if maker.account == info.account {
                     return false;
@@ -94,6 +95,7 @@ impl Engine {
                 if needed == 0 {
                     return true;
                 }
+                slot = maker.next();
             }
         }
         false
@@ -110,7 +112,7 @@ impl Engine {
             if !acceptable(info.side, limit, price) {
                 break;
             }
-            let slot = self.orders.slab.front(level).expect("an occupied level has a live entry");
+            let slot = level.head();
             if self.orders.slab.get(slot).account == info.account {
                 if self.prevent_self_trade(info, slot, limit, out) == Walk::Stopped {
                     return Walk::Stopped;
@@ -226,11 +228,13 @@ impl Engine {
     ) {
         let mut level = self.books[book].side(side).best_index();
         while let Some(index) = level {
-            let mut cursor = Cursor::new(&self.orders.slab, self.books[book].side(side).level_at(index));
-            while let Some(slot) = cursor.next_slot(&self.orders.slab) {
-                if pred(self.orders.slab.get(slot)) {
+            let mut slot = self.books[book].side(side).level_at(index).head();
+            while slot != NIL {
+                let order = *self.orders.slab.get(slot);
+                if pred(&order) {
                     self.cancel_resting(slot, reason, out);
                 }
+                slot = order.next();
             }
             level = self.books[book].side(side).next_worse(index);
         }
