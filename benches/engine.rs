@@ -191,31 +191,22 @@ fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &
 
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
-/// `{name}/carbonx`: `stream` on a book pre-filled with `prefill` (set up
-/// outside the measurement); `{name}/carbonx_ahead`: the same, with the
-/// engine's hints for the commands ahead ([`cx::Engine::look_ahead`]), as
-/// the server's sequencer gives them.
+/// `{name}/carbonx`: `stream` on a book pre-filled with `prefill` (set up outside the measurement).
 fn bench_carbonx(g: &mut Group, name: &str, prefill: &[cx::Command], stream: &[cx::Command]) {
-    for ahead in [false, true] {
-        let id = if ahead { format!("{name}/carbonx_ahead") } else { format!("{name}/carbonx") };
-        g.bench_function(id, |b| {
-            let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 12);
-            b.iter_batched(
-                || carbonx_book(prefill),
-                |mut engine| {
-                    for (i, command) in stream.iter().enumerate() {
-                        if ahead {
-                            engine.look_ahead(|d| stream.get(i + d));
-                        }
-                        out.clear();
-                        engine.apply(black_box(command), cx::Timestamp::from_nanos(2), &mut out);
-                    }
-                    engine
-                },
-                BatchSize::LargeInput,
-            );
-        });
-    }
+    g.bench_function(format!("{name}/carbonx"), |b| {
+        let mut out: Vec<cx::Event> = Vec::with_capacity(1 << 12);
+        b.iter_batched(
+            || carbonx_book(prefill),
+            |mut engine| {
+                for command in stream {
+                    out.clear();
+                    engine.apply(black_box(command), cx::Timestamp::from_nanos(2), &mut out);
+                }
+                engine
+            },
+            BatchSize::LargeInput,
+        );
+    });
 }
 
 /// `{name}/matchcore`: the same for matchcore.

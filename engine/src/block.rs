@@ -10,7 +10,7 @@
 //! trades against it at its price when it sits within the opposite side's
 //! best five levels, ignoring time priority inside the level.
 
-use crate::command::{Command, NewBlock, Pick, TIF_DAY, TIF_IOC, WIRE_PER_FEN};
+use crate::command::{NewBlock, Pick, TIF_DAY, TIF_IOC, WIRE_PER_FEN};
 use crate::engine::{Engine, emit};
 use crate::event::{CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason};
 use crate::risk::Exposure;
@@ -70,22 +70,12 @@ impl Engine {
         self.blocks.find_token(user, token)
     }
 
-    /// Hints for the commands a caller is about to apply, which `ahead(d)`
-    /// returns (`d` places after the one it applies next): the index entries of the
-    /// command [`LOOK_AHEAD`] places on, and the resting order named by
-    /// the one half as far (its index entry loaded by then). On a book
-    /// bigger than the cache, the lookups of several commands then wait
-    /// for memory at once instead of one after another. Changes nothing.
-    pub fn look_ahead<'a>(&self, ahead: impl Fn(usize) -> Option<&'a Command>) {
-        if let Some(command) = ahead(LOOK_AHEAD) {
-            let (new, named) = tokens_of(command);
-            for (user, token) in new.into_iter().chain(named) {
-                self.orders.prefetch(user, token);
-            }
-        }
-        if let Some((user, token)) = ahead(LOOK_AHEAD / 2).and_then(|c| tokens_of(c).1) {
-            self.orders.prefetch_order(user, token);
-        }
+    /// A hint for a caller that knows a command a few places ahead (the
+    /// sequencer in its batch): starts loading the part of the order index
+    /// where `apply` will check that the command's new token is not live,
+    /// a cache miss on a busy book otherwise. Changes nothing.
+    pub fn prefetch_token(&self, user: UserId, token: &Token) {
+        self.orders.prefetch(user, token);
     }
 
     /// True when the token names any live order: listing, block or auction bid.
@@ -288,22 +278,5 @@ impl Engine {
     /// Every waiting block order's exposure (for the account invariants).
     pub(crate) fn block_exposures(&self) -> impl Iterator<Item = Exposure> + '_ {
         self.blocks.iter().map(BlockOrder::exposure)
-    }
-}
-
-/// How many commands ahead [`Engine::look_ahead`] loads index entries: a
-/// memory load's latency is several commands' work on a busy book.
-pub const LOOK_AHEAD: usize = 8;
-
-/// The new token a command takes and the live one it names, if any.
-fn tokens_of(command: &Command) -> (Option<(UserId, &Token)>, Option<(UserId, &Token)>) {
-    match command {
-        Command::NewOrder(o) => (Some((o.user, &o.token)), None),
-        Command::Cancel(c) => (None, Some((c.user, &c.token))),
-        Command::Replace(r) => (Some((r.user, &r.new_token)), Some((r.user, &r.token))),
-        Command::NewBlock(b) => (Some((b.user, &b.token)), None),
-        Command::Pick(p) => (Some((p.user, &p.token)), None),
-        Command::AuctionBid(b) => (Some((b.user, &b.token)), None),
-        _ => (None, None),
     }
 }

@@ -121,13 +121,6 @@ impl Slab {
     pub fn len(&self) -> usize {
         self.orders.len() - self.free.len()
     }
-
-    /// Starts loading the order in `slot` (a hint, see `Engine::look_ahead`).
-    pub fn prefetch(&self, slot: u32) {
-        if let Some(order) = self.orders.get(slot as usize) {
-            crate::hint::prefetch(order);
-        }
-    }
 }
 
 /// One price level: a FIFO of slots and its total.

@@ -139,14 +139,6 @@ impl Orders {
         self.by_token.prefetch(token_hash(&self.key, user, token));
     }
 
-    /// Starts loading the resting order that `token` probably names (its
-    /// index entry should be in the cache already, see [`Orders::prefetch`]).
-    pub fn prefetch_order(&self, user: UserId, token: &Token) {
-        if let Some(slot) = self.by_token.first_tagged(token_hash(&self.key, user, token)) {
-            self.slab.prefetch(slot);
-        }
-    }
-
     /// The slot of a live order named by token.
     pub fn find(&self, user: UserId, token: Token) -> Option<u32> {
         let is = |s: u32| {

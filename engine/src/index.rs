@@ -91,20 +91,6 @@ impl SlotIndex {
         crate::hint::prefetch(&self.table[self.home(hash)]);
     }
 
-    /// The first slot stored under `hash`'s tag, unverified: a hint for a
-    /// prefetch, where a rare wrong slot only loads a line in vain.
-    pub fn first_tagged(&self, hash: u64) -> Option<u32> {
-        let tag = hash & 0xFFFF_FFFF_0000_0000;
-        let mut i = self.home(hash);
-        loop {
-            match self.table[i] {
-                EMPTY => return None,
-                e if e & 0xFFFF_FFFF_0000_0000 == tag => return Some(slot_of(e)),
-                _ => i = self.next(i),
-            }
-        }
-    }
-
     /// Adds `slot` under `hash` (the caller guarantees it is not there yet).
     pub fn insert(&mut self, hash: u64, slot: u32) {
         let load_limit = if self.size < SIZE_HALF_LOAD { 4 } else { 2 };

@@ -89,7 +89,6 @@ mod validate;
 mod waiting;
 
 pub use auction::RankedBid;
-pub use block::LOOK_AHEAD;
 pub use calendar::{Phase, SessionHours, TimeOfDay};
 pub use command::{
     AnnounceAuction, Asset, AuctionBid, Cancel, Command, Delisting, FloorRule, GatewayReject, Listing, NewBlock,

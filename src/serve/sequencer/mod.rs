@@ -335,15 +335,14 @@ impl<P: Publisher> Sequencer<P> {
         new_token(command).is_some_and(|(user, token)| self.taken.contains(user, token))
     }
 
-    /// Starts loading what the commands after `commands[i]` will look up:
-    /// the new token's slot in the taken set (see [`TakenTokens::prefetch`])
-    /// `PREFETCH_AHEAD` places on, and the engine's order index and resting
-    /// orders (see [`carbonx_engine::Engine::look_ahead`]).
+    /// Starts loading what the command `PREFETCH_AHEAD` places after
+    /// `commands[i]` will look up: its token's slot in the taken set (see
+    /// [`TakenTokens::prefetch`]) and in the engine's order index.
     fn prefetch_ahead<'a>(&self, commands: impl Fn(usize) -> Option<&'a Command>, i: usize) {
         if let Some((user, token)) = commands(i + PREFETCH_AHEAD).and_then(new_token) {
             self.taken.prefetch(user, token);
+            self.engine.prefetch_token(user, token);
         }
-        self.engine.look_ahead(|d| commands(i + d));
     }
 }
 
