@@ -20,11 +20,11 @@
 //! - `deep`: ~20,000 resting orders on ~60 levels, then adds, cancels and
 //!   sweeps.
 //! - `adds_cancels`: the deep book's ~20,000 resting orders, then 50,000
-//!   adds and cancels without matching, carbonx beside matchcore and
-//!   `lobster` 0.7.0 (whose matching has no limit IOC and no amend, so it
-//!   joins on the stream where every engine means the same; the bench
-//!   checks that no command was refused or traded and that the books end
-//!   with the same tonnes).
+//!   adds and cancels without matching, carbonx beside matchcore,
+//!   `lobster` 0.7.0 and `orderbook-rs` 0.15.3 (`peers/`: their matching
+//!   and amends follow other rules, so they join on the stream where every
+//!   engine means the same; the bench checks that no command was refused
+//!   or traded and that the books end with the same tonnes).
 //! - `risk`: the exchange-core mix through carbonx alone, without and with
 //!   pre-trade risk over the 3,400 demo accounts.
 //! - `auction`: carbonx alone: the allocation of a one-way bidding auction
@@ -38,6 +38,7 @@
 //!
 //! Run: `cargo bench --bench engine` (add `-- --test` to run each once).
 
+mod peers;
 mod streams;
 
 use carbonx_engine as cx;
@@ -45,6 +46,10 @@ use carbonx_testkit::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 use lobster as lob;
 use matchcore as mc;
+use peers::{
+    ObrOp, check_lobster, check_orderbook_rs, lobster_book, orderbook_rs_apply, orderbook_rs_book, to_lobster,
+    to_orderbook_rs,
+};
 use std::collections::HashMap;
 use std::hint::black_box;
 use streams::{
@@ -432,32 +437,6 @@ fn streams(c: &mut Criterion) {
     adds_cancels(c, &prefill, &stream);
 }
 
-/// Translates adds and cancels into lobster's orders (an order's id is its
-/// index). Only streams without IOCs or replaces: lobster has neither.
-fn to_lobster(ops: &[Op]) -> Vec<lob::OrderType> {
-    let side = |buy| if buy { lob::Side::Bid } else { lob::Side::Ask };
-    ops.iter()
-        .map(|op| match *op {
-            Op::Limit { k, buy, price, qty } => lob::OrderType::Limit {
-                id: u128::from(k),
-                side: side(buy),
-                qty: u64::from(qty),
-                price: u64::from(price),
-            },
-            Op::Cancel { k } => lob::OrderType::Cancel { id: u128::from(k) },
-            Op::Ioc { .. } | Op::Replace { .. } => unreachable!("lobster runs the adds-and-cancels stream only"),
-        })
-        .collect()
-}
-
-fn lobster_book(prefill: &[lob::OrderType]) -> lob::OrderBook {
-    let mut book = lob::OrderBook::new(1 << 16, 16, false);
-    for order in prefill {
-        black_box(book.execute(*order));
-    }
-    book
-}
-
 /// Tonnes resting on each side of carbonx's book.
 fn carbonx_resting(engine: &cx::Engine) -> (u64, u64) {
     let side = |s| engine.depth(cx::InstrumentId::new(0), s, usize::MAX).map(|l| l.qty).sum();
@@ -466,34 +445,25 @@ fn carbonx_resting(engine: &cx::Engine) -> (u64, u64) {
 
 /// Runs the stream through each engine once and checks they did the same
 /// work: nothing refused, nothing traded, the same tonnes left resting.
-fn check_adds_cancels(cx_all: &[cx::Command], mc_all: &[mc::Command], lob_all: &[lob::OrderType]) {
+fn check_adds_cancels(cx_all: &[cx::Command], mc_all: &[mc::Command], peers: (&[lob::OrderType], &[ObrOp])) {
     let ours = carbonx_work(&[], cx_all);
     let theirs = matchcore_work(&[], mc_all);
     let nothing = Work { fills: 0, tonnes: 0, rejects: 0 };
     assert_eq!((&ours, &theirs), (&nothing, &nothing), "adds_cancels: a command traded or was refused");
-    let mut lobster = lob::OrderBook::new(1 << 16, 16, false);
-    for order in lob_all {
-        let answer = lobster.execute(*order);
-        let expected = matches!(answer, lob::OrderEvent::Placed { .. } | lob::OrderEvent::Canceled { .. });
-        assert!(expected, "adds_cancels: lobster answered {answer:?} to {order:?}");
-    }
-    // lobster reserves `levels` entries per side and reports every level.
-    let depth = lobster.depth(1_000);
-    let lobster_resting = (depth.bids.iter().map(|l| l.qty).sum(), depth.asks.iter().map(|l| l.qty).sum());
-    assert_eq!(carbonx_resting(&carbonx_book(cx_all)), lobster_resting, "adds_cancels: the books part");
+    let resting = carbonx_resting(&carbonx_book(cx_all));
+    check_lobster(peers.0, resting);
+    check_orderbook_rs(peers.1, resting);
 }
 
 fn adds_cancels(c: &mut Criterion, prefill: &[Op], stream: &[Op]) {
     let all: Vec<Op> = prefill.iter().chain(stream).copied().collect();
-    let (cx_all, mc_all, lob_all) = (to_carbonx(&all), to_matchcore(&all), to_lobster(&all));
-    check_adds_cancels(&cx_all, &mc_all, &lob_all);
-    eprintln!(
-        "adds_cancels: {} ops after {} resting; the three engines did the same work",
-        stream.len(),
-        prefill.len()
-    );
+    let (cx_all, mc_all) = (to_carbonx(&all), to_matchcore(&all));
+    let (lob_all, obr_all) = (to_lobster(&all), to_orderbook_rs(&all));
+    check_adds_cancels(&cx_all, &mc_all, (&lob_all, &obr_all));
+    eprintln!("adds_cancels: {} ops after {} resting; the four engines did the same work", stream.len(), prefill.len());
     let ((cx_pre, cx_stream), (mc_pre, mc_stream)) = (cx_all.split_at(prefill.len()), mc_all.split_at(prefill.len()));
-    let (lob_pre, lob_stream) = lob_all.split_at(prefill.len());
+    let ((lob_pre, lob_stream), (obr_pre, obr_stream)) =
+        (lob_all.split_at(prefill.len()), obr_all.split_at(prefill.len()));
     let mut g = c.benchmark_group("adds_cancels");
     g.throughput(Throughput::Elements(stream.len() as u64));
     bench_carbonx(&mut g, "deep_book", cx_pre, cx_stream);
@@ -504,6 +474,18 @@ fn adds_cancels(c: &mut Criterion, prefill: &[Op], stream: &[Op]) {
             |mut book| {
                 for order in lob_stream {
                     black_box(book.execute(black_box(*order)));
+                }
+                book
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    g.bench_function("deep_book/orderbook_rs", |b| {
+        b.iter_batched(
+            || orderbook_rs_book(obr_pre),
+            |book| {
+                for op in obr_stream {
+                    black_box(orderbook_rs_apply(&book, black_box(op)));
                 }
                 book
             },

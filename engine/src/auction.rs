@@ -29,7 +29,8 @@
 //! counts every bid entered into one auction, cancelled ones included.
 
 use crate::command::{AnnounceAuction, AuctionBid, Cancel, Pricing, TIF_DAY};
-use crate::engine::{Engine, emit, token_hash};
+use crate::engine::{Engine, token_hash};
+use crate::event::EventSink;
 use crate::event::{
     AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason,
 };
@@ -190,10 +191,10 @@ impl Engine {
     }
 
     /// An operator's announcement: validate, lock the seller's quantity, open.
-    pub(crate) fn announce_auction<O: Extend<Event>>(&mut self, cmd: &AnnounceAuction, now: Timestamp, out: &mut O) {
+    pub(crate) fn announce_auction<O: EventSink>(&mut self, cmd: &AnnounceAuction, now: Timestamp, out: &mut O) {
         let instrument = match self.validate_announcement(cmd, now) {
             Ok(instrument) => instrument,
-            Err(reason) => return emit(out, Event::AuctionRefused { id: cmd.id, reason }),
+            Err(reason) => return out.push(Event::AuctionRefused { id: cmd.id, reason }),
         };
         let book = &self.books[instrument.index()];
         // RULES §2.4: floor and cap are their own settings, not the listing band.
@@ -221,7 +222,7 @@ impl Engine {
         let auction = Auction { info, bids, ended: false, result: None };
         self.lock(&auction.seller_exposure());
         self.auctions.push(auction);
-        emit(out, Event::AuctionAnnounced(info));
+        out.push(Event::AuctionAnnounced(info));
     }
 
     /// The refusals in a fixed order: closed day, duplicate id, stock,
@@ -254,13 +255,13 @@ impl Engine {
     }
 
     /// A bid: validate, accept, lock its cash, queue it in arrival order.
-    pub(crate) fn auction_bid<O: Extend<Event>>(&mut self, cmd: &AuctionBid, now: Timestamp, out: &mut O) {
+    pub(crate) fn auction_bid<O: EventSink>(&mut self, cmd: &AuctionBid, now: Timestamp, out: &mut O) {
         if self.token_live(cmd.user, cmd.token) {
             return; // A live token resent: ignored without reply, as OUCH does.
         }
         let (index, price) = match self.validate_bid(cmd, now) {
             Ok(valid) => valid,
-            Err(reason) => return emit(out, Event::rejected(cmd.user, cmd.token, reason)),
+            Err(reason) => return out.push(Event::rejected(cmd.user, cmd.token, reason)),
         };
         let instrument = self.auctions[index].info.instrument;
         let id = self.take_order_id();
@@ -268,24 +269,21 @@ impl Engine {
         let none = Qty::ZERO;
         let bid =
             Bid { id, user, token, account, qty, price, entered: qty, withdrawn: none, filled: none, paid: price };
-        emit(
-            out,
-            Event::Accepted(OrderInfo {
-                method: Method::Auction,
-                user: cmd.user,
-                token: cmd.token,
-                id,
-                account: cmd.account,
-                instrument,
-                side: Side::Buy,
-                qty: cmd.qty,
-                wire_price: cmd.price,
-                tif: TIF_DAY[1],
-                display: b'Y',
-                capacity: b'A',
-                min_qty: 0,
-            }),
-        );
+        out.push(Event::Accepted(OrderInfo {
+            method: Method::Auction,
+            user: cmd.user,
+            token: cmd.token,
+            id,
+            account: cmd.account,
+            instrument,
+            side: Side::Buy,
+            qty: cmd.qty,
+            wire_price: cmd.price,
+            tif: TIF_DAY[1],
+            display: b'Y',
+            capacity: b'A',
+            min_qty: 0,
+        }));
         self.lock(&bid.exposure(instrument));
         let at = BidAt { auction: index, pos: self.auctions[index].bids.len() };
         self.auctions[index].bids.push(bid);
@@ -332,17 +330,17 @@ impl Engine {
     /// A Cancel naming a live bid: 0 cancels it, a smaller quantity reduces
     /// it (keeping its time priority) and releases the difference; anything
     /// else is a Cancel Reject.
-    pub(crate) fn cancel_bid<O: Extend<Event>>(&mut self, at: BidAt, cmd: &Cancel, out: &mut O) {
+    pub(crate) fn cancel_bid<O: EventSink>(&mut self, at: BidAt, cmd: &Cancel, out: &mut O) {
         let bid = self.auctions[at.auction].bids[at.pos];
         if !cmd.qty.is_zero() && cmd.qty >= bid.qty {
-            return emit(out, Event::CancelRejected { user: cmd.user, token: cmd.token });
+            return out.push(Event::CancelRejected { user: cmd.user, token: cmd.token });
         }
         self.take_from_bid(at, bid.qty.minus(cmd.qty), CancelReason::User, out);
     }
 
     /// Cancels `decrement` tonnes of a live bid, releasing their cash; a
     /// bid left with nothing leaves the token index.
-    fn take_from_bid<O: Extend<Event>>(&mut self, at: BidAt, decrement: Qty, reason: CancelReason, out: &mut O) {
+    fn take_from_bid<O: EventSink>(&mut self, at: BidAt, decrement: Qty, reason: CancelReason, out: &mut O) {
         let instrument = self.auctions[at.auction].info.instrument;
         let bid = self.auctions[at.auction].bids[at.pos];
         debug_assert!(!self.auctions[at.auction].ended, "bid {:?} cancelled after its auction ended", bid.id);
@@ -356,16 +354,11 @@ impl Engine {
             let slot = self.bid_slot(at);
             self.bid_index.remove(token_hash(&self.orders.key, bid.user, &bid.token), slot);
         }
-        emit(out, Event::cancelled(bid.user, bid.token, bid.id, decrement, reason));
+        out.push(Event::cancelled(bid.user, bid.token, bid.id, decrement, reason));
     }
 
     /// Cancels every live bid that `pred` selects (kill switch, cancel on disconnect).
-    pub(crate) fn drain_bids<O: Extend<Event>>(
-        &mut self,
-        pred: impl Fn(&Bid) -> bool,
-        reason: CancelReason,
-        out: &mut O,
-    ) {
+    pub(crate) fn drain_bids<O: EventSink>(&mut self, pred: impl Fn(&Bid) -> bool, reason: CancelReason, out: &mut O) {
         for auction in 0..self.auctions.len() {
             for pos in 0..self.auctions[auction].bids.len() {
                 let bid = self.auctions[auction].bids[pos];
@@ -383,7 +376,7 @@ impl Engine {
 
     /// Allocates, in announcement order, every open auction whose window
     /// ended at or before `horizon`.
-    pub(crate) fn end_auctions<O: Extend<Event>>(&mut self, horizon: Timestamp, out: &mut O) {
+    pub(crate) fn end_auctions<O: EventSink>(&mut self, horizon: Timestamp, out: &mut O) {
         for index in 0..self.auctions.len() {
             let auction = &self.auctions[index];
             if !auction.ended && auction.info.end <= horizon {
@@ -394,7 +387,7 @@ impl Engine {
 
     /// The close: every auction still open expires, its bids cancelled
     /// (`T`) and the seller's quantity released.
-    pub(crate) fn expire_auctions<O: Extend<Event>>(&mut self, out: &mut O) {
+    pub(crate) fn expire_auctions<O: EventSink>(&mut self, out: &mut O) {
         for index in 0..self.auctions.len() {
             if !self.auctions[index].ended {
                 let bids = self.unindex_bids(index);
@@ -421,7 +414,7 @@ impl Engine {
     }
 
     /// Ranks the bids, reports the result, settles each fill, cancels the rest.
-    fn allocate<O: Extend<Event>>(&mut self, index: usize, out: &mut O) {
+    fn allocate<O: EventSink>(&mut self, index: usize, out: &mut O) {
         let live = self.unindex_bids(index);
         let auction = &mut self.auctions[index];
         auction.bids.sort_unstable_by_key(|b| (Reverse(b.price), b.id));
@@ -451,7 +444,7 @@ impl Engine {
     }
 
     /// One winning bid's fill at `price`: settlement, statistics, the execution report.
-    fn fill_bid<O: Extend<Event>>(&mut self, at: BidAt, qty: Qty, price: Price, out: &mut O) {
+    fn fill_bid<O: EventSink>(&mut self, at: BidAt, qty: Qty, price: Price, out: &mut O) {
         let auction = &self.auctions[at.auction];
         let bid = auction.bids[at.pos];
         debug_assert!(!qty.is_zero() && qty <= bid.qty, "filling {qty:?} of bid {:?} open {:?}", bid.id, bid.qty);
@@ -475,19 +468,19 @@ impl Engine {
             maker: seller_party,
             taker: bid.party(),
         };
-        emit(out, Event::Executed(execution));
+        out.push(Event::Executed(execution));
     }
 
     /// Cancels (`T`) what is left of every bid, returns `unsold` tonnes to
     /// the seller and closes the auction; the bids stay, none live.
-    fn finish<O: Extend<Event>>(&mut self, index: usize, unsold: u32, out: &mut O) {
+    fn finish<O: EventSink>(&mut self, index: usize, unsold: u32, out: &mut O) {
         let instrument = self.auctions[index].info.instrument;
         for pos in 0..self.auctions[index].bids.len() {
             let bid = self.auctions[index].bids[pos];
             if bid.live() {
                 self.release(&bid.exposure(instrument));
                 self.auctions[index].bids[pos].qty = Qty::ZERO;
-                emit(out, Event::cancelled(bid.user, bid.token, bid.id, bid.qty, CancelReason::Expired));
+                out.push(Event::cancelled(bid.user, bid.token, bid.id, bid.qty, CancelReason::Expired));
             }
         }
         let offered = self.auctions[index].info.qty;
@@ -501,7 +494,7 @@ impl Engine {
         self.auctions[index].ended = true;
     }
 
-    fn emit_result<O: Extend<Event>>(&mut self, index: usize, o: &Outcome, expired: bool, out: &mut O) {
+    fn emit_result<O: EventSink>(&mut self, index: usize, o: &Outcome, expired: bool, out: &mut O) {
         let info = &self.auctions[index].info;
         let price = match info.pricing {
             Pricing::Uniform => o.clearing,
@@ -520,7 +513,7 @@ impl Engine {
             expired,
         };
         self.auctions[index].result = Some(result);
-        emit(out, Event::AuctionResult(result));
+        out.push(Event::AuctionResult(result));
     }
 
     /// Returns the bid lists to the pool at the roll (every auction has ended by then).

@@ -11,7 +11,8 @@
 //! best five levels, ignoring time priority inside the level.
 
 use crate::command::{NewBlock, Pick, TIF_DAY, TIF_IOC, WIRE_PER_FEN};
-use crate::engine::{Engine, emit};
+use crate::engine::Engine;
+use crate::event::EventSink;
 use crate::event::{CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason};
 use crate::risk::Exposure;
 use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
@@ -86,14 +87,14 @@ impl Engine {
     }
 
     /// Enters a block order: validate, accept, lock, then match or wait.
-    pub(crate) fn new_block<O: Extend<Event>>(&mut self, cmd: &NewBlock, out: &mut O) {
+    pub(crate) fn new_block<O: EventSink>(&mut self, cmd: &NewBlock, out: &mut O) {
         if self.token_live(cmd.user, cmd.token) {
             return; // A live token resent: ignored without reply.
         }
         let (instrument, price, counterparty) = match self.validate_block(cmd) {
             Ok(valid) => valid,
             Err(reason) => {
-                return emit(out, Event::rejected(cmd.user, cmd.token, reason));
+                return out.push(Event::rejected(cmd.user, cmd.token, reason));
             }
         };
         let id = self.take_order_id();
@@ -113,7 +114,7 @@ impl Engine {
             capacity: b'A',
             min_qty: 0,
         };
-        emit(out, Event::Accepted(info));
+        out.push(Event::Accepted(info));
         let order =
             BlockOrder { id, user, token, account, counterparty, instrument, side, qty, price, deal_id: cmd.deal_id };
         debug_assert!(counterparty != account && qty >= self.config.block_qty_min, "block {id:?} validated");
@@ -162,7 +163,7 @@ impl Engine {
     }
 
     /// The block trade between the waiting order in `slot` and its mirror.
-    fn trade_blocks<O: Extend<Event>>(&mut self, slot: u32, taker: &BlockOrder, out: &mut O) {
+    fn trade_blocks<O: EventSink>(&mut self, slot: u32, taker: &BlockOrder, out: &mut O) {
         let maker = self.blocks.remove(slot);
         // Opposite sides, each naming the other's account, same deal, price
         // and quantity: the one rule of a block trade, so checked always.
@@ -172,31 +173,28 @@ impl Engine {
         self.next_match_id += 1;
         self.settle(&maker.exposure(), &taker.exposure(), taker.qty, taker.price);
         self.books[taker.instrument.index()].block_stats.record(taker.price, taker.qty);
-        emit(
-            out,
-            Event::Executed(Execution {
-                method: Method::Block,
-                instrument: taker.instrument,
-                match_id,
-                price: taker.price,
-                qty: taker.qty,
-                taker_side: taker.side,
-                maker: maker.party(),
-                taker: taker.party(),
-            }),
-        );
+        out.push(Event::Executed(Execution {
+            method: Method::Block,
+            instrument: taker.instrument,
+            match_id,
+            price: taker.price,
+            qty: taker.qty,
+            taker_side: taker.side,
+            maker: maker.party(),
+            taker: taker.party(),
+        }));
     }
 
     /// Cancels the waiting block order in `slot` in full.
-    pub(crate) fn cancel_block<O: Extend<Event>>(&mut self, slot: u32, reason: CancelReason, out: &mut O) {
+    pub(crate) fn cancel_block<O: EventSink>(&mut self, slot: u32, reason: CancelReason, out: &mut O) {
         let order = self.blocks.remove(slot);
         self.release(&order.exposure());
         let (user, token, id, decrement) = (order.user, order.token, order.id, order.qty);
-        emit(out, Event::cancelled(user, token, id, decrement, reason));
+        out.push(Event::cancelled(user, token, id, decrement, reason));
     }
 
     /// Cancels every waiting block order that `pred` selects, oldest first.
-    pub(crate) fn drain_blocks<O: Extend<Event>>(
+    pub(crate) fn drain_blocks<O: EventSink>(
         &mut self,
         pred: impl Fn(&BlockOrder) -> bool,
         reason: CancelReason,
@@ -212,14 +210,14 @@ impl Engine {
     }
 
     /// A pick order: validate, accept, trade against the target, cancel the rest.
-    pub(crate) fn pick<O: Extend<Event>>(&mut self, cmd: &Pick, out: &mut O) {
+    pub(crate) fn pick<O: EventSink>(&mut self, cmd: &Pick, out: &mut O) {
         if self.token_live(cmd.user, cmd.token) {
             return;
         }
         let (instrument, slot, price) = match self.validate_pick(cmd) {
             Ok(valid) => valid,
             Err(reason) => {
-                return emit(out, Event::rejected(cmd.user, cmd.token, reason));
+                return out.push(Event::rejected(cmd.user, cmd.token, reason));
             }
         };
         let mut info = OrderInfo {
@@ -237,7 +235,7 @@ impl Engine {
             capacity: b'A',
             min_qty: 0,
         };
-        emit(out, Event::Accepted(info));
+        out.push(Event::Accepted(info));
         self.lock(&Exposure::of_new(&info, price));
         let open = info.qty;
         self.fill(&mut info, slot, price, out);

@@ -2,7 +2,8 @@
 //! the close (expiry and statistics) and the roll to the next day.
 
 use crate::calendar::Phase;
-use crate::engine::{Engine, Stats, emit};
+use crate::engine::{Engine, Stats};
+use crate::event::EventSink;
 use crate::event::{CancelReason, DailyStats, Event, Method, Reference, TradingState};
 use crate::types::{InstrumentId, Price, Timestamp};
 
@@ -29,7 +30,7 @@ pub(crate) fn vwap(turnover: u128, volume: u64) -> Option<Price> {
 
 impl Engine {
     /// Applies any session boundary between the last command and `now`.
-    pub(crate) fn advance_clock<O: Extend<Event>>(&mut self, now: Timestamp, out: &mut O) {
+    pub(crate) fn advance_clock<O: EventSink>(&mut self, now: Timestamp, out: &mut O) {
         let session_day = match self.session_day {
             Some(day) => day,
             None => self.start_day(now, out),
@@ -58,7 +59,7 @@ impl Engine {
 
     /// Fixes the trading day on the first command (or after a roll) and
     /// announces each instrument's reference and bands.
-    fn start_day<O: Extend<Event>>(&mut self, now: Timestamp, out: &mut O) -> i64 {
+    fn start_day<O: EventSink>(&mut self, now: Timestamp, out: &mut O) -> i64 {
         let day = match self.session_day {
             Some(previous) => self.calendar.day_after_roll(previous, now),
             None => self.calendar.next_session_day(now),
@@ -66,22 +67,22 @@ impl Engine {
         self.session_day = Some(day);
         for (book, &stock) in self.books.iter().zip(&self.codes) {
             let (instrument, reference, lower, upper) = (book.instrument, book.reference, book.lower, book.upper);
-            emit(out, Event::Reference(Reference { instrument, stock, reference, lower, upper }));
+            out.push(Event::Reference(Reference { instrument, stock, reference, lower, upper }));
         }
         day
     }
 
-    fn enter_phase<O: Extend<Event>>(&mut self, phase: Phase, out: &mut O) {
+    fn enter_phase<O: EventSink>(&mut self, phase: Phase, out: &mut O) {
         if phase == Phase::Closed {
             self.close_day(out);
         }
         self.phase = Some(phase);
-        emit(out, Event::Phase(phase));
+        out.push(Event::Phase(phase));
         self.announce_states(out);
     }
 
     /// The close: every resting order expires (`T`), then each book's statistics.
-    fn close_day<O: Extend<Event>>(&mut self, out: &mut O) {
+    fn close_day<O: EventSink>(&mut self, out: &mut O) {
         self.drain_orders(|_| true, CancelReason::Expired, out);
         self.drain_blocks(|_| true, CancelReason::Expired, out);
         self.expire_auctions(out);
@@ -92,7 +93,7 @@ impl Engine {
                 (Method::Auction, &book.auction_stats),
             ];
             for (method, stats) in methods {
-                emit(out, Event::DailyStats(daily_stats(method, book.instrument, book.reference, stats)));
+                out.push(Event::DailyStats(daily_stats(method, book.instrument, book.reference, stats)));
             }
         }
         self.day_closed = true;
@@ -100,7 +101,7 @@ impl Engine {
 
     /// End of day: close if still open, make each close the next reference,
     /// recompute the bands, restart the daily counters, start the next day.
-    pub(crate) fn roll<O: Extend<Event>>(&mut self, now: Timestamp, out: &mut O) {
+    pub(crate) fn roll<O: EventSink>(&mut self, now: Timestamp, out: &mut O) {
         if !self.day_closed {
             self.enter_phase(Phase::Closed, out);
         }
@@ -132,7 +133,7 @@ impl Engine {
     }
 
     /// Operator halt or resume; a no-op when already in that state.
-    pub(crate) fn set_halted<O: Extend<Event>>(&mut self, instrument: InstrumentId, halted: bool, out: &mut O) {
+    pub(crate) fn set_halted<O: EventSink>(&mut self, instrument: InstrumentId, halted: bool, out: &mut O) {
         if let Some(book) = self.books.get_mut(instrument.index()) {
             book.halted = halted;
             self.announce_states(out);
@@ -140,7 +141,7 @@ impl Engine {
     }
 
     /// Emits a trading state for every instrument whose state changed.
-    fn announce_states<O: Extend<Event>>(&mut self, out: &mut O) {
+    fn announce_states<O: EventSink>(&mut self, out: &mut O) {
         let phase = self.phase;
         for book in &mut self.books {
             let state = match phase {
@@ -151,7 +152,7 @@ impl Engine {
             };
             if book.announced != Some(state) {
                 book.announced = Some(state);
-                emit(out, Event::TradingState { instrument: book.instrument, state });
+                out.push(Event::TradingState { instrument: book.instrument, state });
             }
         }
     }

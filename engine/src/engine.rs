@@ -8,14 +8,10 @@ use crate::book::{Ladder, Order, Slab};
 use crate::calendar::{Calendar, Phase};
 use crate::command::{Asset, Cancel, Command, GatewayReject, NewOrder, Replace, Transfer};
 use crate::config::{ConfigError, EngineConfig};
+use crate::event::EventSink;
 use crate::event::{CancelReason, Event, OrderInfo, TradingState};
 use crate::index::{IndexKey, SlotIndex, keyed};
 use crate::types::{InstrumentId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId};
-
-/// Pushes one event into the caller's sink.
-pub(crate) fn emit<O: Extend<Event>>(out: &mut O, event: Event) {
-    out.extend(Some(event));
-}
 
 /// The day's running statistics of one book's listing trades.
 #[derive(Clone, Copy, Debug, Default)]
@@ -259,7 +255,7 @@ impl Engine {
     /// The only way to change the engine. Any auction whose window ended
     /// by `now`, then any session boundary up to `now`, takes effect first. Bad input becomes reject events; it never panics
     /// (a panic is a broken invariant, that is, a bug).
-    pub fn apply(&mut self, cmd: &Command, now: Timestamp, out: &mut impl Extend<Event>) {
+    pub fn apply(&mut self, cmd: &Command, now: Timestamp, out: &mut impl EventSink) {
         self.advance_clock(now, out);
         match cmd {
             Command::NewOrder(order) => self.new_order(order, out),
@@ -285,7 +281,7 @@ impl Engine {
             }
             Command::Transfer(transfer) => self.transfer(transfer, out),
             Command::Reject(GatewayReject { user, token, reason, .. }) => {
-                emit(out, Event::rejected(*user, *token, *reason));
+                out.push(Event::rejected(*user, *token, *reason));
             }
             Command::AnnounceAuction(announce) => self.announce_auction(announce, now, out),
             Command::AuctionBid(bid) => self.auction_bid(bid, now, out),
@@ -296,7 +292,7 @@ impl Engine {
 
     /// A registry transfer: available cash or sellable holding moves in or
     /// out; the conservation invariant's totals move with it.
-    fn transfer<O: Extend<Event>>(&mut self, t: &Transfer, out: &mut O) {
+    fn transfer<O: EventSink>(&mut self, t: &Transfer, out: &mut O) {
         let known = match t.asset {
             Asset::Cash => true,
             Asset::Holding(instrument) => instrument.index() < self.books.len(),
@@ -310,7 +306,7 @@ impl Engine {
                 }
             }
         }
-        emit(out, Event::Transferred { transfer: *t, accepted: applied });
+        out.push(Event::Transferred { transfer: *t, accepted: applied });
     }
 
     /// Takes the next public order reference.
@@ -320,14 +316,14 @@ impl Engine {
         id
     }
 
-    fn new_order<O: Extend<Event>>(&mut self, cmd: &NewOrder, out: &mut O) {
+    fn new_order<O: EventSink>(&mut self, cmd: &NewOrder, out: &mut O) {
         if self.token_live(cmd.user, cmd.token) {
             return; // A live token resent: ignored without reply, as OUCH does.
         }
         let spec = match self.validate_new(cmd) {
             Ok(spec) => spec,
             Err(reason) => {
-                return emit(out, Event::rejected(cmd.user, cmd.token, reason));
+                return out.push(Event::rejected(cmd.user, cmd.token, reason));
             }
         };
         let id = self.take_order_id();
@@ -349,16 +345,16 @@ impl Engine {
         let limit = spec.limit.unwrap_or_else(|| self.band_edge(spec.instrument, cmd.side));
         self.lock(&crate::risk::Exposure::of_new(&info, limit));
         if spec.tif == crate::command::TimeInForce::Day && !self.crosses(spec.instrument, cmd.side, limit) {
-            // What `execute` would do without a fill, with both events in one `extend` after
-            // the book work (see `replace_valid`).
+            // What `execute` would do without a fill, without its walk of the opposite side.
             let added = self.rest(info, limit);
-            return out.extend([Event::Accepted(info), added]);
+            out.push(Event::Accepted(info));
+            return out.push(added);
         }
-        emit(out, Event::Accepted(info));
+        out.push(Event::Accepted(info));
         self.execute(info, limit, spec.tif, out);
     }
 
-    fn cancel<O: Extend<Event>>(&mut self, cmd: &Cancel, out: &mut O) {
+    fn cancel<O: EventSink>(&mut self, cmd: &Cancel, out: &mut O) {
         let Some(slot) = self.orders.find(cmd.user, cmd.token) else {
             return self.cancel_block_or_reject(cmd, out);
         };
@@ -371,38 +367,38 @@ impl Engine {
             let book = &mut self.books[order.instrument.index()];
             book.side_mut(order.side).reduce(&mut self.orders.slab, slot, decrement);
             let (user, token, id, instrument) = (order.user, order.token, order.id, order.instrument);
-            emit(out, Event::cancelled(user, token, id, decrement, CancelReason::User));
-            emit(out, Event::BookReduce { instrument, id, cancelled: decrement });
+            out.push(Event::cancelled(user, token, id, decrement, CancelReason::User));
+            out.push(Event::BookReduce { instrument, id, cancelled: decrement });
         } else {
-            emit(out, Event::CancelRejected { user: cmd.user, token: cmd.token });
+            out.push(Event::CancelRejected { user: cmd.user, token: cmd.token });
         }
     }
 
     /// Removes a resting order from the book and reports it cancelled in full.
-    pub(crate) fn cancel_resting<O: Extend<Event>>(&mut self, slot: u32, reason: CancelReason, out: &mut O) {
+    pub(crate) fn cancel_resting<O: EventSink>(&mut self, slot: u32, reason: CancelReason, out: &mut O) {
         let order = *self.orders.slab.get(slot);
         self.books[order.instrument.index()].side_mut(order.side).unlink(&mut self.orders.slab, slot);
         self.orders.remove(slot);
         self.release(&crate::risk::Exposure::of_resting(&order));
         let (user, token, id, instrument) = (order.user, order.token, order.id, order.instrument);
-        emit(out, Event::cancelled(user, token, id, order.open, reason));
-        emit(out, Event::BookDelete { instrument, id });
+        out.push(Event::cancelled(user, token, id, order.open, reason));
+        out.push(Event::BookDelete { instrument, id });
     }
 
     /// A cancel naming no listing order: a waiting block order can be
     /// cancelled in full (never reduced), a live auction bid cancelled or
     /// reduced; anything else is a Cancel Reject.
-    fn cancel_block_or_reject<O: Extend<Event>>(&mut self, cmd: &Cancel, out: &mut O) {
+    fn cancel_block_or_reject<O: EventSink>(&mut self, cmd: &Cancel, out: &mut O) {
         if let Some(at) = self.find_bid(cmd.user, cmd.token) {
             return self.cancel_bid(at, cmd, out);
         }
         match self.find_block(cmd.user, cmd.token) {
             Some(index) if cmd.qty.is_zero() => self.cancel_block(index, CancelReason::User, out),
-            _ => emit(out, Event::CancelRejected { user: cmd.user, token: cmd.token }),
+            _ => out.push(Event::CancelRejected { user: cmd.user, token: cmd.token }),
         }
     }
 
-    fn replace<O: Extend<Event>>(&mut self, cmd: &Replace, out: &mut O) {
+    fn replace<O: EventSink>(&mut self, cmd: &Replace, out: &mut O) {
         let Some(slot) = self.orders.find(cmd.user, cmd.token) else {
             // Block orders and auction bids cannot be replaced (`O`); anything else is not live (`U`).
             let other_method =
@@ -412,7 +408,7 @@ impl Engine {
             } else {
                 crate::event::RejectReason::NotLive
             };
-            return emit(out, Event::rejected(cmd.user, cmd.new_token, reason));
+            return out.push(Event::rejected(cmd.user, cmd.new_token, reason));
         };
         if cmd.new_token != cmd.token && self.token_live(cmd.user, cmd.new_token) {
             return; // The replacement token is live already: a resend, ignored without reply.
@@ -426,11 +422,11 @@ impl Engine {
         });
         match validated {
             Ok(spec) => self.replace_valid(slot, order, cmd, spec, out),
-            Err(reason) => emit(out, Event::rejected(cmd.user, cmd.new_token, reason)),
+            Err(reason) => out.push(Event::rejected(cmd.user, cmd.new_token, reason)),
         }
     }
 
-    fn replace_valid<O: Extend<Event>>(
+    fn replace_valid<O: EventSink>(
         &mut self,
         slot: u32,
         order: Order,
@@ -459,7 +455,7 @@ impl Engine {
         };
         let replaced = Event::Replaced { order: info, previous_token: order.token };
         if keeps_priority {
-            emit(out, replaced);
+            out.push(replaced);
             return self.reduce_in_place(slot, &order, cmd.new_token, cmd.qty, out);
         }
         let instrument = order.instrument;
@@ -469,14 +465,13 @@ impl Engine {
         if rests_quietly {
             self.requeue(slot, &order, &info, price);
             let qty = cmd.qty;
-            // Both events in one `extend`, after the book work: copying a just-built event
-            // into the sink stalled on store forwarding.
-            out.extend([replaced, Event::BookReplace { instrument, old: order.id, new: id, qty, price }]);
+            out.push(replaced);
+            out.push(Event::BookReplace { instrument, old: order.id, new: id, qty, price });
         } else {
-            emit(out, replaced);
+            out.push(replaced);
             self.books[instrument.index()].side_mut(order.side).unlink(&mut self.orders.slab, slot);
             self.orders.remove(slot);
-            emit(out, Event::BookDelete { instrument, id: order.id });
+            out.push(Event::BookDelete { instrument, id: order.id });
             self.execute(info, price, spec.tif, out);
         }
     }
@@ -494,12 +489,12 @@ impl Engine {
         ladder.push_back(&mut self.orders.slab, slot);
     }
 
-    fn reduce_in_place<O: Extend<Event>>(&mut self, slot: u32, order: &Order, token: Token, qty: Qty, out: &mut O) {
+    fn reduce_in_place<O: EventSink>(&mut self, slot: u32, order: &Order, token: Token, qty: Qty, out: &mut O) {
         let decrement = order.open.minus(qty);
         let instrument = order.instrument;
         self.books[instrument.index()].side_mut(order.side).reduce(&mut self.orders.slab, slot, decrement);
         self.orders.retoken(slot, token);
-        emit(out, Event::BookReduce { instrument, id: order.id, cancelled: decrement });
+        out.push(Event::BookReduce { instrument, id: order.id, cancelled: decrement });
     }
 
     /// Puts an accepted order (or its remainder) on the book as the newest

@@ -9,6 +9,20 @@ use crate::types::{
     AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId,
 };
 
+/// Where [`crate::Engine::apply`] writes its events, in order: the
+/// caller's buffer, cleared by the caller between commands.
+pub trait EventSink {
+    /// Appends `event`.
+    fn push(&mut self, event: Event);
+}
+
+impl EventSink for Vec<Event> {
+    #[inline(always)]
+    fn push(&mut self, event: Event) {
+        Vec::push(self, event);
+    }
+}
+
 /// One output of [`crate::Engine::apply`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {

@@ -97,8 +97,8 @@ pub use command::{
 pub use config::{EngineConfig, InstrumentConfig, SessionMode, StpMode};
 pub use engine::Engine;
 pub use event::{
-    AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, DailyStats, Event, Execution, Method, OrderInfo, Party,
-    Reference, ReferenceChange, ReferenceRefusal, RejectReason, TradingState,
+    AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, DailyStats, Event, EventSink, Execution, Method,
+    OrderInfo, Party, Reference, ReferenceChange, ReferenceRefusal, RejectReason, TradingState,
 };
 pub use index::IndexKey;
 pub use inspect::{Breach, LevelView, RestingOrder};

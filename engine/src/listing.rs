@@ -14,7 +14,8 @@
 
 use crate::book::Ladder;
 use crate::command::{Delisting, Listing};
-use crate::engine::{Book, Engine, Stats, emit};
+use crate::engine::{Book, Engine, Stats};
+use crate::event::EventSink;
 use crate::event::{Event, ReferenceChange, ReferenceRefusal};
 use crate::types::{InstrumentId, Price, Side, StockCode};
 
@@ -50,7 +51,7 @@ impl Engine {
 
     /// An operator's listing: refused if the code is taken (listed, delisted
     /// or scheduled) or the directory would pass `instruments_max`.
-    pub(crate) fn schedule_listing<O: Extend<Event>>(&mut self, cmd: &Listing, out: &mut O) {
+    pub(crate) fn schedule_listing<O: EventSink>(&mut self, cmd: &Listing, out: &mut O) {
         let taken = cmd.stock.find_in(&self.codes).is_some() || self.pending_listings.iter().any(|l| l.0 == cmd.stock);
         let refusal = if taken {
             Some(ReferenceRefusal::AlreadyListed)
@@ -61,12 +62,12 @@ impl Engine {
             None
         };
         let change = ReferenceChange::List(cmd.prev_close);
-        emit(out, Event::ReferenceData { request: cmd.request, stock: cmd.stock, change, refusal });
+        out.push(Event::ReferenceData { request: cmd.request, stock: cmd.stock, change, refusal });
     }
 
     /// An operator's delisting: refused for a code not listed (a scheduled
     /// listing included) or already delisted or scheduled to be.
-    pub(crate) fn schedule_delisting<O: Extend<Event>>(&mut self, cmd: &Delisting, out: &mut O) {
+    pub(crate) fn schedule_delisting<O: EventSink>(&mut self, cmd: &Delisting, out: &mut O) {
         let refusal = match cmd.stock.find_in(&self.codes) {
             None => Some(ReferenceRefusal::UnknownStock),
             Some(i) if self.books[i.index()].delisted || self.pending_delistings.contains(&i) => {
@@ -78,7 +79,7 @@ impl Engine {
             }
         };
         let change = ReferenceChange::Delist;
-        emit(out, Event::ReferenceData { request: cmd.request, stock: cmd.stock, change, refusal });
+        out.push(Event::ReferenceData { request: cmd.request, stock: cmd.stock, change, refusal });
     }
 
     /// At the roll, before the next day starts: the scheduled delistings,

@@ -6,7 +6,8 @@
 use crate::book::{NIL, Order};
 use crate::command::TimeInForce;
 use crate::config::StpMode;
-use crate::engine::{Engine, emit};
+use crate::engine::Engine;
+use crate::event::EventSink;
 use crate::event::{CancelReason, Event, Execution, OrderInfo, Party};
 use crate::risk::Exposure;
 use crate::types::{MatchId, Price, Qty, Side};
@@ -34,13 +35,7 @@ fn party(o: &Order) -> Party {
 impl Engine {
     /// Trades an accepted order (`info.qty` open) up to `limit`, then rests
     /// a day order's remainder or cancels an IOC/FOK remainder (`I`).
-    pub(crate) fn execute<O: Extend<Event>>(
-        &mut self,
-        mut info: OrderInfo,
-        limit: Price,
-        tif: TimeInForce,
-        out: &mut O,
-    ) {
+    pub(crate) fn execute<O: EventSink>(&mut self, mut info: OrderInfo, limit: Price, tif: TimeInForce, out: &mut O) {
         if tif == TimeInForce::Fok && !self.fok_fillable(&info, limit) {
             return self.cancel_incoming(&mut info, limit, CancelReason::ImmediateOrCancel, out);
         }
@@ -57,13 +52,13 @@ impl Engine {
         );
         if tif == TimeInForce::Day {
             let added = self.rest(info, limit);
-            emit(out, added);
+            out.push(added);
         } else {
             self.cancel_incoming(&mut info, limit, CancelReason::ImmediateOrCancel, out);
         }
     }
 
-    pub(crate) fn cancel_incoming<O: Extend<Event>>(
+    pub(crate) fn cancel_incoming<O: EventSink>(
         &mut self,
         info: &mut OrderInfo,
         limit: Price,
@@ -73,7 +68,7 @@ impl Engine {
         let decrement = std::mem::replace(&mut info.qty, Qty::ZERO);
         self.release(&Exposure::of_new(info, limit).with_qty(decrement));
         let (user, token, id) = (info.user, info.token, info.id);
-        emit(out, Event::cancelled(user, token, id, decrement, reason));
+        out.push(Event::cancelled(user, token, id, decrement, reason));
     }
 
     /// FOK: the quantity of other accounts' orders at acceptable prices,
@@ -101,7 +96,7 @@ impl Engine {
         false
     }
 
-    fn walk<O: Extend<Event>>(&mut self, info: &mut OrderInfo, limit: Price, out: &mut O) -> Walk {
+    fn walk<O: EventSink>(&mut self, info: &mut OrderInfo, limit: Price, out: &mut O) -> Walk {
         let maker_side = info.side.opposite();
         while !info.qty.is_zero() {
             let book = &self.books[info.instrument.index()];
@@ -125,13 +120,7 @@ impl Engine {
     }
 
     /// Applies the STP mode when the walk reaches an order of the same account.
-    fn prevent_self_trade<O: Extend<Event>>(
-        &mut self,
-        info: &mut OrderInfo,
-        slot: u32,
-        limit: Price,
-        out: &mut O,
-    ) -> Walk {
+    fn prevent_self_trade<O: EventSink>(&mut self, info: &mut OrderInfo, slot: u32, limit: Price, out: &mut O) -> Walk {
         match self.config.stp {
             StpMode::CancelNewest => {
                 self.cancel_incoming(info, limit, CancelReason::SelfTrade, out);
@@ -153,7 +142,7 @@ impl Engine {
     ///
     /// The caller (the walk, a pick) chose a maker of another account on
     /// the opposite side of the same book whose price is within `limit`.
-    pub(crate) fn fill<O: Extend<Event>>(&mut self, info: &mut OrderInfo, slot: u32, limit: Price, out: &mut O) {
+    pub(crate) fn fill<O: EventSink>(&mut self, info: &mut OrderInfo, slot: u32, limit: Price, out: &mut O) {
         let maker = *self.orders.slab.get(slot);
         debug_assert!(
             maker.instrument == info.instrument && maker.side == info.side.opposite(),
@@ -188,24 +177,21 @@ impl Engine {
         book.stats.record(maker.price, qty);
         info.qty = info.qty.minus(qty);
         let taker = Party { user: info.user, token: info.token, id: info.id, account: info.account };
-        emit(
-            out,
-            Event::Executed(Execution {
-                method: crate::event::Method::Listing,
-                instrument: info.instrument,
-                match_id,
-                price: maker.price,
-                qty,
-                taker_side: info.side,
-                maker: party(&maker),
-                taker,
-            }),
-        );
+        out.push(Event::Executed(Execution {
+            method: crate::event::Method::Listing,
+            instrument: info.instrument,
+            match_id,
+            price: maker.price,
+            qty,
+            taker_side: info.side,
+            maker: party(&maker),
+            taker,
+        }));
     }
 
     /// Cancels every resting order that `pred` selects, book by book in
     /// directory order, bids then asks, best level first, oldest first.
-    pub(crate) fn drain_orders<O: Extend<Event>>(
+    pub(crate) fn drain_orders<O: EventSink>(
         &mut self,
         pred: impl Fn(&Order) -> bool,
         reason: CancelReason,
@@ -218,7 +204,7 @@ impl Engine {
         }
     }
 
-    fn drain_side<O: Extend<Event>>(
+    fn drain_side<O: EventSink>(
         &mut self,
         book: usize,
         side: Side,
