@@ -190,6 +190,7 @@ fn compare(c: &mut Criterion, group: &str, name: &str, prefill: &[Op], stream: &
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(stream.len() as u64));
     bench_carbonx(&mut g, name, cx_pre, cx_stream);
+    bench_without_events(&mut g, name, cx_pre, cx_stream);
     bench_matchcore(&mut g, name, mc_pre, mc_stream);
     g.finish();
 }
@@ -211,6 +212,36 @@ fn bench_carbonx(g: &mut Group, name: &str, prefill: &[cx::Command], stream: &[c
             },
             BatchSize::LargeInput,
         );
+    });
+}
+
+/// A sink that keeps no event, only a count of fills.
+struct FillCount(u64);
+
+impl cx::EventSink for FillCount {
+    #[inline(always)]
+    fn push(&mut self, event: cx::Event) {
+        self.0 += u64::from(matches!(event, cx::Event::Executed(_)));
+    }
+}
+
+/// `{name}/carbonx_no_events`: the same as `{name}/carbonx` into a sink
+/// that keeps no event: the most that any layout of the events, or any
+/// way of writing them, could save.
+fn bench_without_events(g: &mut Group, name: &str, prefill: &[cx::Command], stream: &[cx::Command]) {
+    g.bench_function(format!("{name}/carbonx_no_events"), |b| {
+        let mut out = FillCount(0);
+        b.iter_batched(
+            || carbonx_book(prefill),
+            |mut engine| {
+                for command in stream {
+                    engine.apply(black_box(command), cx::Timestamp::from_nanos(2), &mut out);
+                }
+                engine
+            },
+            BatchSize::LargeInput,
+        );
+        black_box(out.0);
     });
 }
 
