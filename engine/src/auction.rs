@@ -30,9 +30,9 @@
 
 use crate::command::{AnnounceAuction, AuctionBid, Cancel, Pricing, TIF_DAY};
 use crate::engine::{Engine, token_hash};
-use crate::event::EventSink;
 use crate::event::{
-    AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason,
+    AuctionInfo, AuctionRefusal, AuctionResult, CancelReason, Event, EventSink, Execution, Method, OrderInfo, Party,
+    RejectReason,
 };
 use crate::risk::Exposure;
 use crate::types::{AccountId, AuctionId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Timestamp, Token, UserId};

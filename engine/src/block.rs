@@ -12,8 +12,7 @@
 
 use crate::command::{NewBlock, Pick, TIF_DAY, TIF_IOC, WIRE_PER_FEN};
 use crate::engine::Engine;
-use crate::event::EventSink;
-use crate::event::{CancelReason, Event, Execution, Method, OrderInfo, Party, RejectReason};
+use crate::event::{CancelReason, Event, EventSink, Execution, Method, OrderInfo, Party, RejectReason};
 use crate::risk::Exposure;
 use crate::types::{AccountId, InstrumentId, MatchId, OrderId, Price, Qty, Side, Token, UserId};
 

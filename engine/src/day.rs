@@ -3,8 +3,7 @@
 
 use crate::calendar::Phase;
 use crate::engine::{Engine, Stats};
-use crate::event::EventSink;
-use crate::event::{CancelReason, DailyStats, Event, Method, Reference, TradingState};
+use crate::event::{CancelReason, DailyStats, Event, EventSink, Method, Reference, TradingState};
 use crate::types::{InstrumentId, Price, Timestamp};
 
 /// Order of the phases within a day, so that time never runs backwards.

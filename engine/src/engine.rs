@@ -8,8 +8,7 @@ use crate::book::{Ladder, Order, Slab};
 use crate::calendar::{Calendar, Phase};
 use crate::command::{Asset, Cancel, Command, GatewayReject, NewOrder, Replace, Transfer};
 use crate::config::{ConfigError, EngineConfig};
-use crate::event::EventSink;
-use crate::event::{CancelReason, Event, OrderInfo, TradingState};
+use crate::event::{CancelReason, Event, EventSink, OrderInfo, TradingState};
 use crate::index::{IndexKey, SlotIndex, keyed};
 use crate::types::{InstrumentId, OrderId, Price, Qty, Side, StockCode, Timestamp, Token, UserId};
 

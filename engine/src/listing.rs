@@ -15,8 +15,7 @@
 use crate::book::Ladder;
 use crate::command::{Delisting, Listing};
 use crate::engine::{Book, Engine, Stats};
-use crate::event::EventSink;
-use crate::event::{Event, ReferenceChange, ReferenceRefusal};
+use crate::event::{Event, EventSink, ReferenceChange, ReferenceRefusal};
 use crate::types::{InstrumentId, Price, Side, StockCode};
 
 impl Engine {

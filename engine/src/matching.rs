@@ -7,8 +7,7 @@ use crate::book::{NIL, Order};
 use crate::command::TimeInForce;
 use crate::config::StpMode;
 use crate::engine::Engine;
-use crate::event::EventSink;
-use crate::event::{CancelReason, Event, Execution, OrderInfo, Party};
+use crate::event::{CancelReason, Event, EventSink, Execution, OrderInfo, Party};
 use crate::risk::Exposure;
 use crate::types::{MatchId, Price, Qty, Side};
 
