@@ -79,24 +79,18 @@ pub fn roll_path(data_dir: &Path, date: u32) -> PathBuf {
     snapshot_dir(data_dir).join(format!("{date:08}.snap"))
 }
 
-/// Writes `file` to `path` atomically; new files and directories get `modes`.
+/// Writes `file` to `path` atomically; new files and directories get
+/// `modes`. Returns the bytes written ([`encode`]), for a caller that
+/// also hands them on (a cluster node gives Raft the day's start).
 ///
 /// # Errors
 /// An I/O failure, naming the file.
-pub fn write(path: &Path, file: &SnapshotFile, modes: files::FileModes) -> Result<(), SnapshotFileError> {
-    let bytes = encode(file).map_err(|source| SnapshotFileError::Io { path: path.to_path_buf(), source })?;
-    write_encoded(path, &bytes, modes)
-}
-
-/// Writes a snapshot file's bytes ([`encode`]) to `path` atomically, as
-/// [`write`] does.
-///
-/// # Errors
-/// An I/O failure, naming the file.
-pub fn write_encoded(path: &Path, bytes: &[u8], modes: files::FileModes) -> Result<(), SnapshotFileError> {
+pub fn write(path: &Path, file: &SnapshotFile, modes: files::FileModes) -> Result<Vec<u8>, SnapshotFileError> {
     let io = |source| SnapshotFileError::Io { path: path.to_path_buf(), source };
+    let bytes = encode(file).map_err(io)?;
     files::create_dir_all(files::parent_dir(path), modes).map_err(io)?;
-    files::write_atomically(path, bytes, modes).map_err(io)
+    files::write_atomically(path, &bytes, modes).map_err(io)?;
+    Ok(bytes)
 }
 
 /// The bytes of `file` as a snapshot file holds them (what [`decode`] reads).

@@ -209,11 +209,9 @@ impl<P: Publisher> Sequencer<P> {
             taken: Vec::new(),
             engine: self.engine.snapshot(),
         };
-        let path = snapshot_file::roll_path(dir, date);
-        let written = snapshot_file::encode(&file)
-            .map_err(|source| SnapshotFileError::Io { path: path.clone(), source })
-            .and_then(|bytes| snapshot_file::write_encoded(&path, &bytes, self.file_modes).map(|()| bytes));
-        written.inspect_err(|err| tracing::error!(%err, "start-of-day snapshot not written")).ok()
+        snapshot_file::write(&snapshot_file::roll_path(dir, date), &file, self.file_modes)
+            .inspect_err(|err| tracing::error!(%err, "start-of-day snapshot not written"))
+            .ok()
     }
 
     /// The operator's snapshot of the state now, between two batches.
