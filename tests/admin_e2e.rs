@@ -207,8 +207,7 @@ fn the_roll_writes_end_of_day_files_and_sessions_and_disconnect_work() {
 
 /// One sample's value from Prometheus text.
 fn metric(text: &str, name: &str) -> f64 {
-    let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
-    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    support::admin::sample(text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 #[test]

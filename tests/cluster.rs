@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::admin::sample;
 use support::cluster::{
     Node, PATIENCE, agreed_leader, converged, login_to_leader, three_nodes, verify_replay, voters, whole_stream,
 };
@@ -285,10 +286,7 @@ fn check_raft_metrics(nodes: &[Node]) {
         let view = node.view().expect("a node answers /cluster");
         let admin = AdminClient::new(&format!("http://{}", node.admin), DEMO_ADMIN_TOKEN);
         let text = admin.run(&AdminAction::Metrics).unwrap();
-        let gauge = |name: &str| -> u64 {
-            let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
-            line.split_whitespace().nth(1).unwrap().parse().unwrap()
-        };
+        let gauge = |name: &str| -> u64 { sample(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}")) };
         leaders += gauge("carbonx_raft_leading");
         assert_eq!(gauge("carbonx_raft_term"), view.term, "node {}", node.id);
         assert_eq!(gauge("carbonx_raft_applied_index"), view.applied_index, "node {}", node.id);

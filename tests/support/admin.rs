@@ -2,6 +2,14 @@
 
 use carbonx::serve::Server;
 use std::process::Command;
+use std::str::FromStr;
+
+/// The value of the sample `name` (with its labels, if any) in `/metrics`
+/// text, if that line is there and its value parses as a `T`.
+pub fn sample<T: FromStr>(text: &str, name: &str) -> Option<T> {
+    let line = text.lines().find(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
 
 /// Runs `carbonx admin --url <server's admin endpoint> <args>` with the
 /// demo token: (exit code, stdout, stderr).

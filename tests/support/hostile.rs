@@ -43,6 +43,5 @@ pub async fn closed_within(mut stream: tokio::net::TcpStream, wait: Duration) ->
 /// The value of the metric line `name` (with its labels) on `/metrics`.
 pub fn metric(server: &Server, name: &str) -> Option<u64> {
     let text = admin(server).run(&AdminAction::Metrics).unwrap();
-    let line = text.lines().find(|line| line.starts_with(&format!("{name} ")))?;
-    line.rsplit(' ').next()?.parse().ok()
+    super::admin::sample(&text, name)
 }
